@@ -1,0 +1,5 @@
+"""Allow `python -m cxgen`."""
+
+from cxgen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Answers from --data / --data-file: parsed as YAML like Copier does, validated once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cxgen.errors import UsageError
+from cxgen.presets import agent_presets
+from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
+
+QUESTIONS = (
+    "agents",
+    "default_agent",
+    "allowed_domains",
+    "apt_packages",
+    "readonly_mounts",
+    "init_hook",
+    "base_image",
+    "private_destinations",
+)
+
+
+def parse_data_items(items: Iterable[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; VALUE is YAML, so lists can be given as [a, b]."""
+    data: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--data expects KEY=VALUE, got {item!r}")
+        try:
+            data[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            data[key.strip()] = raw
+    return data
+
+
+def load_data_file(path: Path) -> dict[str, Any]:
+    """A YAML mapping of answers."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read --data-file {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise UsageError(f"--data-file {path} is not valid YAML: {error}") from error
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UsageError(f"--data-file {path} must hold a mapping of answers")
+    return {str(key): value for key, value in loaded.items()}
+
+
+def validate_answers(data: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalize every given answer; unknown keys are errors."""
+    unknown = sorted(set(data) - set(QUESTIONS))
+    if unknown:
+        raise UsageError(f"unknown answer {unknown[0]!r}; known: {', '.join(QUESTIONS)}")
+    answers: dict[str, Any] = {}
+    presets = agent_presets()
+    if "agents" in data:
+        answers["agents"] = check_agents(data["agents"], presets)
+    for key, check in SIMPLE_CHECKS.items():
+        if key in data:
+            answers[key] = check(data[key])
+    if "default_agent" in data:
+        agents = answers.get("agents", ["codex"])
+        answers["default_agent"] = check_default_agent(data["default_agent"], agents)
+    elif "agents" in answers:
+        answers["default_agent"] = answers["agents"][0]
+    return answers

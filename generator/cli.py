@@ -1,0 +1,88 @@
+"""Command line: a thin layer over init/update; the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cxgen import __version__
+from cxgen.answers import load_data_file, parse_data_items
+from cxgen.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CxgenError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, like every other usage error
+        self.exit(EXIT_USAGE, f"cxgen: error: {message} (see --help)\n")
+
+
+def _answers_from(args: argparse.Namespace) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if args.data_file:
+        data.update(load_data_file(Path(args.data_file)))
+    data.update(parse_data_items(args.data))
+    return data
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from cxgen.init import run_init
+
+    dest = Path(args.path)
+    written = run_init(
+        dest, _answers_from(args), defaults=args.defaults, interactive=sys.stdin.isatty()
+    )
+    print(f"cxgen: wrote {len(written)} files into {dest}:", file=sys.stderr)
+    for rel in written:
+        print(f"  {rel}", file=sys.stderr)
+    print(
+        f"next: commit them, then `{dest / 'run_in_container.sh'} --help`", file=sys.stderr
+    )
+    return 0
+
+
+def _add_answer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-d", "--data", action="append", default=[], metavar="KEY=VALUE",
+        help="answer a question (VALUE is YAML, e.g. allowed_domains='[pypi.org]'); repeatable",
+    )
+    parser.add_argument("--data-file", metavar="FILE", help="YAML file of answers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = _Parser(
+        prog="cxgen",
+        description="Generate a firewalled Docker sandbox for AI coding agents, per project.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    init = sub.add_parser(
+        "init",
+        help="write run_in_container.sh and the sandbox files into a project",
+        description="Ask which agents, domains, packages and mounts the sandbox gets, then write "
+        "run_in_container.sh, .codex/sandbox/ and .codex/.environment/ into PATH. "
+        "Never overwrites an existing file.",
+    )
+    init.add_argument("path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)")
+    init.add_argument("--defaults", action="store_true", help="use defaults for every unanswered question")
+    _add_answer_options(init)
+    init.set_defaults(handler=_cmd_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run cxgen; map user errors to 1/2, ^C to 130, bugs to 3."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CxgenError as error:
+        print(f"cxgen: error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("cxgen: interrupted; nothing more was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the last resort: say it is a bug
+        print(f"cxgen: internal error: {type(error).__name__}: {error} (please report)", file=sys.stderr)
+        return EXIT_BUG

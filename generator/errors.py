@@ -1,0 +1,34 @@
+"""The one family of user-facing errors; cli.main turns them into a message and an exit code."""
+
+from __future__ import annotations
+
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BUG = 3
+
+
+class CxgenError(Exception):
+    """An error the user can act on: printed as one line, exits with `exit_code`."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CxgenError):
+    """Bad input: a wrong answer, option or path. Nothing has been written."""
+
+    exit_code = EXIT_USAGE
+
+
+class InvalidAnswer(UsageError):
+    """An answer failed validation."""
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        super().__init__(f"invalid {key} {value!r}: {reason}")
+        self.key = key
+        self.value = value
+        self.reason = reason

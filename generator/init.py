@@ -1,0 +1,97 @@
+"""`cxgen init`: render the template into a staging folder, then install it into the project."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import copier
+
+from cxgen.answers import QUESTIONS, validate_answers
+from cxgen.errors import CxgenError, UsageError
+from cxgen.project_files import install, plan_install, refuse_conflicts
+from cxgen.resources import template_dir
+
+ANSWERS_FILE = ".copier-answers.yml"
+INIT_HOOK = Path(".codex/.environment/init.sh")
+# Written into the answers file instead of this machine's cache path, so teammates can update.
+TEMPLATE_SOURCE = "cxgen"
+
+
+def check_destination(path: Path) -> Path:
+    """The project folder: may exist (a folder) or not; never / and never a file."""
+    text = str(path)
+    if any(ord(ch) < 32 for ch in text):
+        raise UsageError(f"invalid project path {text!r}: newlines and control characters are refused")
+    resolved = path.expanduser().resolve()
+    if resolved == Path("/"):
+        raise UsageError("refusing to generate into / ; give a project folder")
+    if resolved.exists() and not resolved.is_dir():
+        raise UsageError(f"{text} exists and is not a folder")
+    if (resolved / ANSWERS_FILE).exists():
+        raise UsageError(f"{text} is already a cxgen project; use `cxgen update` to change it")
+    return resolved
+
+
+def _render(staging: Path, answers: dict[str, Any], defaults: bool) -> None:
+    try:
+        copier.run_copy(
+            str(template_dir()),
+            str(staging),
+            data=answers,
+            defaults=defaults,
+            unsafe=True,  # our own template: it loads cxgen's Jinja extension
+            quiet=True,
+            skip_tasks=True,
+            overwrite=True,
+        )
+    except copier.errors.CopierAnswersInterrupt as error:
+        raise KeyboardInterrupt from error
+    except (ValueError, copier.errors.CopierError) as error:
+        raise UsageError(str(error).splitlines()[0]) from error
+
+
+def _finish_staging(staging: Path) -> None:
+    """Install the init hook and make the answers file machine-independent."""
+    answers_path = staging / ANSWERS_FILE
+    lines = answers_path.read_text(encoding="utf-8").splitlines()
+    hook = ""
+    for i, line in enumerate(lines):
+        if line.startswith("_src_path:"):
+            lines[i] = f"_src_path: {TEMPLATE_SOURCE}"
+        elif line.startswith("init_hook:"):
+            hook = line.partition(":")[2].strip().strip("'\"")
+            # The hook is copied into the project; its host path means nothing to teammates.
+            lines[i] = "init_hook: ''"
+    answers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if hook:
+        target = staging / INIT_HOOK
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(hook, target)
+        target.chmod(0o755)
+
+
+def run_init(
+    dest: Path, data: dict[str, Any], *, defaults: bool, interactive: bool
+) -> list[Path]:
+    """Generate the sandbox files into `dest`; return the files written. Writes nothing on error."""
+    dest = check_destination(dest)
+    answers = validate_answers(data)
+    missing = [q for q in QUESTIONS if q not in answers]
+    if missing and not defaults and not interactive:
+        raise UsageError(
+            "no terminal to ask questions on; pass --defaults, or --data for: " + ", ".join(missing)
+        )
+    with tempfile.TemporaryDirectory(prefix="cxgen-") as tmp:
+        staging = Path(tmp) / "project"
+        _render(staging, answers, defaults)
+        _finish_staging(staging)
+        plan = plan_install(staging, dest)
+        refuse_conflicts(plan)
+        try:
+            install(staging, dest, plan.new)
+        except CxgenError:
+            raise
+    return plan.new

@@ -1,0 +1,58 @@
+"""Jinja extension loaded by the Copier template: presets and validators for copier.yml.
+
+Keeps logic out of the template: copier.yml validators call `cxgen_invalid`, which runs the
+same Python validators as `--data`; rendered files read normalized lists through `cxgen_list`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+from cxgen import __version__
+from cxgen.errors import InvalidAnswer
+from cxgen.presets import agent_presets
+from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
+
+
+def invalid(value: Any, key: str, agents: Any = None) -> str:
+    """The validation error for one answer, or "" when it is valid (Copier's validator contract)."""
+    try:
+        if key == "agents":
+            check_agents(value, agent_presets())
+        elif key == "default_agent":
+            check_default_agent(value, check_agents(agents, agent_presets()))
+        else:
+            SIMPLE_CHECKS[key](value)
+    except InvalidAnswer as error:
+        return error.reason
+    return ""
+
+
+def normalized(value: Any, key: str) -> Any:
+    """The answer as the generated files use it (lists split, duplicates removed)."""
+    if key == "agents":
+        return check_agents(value, agent_presets())
+    return SIMPLE_CHECKS[key](value)
+
+
+def shell_quote(value: Any) -> str:
+    """Quote one value for bash (values are validated too; this is belt and braces)."""
+    return shlex.quote(str(value))
+
+
+class CxgenExtension(Extension):
+    """Registers cxgen's globals and filters in Copier's Jinja environment."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        presets = agent_presets()
+        environment.globals["cxgen_version"] = __version__
+        environment.globals["agent_presets"] = presets
+        environment.globals["agent_choices"] = [[p.label, p.name] for p in presets.values()]
+        environment.filters["cxgen_invalid"] = invalid
+        environment.filters["cxgen_list"] = normalized
+        environment.filters["shquote"] = shell_quote

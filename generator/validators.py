@@ -1,0 +1,154 @@
+"""Validation of every outside value, used by the prompts (through jinja_ext) and by --data.
+
+Each `check_*` takes the raw answer, returns the normalized value, or raises InvalidAnswer
+naming the key and the value. Lists may be given as YAML lists or as comma/space-separated text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from cxgen.errors import InvalidAnswer
+
+# RFC 1123 labels, lowercase ASCII only (so no unicode look-alikes), optional leading "*.",
+# at least two labels, 253 characters at most.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN_RE = re.compile(rf"\A(?:\*\.)?(?:{_LABEL}\.)+{_LABEL}\Z")
+# Debian package names (policy 5.6.1), optional =version (policy 5.6.12, no shell characters).
+APT_RE = re.compile(r"\A[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?\Z")
+# Docker image references: [registry[:port]/]path[:tag][@digest], no spaces or shell characters.
+IMAGE_RE = re.compile(
+    r"\A(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[a-f0-9]{64})?\Z"
+)
+AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
+PRIVATE_DESTINATIONS = ("deny", "allowed-names")
+
+
+def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str]:
+    """A YAML list, or text separated by `separators`; empty items dropped."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [item for item in re.split(separators, value.strip()) if item]
+    if isinstance(value, list | tuple):
+        items = []
+        for item in value:
+            if not isinstance(item, str):
+                raise InvalidAnswer(key, item, "expected text")
+            items.append(item.strip())
+        return [item for item in items if item]
+    raise InvalidAnswer(key, value, "expected a list or comma-separated text")
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def check_domain(value: str, key: str = "allowed_domains") -> str:
+    """One egress domain: `example.com` or `*.example.com`, lowercase RFC 1123."""
+    if not DOMAIN_RE.match(value) or len(value) > 253:
+        raise InvalidAnswer(
+            key, value, "expected a lowercase domain like example.com or *.example.com "
+            "(no scheme, port, path, spaces or special characters)"
+        )
+    return value
+
+
+def check_domains(value: Any, key: str = "allowed_domains") -> list[str]:
+    """A list of egress domains, duplicates removed."""
+    return _unique(check_domain(item, key) for item in split_list(value, key))
+
+
+def check_apt_packages(value: Any, key: str = "apt_packages") -> list[str]:
+    """Debian package names, optionally pinned as name=version."""
+    packages = split_list(value, key)
+    for package in packages:
+        if not APT_RE.match(package):
+            raise InvalidAnswer(key, package, "expected a Debian package name like git or jq=1.6-2")
+    return _unique(packages)
+
+
+def check_mount_path(value: str, key: str = "readonly_mounts") -> str:
+    """A host path to mount read-only: absolute, existing, not /, no control characters."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidAnswer(key, value, "paths with newlines or control characters are refused")
+    path = Path(value)
+    if not path.is_absolute():
+        raise InvalidAnswer(key, value, "expected an absolute path")
+    if ".." in path.parts:
+        raise InvalidAnswer(key, value, "'..' is not allowed; give the real path")
+    if path.resolve() == Path("/"):
+        raise InvalidAnswer(key, value, "mounting / would expose the whole host")
+    if not path.exists():
+        raise InvalidAnswer(key, value, "no such file or directory")
+    return str(path)
+
+
+def check_mount_paths(value: Any, key: str = "readonly_mounts") -> list[str]:
+    """Read-only mounts; as text they are separated by commas or newlines (paths may have spaces)."""
+    items = split_list(value, key, separators=r"\s*,\s*") if isinstance(value, str) else value
+    return _unique(check_mount_path(item, key) for item in split_list(items, key))
+
+
+def check_init_hook(value: Any, key: str = "init_hook") -> str:
+    """Empty, or an existing regular file to install as .codex/.environment/init.sh."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise InvalidAnswer(key, value, "expected a file path")
+    if any(ord(ch) < 32 for ch in value):
+        raise InvalidAnswer(key, value, "paths with newlines or control characters are refused")
+    if not Path(value).expanduser().is_file():
+        raise InvalidAnswer(key, value, "no such file")
+    return str(Path(value).expanduser().resolve())
+
+
+def check_image(value: Any, key: str = "base_image") -> str:
+    """A Docker image reference such as debian:bookworm-slim."""
+    if not isinstance(value, str) or not IMAGE_RE.match(value) or len(value) > 255:
+        raise InvalidAnswer(key, value, "expected an image reference like debian:bookworm-slim")
+    return value
+
+
+def check_agents(value: Any, known: Iterable[str], key: str = "agents") -> list[str]:
+    """At least one agent, each with a preset."""
+    known = list(known)
+    agents = _unique(split_list(value, key))
+    if not agents:
+        raise InvalidAnswer(key, value, f"choose at least one of: {', '.join(known)}")
+    for agent in agents:
+        if not AGENT_RE.match(agent) or agent not in known:
+            raise InvalidAnswer(key, agent, f"unknown agent; choose from: {', '.join(known)}")
+    return agents
+
+
+def check_default_agent(value: Any, agents: list[str], key: str = "default_agent") -> str:
+    """The agent `run` starts; one of the chosen agents."""
+    if value in (None, ""):
+        return agents[0]
+    if value not in agents:
+        raise InvalidAnswer(key, value, f"must be one of the chosen agents: {', '.join(agents)}")
+    return str(value)
+
+
+def check_private_destinations(value: Any, key: str = "private_destinations") -> str:
+    """deny (default) or allowed-names."""
+    if value not in PRIVATE_DESTINATIONS:
+        raise InvalidAnswer(key, value, f"expected one of: {', '.join(PRIVATE_DESTINATIONS)}")
+    return str(value)
+
+
+# Validators keyed by answer name, for the template's Jinja filter.
+SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "allowed_domains": check_domains,
+    "apt_packages": check_apt_packages,
+    "readonly_mounts": check_mount_paths,
+    "init_hook": check_init_hook,
+    "base_image": check_image,
+    "private_destinations": check_private_destinations,
+}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import copier
+import yaml
 
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import CxgenError, UsageError
@@ -56,16 +57,15 @@ def _render(staging: Path, answers: dict[str, Any], defaults: bool) -> None:
 def _finish_staging(staging: Path) -> None:
     """Install the init hook and make the answers file machine-independent."""
     answers_path = staging / ANSWERS_FILE
-    lines = answers_path.read_text(encoding="utf-8").splitlines()
-    hook = ""
-    for i, line in enumerate(lines):
-        if line.startswith("_src_path:"):
-            lines[i] = f"_src_path: {TEMPLATE_SOURCE}"
-        elif line.startswith("init_hook:"):
-            hook = line.partition(":")[2].strip().strip("'\"")
-            # The hook is copied into the project; its host path means nothing to teammates.
-            lines[i] = "init_hook: ''"
-    answers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = answers_path.read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    answers = yaml.safe_load(text)
+    answers["_src_path"] = TEMPLATE_SOURCE
+    hook = answers.get("init_hook") or ""
+    # The hook is copied into the project; its host path means nothing to teammates.
+    answers["init_hook"] = ""
+    body = yaml.safe_dump(answers, sort_keys=False, width=10_000, allow_unicode=True)
+    answers_path.write_text(header + body, encoding="utf-8")
     if hook:
         target = staging / INIT_HOOK
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -94,13 +94,16 @@ table inet $FW_TABLE {
 
   chain output {
     type filter hook output priority 0; policy drop;
+    # Replies and ICMP errors of flows already judged. First: Docker's embedded DNS answers
+    # from a socket inside this namespace, so its replies pass this chain too.
+    ct state established,related accept
+    ct state invalid drop
     # Only the resolver may reach the upstream resolver, on port 53. Docker DNATs its
-    # embedded DNS, so match the original destination, before any other rule.
+    # embedded DNS, so match the original destination.
     meta skuid "$FW_DNS_USER" meta l4proto { tcp, udp } $up_match ct original proto-dst 53 accept
     ct original ip daddr $FW_DOCKER_DNS reject
     $up_match reject
     oif "lo" accept
-    ct state established,related accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
     ip daddr @never4 reject with icmp type admin-prohibited
     ip6 daddr @never6 reject with icmpv6 type admin-prohibited
@@ -144,7 +147,8 @@ cache-size=1000
 address=/#/
 EOF
   for domain in "$@"; do
-    printf 'server=/%s/%s\nnftset=/%s/%s\n' "$domain" "$upstream" "$domain" "$sets"
+    # nftset does not take the "*." pattern; server= already limits answers to subdomains.
+    printf 'server=/%s/%s\nnftset=/%s/%s\n' "$domain" "$upstream" "${domain#\*.}" "$sets"
   done
 }
 

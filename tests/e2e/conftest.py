@@ -1,0 +1,256 @@
+"""Real-Docker fixtures: the local base image, an internal dual-stack network per worker with
+the tests' own server containers, and generated sandbox projects.
+
+Sandboxes under test run only on `--internal` networks and probe only these containers.
+Everything created is labelled org.cxgen.test=<run id> and removed at the end, even on failure.
+Images are kept on purpose: they are the cache that makes the next run fast.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import random
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cxgen.init import run_init
+from tests.conftest import REPO
+
+RUN_ID = uuid.uuid4().hex[:8]
+LABEL = f"org.cxgen.test={RUN_ID}"
+BASE_IMAGE = os.environ.get("CXGEN_TEST_BASE_IMAGE", "cxgen-test/bookworm:base")
+SERVER_IMAGE = "cxgen-test/server:2"
+LOCK = Path("/tmp/cxgen-test-docker.lock")
+# A tiny HTTP server that says who it is, on IPv4 and IPv6. It reads the request before
+# answering: closing a socket with unread data makes the kernel send a reset.
+REPLY_SCRIPT = r"""#!/bin/bash
+while IFS= read -r line; do [ "${line%$'\r'}" = "" ] && break; done
+printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello-from-%s\n' "$(hostname)"
+"""
+SERVER_CMD = "socat TCP6-LISTEN:80,ipv6only=0,fork,reuseaddr EXEC:/usr/local/bin/reply"
+PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo"]
+
+
+def docker(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def docker_reachable() -> str | None:
+    """None when a Docker Engine answers, else why not."""
+    if shutil.which("docker") is None:
+        return "docker CLI not installed"
+    try:
+        result = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "docker version timed out"
+    return None if result.returncode == 0 else f"Docker Engine not reachable: {result.stderr.strip()}"
+
+
+@contextmanager
+def docker_lock() -> Iterator[None]:
+    """Serialize image builds between xdist workers (and concurrent runs)."""
+    with LOCK.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    reason = docker_reachable()
+    if reason:
+        pytest.skip(f"e2e needs a Docker Engine: {reason}")
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_ready: None) -> str:
+    with docker_lock():
+        subprocess.run([str(REPO / "tests/make_base_image.sh"), BASE_IMAGE], check=True,
+                       capture_output=True, text=True, timeout=900)
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def server_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    with docker_lock():
+        if docker("image", "inspect", SERVER_IMAGE, check=False).returncode != 0:
+            context = tmp_path_factory.mktemp("server")
+            (context / "reply").write_text(REPLY_SCRIPT)
+            (context / "reply").chmod(0o755)
+            (context / "Dockerfile").write_text(
+                f"FROM {base_image}\n"
+                "RUN apt-get update && apt-get install -y --no-install-recommends socat "
+                "&& rm -rf /var/lib/apt/lists/*\n"
+                "COPY reply /usr/local/bin/reply\n"
+            )
+            docker("build", "-q", "-t", SERVER_IMAGE, "--label", "org.cxgen.test=image", str(context))
+    return SERVER_IMAGE
+
+
+@dataclass
+class Host:
+    name: str
+    ipv4: str
+    ipv6: str
+
+
+@dataclass
+class Topology:
+    network: str
+    subnet6: str
+    hosts: dict[str, Host] = field(default_factory=dict)
+
+
+def _start_server(network: str, name: str, aliases: Sequence[str], image: str) -> Host:
+    container = f"cxgen-test-{RUN_ID}-{name}-{uuid.uuid4().hex[:4]}"
+    alias_args = [arg for alias in aliases for arg in ("--network-alias", alias)]
+    docker("run", "-d", "--rm", "--label", LABEL, "--name", container, "--hostname", name,
+           "--network", network, *alias_args, image, "sh", "-c", SERVER_CMD)
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}"
+    ipv4, ipv6 = docker("inspect", "-f", fmt, container).stdout.split()
+    return Host(name, ipv4, ipv6)
+
+
+@pytest.fixture(scope="session")
+def topology(server_image: str) -> Iterator[Topology]:
+    """An internal IPv4+IPv6 network with: allowed.test, sub.wild.test (and wild.test),
+    blocked.test, and a 'LAN' host with no name."""
+    network = f"cxgen-test-{RUN_ID}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    subnet6 = str(ipaddress.IPv6Network(f"fd{random.randrange(16**2):02x}:"
+                                        f"{random.randrange(16**4):04x}:{random.randrange(16**4):04x}::/64"))
+    docker("network", "create", "--internal", "--ipv6", "--subnet", subnet6, "--label", LABEL, network)
+    topo = Topology(network, subnet6)
+    try:
+        topo.hosts["allowed"] = _start_server(network, "allowed", ["allowed.test"], server_image)
+        topo.hosts["wild"] = _start_server(network, "wild", ["sub.wild.test", "wild.test"], server_image)
+        topo.hosts["blocked"] = _start_server(network, "blocked", ["blocked.test"], server_image)
+        topo.hosts["lan"] = _start_server(network, "lan", [], server_image)
+        yield topo
+    finally:
+        cleanup()
+
+
+def cleanup() -> None:
+    """Remove every container and network this run labelled or named."""
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
+    ids += docker("ps", "-aq", "--filter", f"name=cxgen-test-{RUN_ID}", check=False).stdout.split()
+    if ids:
+        docker("rm", "-f", *sorted(set(ids)), check=False)
+    networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
+    if networks:
+        docker("network", "rm", *networks, check=False)
+
+
+# Projects belong to this unprivileged uid, like a user's checkout; run as root, the run script
+# gives the agent the project owner's uid.
+PROJECT_UID = 4242
+
+
+def chown_tree(path: Path, uid: int = PROJECT_UID) -> None:
+    for item in [path, *path.rglob("*")]:
+        os.lchown(item, uid, uid)
+
+
+def generate(dest: Path, base_image: str, **data: object) -> Path:
+    """A project for the attack suite: the shell agent plus probing tools."""
+    answers: dict[str, object] = {
+        "base_image": base_image,
+        "agents": ["shell"],
+        "allowed_domains": ["allowed.test", "*.wild.test"],
+        "apt_packages": PROBE_PACKAGES,
+        "private_destinations": "allowed-names",
+    }
+    answers.update(data)
+    run_init(dest, answers, defaults=True, interactive=False)
+    chown_tree(dest)
+    return dest
+
+
+def build(project: Path) -> str:
+    with docker_lock():
+        result = subprocess.run([str(project / "run_in_container.sh"), "build"],
+                                capture_output=True, text=True, timeout=1200, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+@dataclass
+class Sandbox:
+    """A generated, built project and how to run things in it."""
+
+    project: Path
+    image: str
+    network: str
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: int = 120,
+            user: tuple[int, int] | None = None, network: bool = True,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """`run_in_container.sh ARGS` on the test network, named so cleanup finds it."""
+        command = [str(self.project / "run_in_container.sh")]
+        if args and args[0] in ("run", "shell", "exec", "build"):
+            command.append(args[0])
+            args = args[1:]
+        name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}"
+        if not (command[-1] == "build"):
+            command += ["--name", name]
+            if network:
+                command += ["--network", self.network]
+        command += list(args)
+        full_env = {**os.environ, **(env or {})}
+        if user is not None:
+            docker_gid = os.stat("/var/run/docker.sock").st_gid
+            command = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}",
+                       f"--groups={docker_gid}", "--inh-caps=-all", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=full_env, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+
+    def sh(self, script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        """Run a bash snippet as the agent (`exec -- bash -c SCRIPT`)."""
+        return self.run("exec", "--", "bash", "-c", script, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def sandbox(base_image: str, topology: Topology, tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    project = generate(tmp_path_factory.mktemp("proj") / "project", base_image)
+    return Sandbox(project, build(project), topology.network)
+
+
+@pytest.fixture
+def make_sandbox(base_image: str, topology: Topology, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Another project with other answers (same build context, so the same image)."""
+
+    def make(dest: Path | None = None, **data: object) -> Sandbox:
+        project = generate(dest or tmp_path / "project", base_image, **data)
+        return Sandbox(project, build(project), topology.network)
+
+    return make
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With Docker present, a skipped e2e test is a failure, not a quiet pass."""
+    if docker_reachable() is not None:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else [])
+               if "/e2e/" in str(getattr(r, "nodeid", ""))]
+    if skipped:
+        if reporter:
+            reporter.write_line(f"ERROR: {len(skipped)} e2e tests skipped although Docker is here")
+        session.exitstatus = 1

@@ -1,0 +1,192 @@
+"""The attack suite: each test attacks the sandbox from inside a real container, as the agent.
+
+Topology (conftest): an --internal IPv4+IPv6 network holding the tests' own servers:
+allowed.test (allowed), sub.wild.test (allowed by *.wild.test), blocked.test, and a nameless
+"LAN" host. Probes go only to those containers and to the sandbox's own loopback.
+curl exit codes: 0 connected, 6 name did not resolve, 7 connection refused, 28 timed out.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, docker
+
+CURL = "curl -sS --max-time 5 -o /dev/null -w '%{http_code}'"
+
+
+def curl_status(sandbox: Sandbox, target: str, flags: str = "") -> int:
+    result = sandbox.sh(f"{CURL} {flags} {target}; echo \" rc=$?\"")
+    return int(result.stdout.rsplit("rc=", 1)[1])
+
+
+def test_allowed_name_resolves_and_connects(sandbox: Sandbox) -> None:
+    result = sandbox.sh("curl -sS --max-time 5 http://allowed.test/")
+    assert result.stdout.strip() == "hello-from-allowed", result.stderr
+
+
+def test_allowed_name_over_ipv6(sandbox: Sandbox, topology: Topology) -> None:
+    result = sandbox.sh("getent ahostsv6 allowed.test | head -n1; curl -6 -sS --max-time 5 http://allowed.test/")
+    assert result.stdout.split()[0] == topology.hosts["allowed"].ipv6
+    assert result.stdout.strip().endswith("hello-from-allowed"), result.stderr
+
+
+def test_subdomain_of_a_wildcard_entry_works(sandbox: Sandbox) -> None:
+    result = sandbox.sh("curl -sS --max-time 5 http://sub.wild.test/")
+    assert result.stdout.strip() == "hello-from-wild", result.stderr
+
+
+def test_wildcard_entry_does_not_allow_the_apex(sandbox: Sandbox) -> None:
+    assert sandbox.sh("getent hosts wild.test").returncode == 2
+
+
+def test_blocked_name_does_not_resolve_or_connect(sandbox: Sandbox) -> None:
+    assert sandbox.sh("getent hosts blocked.test").returncode == 2
+    assert curl_status(sandbox, "http://blocked.test/") == 6
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_blocked_server_by_raw_address_is_refused_fast(sandbox: Sandbox, topology: Topology,
+                                                       family: str) -> None:
+    address = getattr(topology.hosts["blocked"], family)
+    target = f"http://[{address}]/" if family == "ipv6" else f"http://{address}/"
+    assert curl_status(sandbox, target, "-g") == 7  # REJECT: refused at once, not a timeout
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_lan_host_by_address_is_refused(sandbox: Sandbox, topology: Topology, family: str) -> None:
+    address = getattr(topology.hosts["lan"], family)
+    target = f"http://[{address}]/" if family == "ipv6" else f"http://{address}/"
+    assert curl_status(sandbox, target, "-g") == 7
+
+
+def test_allowed_servers_other_ports_and_raw_ip_of_a_blocked_one_stay_shut(sandbox: Sandbox,
+                                                                           topology: Topology) -> None:
+    """Resolving an allowed name opens only its addresses, nothing next to them."""
+    blocked = topology.hosts["blocked"].ipv4
+    result = sandbox.sh(f"curl -sS --max-time 5 http://allowed.test/ >/dev/null; {CURL} http://{blocked}/")
+    assert result.stdout.strip() == "000"
+
+
+@pytest.mark.parametrize("transport", ["", "+tcp"])
+def test_direct_dns_to_docker_resolver_is_refused(sandbox: Sandbox, transport: str) -> None:
+    """127.0.0.11 is also the upstream on user networks: the agent cannot query it directly."""
+    result = sandbox.sh(f"dig {transport} +time=2 +tries=1 @127.0.0.11 blocked.test")
+    assert result.returncode != 0
+    assert "connection refused" in result.stdout + result.stderr
+    assert "ANSWER SECTION" not in result.stdout
+
+
+def test_dns_to_an_outside_server_cannot_tunnel(sandbox: Sandbox, topology: Topology) -> None:
+    """UDP 53 to anywhere else is as closed as any other port (our blocked host plays the server)."""
+    result = sandbox.sh(f"dig +time=2 +tries=1 @{topology.hosts['blocked'].ipv4} exfil.blocked.test")
+    assert result.returncode != 0 and "ANSWER SECTION" not in result.stdout
+
+
+def test_the_local_resolver_answers_blocked_names_with_nxdomain(sandbox: Sandbox) -> None:
+    result = sandbox.sh("dig +time=2 +tries=1 @127.0.0.1 blocked.test")
+    assert "status: NXDOMAIN" in result.stdout
+
+
+@pytest.mark.parametrize("attack", [
+    "nft flush ruleset",
+    "iptables -F",
+    "iptables -P OUTPUT ACCEPT",
+    "ip6tables -P OUTPUT ACCEPT",
+    "nft add rule inet cxgen output accept",
+    "kill -9 $(cat /run/cxgen/dnsmasq.pid)",
+    "echo nameserver 127.0.0.11 > /etc/resolv.conf",
+])
+def test_agent_cannot_undo_the_firewall(sandbox: Sandbox, topology: Topology, attack: str) -> None:
+    blocked = topology.hosts["blocked"].ipv4
+    result = sandbox.sh(f"{attack}; echo \"attack rc=$?\"; {CURL} http://{blocked}/; echo; getent hosts blocked.test")
+    assert "attack rc=0" not in result.stdout, result.stdout
+    assert "\n000\n" in result.stdout + "\n" and "blocked.test" not in result.stdout
+
+
+def test_no_sudo(sandbox: Sandbox) -> None:
+    result = sandbox.sh("sudo -n id -u; echo rc=$?")
+    assert "rc=0" not in result.stdout and "\n0\n" not in "\n" + result.stdout
+
+
+def test_no_setuid_binaries(sandbox: Sandbox) -> None:
+    result = sandbox.sh("find / -xdev -perm /6000 -type f 2>/dev/null")
+    assert result.stdout.strip() == ""
+
+
+def test_capabilities_are_gone_and_no_new_privs(sandbox: Sandbox) -> None:
+    status = dict(
+        line.split(":\t", 1) for line in sandbox.sh("cat /proc/self/status").stdout.splitlines() if ":\t" in line
+    )
+    for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[field], 16) == 0, field
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Uid"].split()[0] != "0"
+
+
+def test_no_docker_socket(sandbox: Sandbox) -> None:
+    result = sandbox.sh("ls /var/run/docker.sock /run/docker.sock 2>&1; find / -xdev -name docker.sock 2>/dev/null")
+    assert "docker.sock\n" not in result.stdout.replace("No such file", "")
+
+
+def test_agent_cannot_read_or_change_rules(sandbox: Sandbox) -> None:
+    result = sandbox.sh("nft list ruleset; echo rc=$?")
+    assert "rc=0" not in result.stdout and "policy" not in result.stdout
+
+
+def test_files_created_belong_to_the_unprivileged_host_user(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The run script itself runs as an unprivileged host user (in the docker group)."""
+    uid = gid = PROJECT_UID
+    # Under /tmp directly: pytest's own tmp folders are private to root.
+    with tempfile.TemporaryDirectory(prefix="cxgen-test-") as tmp:
+        Path(tmp).chmod(0o755)
+        home = Path(tmp) / "home"
+        home.mkdir()
+        os.chown(home, uid, gid)
+        owned = make_sandbox(Path(tmp) / "owned")
+        result = owned.run("exec", "--", "bash", "-c", "id -u; touch created-by-agent",
+                           user=(uid, gid), env={"HOME": str(home)})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(uid)
+        stat = (owned.project / "created-by-agent").stat()
+        assert (stat.st_uid, stat.st_gid) == (uid, gid)
+        sessions = (owned.project / ".codex/.environment/sessions").stat()
+        assert sessions.st_uid == uid
+
+
+def test_image_without_net_admin_refuses_to_start_anything(sandbox: Sandbox) -> None:
+    """A plain `docker run` of the image (no NET_ADMIN) must not run the command unprotected."""
+    result = docker("run", "--rm", "--network", sandbox.network, "--label", "org.cxgen.test=1",
+                    sandbox.image, "echo", "started", check=False, timeout=60)
+    assert result.returncode == 78 and "started" not in result.stdout
+    assert "NET_ADMIN" in result.stderr
+
+
+def test_private_addresses_are_denied_by_default_even_for_allowed_names(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """DNS-rebinding defence: with private_destinations=deny an allowed name resolving into a
+    private range resolves, but the connection is refused."""
+    strict = make_sandbox(private_destinations="deny")
+    result = strict.sh(f"getent hosts allowed.test >/dev/null && echo resolved; {CURL} http://allowed.test/")
+    assert result.stdout.startswith("resolved") and result.stdout.strip().endswith("000")
+
+
+def test_no_firewall_is_loud(sandbox: Sandbox) -> None:
+    result = sandbox.run("exec", "--no-firewall", "--", "true")
+    assert result.returncode == 0
+    assert "UNRESTRICTED" in result.stderr and "firewall disabled" in result.stderr
+
+
+def test_dead_and_duplicate_domains_warn_but_start(sandbox: Sandbox) -> None:
+    result = sandbox.run("exec", "--allow", "allowed.test", "--allow", "dead.allowed.test", "--", "echo", "up")
+    assert result.returncode == 0 and result.stdout.strip() == "up"
+    assert "'dead.allowed.test' does not resolve" in result.stderr
+
+
+def test_hostile_allow_value_is_refused_before_docker_runs(sandbox: Sandbox) -> None:
+    for value in ["evil.com;id", "$(id).x.com", "http://a.com", "a.com\nb.com"]:
+        result = sandbox.run("exec", "--allow", value, "--", "true")
+        assert result.returncode == 2 and result.stderr.startswith("cxgen: error: --allow: invalid domain")

@@ -1,0 +1,158 @@
+"""The run-script contract against a real Docker Engine: build, exec, paths, cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import run_cxgen
+from tests.e2e.conftest import RUN_ID, Sandbox, docker
+
+
+def test_init_defaults_then_exec_prints_a_non_root_uid(base_image: str, topology, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The foundation's promise, through the CLI as a user types it."""
+    project = tmp_path / "demo"
+    result = run_cxgen(["init", "--defaults", "--data", f"base_image={base_image}",
+                        "--data", "agents=[shell]", str(project)])
+    assert result.returncode == 0, result.stderr
+    sandbox = Sandbox(project, "", topology.network)
+    built = sandbox.run("build", timeout=1200)
+    assert built.returncode == 0, built.stderr[-2000:]
+    result = sandbox.run("exec", "--", "id", "-u")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().isdigit() and int(result.stdout) != 0
+
+
+def test_second_build_does_not_rebuild(sandbox: Sandbox) -> None:
+    created = docker("image", "inspect", "-f", "{{.Created}}", sandbox.image).stdout
+    again = sandbox.run("build")
+    assert again.returncode == 0
+    assert again.stdout.strip() == sandbox.image
+    assert "building" not in again.stderr
+    assert docker("image", "inspect", "-f", "{{.Created}}", sandbox.image).stdout == created
+
+
+def test_tag_is_a_content_hash_shared_between_projects(sandbox: Sandbox, make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    other = make_sandbox(private_destinations="deny")  # another project, same build context
+    assert other.image == sandbox.image
+    assert sandbox.image.startswith("cxgen/shell:") and len(sandbox.image.split(":")[1]) == 12
+
+
+def test_editing_the_build_context_changes_the_tag(sandbox: Sandbox, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(sandbox.project), str(copy)], check=True)
+    dockerfile = copy / ".codex/sandbox/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "LABEL edited=1\n")
+    script = copy / "run_in_container.sh"
+    tag = subprocess.run([str(script), "build"], capture_output=True, text=True, check=True, timeout=600)
+    assert tag.stdout.strip() != sandbox.image
+    docker("rmi", tag.stdout.strip(), check=False)
+
+
+def test_exec_exit_status_is_the_commands(sandbox: Sandbox) -> None:
+    assert sandbox.sh("exit 7").returncode == 7
+    result = sandbox.sh("echo out; echo err >&2")
+    assert result.stdout == "out\n" and "err" in result.stderr
+
+
+def test_workdir_is_app_plus_absolute_path(sandbox: Sandbox) -> None:
+    result = sandbox.sh("pwd; test -f run_in_container.sh && echo seen")
+    assert result.stdout.split() == [f"/app{sandbox.project}", "seen"]
+
+
+def test_root_workdir_is_refused(sandbox: Sandbox) -> None:
+    result = sandbox.run("exec", "--work-dir", "/", "--", "true")
+    assert result.returncode == 2 and "refusing to mount /" in result.stderr
+
+
+def test_workspace_root_confines_the_workdir(sandbox: Sandbox, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    result = sandbox.run("exec", "--work-dir", str(outside), "--", "true",
+                         env={"WORKSPACE_ROOT_DIR": str(sandbox.project)})
+    assert result.returncode == 2 and "outside WORKSPACE_ROOT_DIR" in result.stderr
+    inside = sandbox.run("exec", "--", "pwd", env={"WORKSPACE_ROOT_DIR": str(sandbox.project)})
+    assert inside.returncode == 0 and inside.stdout.strip() == f"/app{sandbox.project}"
+
+
+def test_container_is_gone_after_exit(sandbox: Sandbox) -> None:
+    result = sandbox.run("exec", "--name", f"cxgen-test-{RUN_ID}-gone", "--", "true")
+    assert result.returncode == 0
+    assert docker("ps", "-aq", "--filter", f"name=cxgen-test-{RUN_ID}-gone").stdout.strip() == ""
+
+
+def test_project_path_with_spaces(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spaced = make_sandbox(tmp_path / "my project, with spaces")
+    result = spaced.sh('pwd; echo hi > "made here.txt"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"/app{spaced.project}"
+    assert (spaced.project / "made here.txt").read_text() == "hi\n"
+
+
+def test_readonly_mount_cannot_be_written(sandbox: Sandbox, tmp_path: Path) -> None:
+    data = tmp_path / "data dir"
+    data.mkdir()
+    (data / "f").write_text("orig")
+    script = f'cat "/app{data}/f"; echo; echo x > "/app{data}/f" || echo refused'
+    result = sandbox.run("exec", "--read-only", str(data), "--", "bash", "-c", script)
+    assert result.stdout.split() == ["orig", "refused"]
+    assert (data / "f").read_text() == "orig"
+
+
+def test_control_files_are_read_only_inside(sandbox: Sandbox) -> None:
+    """The agent cannot widen its next sandbox: script, image context and allowlist are ro."""
+    result = sandbox.sh(
+        "for f in run_in_container.sh .codex/allowed-domains.txt .codex/sandbox/Dockerfile; do"
+        ' echo evil >> "$f" 2>/dev/null && echo "wrote $f"; done; echo done'
+    )
+    assert result.stdout.strip() == "done"
+
+
+def test_writable_mount_outside_workdir_needs_a_terminal(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = sandbox.run("exec", "--sessions-path", str(tmp_path), "--", "true")
+    assert result.returncode == 2 and "without a terminal to confirm" in result.stderr
+
+
+def test_init_hook_runs_before_the_command(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hook = tmp_path / "hook.sh"
+    hook.write_text('echo "hook ran as $(id -u) in $PWD with $SANDBOX_ENV_DIR" > hook-marker\n')
+    hooked = make_sandbox(init_hook=str(hook))
+    result = hooked.sh("cat hook-marker")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"hook ran as ") and f"in /app{hooked.project} with /app" in result.stdout
+    assert " 0 " not in result.stdout
+
+
+def test_failing_init_hook_stops_the_start(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hook = tmp_path / "hook.sh"
+    hook.write_text("exit 3\n")
+    hooked = make_sandbox(init_hook=str(hook))
+    result = hooked.sh("echo agent-started")
+    assert result.returncode != 0 and "agent-started" not in result.stdout
+    assert "init hook" in result.stderr
+
+
+def test_missing_docker_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("bash", "dirname", "id", "stat", "tr", "cut", "basename"):
+        os.symlink(subprocess.check_output(["which", tool], text=True).strip(), bindir / tool)
+    result = sandbox.run("exec", "--", "true", env={"PATH": str(bindir)})
+    assert result.returncode == 1 and result.stderr.strip().startswith("cxgen: error: docker not found")
+
+
+def test_failed_build_is_loud_and_has_no_fallback(sandbox: Sandbox, tmp_path: Path) -> None:
+    copy = tmp_path / "broken"
+    subprocess.run(["cp", "-a", str(sandbox.project), str(copy)], check=True)
+    dockerfile = copy / ".codex/sandbox/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("CMD [", "RUN false\nCMD ["))
+    result = subprocess.run([str(copy / "run_in_container.sh"), "exec", "--network", sandbox.network,
+                             "--", "echo", "started"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "started" not in result.stdout
+    assert "image build failed" in result.stderr
+
+
+def test_unknown_agent_is_refused_before_anything_runs(sandbox: Sandbox) -> None:
+    result = sandbox.run("run", "--agent", "codex")
+    assert result.returncode == 2 and "this sandbox has: shell" in result.stderr

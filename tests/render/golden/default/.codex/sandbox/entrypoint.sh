@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# cxgen sandbox entrypoint. Starts as root, puts the egress firewall in force and proves it,
+# then drops to the host user's uid for good (no capabilities, no-new-privs) and execs the
+# command. Any failure before that stops the container: the command never runs unprotected.
+#
+# Environment (set by run_in_container.sh):
+#   CXGEN_UID, CXGEN_GID           the host user's ids (root becomes an unprivileged uid)
+#   CXGEN_ALLOWED_DOMAINS          allowed domains, separated by spaces
+#   CXGEN_PRIVATE_DESTINATIONS     deny | allowed-names
+#   CXGEN_FIREWALL                 on | off (off only through --no-firewall)
+#   CXGEN_WORKDIR                  the working directory inside the container
+#   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
+#   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
+set -Eeuo pipefail
+
+readonly EXIT_SETUP_FAILED=78
+readonly FALLBACK_UID=1000
+# shellcheck source=firewall.sh
+. /usr/local/lib/cxgen/firewall.sh
+
+log() { printf 'cxgen-sandbox: %s\n' "$*" >&2; }
+fw_warn() { log "warning: $*"; }
+fw_fail() { log "error: $* (nothing was started)"; exit "$EXIT_SETUP_FAILED"; }
+trap 'fw_fail "sandbox setup failed at line $LINENO"' ERR
+
+# The agent's uid and gid: the host user's, so files it writes belong to that user.
+agent_ids() {
+  local uid="${CXGEN_UID:-$FALLBACK_UID}" gid="${CXGEN_GID:-$FALLBACK_UID}"
+  [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
+  [ "$uid" -ne 0 ] || uid=$FALLBACK_UID
+  [ "$gid" -ne 0 ] || gid=$FALLBACK_UID
+  [ "$uid" -ne "$(id -u "$FW_DNS_USER")" ] || fw_fail "uid $uid is the resolver's; run as another user"
+  AGENT_UID=$uid
+  AGENT_GID=$gid
+  # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
+  AS_AGENT=(setpriv --reuid "$uid" --regid "$gid" --clear-groups
+    --inh-caps=-all --bounding-set=-all --no-new-privs --)
+}
+
+# passwd/group entries so tools that look the user up work; HOME in the project's agent home.
+agent_account() {
+  local home="$1"
+  getent group "$AGENT_GID" >/dev/null || printf 'agent:x:%s:\n' "$AGENT_GID" >>/etc/group
+  getent passwd "$AGENT_UID" >/dev/null \
+    || printf 'agent:x:%s:%s:agent:%s:/bin/bash\n' "$AGENT_UID" "$AGENT_GID" "$home" >>/etc/passwd
+}
+
+run_hook() {
+  local hook="$1"
+  [ -n "$hook" ] && [ -f "$hook" ] || return 0
+  log "running init hook $hook"
+  "${AS_AGENT[@]}" bash "$hook" || fw_fail "init hook $hook failed"
+}
+
+main() {
+  [ "$(id -u)" -eq 0 ] || fw_fail "the entrypoint must start as root; it drops privileges itself"
+  [ "$#" -gt 0 ] || set -- bash -l
+  agent_ids
+  local domains=() workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
+  read -r -a domains <<<"${CXGEN_ALLOWED_DOMAINS:-}"
+  if [ "${CXGEN_FIREWALL:-on}" = "off" ]; then
+    log "WARNING: firewall disabled (--no-firewall): the agent has unrestricted network access"
+  else
+    fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${domains[@]+"${domains[@]}"}
+    fw_selfcheck ${domains[@]+"${domains[@]}"}
+  fi
+  trap - ERR
+  export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"
+  "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
+  agent_account "$HOME"
+  cd "$workdir"
+  run_hook "$env_dir/init.sh"
+  run_hook "${CXGEN_INIT_SCRIPT:-}"
+  exec "${AS_AGENT[@]}" "$@"
+}
+
+main "$@"

@@ -1,0 +1,227 @@
+# shellcheck shell=bash
+# cxgen egress firewall, sourced by entrypoint.sh and run as root before anything else.
+#
+# Design: a local resolver (dnsmasq, as its own uid) answers only allowed names and puts every
+# address it answers into nftables allow sets; every other name is answered locally as
+# non-existent, so no query for it leaves the container. One nftables ruleset, loaded
+# atomically, denies all other egress for IPv4 and IPv6 and REJECTs so blocked calls fail fast.
+# Only the resolver's uid may reach the upstream resolver, on port 53 only.
+
+readonly FW_TABLE="cxgen"
+readonly FW_DNS_USER="cxgen-dns"
+readonly FW_RUN_DIR="/run/cxgen"
+readonly FW_DOCKER_DNS="127.0.0.11"
+# Anchored patterns for everything read from outside.
+readonly FW_DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+readonly FW_IPV4_RE='^[0-9]{1,3}(\.[0-9]{1,3}){3}$'
+readonly FW_IPV6_RE='^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$'
+# Denied unless private_destinations=allowed-names and an allowed name resolved there.
+readonly FW_PRIVATE4="10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 198.18.0.0/15"
+readonly FW_PRIVATE6="fc00::/7"
+# Always denied: this host, link-local (cloud metadata), multicast, reserved, IPv4-in-IPv6.
+readonly FW_NEVER4="0.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4"
+readonly FW_NEVER6="::/128, ::ffff:0:0/96, 64:ff9b::/96, 2002::/16, fe80::/10, ff00::/8"
+
+fw_is_ip() { [[ "$1" =~ $FW_IPV4_RE ]] || [[ "$1" =~ $FW_IPV6_RE ]]; }
+
+# The resolver Docker gave the container: 127.0.0.11 on user-defined networks, the host's
+# resolver on the default bridge.
+fw_upstream_resolver() {
+  local key value _
+  while read -r key value _; do
+    if [ "$key" = "nameserver" ] && fw_is_ip "$value"; then
+      printf '%s\n' "$value"
+      return 0
+    fi
+  done </etc/resolv.conf
+  return 1
+}
+
+# Gateways (the Docker host) and directly connected subnets (the LAN), one per line.
+fw_routes() {
+  local family="$1" kind="$2" line
+  if [ "$kind" = gateway ]; then
+    ip "-$family" route show default 2>/dev/null | while read -r line; do
+      # shellcheck disable=SC2086  # split on purpose: "default via ADDR dev IF ..."
+      set -- $line
+      [ "${2:-}" = via ] && fw_is_ip "${3:-}" && printf '%s\n' "$3"
+    done
+  else
+    ip "-$family" route show scope link 2>/dev/null | while read -r line; do
+      # shellcheck disable=SC2086  # split on purpose: "SUBNET dev IF ..."
+      set -- $line
+      case "$1" in */*) printf '%s\n' "$1" ;; esac
+    done
+  fi
+  return 0
+}
+
+# "a, b, c" from lines, for nft set elements.
+fw_join() { local out="" item; for item in "$@"; do out="${out:+$out, }$item"; done; printf '%s' "$out"; }
+
+fw_ruleset() {
+  local upstream="$1" private_mode="$2"
+  local never4 never6 private4 private6 up_match
+  # shellcheck disable=SC2046  # one address or subnet per word
+  never4=$(fw_join "$FW_NEVER4" $(fw_routes 4 gateway))
+  # shellcheck disable=SC2046
+  never6=$(fw_join "$FW_NEVER6" $(fw_routes 6 gateway))
+  # shellcheck disable=SC2046
+  private4=$(fw_join "$FW_PRIVATE4" $(fw_routes 4 link))
+  # shellcheck disable=SC2046
+  private6=$(fw_join "$FW_PRIVATE6" $(fw_routes 6 link | grep -v '^fe80:' || true))
+  case "$upstream" in
+    *:*) up_match="ct original ip6 daddr $upstream" ;;
+    *) up_match="ct original ip daddr $upstream" ;;
+  esac
+  local allow_rules="ip daddr @allow4 accept
+    ip6 daddr @allow6 accept"
+  local early_allow="" late_allow="$allow_rules"
+  if [ "$private_mode" = "allowed-names" ]; then
+    early_allow="$allow_rules"
+    late_allow=""
+  fi
+  cat <<EOF
+add table inet $FW_TABLE
+delete table inet $FW_TABLE
+table inet $FW_TABLE {
+  set allow4 { type ipv4_addr; }
+  set allow6 { type ipv6_addr; }
+  set never4 { type ipv4_addr; flags interval; auto-merge; elements = { $never4 } }
+  set never6 { type ipv6_addr; flags interval; auto-merge; elements = { $never6 } }
+  set private4 { type ipv4_addr; flags interval; auto-merge; elements = { $private4 } }
+  set private6 { type ipv6_addr; flags interval; auto-merge; elements = { $private6 } }
+
+  chain output {
+    type filter hook output priority 0; policy drop;
+    # Replies and ICMP errors of flows already judged. First: Docker's embedded DNS answers
+    # from a socket inside this namespace, so its replies pass this chain too.
+    ct state established,related accept
+    ct state invalid drop
+    # Only the resolver may reach the upstream resolver, on port 53. Docker DNATs its
+    # embedded DNS, so match the original destination.
+    meta skuid "$FW_DNS_USER" meta l4proto { tcp, udp } $up_match ct original proto-dst 53 accept
+    ct original ip daddr $FW_DOCKER_DNS reject
+    $up_match reject
+    oif "lo" accept
+    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
+    ip daddr @never4 reject with icmp type admin-prohibited
+    ip6 daddr @never6 reject with icmpv6 type admin-prohibited
+    $early_allow
+    ip daddr @private4 reject with icmp type admin-prohibited
+    ip6 daddr @private6 reject with icmpv6 type admin-prohibited
+    $late_allow
+    meta l4proto tcp reject with tcp reset
+    reject with icmpx type admin-prohibited
+  }
+
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+    ct state established,related accept
+    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept
+  }
+
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+  }
+}
+EOF
+}
+
+# dnsmasq pattern for an allowlist entry: "*.example.com" is subdomains only.
+fw_dnsmasq_config() {
+  local upstream="$1"; shift
+  local domain sets="4#inet#$FW_TABLE#allow4,6#inet#$FW_TABLE#allow6"
+  cat <<EOF
+no-resolv
+no-hosts
+no-poll
+bind-interfaces
+listen-address=127.0.0.1
+user=$FW_DNS_USER
+group=$FW_DNS_USER
+pid-file=$FW_RUN_DIR/dnsmasq.pid
+cache-size=1000
+# Every name not listed below is answered locally as non-existent.
+address=/#/
+EOF
+  for domain in "$@"; do
+    # nftset does not take the "*." pattern; server= already limits answers to subdomains.
+    printf 'server=/%s/%s\nnftset=/%s/%s\n' "$domain" "$upstream" "${domain#\*.}" "$sets"
+  done
+}
+
+# fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver, point resolv.conf at it.
+fw_setup() {
+  local private_mode="$1"; shift
+  local upstream domain
+  for domain in "$@"; do
+    [[ "$domain" =~ $FW_DOMAIN_RE ]] || fw_fail "invalid allowed domain '$domain'"
+  done
+  case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
+  upstream=$(fw_upstream_resolver) || fw_fail "no nameserver in /etc/resolv.conf"
+  mkdir -p "$FW_RUN_DIR"
+  fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
+  # nft -f is atomic: on any error nothing is loaded, and we stop here.
+  if ! nft -f "$FW_RUN_DIR/rules.nft" 2>"$FW_RUN_DIR/nft.err"; then
+    if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
+      fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
+    fi
+    fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
+  fi
+  fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
+  dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" \
+    || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
+  # Replace the file's content (it is a bind mount, so it cannot be renamed over).
+  printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
+}
+
+# In the allow sets? (the resolver's answers must reach the firewall)
+fw_in_allow_set() {
+  local address="$1" set=allow4
+  case "$address" in *:*) set=allow6 ;; esac
+  nft get element inet "$FW_TABLE" "$set" "{ $address }" >/dev/null 2>&1
+}
+
+# fw_selfcheck DOMAIN... : prove the firewall is in force before anything starts.
+fw_selfcheck() {
+  local pid domain address resolved=0 concrete=0 dir="$FW_RUN_DIR/selfcheck" i=0
+  local chain
+  chain=$(nft list chain inet "$FW_TABLE" output 2>&1) || chain=""
+  case "$chain" in
+    *"policy drop;"*) ;;
+    *) fw_fail "self-check: the default-deny policy is not in force" ;;
+  esac
+  pid=$(cat "$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null) || pid=""
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    fw_fail "self-check: the resolver is not running"
+  fi
+  if getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1; then
+    fw_fail "self-check: a name outside the allowlist resolved"
+  fi
+  # Resolve every concrete allowed name at once; each answer must have reached the allow sets.
+  mkdir -p "$dir"
+  for domain in "$@"; do
+    case "$domain" in \*.*) continue ;; esac
+    i=$((i + 1)); concrete=$((concrete + 1))
+    (getent ahosts "$domain" >"$dir/$i" 2>/dev/null || true) &
+  done
+  wait
+  i=0
+  for domain in "$@"; do
+    case "$domain" in \*.*) continue ;; esac
+    i=$((i + 1))
+    address=$(while read -r address _; do printf '%s\n' "$address"; break; done <"$dir/$i")
+    if [ -z "$address" ]; then
+      fw_warn "allowed domain '$domain' does not resolve (dead, or the upstream resolver is down)"
+      continue
+    fi
+    fw_in_allow_set "$address" \
+      || fw_fail "self-check: '$domain' resolved to $address but the firewall did not learn it"
+    resolved=$((resolved + 1))
+  done
+  rm -rf "$dir"
+  [ "$concrete" -eq 0 ] || [ "$resolved" -gt 0 ] \
+    || fw_warn "none of the allowed domains resolves: the sandbox has no network access"
+}

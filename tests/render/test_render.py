@@ -1,0 +1,229 @@
+"""Render tests: no Docker, no network. The template's output for each answer that changes it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cxgen.init import run_init
+from tests.conftest import run_cxgen, snapshot
+
+GOLDEN = Path(__file__).parent / "golden" / "default"
+SHELL_FILES = ["run_in_container.sh", ".codex/sandbox/entrypoint.sh", ".codex/sandbox/firewall.sh"]
+
+
+def render(dest: Path, **data: object) -> Path:
+    run_init(dest, dict(data), defaults=True, interactive=False)
+    return dest
+
+
+def test_default_render_matches_golden(tmp_path: Path) -> None:
+    project = render(tmp_path / "p")
+    got = snapshot(project)
+    if os.environ.get("CXGEN_UPDATE_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for rel, content in got.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_bytes(content)
+    assert got == snapshot(GOLDEN), "re-run with CXGEN_UPDATE_GOLDEN=1 after a deliberate change"
+    assert os.access(project / "run_in_container.sh", os.X_OK)
+    assert os.access(project / ".codex/sandbox/entrypoint.sh", os.X_OK)
+
+
+ANSWER_SETS = {
+    "default": {},
+    "all-agents": {"agents": ["codex", "claude", "gemini", "opencode", "shell"], "default_agent": "claude"},
+    "shell-only": {"agents": ["shell"]},
+    "extras": {
+        "agents": ["shell"],
+        "allowed_domains": ["pypi.org", "*.github.com"],
+        "apt_packages": ["git", "jq"],
+        "base_image": "debian:bookworm",
+        "private_destinations": "allowed-names",
+    },
+}
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
+def test_rendered_shell_passes_shellcheck(tmp_path: Path, answers: dict[str, object]) -> None:
+    project = render(tmp_path / "p", **answers)
+    result = subprocess.run(
+        ["shellcheck", "-x", "-P", ".codex/sandbox", *SHELL_FILES],
+        cwd=project, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "{{" not in (project / "run_in_container.sh").read_text()
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
+def test_rendered_dockerfile_passes_hadolint(tmp_path: Path, answers: dict[str, object]) -> None:
+    project = render(tmp_path / "p", **answers)
+    result = subprocess.run(
+        ["hadolint", ".codex/sandbox/Dockerfile"], cwd=project, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_answers_change_the_output(tmp_path: Path) -> None:
+    project = render(tmp_path / "p", **ANSWER_SETS["extras"])  # type: ignore[arg-type]
+    dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=debian:bookworm\n" in dockerfile
+    assert "install -y --no-install-recommends git jq" in dockerfile
+    assert "npm" not in dockerfile
+    domains = (project / ".codex/allowed-domains.txt").read_text().split()
+    assert "pypi.org" in domains and "*.github.com" in domains and "api.openai.com" not in domains
+    script = (project / "run_in_container.sh").read_text()
+    assert "readonly PRIVATE_DESTINATIONS=allowed-names" in script
+    assert "readonly IMAGE_REPO=cxgen/shell" in script
+
+
+def test_all_agents_render_one_layer_each(tmp_path: Path) -> None:
+    project = render(tmp_path / "p", **ANSWER_SETS["all-agents"])  # type: ignore[arg-type]
+    dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
+    assert dockerfile.count("\nRUN npm install -g") == 4
+    assert dockerfile.count("nodejs npm") == 1
+    script = (project / "run_in_container.sh").read_text()
+    assert "readonly DEFAULT_AGENT=claude" in script
+    assert "claude) AGENT_CMD=(claude --dangerously-skip-permissions) ;;" in script
+
+
+def test_readonly_mounts_and_init_hook(tmp_path: Path) -> None:
+    mount = tmp_path / "data with space"
+    mount.mkdir()
+    hook = tmp_path / "hook.sh"
+    hook.write_text("echo hooked\n")
+    project = render(tmp_path / "p", readonly_mounts=[str(mount)], init_hook=str(hook))
+    assert f"'{mount}'" in (project / "run_in_container.sh").read_text()
+    installed = project / ".codex/.environment/init.sh"
+    assert installed.read_text() == "echo hooked\n" and os.access(installed, os.X_OK)
+    answers = (project / ".copier-answers.yml").read_text()
+    assert "init_hook: ''" in answers and str(tmp_path) not in answers.replace(str(mount), "")
+
+
+def test_environment_gitignore_keeps_secrets_out(tmp_path: Path) -> None:
+    project = render(tmp_path / "p")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    env = project / ".codex/.environment"
+    for name in ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl", "config.toml",
+                 "prompts/p.md", "init.sh"]:
+        (env / name).parent.mkdir(parents=True, exist_ok=True)
+        (env / name).write_text("x")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "auth.json", "sessions/s.jsonl", "home/.claude.json",
+         "history.jsonl", "config.toml", "prompts/p.md", "init.sh"],
+        cwd=env, capture_output=True, text=True, check=False,
+    ).stdout.split()
+    assert ignored == ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl"]
+
+
+HOSTILE_DATA = [
+    "allowed_domains=evil.com; rm -rf /",
+    "allowed_domains=$(id)",
+    "allowed_domains=[http://x.example.com]",
+    "allowed_domains=[\"a.com\\nb.com\"]",
+    "allowed_domains=[exаmple.com]",
+    "apt_packages=[git; id]",
+    "apt_packages=[../x]",
+    "readonly_mounts=[/]",
+    "readonly_mounts=[relative]",
+    "base_image=debian;id",
+    "agents=[codex, rootkit]",
+    "agents=[]",
+    "default_agent=shell",
+    "private_destinations=open",
+    "init_hook=/nonexistent/hook.sh",
+    "nonsense_key=1",
+]
+
+
+@pytest.mark.parametrize("item", HOSTILE_DATA)
+def test_cli_hostile_input_exits_2_and_writes_nothing(tmp_path: Path, item: str) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "keep.txt").write_text("user data")
+    before = snapshot(project)
+    result = run_cxgen(["init", "--defaults", "--data", item, str(project)])
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cxgen: error: ")
+    assert snapshot(project) == before
+
+
+def test_cli_writes_nothing_into_a_missing_folder_on_error(tmp_path: Path) -> None:
+    result = run_cxgen(["init", "--defaults", "--data", "allowed_domains=[bad domain]", str(tmp_path / "new")])
+    assert result.returncode == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_refuses_root_and_files(tmp_path: Path) -> None:
+    assert run_cxgen(["init", "--defaults", "/"]).returncode == 2
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    result = run_cxgen(["init", "--defaults", str(a_file)])
+    assert result.returncode == 2 and "not a folder" in result.stderr
+    assert run_cxgen(["init", "--defaults", f"{tmp_path}/bad\nname"]).returncode == 2
+
+
+def test_cli_without_tty_and_missing_answers_errors_instead_of_hanging(tmp_path: Path) -> None:
+    result = run_cxgen(["init", str(tmp_path / "p")])
+    assert result.returncode == 2
+    assert "--defaults" in result.stderr and not (tmp_path / "p").exists()
+
+
+def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
+    data = ["agents=[shell]", "default_agent=shell", "allowed_domains=[]", "apt_packages=[]",
+            "readonly_mounts=[]", "init_hook=", "base_image=debian:bookworm-slim",
+            "private_destinations=deny"]
+    args = ["init", str(tmp_path / "p")]
+    for item in data:
+        args += ["--data", item]
+    result = run_cxgen(args)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "p/run_in_container.sh").exists()
+
+
+def test_cli_data_file(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text("agents: [shell]\nallowed_domains: [pypi.org]\n")
+    result = run_cxgen(["init", "--defaults", "--data-file", str(answers), str(tmp_path / "p")])
+    assert result.returncode == 0, result.stderr
+    assert "pypi.org" in (tmp_path / "p/.codex/allowed-domains.txt").read_text()
+
+
+def test_init_never_overwrites_a_users_file(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "run_in_container.sh").write_text("#!/bin/sh\necho mine\n")
+    before = snapshot(project)
+    result = run_cxgen(["init", "--defaults", str(project)])
+    assert result.returncode == 2 and "would overwrite" in result.stderr
+    assert snapshot(project) == before
+
+
+def test_init_twice_points_to_update(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    assert run_cxgen(["init", "--defaults", str(project)]).returncode == 0
+    before = snapshot(project)
+    result = run_cxgen(["init", "--defaults", str(project)])
+    assert result.returncode == 2 and "cxgen update" in result.stderr
+    assert snapshot(project) == before
+
+
+def test_help_everywhere() -> None:
+    for args in (["--help"], ["init", "--help"]):
+        result = run_cxgen(args)
+        assert result.returncode == 0 and "usage: cxgen" in result.stdout
+
+
+def test_run_script_help_and_usage_errors(tmp_path: Path) -> None:
+    project = render(tmp_path / "p")
+    script = str(project / "run_in_container.sh")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "exec [OPTIONS] -- CMD" in result.stdout
+    for args in (["--bogus"], ["exec"], ["--network", "bad name"], ["--agent"]):
+        result = subprocess.run([script, *args], capture_output=True, text=True, check=False)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("cxgen: error: ") and result.stderr.count("\n") == 1

@@ -1,0 +1,115 @@
+"""Validator tables: good values pass normalized, hostile ones fail naming key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxgen.errors import InvalidAnswer
+from cxgen.validators import (
+    check_apt_packages,
+    check_domains,
+    check_image,
+    check_init_hook,
+    check_mount_paths,
+    check_private_destinations,
+)
+
+HOSTILE_DOMAINS = [
+    "evil.com; rm -rf /",
+    "$(id).example.com",
+    "`id`.example.com",
+    "example.com\nevil.com",
+    "http://x.example.com",
+    "example.com:443",
+    "example.com/path",
+    "../etc/passwd",
+    "exаmple.com",  # Cyrillic а: a unicode look-alike
+    "EXAMPLE.COM",
+    "*",
+    "*.com.",
+    "a..b.com",
+    "-bad.example.com",
+    "localhost",
+    "exa mple.com",
+    "*.*.example.com",
+    "example.com#x",
+    "a" * 64 + ".com",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_DOMAINS)
+def test_hostile_domains_are_refused(value: str) -> None:
+    with pytest.raises(InvalidAnswer) as caught:
+        check_domains([value])
+    assert caught.value.key == "allowed_domains"
+    assert "\n" not in caught.value.message.replace(repr(value), "")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("pypi.org", ["pypi.org"]),
+        ("pypi.org, files.pythonhosted.org", ["pypi.org", "files.pythonhosted.org"]),
+        (["*.github.com", "github.com", "github.com"], ["*.github.com", "github.com"]),
+        ("xn--bcher-kva.example", ["xn--bcher-kva.example"]),
+        ([], []),
+        ("", []),
+    ],
+)
+def test_good_domains_are_normalized(given: object, expected: list[str]) -> None:
+    assert check_domains(given) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["git; curl evil", "$(id)", "Git", "a", "-rf", "jq=1.6 && id", "pkg\nother", "../x", "gït"],
+)
+def test_hostile_apt_packages_are_refused(value: str) -> None:
+    with pytest.raises(InvalidAnswer, match="apt_packages"):
+        check_apt_packages([value])
+
+
+def test_good_apt_packages() -> None:
+    assert check_apt_packages("git, jq=1.6-2 python3.11 libc++1") == [
+        "git", "jq=1.6-2", "python3.11", "libc++1",
+    ]
+
+
+def test_mount_paths(tmp_path: Path) -> None:
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    assert check_mount_paths([str(spaced)]) == [str(spaced)]
+    for bad in ["/", "relative/path", str(tmp_path / "missing"), f"{spaced}\n/etc",
+                f"{tmp_path}/../etc", "//"]:
+        with pytest.raises(InvalidAnswer, match="readonly_mounts"):
+            check_mount_paths([bad])
+
+
+def test_init_hook(tmp_path: Path) -> None:
+    hook = tmp_path / "hook.sh"
+    hook.write_text("echo hi\n")
+    assert check_init_hook(str(hook)) == str(hook)
+    assert check_init_hook("") == ""
+    for bad in [str(tmp_path), str(tmp_path / "nope.sh"), f"{hook}\n"]:
+        with pytest.raises(InvalidAnswer, match="init_hook"):
+            check_init_hook(bad)
+
+
+@pytest.mark.parametrize("value", ["debian:bookworm-slim", "node:20-bookworm", "localhost:5000/team/img:1",
+                                   "cxgen-test/bookworm:base", "debian@sha256:" + "a" * 64])
+def test_good_images(value: str) -> None:
+    assert check_image(value) == value
+
+
+@pytest.mark.parametrize("value", ["debian; id", "Debian", "$(id)", "deb ian", "img:tag\n", ""])
+def test_hostile_images(value: str) -> None:
+    with pytest.raises(InvalidAnswer, match="base_image"):
+        check_image(value)
+
+
+def test_private_destinations() -> None:
+    assert check_private_destinations("allowed-names") == "allowed-names"
+    with pytest.raises(InvalidAnswer):
+        check_private_destinations("allow-all")

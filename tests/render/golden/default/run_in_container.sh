@@ -137,7 +137,10 @@ set_option() {
     --name)
       [[ "$2" =~ $NAME_RE ]] || die "--name: invalid container name '$2'" "$EXIT_USAGE"
       CONTAINER_NAME="$2" ;;
-    --allow) EXTRA_DOMAINS+=("$2") ;;
+    --allow)
+      # Checked here, one by one: a newline inside one value must not pass as two lines.
+      [[ "$2" =~ $DOMAIN_RE ]] || die "--allow: invalid domain '$2' (expected example.com or *.example.com)" "$EXIT_USAGE"
+      EXTRA_DOMAINS+=("$2") ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
     --config) CONFIG_DIR="$2" ;;
@@ -145,28 +148,50 @@ set_option() {
   esac
 }
 
-# Allowed domains from the file, OPENAI_ALLOWED_DOMAINS and --allow; each checked, no duplicates.
+# Allowed domains from the file, OPENAI_ALLOWED_DOMAINS and --allow: each checked, duplicates
+# dropped. Sets ALLOWED_DOMAINS.
 collect_domains() {
-  local line domain words lineno=0 seen=" "
+  local line domain words lineno=0 seen=" " sources=()
   ALLOWED_DOMAINS=()
-  add_domain() {
-    [[ "$1" =~ $DOMAIN_RE ]] || die "$2: invalid domain '$1' (expected example.com or *.example.com)" "$EXIT_USAGE"
-    case "$seen" in *" $1 "*) return 0 ;; esac
-    seen="$seen$1 "
-    ALLOWED_DOMAINS+=("$1")
-  }
   if [ -f "$DOMAINS_FILE" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
       lineno=$((lineno + 1))
       # read -a splits without globbing, so "*.example.com" stays as written.
       read -r -a words <<<"${line%%#*}" || true
-      for domain in ${words[@]+"${words[@]}"}; do add_domain "$domain" "$DOMAINS_FILE:$lineno"; done
+      for domain in ${words[@]+"${words[@]}"}; do
+        ALLOWED_DOMAINS+=("$domain")
+        sources+=("$DOMAINS_FILE:$lineno")
+      done
     done <"$DOMAINS_FILE"
   fi
   line="${OPENAI_ALLOWED_DOMAINS:-}"
+  line="${line//$'\n'/ }"
   read -r -a words <<<"${line//,/ }" || true
-  for domain in ${words[@]+"${words[@]}"}; do add_domain "$domain" OPENAI_ALLOWED_DOMAINS; done
-  for domain in ${EXTRA_DOMAINS[@]+"${EXTRA_DOMAINS[@]}"}; do add_domain "$domain" --allow; done
+  for domain in ${words[@]+"${words[@]}"}; do
+    ALLOWED_DOMAINS+=("$domain")
+    sources+=(OPENAI_ALLOWED_DOMAINS)
+  done
+  for domain in ${EXTRA_DOMAINS[@]+"${EXTRA_DOMAINS[@]}"}; do
+    ALLOWED_DOMAINS+=("$domain")
+    sources+=(--allow)
+  done
+  [ "${#ALLOWED_DOMAINS[@]}" -gt 0 ] || return 0
+  # One grep checks the whole list (bash's =~ recompiles the pattern for every domain);
+  # only when it finds a bad one, look for which, to name it and where it came from.
+  if printf '%s\n' "${ALLOWED_DOMAINS[@]}" | grep -Evq "$DOMAIN_RE"; then
+    for lineno in "${!ALLOWED_DOMAINS[@]}"; do
+      domain="${ALLOWED_DOMAINS[$lineno]}"
+      [[ "$domain" =~ $DOMAIN_RE ]] \
+        || die "${sources[$lineno]}: invalid domain '$domain' (expected example.com or *.example.com)" "$EXIT_USAGE"
+    done
+  fi
+  words=("${ALLOWED_DOMAINS[@]}")
+  ALLOWED_DOMAINS=()
+  for domain in "${words[@]}"; do
+    case "$seen" in *" $domain "*) continue ;; esac
+    seen="$seen$domain "
+    ALLOWED_DOMAINS+=("$domain")
+  done
 }
 
 sha256() {

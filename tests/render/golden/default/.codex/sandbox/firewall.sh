@@ -37,23 +37,21 @@ fw_upstream_resolver() {
   return 1
 }
 
-# Gateways (the Docker host) and directly connected subnets (the LAN), one per line.
+# fw_routes FAMILY: set FW_GATEWAYS (the Docker host) and FW_SUBNETS (the directly connected
+# LAN) from one `ip route` call.
 fw_routes() {
-  local family="$1" kind="$2" line
-  if [ "$kind" = gateway ]; then
-    ip "-$family" route show default 2>/dev/null | while read -r line; do
-      # shellcheck disable=SC2086  # split on purpose: "default via ADDR dev IF ..."
-      set -- $line
-      [ "${2:-}" = via ] && fw_is_ip "${3:-}" && printf '%s\n' "$3"
-    done
-  else
-    ip "-$family" route show scope link 2>/dev/null | while read -r line; do
-      # shellcheck disable=SC2086  # split on purpose: "SUBNET dev IF ..."
-      set -- $line
-      case "$1" in */*) printf '%s\n' "$1" ;; esac
-    done
-  fi
-  return 0
+  local line
+  FW_GATEWAYS=()
+  FW_SUBNETS=()
+  while read -r line; do
+    # shellcheck disable=SC2086  # split on purpose: "default via ADDR ..." or "SUBNET dev IF ..."
+    set -- $line
+    if [ "${1:-}" = default ] && [ "${2:-}" = via ] && fw_is_ip "${3:-}"; then
+      FW_GATEWAYS+=("$3")
+    else
+      case "${1:-}" in fe80:*) ;; */*) FW_SUBNETS+=("$1") ;; esac
+    fi
+  done < <(ip "-$1" route show 2>/dev/null || true)
 }
 
 # "a, b, c" from lines, for nft set elements.
@@ -62,14 +60,12 @@ fw_join() { local out="" item; for item in "$@"; do out="${out:+$out, }$item"; d
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
   local never4 never6 private4 private6 up_match
-  # shellcheck disable=SC2046  # one address or subnet per word
-  never4=$(fw_join "$FW_NEVER4" $(fw_routes 4 gateway))
-  # shellcheck disable=SC2046
-  never6=$(fw_join "$FW_NEVER6" $(fw_routes 6 gateway))
-  # shellcheck disable=SC2046
-  private4=$(fw_join "$FW_PRIVATE4" $(fw_routes 4 link))
-  # shellcheck disable=SC2046
-  private6=$(fw_join "$FW_PRIVATE6" $(fw_routes 6 link | grep -v '^fe80:' || true))
+  fw_routes 4
+  never4=$(fw_join "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"})
+  private4=$(fw_join "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"})
+  fw_routes 6
+  never6=$(fw_join "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"})
+  private6=$(fw_join "$FW_PRIVATE6" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"})
   case "$upstream" in
     *:*) up_match="ct original ip6 daddr $upstream" ;;
     *) up_match="ct original ip daddr $upstream" ;;
@@ -132,7 +128,7 @@ EOF
 # dnsmasq pattern for an allowlist entry: "*.example.com" is subdomains only.
 fw_dnsmasq_config() {
   local upstream="$1"; shift
-  local domain sets="4#inet#$FW_TABLE#allow4,6#inet#$FW_TABLE#allow6"
+  local sets="4#inet#$FW_TABLE#allow4,6#inet#$FW_TABLE#allow6"
   cat <<EOF
 no-resolv
 no-hosts
@@ -146,23 +142,35 @@ cache-size=1000
 # Every name not listed below is answered locally as non-existent.
 address=/#/
 EOF
-  for domain in "$@"; do
-    # nftset does not take the "*." pattern; server= already limits answers to subdomains.
-    printf 'server=/%s/%s\nnftset=/%s/%s\n' "$domain" "$upstream" "${domain#\*.}" "$sets"
-  done
+  [ "$#" -gt 0 ] || return 0
+  # One printf per directive over all domains (upstream and sets hold no "%": validated).
+  # nftset does not take the "*." pattern; server= already limits answers to subdomains.
+  # shellcheck disable=SC2059
+  printf "server=/%s/$upstream\n" "$@"
+  # shellcheck disable=SC2059
+  printf "nftset=/%s/$sets\n" "${@#\*.}"
 }
 
 # fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver, point resolv.conf at it.
 fw_setup() {
   local private_mode="$1"; shift
   local upstream domain
-  for domain in "$@"; do
-    [[ "$domain" =~ $FW_DOMAIN_RE ]] || fw_fail "invalid allowed domain '$domain'"
-  done
+  # One grep for the whole list: bash's =~ recompiles the pattern on every test.
+  if [ "$#" -gt 0 ] && printf '%s\n' "$@" | grep -Evq "$FW_DOMAIN_RE"; then
+    for domain in "$@"; do
+      [[ "$domain" =~ $FW_DOMAIN_RE ]] || fw_fail "invalid allowed domain '$domain'"
+    done
+  fi
   case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
   upstream=$(fw_upstream_resolver) || fw_fail "no nameserver in /etc/resolv.conf"
   mkdir -p "$FW_RUN_DIR"
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
+  fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
+  # The resolver starts while the rules load (it needs the sets only when it answers); nothing
+  # else runs before both have succeeded.
+  local resolver_pid resolver_status=0
+  dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" &
+  resolver_pid=$!
   # nft -f is atomic: on any error nothing is loaded, and we stop here.
   if ! nft -f "$FW_RUN_DIR/rules.nft" 2>"$FW_RUN_DIR/nft.err"; then
     if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
@@ -170,58 +178,60 @@ fw_setup() {
     fi
     fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
   fi
-  fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
-  dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" \
+  wait "$resolver_pid" || resolver_status=$?
+  [ "$resolver_status" -eq 0 ] \
     || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
   # Replace the file's content (it is a bind mount, so it cannot be renamed over).
   printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
 }
 
-# In the allow sets? (the resolver's answers must reach the firewall)
-fw_in_allow_set() {
-  local address="$1" set=allow4
-  case "$address" in *:*) set=allow6 ;; esac
-  nft get element inet "$FW_TABLE" "$set" "{ $address }" >/dev/null 2>&1
-}
-
 # fw_selfcheck DOMAIN... : prove the firewall is in force before anything starts.
 fw_selfcheck() {
-  local pid domain address resolved=0 concrete=0 dir="$FW_RUN_DIR/selfcheck" i=0
-  local chain
-  chain=$(nft list chain inet "$FW_TABLE" output 2>&1) || chain=""
-  case "$chain" in
-    *"policy drop;"*) ;;
-    *) fw_fail "self-check: the default-deny policy is not in force" ;;
-  esac
+  local pid domain address table dir="$FW_RUN_DIR/selfcheck" chunk=() names=()
+  local chunks=0 size resolved=0 dead=()
   pid=$(cat "$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null) || pid=""
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     fw_fail "self-check: the resolver is not running"
   fi
-  if getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1; then
-    fw_fail "self-check: a name outside the allowlist resolved"
-  fi
-  # Resolve every concrete allowed name at once; each answer must have reached the allow sets.
   mkdir -p "$dir"
   for domain in "$@"; do
-    case "$domain" in \*.*) continue ;; esac
-    i=$((i + 1)); concrete=$((concrete + 1))
-    (getent ahosts "$domain" >"$dir/$i" 2>/dev/null || true) &
+    case "$domain" in \*.*) ;; *) names+=("$domain") ;; esac
   done
+  # Resolve in at most 8 parallel lookups, alongside the check that a blocked name fails.
+  (getent hosts "cxgen-selfcheck.invalid" >"$dir/blocked" 2>&1 && echo resolved >"$dir/blocked.status" || true) &
+  if [ "${#names[@]}" -gt 0 ]; then
+    size=$(( (${#names[@]} + 7) / 8 ))
+    while [ $((chunks * size)) -lt "${#names[@]}" ]; do
+      chunk=("${names[@]:$((chunks * size)):$size}")
+      # getent exits 2 when any of its names is dead; its output still has the others'.
+      (getent ahosts "${chunk[@]}" >"$dir/chunk.$chunks" 2>/dev/null \
+        || printf '%s\n' "${chunk[@]}" >"$dir/dead.$chunks") &
+      chunks=$((chunks + 1))
+    done
+  fi
   wait
-  i=0
-  for domain in "$@"; do
-    case "$domain" in \*.*) continue ;; esac
-    i=$((i + 1))
-    address=$(while read -r address _; do printf '%s\n' "$address"; break; done <"$dir/$i")
-    if [ -z "$address" ]; then
-      fw_warn "allowed domain '$domain' does not resolve (dead, or the upstream resolver is down)"
-      continue
-    fi
-    fw_in_allow_set "$address" \
-      || fw_fail "self-check: '$domain' resolved to $address but the firewall did not learn it"
-    resolved=$((resolved + 1))
-  done
+  [ ! -e "$dir/blocked.status" ] || fw_fail "self-check: a name outside the allowlist resolved"
+  # One listing proves the policy and shows what the resolver taught the firewall.
+  table=$(nft list table inet "$FW_TABLE" 2>&1) || table=""
+  case "$table" in
+    *"policy drop;"*) ;;
+    *) fw_fail "self-check: the default-deny policy is not in force" ;;
+  esac
+  table=" $(printf '%s' "$table" | tr ',{}\n\t' '     ') "
+  while read -r address _; do
+    case "$table" in
+      *" $address "*) resolved=$((resolved + 1)) ;;
+      *) fw_fail "self-check: an allowed name resolved to $address but the firewall did not learn it" ;;
+    esac
+  done < <(cat "$dir"/chunk.* 2>/dev/null || true)
+  # A chunk with a dead name: find which, one by one (only on this slow path).
+  while read -r domain; do
+    getent ahosts "$domain" >/dev/null 2>&1 || dead+=("$domain")
+  done < <(cat "$dir"/dead.* 2>/dev/null || true)
   rm -rf "$dir"
-  [ "$concrete" -eq 0 ] || [ "$resolved" -gt 0 ] \
+  for domain in ${dead[@]+"${dead[@]}"}; do
+    fw_warn "allowed domain '$domain' does not resolve (dead, or the upstream resolver is down)"
+  done
+  [ "${#names[@]}" -eq 0 ] || [ "$resolved" -gt 0 ] \
     || fw_warn "none of the allowed domains resolves: the sandbox has no network access"
 }

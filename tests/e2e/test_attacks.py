@@ -190,3 +190,22 @@ def test_hostile_allow_value_is_refused_before_docker_runs(sandbox: Sandbox) -> 
     for value in ["evil.com;id", "$(id).x.com", "http://a.com", "a.com\nb.com"]:
         result = sandbox.run("exec", "--allow", value, "--", "true")
         assert result.returncode == 2 and result.stderr.startswith("cxgen: error: --allow: invalid domain")
+
+
+def test_agent_cannot_plant_git_hooks_or_config(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A hook or core.fsmonitor written by the agent would run on the host: both are read-only."""
+    import subprocess
+
+    project = tmp_path / "repo"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    repo = make_sandbox(project)
+    before = (project / ".git/config").read_bytes()
+    result = repo.sh(
+        "echo 'touch /tmp/pwned' > .git/hooks/pre-commit && echo wrote-hook;"
+        " git config core.fsmonitor 'touch /tmp/pwned' 2>/dev/null && echo wrote-config;"
+        " echo '[core] fsmonitor = evil' >> .git/config && echo appended-config; echo done"
+    )
+    assert result.stdout.strip() == "done", result.stdout
+    assert (project / ".git/config").read_bytes() == before
+    assert not (project / ".git/hooks/pre-commit").exists()

@@ -129,7 +129,7 @@ def test_failing_init_hook_stops_the_start(make_sandbox, tmp_path: Path) -> None
     hook.write_text("exit 3\n")
     hooked = make_sandbox(init_hook=str(hook))
     result = hooked.sh("echo agent-started")
-    assert result.returncode != 0 and "agent-started" not in result.stdout
+    assert result.returncode == 78 and "agent-started" not in result.stdout
     assert "init hook" in result.stderr
 
 

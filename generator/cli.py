@@ -31,7 +31,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     dest = Path(args.path)
     written = run_init(
-        dest, _answers_from(args), defaults=args.defaults, interactive=sys.stdin.isatty()
+        dest, _answers_from(args), defaults=args.defaults, interactive=sys.stdin.isatty(),
+        template_version=args.template_version,
     )
     print(f"cxgen: wrote {len(written)} files into {dest}:", file=sys.stderr)
     for rel in written:
@@ -39,6 +40,29 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(
         f"next: commit them, then `{dest / 'run_in_container.sh'} --help`", file=sys.stderr
     )
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from cxgen.update import run_update
+
+    result = run_update(Path(args.path), _answers_from(args), dry_run=args.dry_run)
+    if result.current:
+        print(f"cxgen: already at v{result.new_version}; nothing to do", file=sys.stderr)
+        return 0
+    verb = "would update" if args.dry_run else "updated"
+    print(f"cxgen: {verb} {args.path} from v{result.old_version} to v{result.new_version}: "
+          f"{len(result.changed)} files changed", file=sys.stderr)
+    for name in result.changed:
+        print(f"  {name}", file=sys.stderr)
+    if args.dry_run:
+        sys.stdout.write(result.diff)
+    if result.conflicts:
+        print(f"cxgen: {'would leave ' if args.dry_run else ''}conflicts in: {', '.join(result.conflicts)}; "
+              "resolve the <<<<<<< markers, then commit", file=sys.stderr)
+        return 0 if args.dry_run else 1
+    if not args.dry_run:
+        print("next: review with `git diff`, then commit", file=sys.stderr)
     return 0
 
 
@@ -68,7 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)")
     init.add_argument("--defaults", action="store_true", help="use defaults for every unanswered question")
     _add_answer_options(init)
+    init.add_argument("--template-version", default=__version__, metavar="X.Y.Z",
+                      help=f"generate with an earlier released template (default: {__version__})")
     init.set_defaults(handler=_cmd_init)
+    update = sub.add_parser(
+        "update",
+        help="merge template improvements into a generated project, keeping your edits",
+        description="Re-render the project with this cxgen's template and its saved answers, and "
+        "merge three ways (old render, new render, your files). Works offline. Needs the "
+        "project committed in git; conflicts are left as <<<<<<< markers and exit 1.",
+    )
+    update.add_argument("path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)")
+    update.add_argument("--dry-run", action="store_true", help="print the diff the update would apply; write nothing")
+    _add_answer_options(update)
+    update.set_defaults(handler=_cmd_update)
     return parser
 
 

@@ -11,9 +11,10 @@ import copier
 import yaml
 
 from cxgen.answers import QUESTIONS, validate_answers
-from cxgen.errors import CxgenError, UsageError
+from cxgen import __version__
+from cxgen.errors import UsageError
 from cxgen.project_files import install, plan_install, refuse_conflicts
-from cxgen.resources import template_dir
+from cxgen.template_repo import git, template_repo, version_tag
 
 ANSWERS_FILE = ".copier-answers.yml"
 INIT_HOOK = Path(".codex/.environment/init.sh")
@@ -36,11 +37,12 @@ def check_destination(path: Path) -> Path:
     return resolved
 
 
-def _render(staging: Path, answers: dict[str, Any], defaults: bool) -> None:
+def _render(staging: Path, answers: dict[str, Any], defaults: bool, tag: str) -> None:
     try:
         copier.run_copy(
-            str(template_dir()),
+            str(template_repo()),
             str(staging),
+            vcs_ref=tag,
             data=answers,
             defaults=defaults,
             unsafe=True,  # our own template: it loads cxgen's Jinja extension
@@ -54,18 +56,27 @@ def _render(staging: Path, answers: dict[str, Any], defaults: bool) -> None:
         raise UsageError(str(error).splitlines()[0]) from error
 
 
-def _finish_staging(staging: Path) -> None:
-    """Install the init hook and make the answers file machine-independent."""
-    answers_path = staging / ANSWERS_FILE
+def portable_answers(answers_path: Path) -> dict[str, Any]:
+    """Rewrite the answers file without this machine's paths; return the answers as they were.
+
+    Copier records its source as an absolute path into the local cache: teammates have other
+    home folders, so the file names the source `cxgen`, resolved at update time.
+    """
     text = answers_path.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     answers = yaml.safe_load(text)
+    original = dict(answers)
     answers["_src_path"] = TEMPLATE_SOURCE
-    hook = answers.get("init_hook") or ""
     # The hook is copied into the project; its host path means nothing to teammates.
     answers["init_hook"] = ""
     body = yaml.safe_dump(answers, sort_keys=False, width=10_000, allow_unicode=True)
     answers_path.write_text(header + body, encoding="utf-8")
+    return original
+
+
+def _finish_staging(staging: Path) -> None:
+    """Install the init hook and make the answers file machine-independent."""
+    hook = portable_answers(staging / ANSWERS_FILE).get("init_hook") or ""
     if hook:
         target = staging / INIT_HOOK
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +85,8 @@ def _finish_staging(staging: Path) -> None:
 
 
 def run_init(
-    dest: Path, data: dict[str, Any], *, defaults: bool, interactive: bool
+    dest: Path, data: dict[str, Any], *, defaults: bool, interactive: bool,
+    template_version: str = __version__,
 ) -> list[Path]:
     """Generate the sandbox files into `dest`; return the files written. Writes nothing on error."""
     dest = check_destination(dest)
@@ -84,14 +96,14 @@ def run_init(
         raise UsageError(
             "no terminal to ask questions on; pass --defaults, or --data for: " + ", ".join(missing)
         )
+    tag = version_tag(template_version)
+    if template_version != __version__ and tag not in git("tag", "--list", cwd=template_repo()).split():
+        raise UsageError(f"unknown template version {template_version!r}")
     with tempfile.TemporaryDirectory(prefix="cxgen-") as tmp:
         staging = Path(tmp) / "project"
-        _render(staging, answers, defaults)
+        _render(staging, answers, defaults, tag)
         _finish_staging(staging)
         plan = plan_install(staging, dest)
         refuse_conflicts(plan)
-        try:
-            install(staging, dest, plan.new)
-        except CxgenError:
-            raise
+        install(staging, dest, plan.new)
     return plan.new

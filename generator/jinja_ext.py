@@ -7,6 +7,7 @@ same Python validators as `--data`; rendered files read normalized lists through
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -14,7 +15,7 @@ from jinja2.ext import Extension
 
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
-from cxgen.presets import agent_presets
+from cxgen.presets import AgentPreset, agent_presets
 from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
 
 
@@ -44,12 +45,25 @@ def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def _template_presets(environment: Environment) -> dict[str, AgentPreset]:
+    """The presets of the template version being rendered: an old release renders with its own
+    presets, so an update's base is exactly what that release generated."""
+    for root in getattr(environment.loader, "searchpath", []):
+        candidate = Path(root) / "presets"
+        if (candidate / "agents").is_dir():
+            return agent_presets(candidate)
+    return agent_presets()
+
+
 class CxgenExtension(Extension):
-    """Registers cxgen's globals and filters in Copier's Jinja environment."""
+    """Registers cxgen's globals and filters in Copier's Jinja environment.
+
+    Its filters and globals are an API for every released template: only ever add to them.
+    """
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        presets = agent_presets()
+        presets = _template_presets(environment)
         environment.globals["cxgen_version"] = __version__
         environment.globals["agent_presets"] = presets
         environment.globals["agent_choices"] = [[p.label, p.name] for p in presets.values()]

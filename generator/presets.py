@@ -63,10 +63,10 @@ def parse_preset(path: Path, data: dict[str, Any]) -> AgentPreset:
 
 
 @cache
-def agent_presets() -> dict[str, AgentPreset]:
-    """All agent presets by name, in a stable order (the shell agent last)."""
+def agent_presets(directory: Path | None = None) -> dict[str, AgentPreset]:
+    """All agent presets by name (the shell agent last), from `directory` or the installed ones."""
     presets = {}
-    for path in sorted((presets_dir() / "agents").glob("*.toml")):
+    for path in sorted(((directory or presets_dir()) / "agents").glob("*.toml")):
         with path.open("rb") as handle:
             presets[path.stem] = parse_preset(path, tomllib.load(handle))
     return dict(sorted(presets.items(), key=lambda item: (item[0] == "shell", item[0])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -23,3 +24,12 @@ def template_dir() -> Path:
 def presets_dir() -> Path:
     """The preset data files (agents/*.toml and the schema)."""
     return _data_dir("presets")
+
+
+def history_bundle() -> Path:
+    """Past template releases as a git bundle (may be absent before the first release).
+
+    CXGEN_HISTORY_BUNDLE names another bundle (a fork's releases, or tests' versions).
+    """
+    override = os.environ.get("CXGEN_HISTORY_BUNDLE")
+    return Path(override) if override else _data_dir("history") / "template.bundle"

@@ -1,0 +1,107 @@
+"""The template's version history as a local git repository, so init and update work offline.
+
+Past releases ship inside the package as a git bundle (one tagged commit per release holding
+that release's template and presets); the installed version's template is committed on top.
+The repository is built once per content into the user's cache and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from cxgen import __version__
+from cxgen.errors import CxgenError
+from cxgen.resources import history_bundle, presets_dir, template_dir
+
+# Commits are made reproducibly: same content, same commit ids, on every machine.
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "cxgen", "GIT_AUTHOR_EMAIL": "cxgen@localhost",
+    "GIT_COMMITTER_NAME": "cxgen", "GIT_COMMITTER_EMAIL": "cxgen@localhost",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def version_tag(version: str = __version__) -> str:
+    """The git tag of a release."""
+    return f"v{version}"
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git; a failure is a CxgenError with git's own message."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+            env={**os.environ, **_GIT_ENV},
+        )
+    except FileNotFoundError as error:
+        raise CxgenError("git not found: install git (cxgen keeps template versions in git)") from error
+    except subprocess.CalledProcessError as error:
+        raise CxgenError(f"git {args[0]} failed: {error.stderr.strip() or error.stdout.strip()}") from error
+    return result.stdout
+
+
+def _tree_digest(*roots: Path) -> str:
+    digest = hashlib.sha256(__version__.encode())
+    bundle = history_bundle()
+    if bundle.is_file():
+        digest.update(bundle.read_bytes())
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def copy_release_tree(dest: Path) -> None:
+    """The installed release's template and presets, laid out as one template repo commit."""
+    shutil.copytree(template_dir(), dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(presets_dir(), dest / "presets", dirs_exist_ok=True)
+
+
+def _build(repo: Path) -> None:
+    bundle = history_bundle()
+    if bundle.is_file():
+        git("clone", "-q", "-b", "main", str(bundle), str(repo), cwd=repo.parent)
+        git("remote", "remove", "origin", cwd=repo)
+    else:
+        repo.mkdir()
+        git("init", "-q", "-b", "main", cwd=repo)
+    tags = git("tag", "--list", cwd=repo).split()
+    if version_tag() in tags:
+        return  # a release whose own snapshot is already in the history
+    for item in repo.iterdir():
+        if item.name != ".git":
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    copy_release_tree(repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", f"cxgen template {version_tag()}", cwd=repo)
+    git("tag", version_tag(), cwd=repo)
+
+
+def cache_dir() -> Path:
+    """Where cxgen keeps its cache (XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cxgen"
+
+
+def template_repo() -> Path:
+    """A git repository with a tag per template release; built on first use, then reused."""
+    repo = cache_dir() / f"template-{_tree_digest(template_dir(), presets_dir())}"
+    if (repo / ".git").is_dir():
+        return repo
+    repo.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=repo.parent, prefix=".building-") as tmp:
+        staging = Path(tmp) / "repo"
+        _build(staging)
+        try:
+            staging.rename(repo)
+        except OSError:
+            if not (repo / ".git").is_dir():  # not another process that won the race
+                raise
+    return repo

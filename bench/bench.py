@@ -46,9 +46,23 @@ def median_ms(samples: list[float]) -> str:
 def firewall_times(image: str, network: str, domains: list[str]) -> tuple[list[float], list[float]]:
     setup, check = [], []
     for _ in range(RUNS):
-        out = docker("run", "--rm", "--label", "org.cxgen.bench=1", "--network", network,
-                     "--cap-add", "NET_ADMIN", "-e", "CXGEN_ALLOWED_DOMAINS=" + " ".join(domains),
-                     "--entrypoint", "bash", image, "-c", TIMED_SETUP).stdout.split()
+        out = docker(
+            "run",
+            "--rm",
+            "--label",
+            "org.cxgen.bench=1",
+            "--network",
+            network,
+            "--cap-add",
+            "NET_ADMIN",
+            "-e",
+            "CXGEN_ALLOWED_DOMAINS=" + " ".join(domains),
+            "--entrypoint",
+            "bash",
+            image,
+            "-c",
+            TIMED_SETUP,
+        ).stdout.split()
         if len(domains) and out[2] != "1":
             raise SystemExit(f"the firewall learned no address for {len(domains)} domains: {out}")
         setup.append(float(out[0]))
@@ -73,27 +87,68 @@ def main() -> None:
     server = f"cxgen-bench-{run}-srv"
     try:
         aliases = [arg for name in names for arg in ("--network-alias", name)]
-        docker("run", "-d", "--rm", "--label", "org.cxgen.bench=1", "--name", server,
-               "--network", network, *aliases, SERVER, "sh", "-c", SERVER_CMD)
+        docker(
+            "run",
+            "-d",
+            "--rm",
+            "--label",
+            "org.cxgen.bench=1",
+            "--name",
+            server,
+            "--network",
+            network,
+            *aliases,
+            SERVER,
+            "sh",
+            "-c",
+            SERVER_CMD,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             project = Path(tmp) / "p"
-            subprocess.run([sys.executable, "-m", "cxgen", "init", "--defaults", "--data", f"base_image={BASE}",
-                            "--data", "agents=[shell]", str(project)], check=True, capture_output=True)
-            image = subprocess.run([str(project / "run_in_container.sh"), "build"], check=True,
-                                   capture_output=True, text=True).stdout.strip()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cxgen",
+                    "init",
+                    "--defaults",
+                    "--data",
+                    f"base_image={BASE}",
+                    "--data",
+                    "agents=[shell]",
+                    str(project),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            image = subprocess.run(
+                [str(project / "run_in_container.sh"), "build"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             print(f"image {image}; {RUNS} runs each, medians in ms\n")
             print("| what | setup (rules+resolver) | self-check | total | target |")
             print("|---|---|---|---|---|")
             for count, target in ((0, "-"), (30, "150"), (300, "400")):
                 setup, check = firewall_times(image, network, names[:count])
                 total = [a + b for a, b in zip(setup, check, strict=True)]
-                print(f"| firewall, {count} domains | {median_ms(setup)} | {median_ms(check)} "
-                      f"| {median_ms(total)} | {target} |")
-            bare = wall(["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image])
-            script = wall([str(project / "run_in_container.sh"), "exec", "--network", network, "--", "true"])
-            print(f"\n| start to exit of `true` | median ms |\n|---|---|")
+                print(
+                    f"| firewall, {count} domains | {median_ms(setup)} | {median_ms(check)} "
+                    f"| {median_ms(total)} | {target} |"
+                )
+            bare = wall(
+                ["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image]
+            )
+            script = wall(
+                [str(project / "run_in_container.sh"), "exec", "--network", network, "--", "true"]
+            )
+            print("\n| start to exit of `true` | median ms |\n|---|---|")
             print(f"| bare `docker run --rm IMAGE true` | {median_ms(bare)} |")
-            print(f"| `run_in_container.sh exec -- true` (hash, firewall, privilege drop) | {median_ms(script)} |")
+            print(
+                "| `run_in_container.sh exec -- true` (hash, firewall, privilege drop) "
+                f"| {median_ms(script)} |"
+            )
             print(f"| ratio | {statistics.median(script) / statistics.median(bare):7.2f} |")
     finally:
         docker("rm", "-f", server, check=False)

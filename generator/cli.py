@@ -31,15 +31,16 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
     dest = Path(args.path)
     written = run_init(
-        dest, _answers_from(args), defaults=args.defaults, interactive=sys.stdin.isatty(),
+        dest,
+        _answers_from(args),
+        defaults=args.defaults,
+        interactive=sys.stdin.isatty(),
         template_version=args.template_version,
     )
     print(f"cxgen: wrote {len(written)} files into {dest}:", file=sys.stderr)
     for rel in written:
         print(f"  {rel}", file=sys.stderr)
-    print(
-        f"next: commit them, then `{dest / 'run_in_container.sh'} --help`", file=sys.stderr
-    )
+    print(f"next: commit them, then `{dest / 'run_in_container.sh'} --help`", file=sys.stderr)
     return 0
 
 
@@ -51,24 +52,38 @@ def _cmd_update(args: argparse.Namespace) -> int:
         print(f"cxgen: already at v{result.new_version}; nothing to do", file=sys.stderr)
         return 0
     verb = "would update" if args.dry_run else "updated"
-    print(f"cxgen: {verb} {args.path} from v{result.old_version} to v{result.new_version}: "
-          f"{len(result.changed)} files changed", file=sys.stderr)
+    print(
+        f"cxgen: {verb} {args.path} from v{result.old_version} to v{result.new_version}: "
+        f"{len(result.changed)} files changed",
+        file=sys.stderr,
+    )
     for name in result.changed:
         print(f"  {name}", file=sys.stderr)
     if args.dry_run:
         sys.stdout.write(result.diff)
     if result.conflicts:
-        print(f"cxgen: {'would leave ' if args.dry_run else ''}conflicts in: {', '.join(result.conflicts)}; "
-              "resolve the <<<<<<< markers, then commit", file=sys.stderr)
+        would = "would leave " if args.dry_run else ""
+        print(
+            f"cxgen: {would}conflicts in: {', '.join(result.conflicts)}; "
+            "resolve the <<<<<<< markers, then commit",
+            file=sys.stderr,
+        )
         return 0 if args.dry_run else 1
     if not args.dry_run:
         print("next: review with `git diff`, then commit", file=sys.stderr)
     return 0
 
 
-def _add_answer_options(parser: argparse.ArgumentParser) -> None:
+def _add_project_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-d", "--data", action="append", default=[], metavar="KEY=VALUE",
+        "path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)"
+    )
+    parser.add_argument(
+        "-d",
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="answer a question (VALUE is YAML, e.g. allowed_domains='[pypi.org]'); repeatable",
     )
     parser.add_argument("--data-file", metavar="FILE", help="YAML file of answers")
@@ -89,11 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run_in_container.sh, .codex/sandbox/ and .codex/.environment/ into PATH. "
         "Never overwrites an existing file.",
     )
-    init.add_argument("path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)")
-    init.add_argument("--defaults", action="store_true", help="use defaults for every unanswered question")
-    _add_answer_options(init)
-    init.add_argument("--template-version", default=__version__, metavar="X.Y.Z",
-                      help=f"generate with an earlier released template (default: {__version__})")
+    init.add_argument(
+        "--defaults", action="store_true", help="use defaults for every unanswered question"
+    )
+    _add_project_options(init)
+    init.add_argument(
+        "--template-version",
+        default=__version__,
+        metavar="X.Y.Z",
+        help=f"generate with an earlier released template (default: {__version__})",
+    )
     init.set_defaults(handler=_cmd_init)
     update = sub.add_parser(
         "update",
@@ -102,9 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "merge three ways (old render, new render, your files). Works offline. Needs the "
         "project committed in git; conflicts are left as <<<<<<< markers and exit 1.",
     )
-    update.add_argument("path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)")
-    update.add_argument("--dry-run", action="store_true", help="print the diff the update would apply; write nothing")
-    _add_answer_options(update)
+    update.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the diff the update would apply; write nothing",
+    )
+    _add_project_options(update)
     update.set_defaults(handler=_cmd_update)
     return parser
 
@@ -120,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cxgen: interrupted; nothing more was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as error:  # noqa: BLE001 - the last resort: say it is a bug
-        print(f"cxgen: internal error: {type(error).__name__}: {error} (please report)", file=sys.stderr)
+    except Exception as error:
+        print(
+            f"cxgen: internal error: {type(error).__name__}: {error} (please report)",
+            file=sys.stderr,
+        )
         return EXIT_BUG

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -32,3 +35,16 @@ class InvalidAnswer(UsageError):
         self.key = key
         self.value = value
         self.reason = reason
+
+
+@contextmanager
+def copier_errors(error_type: type[CxgenError], prefix: str = "") -> Iterator[None]:
+    """Copier's failures as one-line cxgen errors of `error_type`; ^C stays an interrupt."""
+    import copier.errors
+
+    try:
+        yield
+    except copier.errors.CopierAnswersInterrupt as error:
+        raise KeyboardInterrupt from error
+    except (ValueError, copier.errors.CopierError) as error:
+        raise error_type(prefix + str(error).splitlines()[0]) from error

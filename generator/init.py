@@ -9,10 +9,9 @@ from typing import Any
 
 import copier
 import yaml
-
-from cxgen.answers import QUESTIONS, validate_answers
 from cxgen import __version__
-from cxgen.errors import UsageError
+from cxgen.answers import QUESTIONS, validate_answers
+from cxgen.errors import UsageError, copier_errors
 from cxgen.project_files import install, plan_install, refuse_conflicts
 from cxgen.template_repo import git, template_repo, version_tag
 
@@ -26,7 +25,9 @@ def check_destination(path: Path) -> Path:
     """The project folder: may exist (a folder) or not; never / and never a file."""
     text = str(path)
     if any(ord(ch) < 32 for ch in text):
-        raise UsageError(f"invalid project path {text!r}: newlines and control characters are refused")
+        raise UsageError(
+            f"invalid project path {text!r}: newlines and control characters are refused"
+        )
     resolved = path.expanduser().resolve()
     if resolved == Path("/"):
         raise UsageError("refusing to generate into / ; give a project folder")
@@ -38,7 +39,7 @@ def check_destination(path: Path) -> Path:
 
 
 def _render(staging: Path, answers: dict[str, Any], defaults: bool, tag: str) -> None:
-    try:
+    with copier_errors(UsageError):
         copier.run_copy(
             str(template_repo()),
             str(staging),
@@ -50,10 +51,6 @@ def _render(staging: Path, answers: dict[str, Any], defaults: bool, tag: str) ->
             skip_tasks=True,
             overwrite=True,
         )
-    except copier.errors.CopierAnswersInterrupt as error:
-        raise KeyboardInterrupt from error
-    except (ValueError, copier.errors.CopierError) as error:
-        raise UsageError(str(error).splitlines()[0]) from error
 
 
 def portable_answers(answers_path: Path) -> dict[str, Any]:
@@ -85,7 +82,11 @@ def _finish_staging(staging: Path) -> None:
 
 
 def run_init(
-    dest: Path, data: dict[str, Any], *, defaults: bool, interactive: bool,
+    dest: Path,
+    data: dict[str, Any],
+    *,
+    defaults: bool,
+    interactive: bool,
     template_version: str = __version__,
 ) -> list[Path]:
     """Generate the sandbox files into `dest`; return the files written. Writes nothing on error."""
@@ -97,7 +98,10 @@ def run_init(
             "no terminal to ask questions on; pass --defaults, or --data for: " + ", ".join(missing)
         )
     tag = version_tag(template_version)
-    if template_version != __version__ and tag not in git("tag", "--list", cwd=template_repo()).split():
+    if (
+        template_version != __version__
+        and tag not in git("tag", "--list", cwd=template_repo()).split()
+    ):
         raise UsageError(f"unknown template version {template_version!r}")
     with tempfile.TemporaryDirectory(prefix="cxgen-") as tmp:
         staging = Path(tmp) / "project"

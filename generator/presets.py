@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from cxgen.errors import CxgenError
 from cxgen.resources import presets_dir
 from cxgen.validators import APT_RE, DOMAIN_RE

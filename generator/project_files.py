@@ -31,10 +31,14 @@ def plan_install(staging: Path, dest: Path) -> InstallPlan:
         target = dest / rel
         if not target.exists() and not target.is_symlink():
             # A parent that exists as a file blocks the install too.
-            blocked = any(p.exists() and not p.is_dir() for p in target.parents if dest in p.parents)
+            blocked = any(
+                p.exists() and not p.is_dir() for p in target.parents if dest in p.parents
+            )
             (plan.conflicts if blocked else plan.new).append(rel)
-        elif target.is_file() and not target.is_symlink() and filecmp.cmp(
-            staging / rel, target, shallow=False
+        elif (
+            target.is_file()
+            and not target.is_symlink()
+            and filecmp.cmp(staging / rel, target, shallow=False)
         ):
             plan.unchanged.append(rel)
         else:
@@ -60,7 +64,9 @@ def install(staging: Path, dest: Path, files: list[Path]) -> None:
                 path.rmdir()
             else:
                 path.unlink(missing_ok=True)
-        raise CxgenError(f"cannot write {error.filename}: {error.strerror}; nothing was written") from error
+        raise CxgenError(
+            f"cannot write {error.filename}: {error.strerror}; nothing was written"
+        ) from error
 
 
 def refuse_conflicts(plan: InstallPlan) -> None:

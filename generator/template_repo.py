@@ -16,15 +16,10 @@ from pathlib import Path
 
 from cxgen import __version__
 from cxgen.errors import CxgenError
+from cxgen.git_identity import GIT_IDENTITY
 from cxgen.resources import history_bundle, presets_dir, template_dir
 
-# Commits are made reproducibly: same content, same commit ids, on every machine.
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "cxgen", "GIT_AUTHOR_EMAIL": "cxgen@localhost",
-    "GIT_COMMITTER_NAME": "cxgen", "GIT_COMMITTER_EMAIL": "cxgen@localhost",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-}
+_GIT_ENV = {**GIT_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 
 
 def version_tag(version: str = __version__) -> str:
@@ -36,13 +31,21 @@ def git(*args: str, cwd: Path) -> str:
     """Run git; a failure is a CxgenError with git's own message."""
     try:
         result = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, **_GIT_ENV},
         )
     except FileNotFoundError as error:
-        raise CxgenError("git not found: install git (cxgen keeps template versions in git)") from error
+        raise CxgenError(
+            "git not found: install git (cxgen keeps template versions in git)"
+        ) from error
     except subprocess.CalledProcessError as error:
-        raise CxgenError(f"git {args[0]} failed: {error.stderr.strip() or error.stdout.strip()}") from error
+        raise CxgenError(
+            f"git {args[0]} failed: {error.stderr.strip() or error.stdout.strip()}"
+        ) from error
     return result.stdout
 
 
@@ -52,15 +55,18 @@ def _tree_digest(*roots: Path) -> str:
     if bundle.is_file():
         digest.update(bundle.read_bytes())
     for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        for path in sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def copy_release_tree(dest: Path) -> None:
     """The installed release's template and presets, laid out as one template repo commit."""
-    shutil.copytree(template_dir(), dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        template_dir(), dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copytree(presets_dir(), dest / "presets", dirs_exist_ok=True)
 
 

@@ -53,8 +53,10 @@ def check_domain(value: str, key: str = "allowed_domains") -> str:
     """One egress domain: `example.com` or `*.example.com`, lowercase RFC 1123."""
     if not DOMAIN_RE.match(value) or len(value) > 253:
         raise InvalidAnswer(
-            key, value, "expected a lowercase domain like example.com or *.example.com "
-            "(no scheme, port, path, spaces or special characters)"
+            key,
+            value,
+            "expected a lowercase domain like example.com or *.example.com "
+            "(no scheme, port, path, spaces or special characters)",
         )
     return value
 
@@ -90,7 +92,7 @@ def check_mount_path(value: str, key: str = "readonly_mounts") -> str:
 
 
 def check_mount_paths(value: Any, key: str = "readonly_mounts") -> list[str]:
-    """Read-only mounts; as text they are separated by commas or newlines (paths may have spaces)."""
+    """Read-only mounts; as text they are separated by commas (paths may hold spaces)."""
     items = split_list(value, key, separators=r"\s*,\s*") if isinstance(value, str) else value
     return _unique(check_mount_path(item, key) for item in split_list(items, key))
 

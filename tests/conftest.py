@@ -13,13 +13,20 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for var in ("OPENAI_ALLOWED_DOMAINS", "CODEX_DOCKER_IMAGE", "WORKSPACE_ROOT_DIR",
-                "CODEX_CONFIG_DIR", "CODEX_AUTH_FILE"):
+    for var in (
+        "OPENAI_ALLOWED_DOMAINS",
+        "CODEX_DOCKER_IMAGE",
+        "WORKSPACE_ROOT_DIR",
+        "CODEX_CONFIG_DIR",
+        "CODEX_AUTH_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -28,7 +35,11 @@ def run_cxgen(args: Sequence[str], **kwargs: object) -> subprocess.CompletedProc
     """Run the installed CLI as a user would (no TTY on stdin)."""
     return subprocess.run(
         [sys.executable, "-m", "cxgen", *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -37,4 +48,6 @@ def snapshot(path: Path) -> dict[str, bytes]:
     """Every file under path with its bytes (to prove nothing was written or lost)."""
     if not path.exists():
         return {}
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }

@@ -20,15 +20,19 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / "history" / "template.bundle"
 
 
-# A fixed identity and date: the bundle's commits do not depend on who records them.
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "cxgen", "GIT_AUTHOR_EMAIL": "cxgen@localhost",
-                "GIT_COMMITTER_NAME": "cxgen", "GIT_COMMITTER_EMAIL": "cxgen@localhost",
-                "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+sys.path.insert(0, str(REPO / "generator"))
+from git_identity import GIT_IDENTITY  # noqa: E402  (a plain module: no package import)
 
 
 def run(*args: str, cwd: Path) -> str:
-    return subprocess.run(list(args), cwd=cwd, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_IDENTITY}).stdout
+    return subprocess.run(
+        list(args),
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_IDENTITY},
+    ).stdout
 
 
 def main(version: str, ref: str = "HEAD") -> None:
@@ -44,8 +48,12 @@ def main(version: str, ref: str = "HEAD") -> None:
             work.mkdir()
             run("git", "init", "-q", "-b", "main", cwd=work)
         # template/ becomes the repo root (copier.yml at the top), presets/ beside it.
-        archive = subprocess.run(["git", "archive", ref, "template", "presets"], cwd=REPO,
-                                 check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", ref, "template", "presets"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
         for item in (work / "template").iterdir():
             item.rename(work / item.name)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from cxgen.init import run_init
+
 from tests.conftest import REPO
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -41,7 +41,9 @@ PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo"]
 
 
 def docker(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=check, timeout=timeout
+    )
 
 
 def docker_reachable() -> str | None:
@@ -52,7 +54,9 @@ def docker_reachable() -> str | None:
         result = docker("version", "--format", "{{.Server.Version}}", check=False, timeout=20)
     except subprocess.TimeoutExpired:
         return "docker version timed out"
-    return None if result.returncode == 0 else f"Docker Engine not reachable: {result.stderr.strip()}"
+    return (
+        None if result.returncode == 0 else f"Docker Engine not reachable: {result.stderr.strip()}"
+    )
 
 
 @contextmanager
@@ -82,8 +86,13 @@ def docker_ready() -> None:
 @pytest.fixture(scope="session")
 def base_image(docker_ready: None) -> str:
     with docker_lock():
-        subprocess.run([str(REPO / "tests/make_base_image.sh"), BASE_IMAGE], check=True,
-                       capture_output=True, text=True, timeout=900)
+        subprocess.run(
+            [str(REPO / "tests/make_base_image.sh"), BASE_IMAGE],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     return BASE_IMAGE
 
 
@@ -100,7 +109,9 @@ def server_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> s
                 "&& rm -rf /var/lib/apt/lists/*\n"
                 "COPY reply /usr/local/bin/reply\n"
             )
-            docker("build", "-q", "-t", SERVER_IMAGE, "--label", "org.cxgen.test=image", str(context))
+            docker(
+                "build", "-q", "-t", SERVER_IMAGE, "--label", "org.cxgen.test=image", str(context)
+            )
     return SERVER_IMAGE
 
 
@@ -121,8 +132,24 @@ class Topology:
 def _start_server(network: str, name: str, aliases: Sequence[str], image: str) -> Host:
     container = f"cxgen-test-{RUN_ID}-{name}-{uuid.uuid4().hex[:4]}"
     alias_args = [arg for alias in aliases for arg in ("--network-alias", alias)]
-    docker("run", "-d", "--rm", "--label", LABEL, "--name", container, "--hostname", name,
-           "--network", network, *alias_args, image, "sh", "-c", SERVER_CMD)
+    docker(
+        "run",
+        "-d",
+        "--rm",
+        "--label",
+        LABEL,
+        "--name",
+        container,
+        "--hostname",
+        name,
+        "--network",
+        network,
+        *alias_args,
+        image,
+        "sh",
+        "-c",
+        SERVER_CMD,
+    )
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}"
     ipv4, ipv6 = docker("inspect", "-f", fmt, container).stdout.split()
     return Host(name, ipv4, ipv6)
@@ -133,13 +160,21 @@ def topology(server_image: str) -> Iterator[Topology]:
     """An internal IPv4+IPv6 network with: allowed.test, sub.wild.test (and wild.test),
     blocked.test, and a 'LAN' host with no name."""
     network = f"cxgen-test-{RUN_ID}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    subnet6 = str(ipaddress.IPv6Network(f"fd{random.randrange(16**2):02x}:"
-                                        f"{random.randrange(16**4):04x}:{random.randrange(16**4):04x}::/64"))
-    docker("network", "create", "--internal", "--ipv6", "--subnet", subnet6, "--label", LABEL, network)
+    subnet6 = str(
+        ipaddress.IPv6Network(
+            f"fd{random.randrange(16**2):02x}:"
+            f"{random.randrange(16**4):04x}:{random.randrange(16**4):04x}::/64"
+        )
+    )
+    docker(
+        "network", "create", "--internal", "--ipv6", "--subnet", subnet6, "--label", LABEL, network
+    )
     topo = Topology(network, subnet6)
     try:
         topo.hosts["allowed"] = _start_server(network, "allowed", ["allowed.test"], server_image)
-        topo.hosts["wild"] = _start_server(network, "wild", ["sub.wild.test", "wild.test"], server_image)
+        topo.hosts["wild"] = _start_server(
+            network, "wild", ["sub.wild.test", "wild.test"], server_image
+        )
         topo.hosts["blocked"] = _start_server(network, "blocked", ["blocked.test"], server_image)
         topo.hosts["lan"] = _start_server(network, "lan", [], server_image)
         yield topo
@@ -153,7 +188,9 @@ def cleanup() -> None:
     ids += docker("ps", "-aq", "--filter", f"name=cxgen-test-{RUN_ID}", check=False).stdout.split()
     if ids:
         docker("rm", "-f", *sorted(set(ids)), check=False)
-    networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}", check=False).stdout.split()
+    networks = docker(
+        "network", "ls", "-q", "--filter", f"label={LABEL}", check=False
+    ).stdout.split()
     if networks:
         docker("network", "rm", *networks, check=False)
 
@@ -185,8 +222,13 @@ def generate(dest: Path, base_image: str, **data: object) -> Path:
 
 def build(project: Path) -> str:
     with docker_lock():
-        result = subprocess.run([str(project / "run_in_container.sh"), "build"],
-                                capture_output=True, text=True, timeout=1200, check=False)
+        result = subprocess.run(
+            [str(project / "run_in_container.sh"), "build"],
+            capture_output=True,
+            text=True,
+            timeout=1200,
+            check=False,
+        )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip()
 
@@ -199,27 +241,48 @@ class Sandbox:
     image: str
     network: str
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: int = 120,
-            user: tuple[int, int] | None = None, network: bool = True,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: int = 120,
+        user: tuple[int, int] | None = None,
+        network: bool = True,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """`run_in_container.sh ARGS` on the test network, named so cleanup finds it."""
         command = [str(self.project / "run_in_container.sh")]
         if args and args[0] in ("run", "shell", "exec", "build"):
             command.append(args[0])
             args = args[1:]
         name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}"
-        if not (command[-1] == "build"):
+        if command[-1] != "build":
             command += ["--name", name]
             if network:
                 command += ["--network", self.network]
         command += list(args)
         full_env = {**os.environ, **(env or {})}
         if user is not None:
-            docker_gid = os.stat("/var/run/docker.sock").st_gid
-            command = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}",
-                       f"--groups={docker_gid}", "--inh-caps=-all", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env=full_env, cwd=cwd, stdin=subprocess.DEVNULL, check=False)
+            docker_gid = Path("/var/run/docker.sock").stat().st_gid
+            command = [
+                "setpriv",
+                f"--reuid={user[0]}",
+                f"--regid={user[1]}",
+                f"--groups={docker_gid}",
+                "--inh-caps=-all",
+                "--",
+                *command,
+            ]
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
 
     def sh(self, script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         """Run a bash snippet as the agent (`exec -- bash -c SCRIPT`)."""
@@ -227,7 +290,9 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox(base_image: str, topology: Topology, tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+def sandbox(
+    base_image: str, topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> Sandbox:
     project = generate(tmp_path_factory.mktemp("proj") / "project", base_image)
     return Sandbox(project, build(project), topology.network)
 
@@ -248,8 +313,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if docker_reachable() is not None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else [])
-               if "/e2e/" in str(getattr(r, "nodeid", ""))]
+    skipped = [
+        r
+        for r in (reporter.stats.get("skipped", []) if reporter else [])
+        if "/e2e/" in str(getattr(r, "nodeid", ""))
+    ]
     if skipped:
         if reporter:
             reporter.write_line(f"ERROR: {len(skipped)} e2e tests skipped although Docker is here")

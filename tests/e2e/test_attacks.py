@@ -20,7 +20,7 @@ CURL = "curl -sS --max-time 5 -o /dev/null -w '%{http_code}'"
 
 
 def curl_status(sandbox: Sandbox, target: str, flags: str = "") -> int:
-    result = sandbox.sh(f"{CURL} {flags} {target}; echo \" rc=$?\"")
+    result = sandbox.sh(f'{CURL} {flags} {target}; echo " rc=$?"')
     return int(result.stdout.rsplit("rc=", 1)[1])
 
 
@@ -30,7 +30,9 @@ def test_allowed_name_resolves_and_connects(sandbox: Sandbox) -> None:
 
 
 def test_allowed_name_over_ipv6(sandbox: Sandbox, topology: Topology) -> None:
-    result = sandbox.sh("getent ahostsv6 allowed.test | head -n1; curl -6 -sS --max-time 5 http://allowed.test/")
+    result = sandbox.sh(
+        "getent ahostsv6 allowed.test | head -n1; curl -6 -sS --max-time 5 http://allowed.test/"
+    )
     assert result.stdout.split()[0] == topology.hosts["allowed"].ipv6
     assert result.stdout.strip().endswith("hello-from-allowed"), result.stderr
 
@@ -50,8 +52,9 @@ def test_blocked_name_does_not_resolve_or_connect(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_blocked_server_by_raw_address_is_refused_fast(sandbox: Sandbox, topology: Topology,
-                                                       family: str) -> None:
+def test_blocked_server_by_raw_address_is_refused_fast(
+    sandbox: Sandbox, topology: Topology, family: str
+) -> None:
     address = getattr(topology.hosts["blocked"], family)
     target = f"http://[{address}]/" if family == "ipv6" else f"http://{address}/"
     assert curl_status(sandbox, target, "-g") == 7  # REJECT: refused at once, not a timeout
@@ -64,11 +67,14 @@ def test_lan_host_by_address_is_refused(sandbox: Sandbox, topology: Topology, fa
     assert curl_status(sandbox, target, "-g") == 7
 
 
-def test_allowed_servers_other_ports_and_raw_ip_of_a_blocked_one_stay_shut(sandbox: Sandbox,
-                                                                           topology: Topology) -> None:
+def test_allowed_servers_other_ports_and_raw_ip_of_a_blocked_one_stay_shut(
+    sandbox: Sandbox, topology: Topology
+) -> None:
     """Resolving an allowed name opens only its addresses, nothing next to them."""
     blocked = topology.hosts["blocked"].ipv4
-    result = sandbox.sh(f"curl -sS --max-time 5 http://allowed.test/ >/dev/null; {CURL} http://{blocked}/")
+    result = sandbox.sh(
+        f"curl -sS --max-time 5 http://allowed.test/ >/dev/null; {CURL} http://{blocked}/"
+    )
     assert result.stdout.strip() == "000"
 
 
@@ -82,8 +88,10 @@ def test_direct_dns_to_docker_resolver_is_refused(sandbox: Sandbox, transport: s
 
 
 def test_dns_to_an_outside_server_cannot_tunnel(sandbox: Sandbox, topology: Topology) -> None:
-    """UDP 53 to anywhere else is as closed as any other port (our blocked host plays the server)."""
-    result = sandbox.sh(f"dig +time=2 +tries=1 @{topology.hosts['blocked'].ipv4} exfil.blocked.test")
+    """UDP 53 anywhere else is as closed as any other port (our blocked host plays the server)."""
+    result = sandbox.sh(
+        f"dig +time=2 +tries=1 @{topology.hosts['blocked'].ipv4} exfil.blocked.test"
+    )
     assert result.returncode != 0 and "ANSWER SECTION" not in result.stdout
 
 
@@ -92,18 +100,23 @@ def test_the_local_resolver_answers_blocked_names_with_nxdomain(sandbox: Sandbox
     assert "status: NXDOMAIN" in result.stdout
 
 
-@pytest.mark.parametrize("attack", [
-    "nft flush ruleset",
-    "iptables -F",
-    "iptables -P OUTPUT ACCEPT",
-    "ip6tables -P OUTPUT ACCEPT",
-    "nft add rule inet cxgen output accept",
-    "kill -9 $(cat /run/cxgen/dnsmasq.pid)",
-    "echo nameserver 127.0.0.11 > /etc/resolv.conf",
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "nft flush ruleset",
+        "iptables -F",
+        "iptables -P OUTPUT ACCEPT",
+        "ip6tables -P OUTPUT ACCEPT",
+        "nft add rule inet cxgen output accept",
+        "kill -9 $(cat /run/cxgen/dnsmasq.pid)",
+        "echo nameserver 127.0.0.11 > /etc/resolv.conf",
+    ],
+)
 def test_agent_cannot_undo_the_firewall(sandbox: Sandbox, topology: Topology, attack: str) -> None:
     blocked = topology.hosts["blocked"].ipv4
-    result = sandbox.sh(f"{attack}; echo \"attack rc=$?\"; {CURL} http://{blocked}/; echo; getent hosts blocked.test")
+    result = sandbox.sh(
+        f'{attack}; echo "attack rc=$?"; {CURL} http://{blocked}/; echo; getent hosts blocked.test'
+    )
     assert "attack rc=0" not in result.stdout, result.stdout
     assert "\n000\n" in result.stdout + "\n" and "blocked.test" not in result.stdout
 
@@ -120,7 +133,9 @@ def test_no_setuid_binaries(sandbox: Sandbox) -> None:
 
 def test_capabilities_are_gone_and_no_new_privs(sandbox: Sandbox) -> None:
     status = dict(
-        line.split(":\t", 1) for line in sandbox.sh("cat /proc/self/status").stdout.splitlines() if ":\t" in line
+        line.split(":\t", 1)
+        for line in sandbox.sh("cat /proc/self/status").stdout.splitlines()
+        if ":\t" in line
     )
     for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         assert int(status[field], 16) == 0, field
@@ -129,7 +144,9 @@ def test_capabilities_are_gone_and_no_new_privs(sandbox: Sandbox) -> None:
 
 
 def test_no_docker_socket(sandbox: Sandbox) -> None:
-    result = sandbox.sh("ls /var/run/docker.sock /run/docker.sock 2>&1; find / -xdev -name docker.sock 2>/dev/null")
+    result = sandbox.sh(
+        "ls /var/run/docker.sock /run/docker.sock 2>&1; find / -xdev -name docker.sock 2>/dev/null"
+    )
     assert "docker.sock\n" not in result.stdout.replace("No such file", "")
 
 
@@ -148,8 +165,15 @@ def test_files_created_belong_to_the_unprivileged_host_user(make_sandbox) -> Non
         home.mkdir()
         os.chown(home, uid, gid)
         owned = make_sandbox(Path(tmp) / "owned")
-        result = owned.run("exec", "--", "bash", "-c", "id -u; touch created-by-agent",
-                           user=(uid, gid), env={"HOME": str(home)})
+        result = owned.run(
+            "exec",
+            "--",
+            "bash",
+            "-c",
+            "id -u; touch created-by-agent",
+            user=(uid, gid),
+            env={"HOME": str(home)},
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == str(uid)
         stat = (owned.project / "created-by-agent").stat()
@@ -160,8 +184,19 @@ def test_files_created_belong_to_the_unprivileged_host_user(make_sandbox) -> Non
 
 def test_image_without_net_admin_refuses_to_start_anything(sandbox: Sandbox) -> None:
     """A plain `docker run` of the image (no NET_ADMIN) must not run the command unprotected."""
-    result = docker("run", "--rm", "--network", sandbox.network, "--label", "org.cxgen.test=1",
-                    sandbox.image, "echo", "started", check=False, timeout=60)
+    result = docker(
+        "run",
+        "--rm",
+        "--network",
+        sandbox.network,
+        "--label",
+        "org.cxgen.test=1",
+        sandbox.image,
+        "echo",
+        "started",
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 78 and "started" not in result.stdout
     assert "NET_ADMIN" in result.stderr
 
@@ -170,7 +205,9 @@ def test_private_addresses_are_denied_by_default_even_for_allowed_names(make_san
     """DNS-rebinding defence: with private_destinations=deny an allowed name resolving into a
     private range resolves, but the connection is refused."""
     strict = make_sandbox(private_destinations="deny")
-    result = strict.sh(f"getent hosts allowed.test >/dev/null && echo resolved; {CURL} http://allowed.test/")
+    result = strict.sh(
+        f"getent hosts allowed.test >/dev/null && echo resolved; {CURL} http://allowed.test/"
+    )
     assert result.stdout.startswith("resolved") and result.stdout.strip().endswith("000")
 
 
@@ -181,7 +218,9 @@ def test_no_firewall_is_loud(sandbox: Sandbox) -> None:
 
 
 def test_dead_and_duplicate_domains_warn_but_start(sandbox: Sandbox) -> None:
-    result = sandbox.run("exec", "--allow", "allowed.test", "--allow", "dead.allowed.test", "--", "echo", "up")
+    result = sandbox.run(
+        "exec", "--allow", "allowed.test", "--allow", "dead.allowed.test", "--", "echo", "up"
+    )
     assert result.returncode == 0 and result.stdout.strip() == "up"
     assert "'dead.allowed.test' does not resolve" in result.stderr
 
@@ -189,7 +228,9 @@ def test_dead_and_duplicate_domains_warn_but_start(sandbox: Sandbox) -> None:
 def test_hostile_allow_value_is_refused_before_docker_runs(sandbox: Sandbox) -> None:
     for value in ["evil.com;id", "$(id).x.com", "http://a.com", "a.com\nb.com"]:
         result = sandbox.run("exec", "--allow", value, "--", "true")
-        assert result.returncode == 2 and result.stderr.startswith("cxgen: error: --allow: invalid domain")
+        assert result.returncode == 2 and result.stderr.startswith(
+            "cxgen: error: --allow: invalid domain"
+        )
 
 
 def test_agent_cannot_plant_git_hooks_or_config(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

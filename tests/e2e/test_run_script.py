@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -10,11 +9,22 @@ from tests.conftest import run_cxgen
 from tests.e2e.conftest import RUN_ID, Sandbox, docker
 
 
-def test_init_defaults_then_exec_prints_a_non_root_uid(base_image: str, topology, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_defaults_then_exec_prints_a_non_root_uid(
+    base_image: str, topology, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """The foundation's promise, through the CLI as a user types it."""
     project = tmp_path / "demo"
-    result = run_cxgen(["init", "--defaults", "--data", f"base_image={base_image}",
-                        "--data", "agents=[shell]", str(project)])
+    result = run_cxgen(
+        [
+            "init",
+            "--defaults",
+            "--data",
+            f"base_image={base_image}",
+            "--data",
+            "agents=[shell]",
+            str(project),
+        ]
+    )
     assert result.returncode == 0, result.stderr
     sandbox = Sandbox(project, "", topology.network)
     built = sandbox.run("build", timeout=1200)
@@ -45,7 +55,9 @@ def test_editing_the_build_context_changes_the_tag(sandbox: Sandbox, tmp_path: P
     dockerfile = copy / ".codex/sandbox/Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "LABEL edited=1\n")
     script = copy / "run_in_container.sh"
-    tag = subprocess.run([str(script), "build"], capture_output=True, text=True, check=True, timeout=600)
+    tag = subprocess.run(
+        [str(script), "build"], capture_output=True, text=True, check=True, timeout=600
+    )
     assert tag.stdout.strip() != sandbox.image
     docker("rmi", tag.stdout.strip(), check=False)
 
@@ -69,8 +81,14 @@ def test_root_workdir_is_refused(sandbox: Sandbox) -> None:
 def test_workspace_root_confines_the_workdir(sandbox: Sandbox, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    result = sandbox.run("exec", "--work-dir", str(outside), "--", "true",
-                         env={"WORKSPACE_ROOT_DIR": str(sandbox.project)})
+    result = sandbox.run(
+        "exec",
+        "--work-dir",
+        str(outside),
+        "--",
+        "true",
+        env={"WORKSPACE_ROOT_DIR": str(sandbox.project)},
+    )
     assert result.returncode == 2 and "outside WORKSPACE_ROOT_DIR" in result.stderr
     inside = sandbox.run("exec", "--", "pwd", env={"WORKSPACE_ROOT_DIR": str(sandbox.project)})
     assert inside.returncode == 0 and inside.stdout.strip() == f"/app{sandbox.project}"
@@ -120,7 +138,10 @@ def test_init_hook_runs_before_the_command(make_sandbox, tmp_path: Path) -> None
     hooked = make_sandbox(init_hook=str(hook))
     result = hooked.sh("cat hook-marker")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"hook ran as ") and f"in /app{hooked.project} with /app" in result.stdout
+    assert (
+        result.stdout.startswith("hook ran as ")
+        and f"in /app{hooked.project} with /app" in result.stdout
+    )
     assert " 0 " not in result.stdout
 
 
@@ -137,9 +158,11 @@ def test_missing_docker_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> No
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for tool in ("bash", "dirname", "id", "stat", "tr", "cut", "basename"):
-        os.symlink(subprocess.check_output(["which", tool], text=True).strip(), bindir / tool)
+        (bindir / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
     result = sandbox.run("exec", "--", "true", env={"PATH": str(bindir)})
-    assert result.returncode == 1 and result.stderr.strip().startswith("cxgen: error: docker not found")
+    assert result.returncode == 1 and result.stderr.strip().startswith(
+        "cxgen: error: docker not found"
+    )
 
 
 def test_failed_build_is_loud_and_has_no_fallback(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -147,8 +170,20 @@ def test_failed_build_is_loud_and_has_no_fallback(sandbox: Sandbox, tmp_path: Pa
     subprocess.run(["cp", "-a", str(sandbox.project), str(copy)], check=True)
     dockerfile = copy / ".codex/sandbox/Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("CMD [", "RUN false\nCMD ["))
-    result = subprocess.run([str(copy / "run_in_container.sh"), "exec", "--network", sandbox.network,
-                             "--", "echo", "started"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            str(copy / "run_in_container.sh"),
+            "exec",
+            "--network",
+            sandbox.network,
+            "--",
+            "echo",
+            "started",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 1 and "started" not in result.stdout
     assert "image build failed" in result.stderr
 

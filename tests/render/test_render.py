@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from cxgen.init import run_init
+
 from tests.conftest import run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"
@@ -36,7 +36,10 @@ def test_default_render_matches_golden(tmp_path: Path) -> None:
 
 ANSWER_SETS = {
     "default": {},
-    "all-agents": {"agents": ["codex", "claude", "gemini", "opencode", "shell"], "default_agent": "claude"},
+    "all-agents": {
+        "agents": ["codex", "claude", "gemini", "opencode", "shell"],
+        "default_agent": "claude",
+    },
     "shell-only": {"agents": ["shell"]},
     "extras": {
         "agents": ["shell"],
@@ -53,7 +56,10 @@ def test_rendered_shell_passes_shellcheck(tmp_path: Path, answers: dict[str, obj
     project = render(tmp_path / "p", **answers)
     result = subprocess.run(
         ["shellcheck", "-x", "-P", ".codex/sandbox", *SHELL_FILES],
-        cwd=project, capture_output=True, text=True, check=False,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout
     assert "{{" not in (project / "run_in_container.sh").read_text()
@@ -63,7 +69,11 @@ def test_rendered_shell_passes_shellcheck(tmp_path: Path, answers: dict[str, obj
 def test_rendered_dockerfile_passes_hadolint(tmp_path: Path, answers: dict[str, object]) -> None:
     project = render(tmp_path / "p", **answers)
     result = subprocess.run(
-        ["hadolint", ".codex/sandbox/Dockerfile"], cwd=project, capture_output=True, text=True, check=False,
+        ["hadolint", ".codex/sandbox/Dockerfile"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout
 
@@ -108,14 +118,34 @@ def test_environment_gitignore_keeps_secrets_out(tmp_path: Path) -> None:
     project = render(tmp_path / "p")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     env = project / ".codex/.environment"
-    for name in ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl", "config.toml",
-                 "prompts/p.md", "init.sh"]:
+    for name in [
+        "auth.json",
+        "sessions/s.jsonl",
+        "home/.claude.json",
+        "history.jsonl",
+        "config.toml",
+        "prompts/p.md",
+        "init.sh",
+    ]:
         (env / name).parent.mkdir(parents=True, exist_ok=True)
         (env / name).write_text("x")
     ignored = subprocess.run(
-        ["git", "check-ignore", "--no-index", "auth.json", "sessions/s.jsonl", "home/.claude.json",
-         "history.jsonl", "config.toml", "prompts/p.md", "init.sh"],
-        cwd=env, capture_output=True, text=True, check=False,
+        [
+            "git",
+            "check-ignore",
+            "--no-index",
+            "auth.json",
+            "sessions/s.jsonl",
+            "home/.claude.json",
+            "history.jsonl",
+            "config.toml",
+            "prompts/p.md",
+            "init.sh",
+        ],
+        cwd=env,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     assert ignored == ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl"]
 
@@ -124,8 +154,8 @@ HOSTILE_DATA = [
     "allowed_domains=evil.com; rm -rf /",
     "allowed_domains=$(id)",
     "allowed_domains=[http://x.example.com]",
-    "allowed_domains=[\"a.com\\nb.com\"]",
-    "allowed_domains=[exаmple.com]",
+    'allowed_domains=["a.com\\nb.com"]',
+    "allowed_domains=[ex\u0430mple.com]",
     "apt_packages=[git; id]",
     "apt_packages=[../x]",
     "readonly_mounts=[/]",
@@ -153,7 +183,9 @@ def test_cli_hostile_input_exits_2_and_writes_nothing(tmp_path: Path, item: str)
 
 
 def test_cli_writes_nothing_into_a_missing_folder_on_error(tmp_path: Path) -> None:
-    result = run_cxgen(["init", "--defaults", "--data", "allowed_domains=[bad domain]", str(tmp_path / "new")])
+    result = run_cxgen(
+        ["init", "--defaults", "--data", "allowed_domains=[bad domain]", str(tmp_path / "new")]
+    )
     assert result.returncode == 2
     assert not (tmp_path / "new").exists()
 
@@ -174,9 +206,16 @@ def test_cli_without_tty_and_missing_answers_errors_instead_of_hanging(tmp_path:
 
 
 def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
-    data = ["agents=[shell]", "default_agent=shell", "allowed_domains=[]", "apt_packages=[]",
-            "readonly_mounts=[]", "init_hook=", "base_image=debian:bookworm-slim",
-            "private_destinations=deny"]
+    data = [
+        "agents=[shell]",
+        "default_agent=shell",
+        "allowed_domains=[]",
+        "apt_packages=[]",
+        "readonly_mounts=[]",
+        "init_hook=",
+        "base_image=debian:bookworm-slim",
+        "private_destinations=deny",
+    ]
     args = ["init", str(tmp_path / "p")]
     for item in data:
         args += ["--data", item]

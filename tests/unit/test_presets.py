@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
 
 import jsonschema
 import pytest
-
+import tomllib
 from cxgen.presets import agent_presets
 from cxgen.resources import presets_dir
 

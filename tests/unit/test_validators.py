@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cxgen.errors import InvalidAnswer
 from cxgen.validators import (
     check_apt_packages,
@@ -25,7 +24,7 @@ HOSTILE_DOMAINS = [
     "example.com:443",
     "example.com/path",
     "../etc/passwd",
-    "exаmple.com",  # Cyrillic а: a unicode look-alike
+    "ex\u0430mple.com",  # Cyrillic a: a unicode look-alike
     "EXAMPLE.COM",
     "*",
     "*.com.",
@@ -73,7 +72,10 @@ def test_hostile_apt_packages_are_refused(value: str) -> None:
 
 def test_good_apt_packages() -> None:
     assert check_apt_packages("git, jq=1.6-2 python3.11 libc++1") == [
-        "git", "jq=1.6-2", "python3.11", "libc++1",
+        "git",
+        "jq=1.6-2",
+        "python3.11",
+        "libc++1",
     ]
 
 
@@ -81,8 +83,14 @@ def test_mount_paths(tmp_path: Path) -> None:
     spaced = tmp_path / "with space"
     spaced.mkdir()
     assert check_mount_paths([str(spaced)]) == [str(spaced)]
-    for bad in ["/", "relative/path", str(tmp_path / "missing"), f"{spaced}\n/etc",
-                f"{tmp_path}/../etc", "//"]:
+    for bad in [
+        "/",
+        "relative/path",
+        str(tmp_path / "missing"),
+        f"{spaced}\n/etc",
+        f"{tmp_path}/../etc",
+        "//",
+    ]:
         with pytest.raises(InvalidAnswer, match="readonly_mounts"):
             check_mount_paths([bad])
 
@@ -97,8 +105,16 @@ def test_init_hook(tmp_path: Path) -> None:
             check_init_hook(bad)
 
 
-@pytest.mark.parametrize("value", ["debian:bookworm-slim", "node:20-bookworm", "localhost:5000/team/img:1",
-                                   "cxgen-test/bookworm:base", "debian@sha256:" + "a" * 64])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "debian:bookworm-slim",
+        "node:20-bookworm",
+        "localhost:5000/team/img:1",
+        "cxgen-test/bookworm:base",
+        "debian@sha256:" + "a" * 64,
+    ],
+)
 def test_good_images(value: str) -> None:
     assert check_image(value) == value
 

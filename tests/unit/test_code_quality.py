@@ -1,0 +1,36 @@
+"""The Python code stays typed (mypy --strict) and lint-clean (ruff), as part of the suite."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def test_mypy_strict(tmp_path: Path) -> None:
+    # generator/ is imported as `cxgen`: check it under that name.
+    shutil.copytree(
+        REPO / "generator", tmp_path / "cxgen", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy"), "cxgen"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_ruff() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "generator", "tests", "bench", "tools"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout

@@ -14,9 +14,16 @@ from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import UsageError, copier_errors
 from cxgen.project_files import install, plan_install, refuse_conflicts
 from cxgen.template_repo import git, template_repo, version_tag
+from cxgen.validators import split_list
 
 ANSWERS_FILE = ".copier-answers.yml"
 INIT_HOOK = Path(".codex/.environment/init.sh")
+# List answers and how their text form separates items (mount paths may hold spaces).
+LIST_ANSWERS = {
+    "allowed_domains": r"[\s,]+",
+    "apt_packages": r"[\s,]+",
+    "readonly_mounts": r"\s*,\s*",
+}
 # Written into the answers file instead of this machine's cache path, so teammates can update.
 TEMPLATE_SOURCE = "cxgen"
 
@@ -64,6 +71,9 @@ def portable_answers(answers_path: Path) -> dict[str, Any]:
     answers = yaml.safe_load(text)
     original = dict(answers)
     answers["_src_path"] = TEMPLATE_SOURCE
+    # Typed at a prompt these are text ("a.com, b.com"): record them as lists, like --data.
+    for key, separators in LIST_ANSWERS.items():
+        answers[key] = split_list(answers.get(key), key, separators=separators)
     # The hook is copied into the project; its host path means nothing to teammates.
     answers["init_hook"] = ""
     body = yaml.safe_dump(answers, sort_keys=False, width=10_000, allow_unicode=True)

@@ -59,6 +59,11 @@ def _cmd_update(args: argparse.Namespace) -> int:
     )
     for name in result.changed:
         print(f"  {name}", file=sys.stderr)
+    for name in result.kept:
+        print(
+            f"cxgen: kept {name}: the new template drops it, but you had changed it",
+            file=sys.stderr,
+        )
     if args.dry_run:
         sys.stdout.write(result.diff)
     if result.conflicts:

@@ -13,7 +13,7 @@ from typing import Any
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
 from cxgen.presets import AgentPreset, agent_presets
-from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
+from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent
 from jinja2 import Environment
 from jinja2.ext import Extension
 
@@ -26,7 +26,7 @@ def invalid(value: Any, key: str, agents: Any = None) -> str:
         elif key == "default_agent":
             check_default_agent(value, check_agents(agents, agent_presets()))
         else:
-            SIMPLE_CHECKS[key](value)
+            TEMPLATE_CHECKS[key](value)
     except InvalidAnswer as error:
         return error.reason
     return ""
@@ -36,7 +36,7 @@ def normalized(value: Any, key: str) -> Any:
     """The answer as the generated files use it (lists split, duplicates removed)."""
     if key == "agents":
         return check_agents(value, agent_presets())
-    return SIMPLE_CHECKS[key](value)
+    return TEMPLATE_CHECKS[key](value)
 
 
 def shell_quote(value: Any) -> str:

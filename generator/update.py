@@ -7,11 +7,13 @@ Copier's own update does the merge; the versions come from the local template hi
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import copier
 import yaml
 from copier._main import Worker
 from copier._template import Template
@@ -37,6 +39,7 @@ class UpdateResult:
     conflicts: list[str] = field(default_factory=list)
     diff: str = ""
     current: bool = False
+    kept: list[str] = field(default_factory=list)
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -103,7 +106,10 @@ def _user_owned(project: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _copier_update(project: Path, old: str, data: dict[str, Any]) -> None:
+def _copier_update(
+    project: Path, old: str, answers: dict[str, Any], data: dict[str, Any]
+) -> list[str]:
+    """Copier's update from `old`; returns the files kept because the user had changed them."""
     repo = str(template_repo())
     with (
         copier_errors(CxgenError, "update failed: "),
@@ -126,6 +132,48 @@ def _copier_update(project: Path, old: str, data: dict[str, Any]) -> None:
         worker.subproject.__dict__["template"] = Template(url=repo, ref=version_tag(old))
         worker.run_update()
     portable_answers(project / ANSWERS_FILE)
+    return _keep_edited_deletions(project, old, answers)
+
+
+def _render_version(dest: Path, version: str, answers: dict[str, Any]) -> None:
+    """A pristine render of `version` with the saved answers (the update's base)."""
+    data = {key: value for key, value in answers.items() if not key.startswith("_")}
+    with copier_errors(CxgenError, "update failed: "):
+        copier.run_copy(
+            str(template_repo()),
+            str(dest),
+            vcs_ref=version_tag(version),
+            data=data,
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            skip_tasks=True,
+            overwrite=True,
+        )
+
+
+def _keep_edited_deletions(project: Path, old: str, answers: dict[str, Any]) -> list[str]:
+    """Copier deletes a file the new template dropped even when the user had changed it: put
+    those back from git (the user's edit wins), and return them."""
+    status = git("status", "--porcelain", "--", ".", cwd=project).splitlines()
+    deleted = [line[3:] for line in status if line.startswith(" D ")]
+    if not deleted:
+        return []
+    top = Path(git("rev-parse", "--show-toplevel", cwd=project).strip())
+    kept = []
+    with tempfile.TemporaryDirectory(prefix="cxgen-base-") as tmp:
+        base = Path(tmp) / "base"
+        _render_version(base, old, answers)
+        for rel_top in deleted:
+            rel = (top / rel_top).relative_to(project)
+            committed = subprocess.run(
+                ["git", "show", f"HEAD:./{rel}"], cwd=project, capture_output=True, check=True
+            ).stdout
+            generated = (base / rel).read_bytes() if (base / rel).is_file() else None
+            if committed != generated:
+                git("checkout", "HEAD", "--", str(rel), cwd=project)
+                kept.append(str(rel))
+    return kept
 
 
 def _changes(project: Path) -> tuple[list[str], list[str]]:
@@ -164,15 +212,15 @@ def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) ->
     if old == __version__ and not given:
         return UpdateResult(old, __version__, current=True)
     if not dry_run:
-        _copier_update(project, old, given)
+        kept = _copier_update(project, old, answers, given)
         changed, conflicts = _changes(project)
-        return UpdateResult(old, __version__, changed, conflicts)
+        return UpdateResult(old, __version__, changed, conflicts, kept=kept)
     # Dry run: the same update in a throwaway clone; the project is not touched.
     top = Path(git("rev-parse", "--show-toplevel", cwd=project).strip())
     with tempfile.TemporaryDirectory(prefix="cxgen-dry-run-") as tmp:
         clone = Path(tmp) / "clone"
         git("clone", "-q", "--no-hardlinks", str(top), str(clone), cwd=Path(tmp))
         copy = clone / project.relative_to(top)
-        _copier_update(copy, old, given)
+        kept = _copier_update(copy, old, answers, given)
         changed, conflicts = _changes(copy)
-        return UpdateResult(old, __version__, changed, conflicts, diff=_diff(copy))
+        return UpdateResult(old, __version__, changed, conflicts, diff=_diff(copy), kept=kept)

@@ -75,7 +75,7 @@ def check_apt_packages(value: Any, key: str = "apt_packages") -> list[str]:
     return _unique(packages)
 
 
-def check_mount_path(value: str, key: str = "readonly_mounts") -> str:
+def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
     """A host path to mount read-only: absolute, existing, not /, no control characters."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidAnswer(key, value, "paths with newlines or control characters are refused")
@@ -86,15 +86,25 @@ def check_mount_path(value: str, key: str = "readonly_mounts") -> str:
         raise InvalidAnswer(key, value, "'..' is not allowed; give the real path")
     if path.resolve() == Path("/"):
         raise InvalidAnswer(key, value, "mounting / would expose the whole host")
-    if not path.exists():
+    if must_exist and not path.exists():
         raise InvalidAnswer(key, value, "no such file or directory")
     return str(path)
 
 
-def check_mount_paths(value: Any, key: str = "readonly_mounts") -> list[str]:
+def check_mount_paths(
+    value: Any, key: str = "readonly_mounts", *, must_exist: bool = True
+) -> list[str]:
     """Read-only mounts; as text they are separated by commas (paths may hold spaces)."""
     items = split_list(value, key, separators=r"\s*,\s*") if isinstance(value, str) else value
-    return _unique(check_mount_path(item, key) for item in split_list(items, key))
+    return _unique(
+        check_mount_path(item, key, must_exist=must_exist) for item in split_list(items, key)
+    )
+
+
+def check_mount_paths_shape(value: Any, key: str = "readonly_mounts") -> list[str]:
+    """Like check_mount_paths, without requiring the paths here: saved answers are re-checked on
+    teammates' machines by `cxgen update`, and the run script checks existence when it runs."""
+    return check_mount_paths(value, key, must_exist=False)
 
 
 def check_init_hook(value: Any, key: str = "init_hook") -> str:
@@ -145,7 +155,7 @@ def check_private_destinations(value: Any, key: str = "private_destinations") ->
     return str(value)
 
 
-# Validators keyed by answer name, for the template's Jinja filter.
+# Validators keyed by answer name, for --data (new answers: mounts must exist here).
 SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "allowed_domains": check_domains,
     "apt_packages": check_apt_packages,
@@ -153,4 +163,10 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "init_hook": check_init_hook,
     "base_image": check_image,
     "private_destinations": check_private_destinations,
+}
+
+# The template's Jinja validators also re-check saved answers, on any machine.
+TEMPLATE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    **SIMPLE_CHECKS,
+    "readonly_mounts": check_mount_paths_shape,
 }

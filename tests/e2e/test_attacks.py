@@ -9,12 +9,15 @@ curl exit codes: 0 connected, 6 name did not resolve, 7 connection refused, 28 t
 from __future__ import annotations
 
 import os
+import random
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, docker
+from tests.e2e.conftest import LABEL, PROJECT_UID, RUN_ID, SERVER_CMD, Sandbox, Topology, docker
 
 CURL = "curl -sS --max-time 5 -o /dev/null -w '%{http_code}'"
 
@@ -250,3 +253,91 @@ def test_agent_cannot_plant_git_hooks_or_config(make_sandbox, tmp_path: Path) ->
     assert result.stdout.strip() == "done", result.stdout
     assert (project / ".git/config").read_bytes() == before
     assert not (project / ".git/hooks/pre-commit").exists()
+
+
+@pytest.fixture
+def link_local_network(server_image: str) -> Iterator[str]:
+    """An internal network in 169.254.0.0/16 (where cloud metadata lives) with a server named
+    meta.test: our own stand-in for a metadata endpoint."""
+    name = f"cxgen-test-{RUN_ID}-ll-{uuid.uuid4().hex[:4]}"
+    for _ in range(5):  # another worker may hold the random subnet
+        subnet = f"169.254.{random.randrange(1, 254)}.0/24"
+        created = docker(
+            "network",
+            "create",
+            "--internal",
+            "--subnet",
+            subnet,
+            "--label",
+            LABEL,
+            name,
+            check=False,
+        )
+        if created.returncode == 0:
+            break
+    else:
+        pytest.fail(f"could not create a link-local test network: {created.stderr}")
+    server = f"cxgen-test-{RUN_ID}-meta-{uuid.uuid4().hex[:4]}"
+    try:
+        docker(
+            "run",
+            "-d",
+            "--rm",
+            "--label",
+            LABEL,
+            "--name",
+            server,
+            "--network",
+            name,
+            "--network-alias",
+            "meta.test",
+            server_image,
+            "sh",
+            "-c",
+            SERVER_CMD,
+        )
+        yield name
+    finally:
+        docker("rm", "-f", server, check=False)
+        docker("network", "rm", name, check=False)
+
+
+def test_link_local_is_denied_even_for_an_allowed_name(
+    make_sandbox, link_local_network: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Even in the permissive allowed-names mode, a name resolving into 169.254/16 stays shut."""
+    built = make_sandbox(allowed_domains=["meta.test"], private_destinations="allowed-names")
+    sandbox = Sandbox(built.project, built.image, link_local_network)
+    result = sandbox.sh(f"getent hosts meta.test; {CURL} http://meta.test/")
+    assert result.stdout.split()[0].startswith("169.254."), result.stderr
+    assert result.stdout.strip().endswith("000")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["-e", "CXGEN_PRIVATE_DESTINATIONS=open-sesame"],
+        ["-e", "CXGEN_ALLOWED_DOMAINS=evil.com;id"],
+        ["--read-only"],  # the firewall cannot even write its rules
+    ],
+    ids=["bad-mode", "hostile-domain", "read-only-root"],
+)
+def test_any_setup_error_stops_the_start(sandbox: Sandbox, extra: list[str]) -> None:
+    result = docker(
+        "run",
+        "--rm",
+        "--network",
+        sandbox.network,
+        "--label",
+        LABEL,
+        "--cap-add",
+        "NET_ADMIN",
+        *extra,
+        sandbox.image,
+        "echo",
+        "started",
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 78 and "started" not in result.stdout, result.stderr
+    assert "nothing was started" in result.stderr

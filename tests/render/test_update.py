@@ -322,3 +322,46 @@ def test_real_history_previous_release_updates_offline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "# team edit\n" in (project / "run_in_container.sh").read_text()
     assert answers(project)["_commit"] == f"v{__version__}"
+
+
+@pytest.fixture
+def history_with_retired_files(history: Path, tmp_path_factory: pytest.TempPathFactory,
+                               monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Like `history`, but v0.0.1 also generated two files the current template no longer has."""
+    work = tmp_path_factory.mktemp("history2") / "repo"
+    sh("git", "clone", "-q", "-b", "main", str(history), str(work), cwd=work.parent)
+    (work / "project/.codex/NOTES.md").write_text("generated notes\n")
+    (work / "project/.codex/OLD.md").write_text("retired\n")
+    sh("git", "add", "-A", cwd=work)
+    sh("git", *GIT_ID, "commit", "-q", "--amend", "-m", OLD, cwd=work)
+    sh("git", "tag", "-f", f"v{OLD}", cwd=work)
+    bundle = work.parent / "history2.bundle"
+    sh("git", "bundle", "create", "-q", str(bundle), "HEAD", "main", "--tags", cwd=work)
+    monkeypatch.setenv("CXGEN_HISTORY_BUNDLE", str(bundle))
+    return bundle
+
+
+def test_no_file_the_user_changed_is_deleted(
+    history_with_retired_files: Path, tmp_path: Path
+) -> None:
+    project = old_project(tmp_path)
+    notes = project / ".codex/NOTES.md"
+    notes.write_text("generated notes\nmy own notes: keep them\n")
+    commit_all(project, "my notes")
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode in (0, 1), result.stderr
+    assert notes.exists() and "my own notes: keep them" in notes.read_text()
+    assert "kept .codex/NOTES.md" in result.stderr
+    # unchanged by the user: retired with the template
+    assert not (project / ".codex/OLD.md").exists()
+
+
+def test_a_teammate_without_the_mount_paths_can_update(history: Path, tmp_path: Path) -> None:
+    """Saved mount paths are host paths: another machine may not have them."""
+    mount = tmp_path / "only on my machine"
+    mount.mkdir()
+    project = old_project(tmp_path, readonly_mounts=[str(mount)])
+    mount.rmdir()
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert f"'{mount}'" in (project / "run_in_container.sh").read_text()

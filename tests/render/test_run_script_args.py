@@ -1,0 +1,177 @@
+"""What run_in_container.sh hands to `docker run`, read from a recording stand-in for docker.
+
+The real containers are the e2e suite's job; this pins the contract cheaply: capabilities,
+mounts, environment, domain merging, the agent home's seeding. The stand-in records its argv
+and answers `image inspect` with success (the image "exists"), so nothing is built or run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cxgen.init import run_init
+
+RECORDER = """#!/bin/sh
+for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
+exit 0
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    run_init(
+        dest,
+        {"agents": ["codex", "shell"], "allowed_domains": ["pypi.org"]},
+        defaults=True,
+        interactive=False,
+    )
+    return dest
+
+
+def run_script(
+    project: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "docker").write_text(RECORDER)
+    (bindir / "docker").chmod(0o755)
+    record = tmp_path / "argv"
+    full_env = {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "CXGEN_TEST_ARGV": str(record),
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [str(project / "run_in_container.sh"), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    run_file = Path(f"{record}.run")
+    return result, run_file.read_text().splitlines() if run_file.exists() else []
+
+
+def env_of(argv: list[str]) -> dict[str, str]:
+    pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e"]
+    return dict(p.split("=", 1) if "=" in p else (p, "<host>") for p in pairs)
+
+
+def test_capabilities_and_isolation_flags(project: Path, tmp_path: Path) -> None:
+    result, argv = run_script(project, tmp_path, "exec", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert argv[:3] == ["run", "--rm", "--init"]
+    assert "--cap-drop" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert "no-new-privileges" in argv and "--privileged" not in argv
+    assert not any("docker.sock" in arg for arg in argv)
+    assert argv[-2:] == ["true"] or argv[-1] == "true"
+
+
+def test_mounts_workdir_at_app_path_and_protects_control_files(
+    project: Path, tmp_path: Path
+) -> None:
+    _, argv = run_script(project, tmp_path, "exec", "--", "true")
+    mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--mount"]
+    assert f'type=bind,"source={project}","target=/app{project}"' in mounts
+    for path in (
+        "run_in_container.sh",
+        ".codex/sandbox",
+        ".codex/allowed-domains.txt",
+        ".copier-answers.yml",
+    ):
+        assert (
+            f'type=bind,"source={project}/{path}","target=/app{project}/{path}",readonly' in mounts
+        )
+    assert argv[argv.index("-w") + 1] == f"/app{project}"
+
+
+def test_domains_merge_file_env_and_flags_without_duplicates(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(
+        project,
+        tmp_path,
+        "exec",
+        "--allow",
+        "*.example.org",
+        "--allow",
+        "pypi.org",
+        "--",
+        "true",
+        env={"OPENAI_ALLOWED_DOMAINS": "a.example.com,api.openai.com"},
+    )
+    domains = env_of(argv)["CXGEN_ALLOWED_DOMAINS"].split()
+    assert domains == [
+        "api.openai.com",
+        "auth.openai.com",
+        "chatgpt.com",
+        "pypi.org",
+        "a.example.com",
+        "*.example.org",
+    ]
+
+
+def test_a_hostile_line_in_the_domains_file_is_refused_with_its_place(
+    project: Path, tmp_path: Path
+) -> None:
+    with (project / ".codex/allowed-domains.txt").open("a") as handle:
+        handle.write("ok.example.com\nevil.com;id\n")
+    result, argv = run_script(project, tmp_path, "exec", "--", "true")
+    lines = len((project / ".codex/allowed-domains.txt").read_text().splitlines())
+    assert result.returncode == 2 and argv == []
+    assert f"allowed-domains.txt:{lines}: invalid domain 'evil.com;id'" in result.stderr
+
+
+def test_api_keys_pass_by_name_only(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(
+        project, tmp_path, "exec", "--", "true", env={"OPENAI_API_KEY": "sk-secret"}
+    )
+    assert "OPENAI_API_KEY" in argv and not any("sk-secret" in arg for arg in argv)
+
+
+def test_agent_run_uses_the_preset_command(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(project, tmp_path, "--", "--model", "o3")
+    assert argv[-4:] == ["codex", "--dangerously-bypass-approvals-and-sandbox", "--model", "o3"]
+    _, argv = run_script(project, tmp_path, "run", "--agent", "shell")
+    assert argv[-2:] == ["bash", "-l"]
+
+
+def test_codex_docker_image_skips_the_build(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(
+        project, tmp_path, "exec", "--", "true", env={"CODEX_DOCKER_IMAGE": "my/image:1"}
+    )
+    assert argv[-2:] == ["my/image:1", "true"]
+    assert not Path(f"{tmp_path}/argv.build").exists()
+
+
+def test_agent_home_is_seeded_without_overwriting(project: Path, tmp_path: Path) -> None:
+    config = tmp_path / "codex-config"
+    (config / "prompts").mkdir(parents=True)
+    (config / "config.toml").write_text("model = 'theirs'\n")
+    (config / "prompts/review.md").write_text("theirs")
+    (config / "prompts/new.md").write_text("new")
+    (config / "auth.json").write_text("{}")
+    env_dir = project / ".codex/.environment"
+    (env_dir / "prompts").mkdir(parents=True)
+    (env_dir / "prompts/review.md").write_text("mine")
+    (env_dir / "config.toml").write_text("model = 'mine'\n")
+    result, _ = run_script(
+        project, tmp_path, "exec", "--", "true", env={"CODEX_CONFIG_DIR": str(config)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert (env_dir / "config.toml").read_text() == "model = 'mine'\n"
+    assert (env_dir / "prompts/review.md").read_text() == "mine"
+    assert (env_dir / "prompts/new.md").read_text() == "new"
+    assert (env_dir / "auth.json").stat().st_mode & 0o077 == 0
+    assert (env_dir / "sessions").is_dir()
+
+
+def test_env_home_and_codex_home_point_into_the_project(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(project, tmp_path, "exec", "--", "true")
+    env = env_of(argv)
+    assert env["SANDBOX_ENV_DIR"] == env["CODEX_HOME"] == f"/app{project}/.codex/.environment"
+    assert env["CXGEN_FIREWALL"] == "on" and env["CXGEN_PRIVATE_DESTINATIONS"] == "deny"

@@ -11,6 +11,8 @@ readonly FW_TABLE="cxgen"
 readonly FW_DNS_USER="cxgen-dns"
 readonly FW_RUN_DIR="/run/cxgen"
 readonly FW_DOCKER_DNS="127.0.0.11"
+# Parallel lookups in the self-check: DNS waits overlap, few enough for 2 cores.
+readonly FW_LOOKUPS=4
 # Anchored patterns for everything read from outside.
 readonly FW_DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 readonly FW_IPV4_RE='^[0-9]{1,3}(\.[0-9]{1,3}){3}$'
@@ -24,13 +26,13 @@ readonly FW_NEVER6="::/128, ::ffff:0:0/96, 64:ff9b::/96, 2002::/16, fe80::/10, f
 
 fw_is_ip() { [[ "$1" =~ $FW_IPV4_RE ]] || [[ "$1" =~ $FW_IPV6_RE ]]; }
 
-# The resolver Docker gave the container: 127.0.0.11 on user-defined networks, the host's
+# Sets FW_UPSTREAM to the resolver Docker gave the container: 127.0.0.11 on user-defined networks, the host's
 # resolver on the default bridge.
 fw_upstream_resolver() {
   local key value _
   while read -r key value _; do
     if [ "$key" = "nameserver" ] && fw_is_ip "$value"; then
-      printf '%s\n' "$value"
+      FW_UPSTREAM="$value"
       return 0
     fi
   done </etc/resolv.conf
@@ -55,17 +57,23 @@ fw_routes() {
 }
 
 # "a, b, c" from lines, for nft set elements.
-fw_join() { local out="" item; for item in "$@"; do out="${out:+$out, }$item"; done; printf '%s' "$out"; }
+# fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
+fw_join() {
+  local var="$1" out="" item
+  shift
+  for item in "$@"; do out="${out:+$out, }$item"; done
+  printf -v "$var" '%s' "$out"
+}
 
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
   local never4 never6 private4 private6 up_match
   fw_routes 4
-  never4=$(fw_join "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"})
-  private4=$(fw_join "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"})
+  fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
+  fw_join private4 "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   fw_routes 6
-  never6=$(fw_join "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"})
-  private6=$(fw_join "$FW_PRIVATE6" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"})
+  fw_join never6 "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
+  fw_join private6 "$FW_PRIVATE6" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   case "$upstream" in
     *:*) up_match="ct original ip6 daddr $upstream" ;;
     *) up_match="ct original ip daddr $upstream" ;;
@@ -162,7 +170,8 @@ fw_setup() {
     done
   fi
   case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
-  upstream=$(fw_upstream_resolver) || fw_fail "no nameserver in /etc/resolv.conf"
+  fw_upstream_resolver || fw_fail "no nameserver in /etc/resolv.conf"
+  upstream="$FW_UPSTREAM"
   mkdir -p "$FW_RUN_DIR"
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
   fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
@@ -185,50 +194,57 @@ fw_setup() {
   printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
 }
 
-# fw_selfcheck DOMAIN... : prove the firewall is in force before anything starts.
+# fw_selfcheck DOMAIN... : prove the firewall is in force before anything starts. Forks are
+# few on purpose: this runs on every start.
 fw_selfcheck() {
-  local pid domain address table dir="$FW_RUN_DIR/selfcheck" chunk=() names=()
-  local chunks=0 size resolved=0 dead=()
-  pid=$(cat "$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null) || pid=""
+  local pid="" domain address table line i chunk=() names=() pids=() dead=()
+  local blocked_pid size resolved=0 out="$FW_RUN_DIR/lookup"
+  read -r pid <"$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null || true
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     fw_fail "self-check: the resolver is not running"
   fi
-  mkdir -p "$dir"
   for domain in "$@"; do
     case "$domain" in \*.*) ;; *) names+=("$domain") ;; esac
   done
-  # Resolve in at most 8 parallel lookups, alongside the check that a blocked name fails.
-  (getent hosts "cxgen-selfcheck.invalid" >"$dir/blocked" 2>&1 && echo resolved >"$dir/blocked.status" || true) &
+  # A blocked name must not resolve; meanwhile resolve the allowed names in at most
+  # FW_LOOKUPS parallel lookups (getent exits 2 when any of its names is dead).
+  getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
+  blocked_pid=$!
   if [ "${#names[@]}" -gt 0 ]; then
-    size=$(( (${#names[@]} + 7) / 8 ))
-    while [ $((chunks * size)) -lt "${#names[@]}" ]; do
-      chunk=("${names[@]:$((chunks * size)):$size}")
-      # getent exits 2 when any of its names is dead; its output still has the others'.
-      (getent ahosts "${chunk[@]}" >"$dir/chunk.$chunks" 2>/dev/null \
-        || printf '%s\n' "${chunk[@]}" >"$dir/dead.$chunks") &
-      chunks=$((chunks + 1))
+    size=$(( (${#names[@]} + FW_LOOKUPS - 1) / FW_LOOKUPS ))
+    for ((i = 0; i * size < ${#names[@]}; i++)); do
+      getent ahosts "${names[@]:$((i * size)):$size}" >"$out.$i" 2>/dev/null &
+      pids+=("$!")
     done
   fi
-  wait
-  [ ! -e "$dir/blocked.status" ] || fw_fail "self-check: a name outside the allowlist resolved"
+  if wait "$blocked_pid"; then
+    fw_fail "self-check: a name outside the allowlist resolved"
+  fi
+  # Every lookup must be done (its answers in the sets) before the sets are listed.
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    if ! wait "${pids[$i]}"; then
+      # A chunk with a dead name: find which, one by one (only on this slow path).
+      chunk=("${names[@]:$((i * size)):$size}")
+      for domain in "${chunk[@]}"; do
+        getent ahosts "$domain" >/dev/null 2>&1 || dead+=("$domain")
+      done
+    fi
+  done
   # One listing proves the policy and shows what the resolver taught the firewall.
   table=$(nft list table inet "$FW_TABLE" 2>&1) || table=""
   case "$table" in
     *"policy drop;"*) ;;
     *) fw_fail "self-check: the default-deny policy is not in force" ;;
   esac
-  table=" $(printf '%s' "$table" | tr ',{}\n\t' '     ') "
-  while read -r address _; do
-    case "$table" in
-      *" $address "*) resolved=$((resolved + 1)) ;;
-      *) fw_fail "self-check: an allowed name resolved to $address but the firewall did not learn it" ;;
-    esac
-  done < <(cat "$dir"/chunk.* 2>/dev/null || true)
-  # A chunk with a dead name: find which, one by one (only on this slow path).
-  while read -r domain; do
-    getent ahosts "$domain" >/dev/null 2>&1 || dead+=("$domain")
-  done < <(cat "$dir"/dead.* 2>/dev/null || true)
-  rm -rf "$dir"
+  table=" ${table//[,\{\}$'\n'$'\t']/ } "
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    while read -r address line; do
+      case "$table" in
+        *" $address "*) resolved=$((resolved + 1)) ;;
+        *) fw_fail "self-check: an allowed name resolved to $address but the firewall did not learn it" ;;
+      esac
+    done <"$out.$i"
+  done
   for domain in ${dead[@]+"${dead[@]}"}; do
     fw_warn "allowed domain '$domain' does not resolve (dead, or the upstream resolver is down)"
   done

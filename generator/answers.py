@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from cxgen.errors import UsageError
 from cxgen.presets import agent_presets
 from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent

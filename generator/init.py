@@ -9,6 +9,7 @@ from typing import Any
 
 import copier
 import yaml
+
 from cxgen import __version__
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import UsageError, copier_errors

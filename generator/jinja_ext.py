@@ -10,12 +10,13 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment
+from jinja2.ext import Extension
+
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
 from cxgen.presets import AgentPreset, agent_presets
 from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent
-from jinja2 import Environment
-from jinja2.ext import Extension
 
 
 def invalid(value: Any, key: str, agents: Any = None) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
+
 from cxgen.errors import CxgenError
 from cxgen.resources import presets_dir
 from cxgen.validators import APT_RE, DOMAIN_RE

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
+
+from plumbum import CommandNotFound, local
 
 from cxgen import __version__
 from cxgen.errors import CxgenError
@@ -28,25 +29,28 @@ def version_tag(version: str = __version__) -> str:
 
 
 def git(*args: str, cwd: Path) -> str:
-    """Run git; a failure is a CxgenError with git's own message."""
+    """Run git in `cwd`; a failure is a CxgenError with git's own message."""
     try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, **_GIT_ENV},
-        )
-    except FileNotFoundError as error:
+        command = local["git"].with_env(**_GIT_ENV).with_cwd(cwd)
+    except CommandNotFound as error:
         raise CxgenError(
             "git not found: install git (cxgen keeps template versions in git)"
         ) from error
-    except subprocess.CalledProcessError as error:
-        raise CxgenError(
-            f"git {args[0]} failed: {error.stderr.strip() or error.stdout.strip()}"
-        ) from error
-    return result.stdout
+    code, out, err = command[args].run(retcode=None)
+    if code != 0:
+        raise CxgenError(f"git {args[0]} failed: {(err or out).strip()}")
+    return str(out)
+
+
+def git_bytes(*args: str, cwd: Path) -> bytes:
+    """Run git in `cwd` and return its output as bytes (file contents)."""
+    code, out, err = (
+        local["git"].with_env(**_GIT_ENV).with_cwd(cwd)[args].run(retcode=None, encoding=None)
+    )
+    if code != 0:
+        message = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
+        raise CxgenError(f"git {args[0]} failed: {message.strip()}")
+    return out if isinstance(out, bytes) else str(out).encode()
 
 
 def _tree_digest(*roots: Path) -> str:

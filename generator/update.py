@@ -7,7 +7,6 @@ Copier's own update does the merge; the versions come from the local template hi
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,13 @@ import copier
 import yaml
 from copier._main import Worker
 from copier._template import Template
+from packaging.version import InvalidVersion, Version
+
 from cxgen import __version__
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers
-from cxgen.template_repo import git, template_repo, version_tag
-from packaging.version import InvalidVersion, Version
+from cxgen.template_repo import git, git_bytes, template_repo, version_tag
 
 # One pattern per line: files the user owns that an update must never overwrite.
 USER_OWNED_FILE = Path(".codex/user-owned.txt")
@@ -166,9 +166,7 @@ def _keep_edited_deletions(project: Path, old: str, answers: dict[str, Any]) -> 
         _render_version(base, old, answers)
         for rel_top in deleted:
             rel = (top / rel_top).relative_to(project)
-            committed = subprocess.run(
-                ["git", "show", f"HEAD:./{rel}"], cwd=project, capture_output=True, check=True
-            ).stdout
+            committed = git_bytes("show", f"HEAD:./{rel}", cwd=project)
             generated = (base / rel).read_bytes() if (base / rel).is_file() else None
             if committed != generated:
                 git("checkout", "HEAD", "--", str(rel), cwd=project)

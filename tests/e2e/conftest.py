@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cxgen.init import run_init
 
+from cxgen.init import run_init
 from tests.conftest import REPO
 
 RUN_ID = uuid.uuid4().hex[:8]

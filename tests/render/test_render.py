@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cxgen.init import run_init
 
+from cxgen.init import run_init
 from tests.conftest import run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"

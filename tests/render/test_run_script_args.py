@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from cxgen.init import run_init
 
 RECORDER = """#!/bin/sh

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from cxgen import __version__
 from cxgen.init import run_init
 from cxgen.template_repo import copy_release_tree
-
 from tests.conftest import run_cxgen, snapshot
 
 OLD = "0.0.1"
@@ -325,8 +325,9 @@ def test_real_history_previous_release_updates_offline(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def history_with_retired_files(history: Path, tmp_path_factory: pytest.TempPathFactory,
-                               monkeypatch: pytest.MonkeyPatch) -> Path:
+def history_with_retired_files(
+    history: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Like `history`, but v0.0.1 also generated two files the current template no longer has."""
     work = tmp_path_factory.mktemp("history2") / "repo"
     sh("git", "clone", "-q", "-b", "main", str(history), str(work), cwd=work.parent)

@@ -7,6 +7,7 @@ import json
 import jsonschema
 import pytest
 import tomllib
+
 from cxgen.presets import agent_presets
 from cxgen.resources import presets_dir
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cxgen.errors import InvalidAnswer
 from cxgen.validators import (
     check_apt_packages,

@@ -120,6 +120,7 @@ class Host:
     name: str
     ipv4: str
     ipv6: str
+    container: str = ""
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Topology:
     hosts: dict[str, Host] = field(default_factory=dict)
 
 
-def _start_server(network: str, name: str, aliases: Sequence[str], image: str) -> Host:
+def start_server(network: str, name: str, aliases: Sequence[str], image: str) -> Host:
     container = f"cxgen-test-{RUN_ID}-{name}-{uuid.uuid4().hex[:4]}"
     alias_args = [arg for alias in aliases for arg in ("--network-alias", alias)]
     docker(
@@ -151,8 +152,9 @@ def _start_server(network: str, name: str, aliases: Sequence[str], image: str) -
         SERVER_CMD,
     )
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}"
-    ipv4, ipv6 = docker("inspect", "-f", fmt, container).stdout.split()
-    return Host(name, ipv4, ipv6)
+    addresses = docker("inspect", "-f", fmt, container).stdout.split()
+    ipv4, ipv6 = [*addresses, ""][:2]  # no IPv6 on an IPv4-only network
+    return Host(name, ipv4, ipv6, container)
 
 
 @pytest.fixture(scope="session")
@@ -171,12 +173,12 @@ def topology(server_image: str) -> Iterator[Topology]:
     )
     topo = Topology(network, subnet6)
     try:
-        topo.hosts["allowed"] = _start_server(network, "allowed", ["allowed.test"], server_image)
-        topo.hosts["wild"] = _start_server(
+        topo.hosts["allowed"] = start_server(network, "allowed", ["allowed.test"], server_image)
+        topo.hosts["wild"] = start_server(
             network, "wild", ["sub.wild.test", "wild.test"], server_image
         )
-        topo.hosts["blocked"] = _start_server(network, "blocked", ["blocked.test"], server_image)
-        topo.hosts["lan"] = _start_server(network, "lan", [], server_image)
+        topo.hosts["blocked"] = start_server(network, "blocked", ["blocked.test"], server_image)
+        topo.hosts["lan"] = start_server(network, "lan", [], server_image)
         yield topo
     finally:
         cleanup()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LABEL, PROJECT_UID, RUN_ID, SERVER_CMD, Sandbox, Topology, docker
+from tests.e2e.conftest import (
+    LABEL,
+    PROJECT_UID,
+    RUN_ID,
+    Sandbox,
+    Topology,
+    docker,
+    start_server,
+)
 
 CURL = "curl -sS --max-time 5 -o /dev/null -w '%{http_code}'"
 
@@ -185,21 +194,27 @@ def test_files_created_belong_to_the_unprivileged_host_user(make_sandbox) -> Non
         assert sessions.st_uid == uid
 
 
-def test_image_without_net_admin_refuses_to_start_anything(sandbox: Sandbox) -> None:
-    """A plain `docker run` of the image (no NET_ADMIN) must not run the command unprotected."""
-    result = docker(
+def plain_run(sandbox: Sandbox, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The image run by hand, without run_in_container.sh: `echo started` must never run."""
+    return docker(
         "run",
         "--rm",
         "--network",
         sandbox.network,
         "--label",
-        "org.cxgen.test=1",
+        LABEL,
+        *extra,
         sandbox.image,
         "echo",
         "started",
         check=False,
         timeout=60,
     )
+
+
+def test_image_without_net_admin_refuses_to_start_anything(sandbox: Sandbox) -> None:
+    """A plain `docker run` of the image (no NET_ADMIN) must not run the command unprotected."""
+    result = plain_run(sandbox)
     assert result.returncode == 78 and "started" not in result.stdout
     assert "NET_ADMIN" in result.stderr
 
@@ -277,28 +292,13 @@ def link_local_network(server_image: str) -> Iterator[str]:
             break
     else:
         pytest.fail(f"could not create a link-local test network: {created.stderr}")
-    server = f"cxgen-test-{RUN_ID}-meta-{uuid.uuid4().hex[:4]}"
+    server = None
     try:
-        docker(
-            "run",
-            "-d",
-            "--rm",
-            "--label",
-            LABEL,
-            "--name",
-            server,
-            "--network",
-            name,
-            "--network-alias",
-            "meta.test",
-            server_image,
-            "sh",
-            "-c",
-            SERVER_CMD,
-        )
+        server = start_server(name, "meta", ["meta.test"], server_image)
         yield name
     finally:
-        docker("rm", "-f", server, check=False)
+        if server:
+            docker("rm", "-f", server.container, check=False)
         docker("network", "rm", name, check=False)
 
 
@@ -323,21 +323,6 @@ def test_link_local_is_denied_even_for_an_allowed_name(
     ids=["bad-mode", "hostile-domain", "read-only-root"],
 )
 def test_any_setup_error_stops_the_start(sandbox: Sandbox, extra: list[str]) -> None:
-    result = docker(
-        "run",
-        "--rm",
-        "--network",
-        sandbox.network,
-        "--label",
-        LABEL,
-        "--cap-add",
-        "NET_ADMIN",
-        *extra,
-        sandbox.image,
-        "echo",
-        "started",
-        check=False,
-        timeout=60,
-    )
+    result = plain_run(sandbox, "--cap-add", "NET_ADMIN", *extra)
     assert result.returncode == 78 and "started" not in result.stdout, result.stderr
     assert "nothing was started" in result.stderr

@@ -118,36 +118,19 @@ def test_environment_gitignore_keeps_secrets_out(tmp_path: Path) -> None:
     project = render(tmp_path / "p")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     env = project / ".codex/.environment"
-    for name in [
-        "auth.json",
-        "sessions/s.jsonl",
-        "home/.claude.json",
-        "history.jsonl",
-        "config.toml",
-        "prompts/p.md",
-        "init.sh",
-    ]:
+    secret = ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl"]
+    shared = ["config.toml", "prompts/p.md", "init.sh"]
+    for name in secret + shared:
         (env / name).parent.mkdir(parents=True, exist_ok=True)
         (env / name).write_text("x")
     ignored = subprocess.run(
-        [
-            "git",
-            "check-ignore",
-            "--no-index",
-            "auth.json",
-            "sessions/s.jsonl",
-            "home/.claude.json",
-            "history.jsonl",
-            "config.toml",
-            "prompts/p.md",
-            "init.sh",
-        ],
+        ["git", "check-ignore", "--no-index", *secret, *shared],
         cwd=env,
         capture_output=True,
         text=True,
         check=False,
     ).stdout.split()
-    assert ignored == ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl"]
+    assert ignored == secret
 
 
 HOSTILE_DATA = [

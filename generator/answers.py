@@ -10,18 +10,17 @@ import yaml
 
 from cxgen.errors import UsageError
 from cxgen.presets import agent_presets
+from cxgen.resources import template_dir
 from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
 
-QUESTIONS = (
-    "agents",
-    "default_agent",
-    "allowed_domains",
-    "apt_packages",
-    "readonly_mounts",
-    "init_hook",
-    "base_image",
-    "private_destinations",
-)
+
+def _questions() -> tuple[str, ...]:
+    """The template's questions, in order, read from its copier.yml (settings start with _)."""
+    config = yaml.safe_load((template_dir() / "copier.yml").read_text(encoding="utf-8"))
+    return tuple(key for key in config if not key.startswith("_"))
+
+
+QUESTIONS = _questions()
 
 
 def parse_data_items(items: Iterable[str]) -> dict[str, Any]:

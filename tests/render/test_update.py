@@ -366,3 +366,22 @@ def test_a_teammate_without_the_mount_paths_can_update(history: Path, tmp_path: 
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 0, result.stderr
     assert f"'{mount}'" in (project / "run_in_container.sh").read_text()
+
+
+def test_project_in_a_subfolder_of_its_repository(history: Path, tmp_path: Path) -> None:
+    """git reports status paths from the repository root: conflicts must still be found."""
+    repo = tmp_path / "monorepo"
+    project = repo / "services" / "api"
+    run_init(project, {"agents": ["shell"]}, defaults=True, interactive=False, template_version=OLD)
+    sh("git", "init", "-q", cwd=repo)
+    commit_all(repo, "v0.0.1 in a subfolder")
+    edit(
+        project / ".codex/sandbox/Dockerfile",
+        OLD_LINES[1][2],
+        "ENV DEBIAN_FRONTEND=noninteractive TZ=UTC",
+    )
+    commit_all(repo, "conflicting edit")
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 1, result.stderr
+    assert "conflicts in: .codex/sandbox/Dockerfile" in result.stderr
+    assert "  run_in_container.sh" in result.stderr  # changed files named from the project

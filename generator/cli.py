@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cxgen: interrupted; nothing more was written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as error:
+    except Exception as error:  # the last resort: say plainly that it is a bug
         print(
             f"cxgen: internal error: {type(error).__name__}: {error} (please report)",
             file=sys.stderr,

@@ -15,16 +15,12 @@ from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import UsageError, copier_errors
 from cxgen.project_files import install, plan_install, refuse_conflicts
 from cxgen.template_repo import git, template_repo, version_tag
-from cxgen.validators import split_list
+from cxgen.validators import TEMPLATE_CHECKS
 
 ANSWERS_FILE = ".copier-answers.yml"
 INIT_HOOK = Path(".codex/.environment/init.sh")
-# List answers and how their text form separates items (mount paths may hold spaces).
-LIST_ANSWERS = {
-    "allowed_domains": r"[\s,]+",
-    "apt_packages": r"[\s,]+",
-    "readonly_mounts": r"\s*,\s*",
-}
+# Answers that are lists; typed at a prompt they arrive as text ("a.com, b.com").
+LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts")
 # Written into the answers file instead of this machine's cache path, so teammates can update.
 TEMPLATE_SOURCE = "cxgen"
 
@@ -73,8 +69,9 @@ def portable_answers(answers_path: Path) -> dict[str, Any]:
     original = dict(answers)
     answers["_src_path"] = TEMPLATE_SOURCE
     # Typed at a prompt these are text ("a.com, b.com"): record them as lists, like --data.
-    for key, separators in LIST_ANSWERS.items():
-        answers[key] = split_list(answers.get(key), key, separators=separators)
+    # The same validators as the prompts (already passed) return them as lists.
+    for key in LIST_ANSWERS:
+        answers[key] = TEMPLATE_CHECKS[key](answers.get(key))
     # The hook is copied into the project; its host path means nothing to teammates.
     answers["init_hook"] = ""
     body = yaml.safe_dump(answers, sort_keys=False, width=10_000, allow_unicode=True)

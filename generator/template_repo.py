@@ -28,29 +28,29 @@ def version_tag(version: str = __version__) -> str:
     return f"v{version}"
 
 
-def git(*args: str, cwd: Path) -> str:
-    """Run git in `cwd`; a failure is a CxgenError with git's own message."""
+def git_bytes(*args: str, cwd: Path) -> bytes:
+    """Run git in `cwd` and return its output; a failure is a CxgenError with git's words."""
     try:
         command = local["git"].with_env(**_GIT_ENV).with_cwd(cwd)
     except CommandNotFound as error:
         raise CxgenError(
             "git not found: install git (cxgen keeps template versions in git)"
         ) from error
-    code, out, err = command[args].run(retcode=None)
+    code, out, err = command[args].run(retcode=None, encoding=None)
     if code != 0:
-        raise CxgenError(f"git {args[0]} failed: {(err or out).strip()}")
-    return str(out)
+        message = _as_bytes(err or out).decode(errors="replace").strip()
+        raise CxgenError(f"git {args[0]} failed: {message}")
+    return _as_bytes(out)
 
 
-def git_bytes(*args: str, cwd: Path) -> bytes:
-    """Run git in `cwd` and return its output as bytes (file contents)."""
-    code, out, err = (
-        local["git"].with_env(**_GIT_ENV).with_cwd(cwd)[args].run(retcode=None, encoding=None)
-    )
-    if code != 0:
-        message = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
-        raise CxgenError(f"git {args[0]} failed: {message.strip()}")
-    return out if isinstance(out, bytes) else str(out).encode()
+def _as_bytes(output: object) -> bytes:
+    # plumbum returns bytes with encoding=None, though its type hints say str.
+    return output if isinstance(output, bytes) else str(output).encode()
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in `cwd` and return its output as text."""
+    return git_bytes(*args, cwd=cwd).decode(errors="replace")
 
 
 def _tree_digest(*roots: Path) -> str:

@@ -12,7 +12,7 @@ import yaml
 
 from cxgen import __version__
 from cxgen.answers import QUESTIONS, validate_answers
-from cxgen.errors import UsageError, copier_errors
+from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.project_files import install, plan_install, refuse_conflicts
 from cxgen.template_repo import git, template_repo, version_tag
 from cxgen.validators import TEMPLATE_CHECKS
@@ -42,11 +42,20 @@ def check_destination(path: Path) -> Path:
     return resolved
 
 
-def _render(staging: Path, answers: dict[str, Any], defaults: bool, tag: str) -> None:
-    with copier_errors(UsageError):
+def render_template(
+    dest: Path,
+    answers: dict[str, Any],
+    tag: str,
+    *,
+    defaults: bool = True,
+    error_type: type[CxgenError] = UsageError,
+    error_prefix: str = "",
+) -> None:
+    """Render template release `tag` with `answers` into `dest` (a fresh folder)."""
+    with copier_errors(error_type, error_prefix):
         copier.run_copy(
             str(template_repo()),
-            str(staging),
+            str(dest),
             vcs_ref=tag,
             data=answers,
             defaults=defaults,
@@ -113,7 +122,7 @@ def run_init(
         raise UsageError(f"unknown template version {template_version!r}")
     with tempfile.TemporaryDirectory(prefix="cxgen-") as tmp:
         staging = Path(tmp) / "project"
-        _render(staging, answers, defaults, tag)
+        render_template(staging, answers, tag, defaults=defaults)
         _finish_staging(staging)
         plan = plan_install(staging, dest)
         refuse_conflicts(plan)

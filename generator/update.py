@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import copier
 import yaml
 from copier._main import Worker
 from copier._template import Template
@@ -21,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from cxgen import __version__
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
-from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers
+from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers, render_template
 from cxgen.template_repo import git, git_bytes, template_repo, version_tag
 
 # One pattern per line: files the user owns that an update must never overwrite.
@@ -145,23 +144,6 @@ def _copier_update(
     return _keep_edited_deletions(project, old, answers)
 
 
-def _render_version(dest: Path, version: str, answers: dict[str, Any]) -> None:
-    """A pristine render of `version` with the saved answers (the update's base)."""
-    data = {key: value for key, value in answers.items() if not key.startswith("_")}
-    with copier_errors(CxgenError, "update failed: "):
-        copier.run_copy(
-            str(template_repo()),
-            str(dest),
-            vcs_ref=version_tag(version),
-            data=data,
-            defaults=True,
-            unsafe=True,
-            quiet=True,
-            skip_tasks=True,
-            overwrite=True,
-        )
-
-
 def _keep_edited_deletions(project: Path, old: str, answers: dict[str, Any]) -> list[str]:
     """Copier deletes a file the new template dropped even when the user had changed it: put
     those back from git (the user's edit wins), and return them."""
@@ -171,7 +153,10 @@ def _keep_edited_deletions(project: Path, old: str, answers: dict[str, Any]) -> 
     kept = []
     with tempfile.TemporaryDirectory(prefix="cxgen-base-") as tmp:
         base = Path(tmp) / "base"
-        _render_version(base, old, answers)
+        saved = {key: value for key, value in answers.items() if not key.startswith("_")}
+        render_template(
+            base, saved, version_tag(old), error_type=CxgenError, error_prefix="update failed: "
+        )
         for rel in deleted:
             committed = git_bytes("show", f"HEAD:./{rel}", cwd=project)
             generated = (base / rel).read_bytes() if (base / rel).is_file() else None

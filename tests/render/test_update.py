@@ -191,18 +191,22 @@ def test_already_current_writes_nothing(tmp_path: Path) -> None:
     assert snapshot(project) == before
 
 
+def assert_refused_untouched(project: Path, message: str) -> None:
+    """`cxgen update` refuses with exit 2 and `message`, and the project is byte-identical."""
+    before = snapshot(project)
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert snapshot(project) == before
+
+
 def test_not_a_cxgen_project(tmp_path: Path) -> None:
-    result = run_cxgen(["update", str(tmp_path)])
-    assert result.returncode == 2 and "not a cxgen project" in result.stderr
+    assert_refused_untouched(tmp_path, "not a cxgen project")
 
 
 def test_not_in_git(history: Path, tmp_path: Path) -> None:
     project = tmp_path / "p"
     run_init(project, {"agents": ["shell"]}, defaults=True, interactive=False, template_version=OLD)
-    before = snapshot(project)
-    result = run_cxgen(["update", str(project)])
-    assert result.returncode == 2 and "not in a git repository" in result.stderr
-    assert snapshot(project) == before
+    assert_refused_untouched(project, "not in a git repository")
 
 
 def test_uncommitted_changes_are_refused(history: Path, tmp_path: Path) -> None:
@@ -210,20 +214,14 @@ def test_uncommitted_changes_are_refused(history: Path, tmp_path: Path) -> None:
     edit(
         project / "run_in_container.sh", "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n"
     )
-    before = snapshot(project)
-    result = run_cxgen(["update", str(project)])
-    assert result.returncode == 2 and "uncommitted changes in run_in_container.sh" in result.stderr
-    assert snapshot(project) == before
+    assert_refused_untouched(project, "uncommitted changes in run_in_container.sh")
 
 
 def test_newer_project_is_refused(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
     edit(project / ".copier-answers.yml", f"_commit: v{OLD}", "_commit: v99.0.0")
     commit_all(project, "from the future")
-    before = snapshot(project)
-    result = run_cxgen(["update", str(project)])
-    assert result.returncode == 2 and "newer than this cxgen" in result.stderr
-    assert snapshot(project) == before
+    assert_refused_untouched(project, "newer than this cxgen")
 
 
 def test_user_owned_files_are_never_overwritten(history: Path, tmp_path: Path) -> None:

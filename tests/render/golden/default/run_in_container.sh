@@ -262,31 +262,35 @@ confirm_writable() {
   case "$answer" in y | Y | yes) ;; *) die "not confirmed; nothing was started" "$EXIT_USAGE" ;; esac
 }
 
+# make_agent_dir DIR: create DIR if missing, owned by the agent.
+make_agent_dir() { [ -d "$1" ] || { mkdir -p "$1" && give_to_agent "$1"; }; }
+
+# copy_for_agent SRC DEST [UMASK]: copy a file into the agent home, owned by the agent
+# (UMASK, e.g. 077 for credentials; default: yours).
+copy_for_agent() { (umask "${3:-$(umask)}" && cp "$1" "$2") && give_to_agent "$2"; }
+
 # The agent home: config copied only when missing, prompts without overwriting, sessions kept.
 prepare_env_dir() {
-  local dir file target
-  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do
-    [ -d "$dir" ] || { mkdir -p "$dir" && give_to_agent "$dir"; }
-  done
+  local dir file target auth=""
+  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
   if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ]; then
-    cp "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml" && give_to_agent "$ENV_DIR/config.toml"
+    copy_for_agent "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml"
   fi
   if [ -d "$CONFIG_DIR/prompts" ]; then
-    [ -d "$ENV_DIR/prompts" ] || { mkdir -p "$ENV_DIR/prompts" && give_to_agent "$ENV_DIR/prompts"; }
+    make_agent_dir "$ENV_DIR/prompts"
     for file in "$CONFIG_DIR/prompts"/*; do
       target="$ENV_DIR/prompts/$(basename "$file")"
-      if [ -f "$file" ] && [ ! -e "$target" ]; then
-        cp "$file" "$target" && give_to_agent "$target"
-      fi
+      if [ -f "$file" ] && [ ! -e "$target" ]; then copy_for_agent "$file" "$target"; fi
     done
   fi
   if [ -n "$AUTH_FILE" ]; then
     [ -f "$AUTH_FILE" ] || die "--auth_file: no such file: $AUTH_FILE" "$EXIT_USAGE"
-    (umask 077 && cp "$AUTH_FILE" "$ENV_DIR/auth.json") && give_to_agent "$ENV_DIR/auth.json"
+    auth="$AUTH_FILE"
   elif [ -f "$CONFIG_DIR/auth.json" ] && [ ! -e "$ENV_DIR/auth.json" ]; then
-    (umask 077 && cp "$CONFIG_DIR/auth.json" "$ENV_DIR/auth.json") && give_to_agent "$ENV_DIR/auth.json"
+    auth="$CONFIG_DIR/auth.json"
   fi
-  return 0
+  # Credentials: readable by their owner only.
+  [ -z "$auth" ] || copy_for_agent "$auth" "$ENV_DIR/auth.json" 077
 }
 
 # Files that steer the host (this script, the image, the allowlist, git hooks and config) are

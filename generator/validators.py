@@ -27,6 +27,7 @@ IMAGE_RE = re.compile(
 )
 AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
+GIT_ACCESS = ("readonly", "off", "writable")
 
 
 def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str]:
@@ -155,6 +156,15 @@ def check_private_destinations(value: Any, key: str = "private_destinations") ->
     return str(value)
 
 
+def check_git(value: Any, key: str = "git") -> str:
+    """readonly (default), off or writable: what the sandbox may do with the project's .git."""
+    if value is False:  # YAML 1.1 reads a bare `off` (as in --data git=off) as false
+        value = "off"
+    if value not in GIT_ACCESS:
+        raise InvalidAnswer(key, value, f"expected one of: {', '.join(GIT_ACCESS)}")
+    return str(value)
+
+
 # Validators keyed by answer name, for --data (new answers: mounts must exist here).
 SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "allowed_domains": check_domains,
@@ -163,6 +173,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "init_hook": check_init_hook,
     "base_image": check_image,
     "private_destinations": check_private_destinations,
+    "git": check_git,
 }
 
 # The template's Jinja validators also re-check saved answers, on any machine.

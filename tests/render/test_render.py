@@ -47,6 +47,7 @@ ANSWER_SETS = {
         "apt_packages": ["git", "jq"],
         "base_image": "debian:bookworm",
         "private_destinations": "allowed-names",
+        "git": "off",
     },
 }
 
@@ -148,6 +149,9 @@ HOSTILE_DATA = [
     "agents=[]",
     "default_agent=shell",
     "private_destinations=open",
+    "git=open",
+    "git=on",
+    "git=[readonly]",
     "init_hook=/nonexistent/hook.sh",
     "nonsense_key=1",
 ]
@@ -198,6 +202,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "init_hook=",
         "base_image=debian:bookworm-slim",
         "private_destinations=deny",
+        "git=off",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:
@@ -205,6 +210,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
     result = run_cxgen(args)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "p/run_in_container.sh").exists()
+    assert "git: 'off'\n" in (tmp_path / "p/.copier-answers.yml").read_text()
 
 
 def test_cli_data_file(tmp_path: Path) -> None:

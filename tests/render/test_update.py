@@ -150,6 +150,8 @@ def test_answer_change_re_renders(history: Path, tmp_path: Path) -> None:
             "allowed_domains=[pypi.org]",
             "--data",
             "apt_packages=[git]",
+            "--data",
+            "git=off",
             str(project),
         ]
     )
@@ -157,6 +159,7 @@ def test_answer_change_re_renders(history: Path, tmp_path: Path) -> None:
     assert "pypi.org" in (project / ".codex/allowed-domains.txt").read_text().split()
     assert "--no-install-recommends git" in (project / ".codex/sandbox/Dockerfile").read_text()
     assert answers(project)["allowed_domains"] == ["pypi.org"]
+    assert answers(project)["git"] == "off"
 
 
 def test_answer_change_at_the_current_version(history: Path, tmp_path: Path) -> None:

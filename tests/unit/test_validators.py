@@ -10,6 +10,7 @@ from cxgen.errors import InvalidAnswer
 from cxgen.validators import (
     check_apt_packages,
     check_domains,
+    check_git,
     check_image,
     check_init_hook,
     check_mount_paths,
@@ -130,3 +131,19 @@ def test_private_destinations() -> None:
     assert check_private_destinations("allowed-names") == "allowed-names"
     with pytest.raises(InvalidAnswer):
         check_private_destinations("allow-all")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("readonly", "readonly"), ("off", "off"), ("writable", "writable"), (False, "off")],
+)
+def test_git_access(given: object, expected: str) -> None:
+    # False: YAML 1.1 reads a bare `off` (--data git=off) as a boolean.
+    assert check_git(given) == expected
+
+
+@pytest.mark.parametrize("value", ["on", True, "read-only", "", None, ["readonly"], "off; id"])
+def test_git_access_refuses_anything_else(value: object) -> None:
+    with pytest.raises(InvalidAnswer) as caught:
+        check_git(value)
+    assert caught.value.key == "git"

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Policy approvals (run_in_container.sh accept) for the whole run, in one folder outside the real
+# home: session fixtures generate projects before any test's own HOME exists. Readable by the
+# unprivileged host user that some e2e tests run as.
+STATE_HOME = Path(tempfile.mkdtemp(prefix="cxgen-test-state-"))
+STATE_HOME.chmod(0o755)
+os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,411 @@
+"""Around the wall, host side: what the run script trusts in the project, attacked as the agent.
+
+Each test plays the agent inside a real sandbox (or the agent preparing the user's next run by
+leaving files, links and folders behind), then the user's next `run_in_container.sh`, and checks
+that nothing reached the host, the next session or a mount it should not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import PROJECT_UID, Sandbox, chown_tree
+
+# The host user the run script runs as: root, or an unprivileged user in the docker group.
+HOST_USERS = {"root": None, "user": (PROJECT_UID, PROJECT_UID)}
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A folder the unprivileged host user can reach (pytest's tmp folders are root's)."""
+    with tempfile.TemporaryDirectory(prefix="cxgen-test-") as tmp:
+        Path(tmp).chmod(0o755)
+        home = Path(tmp) / "home"
+        home.mkdir()
+        os.chown(home, PROJECT_UID, PROJECT_UID)
+        yield Path(tmp)
+
+
+def run_as(
+    sandbox: Sandbox, who: str, open_tmp: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`run_in_container.sh ARGS` as root or as the unprivileged project owner."""
+    user = HOST_USERS[who]
+    full_env = dict(env or {})
+    if user is not None:
+        full_env.setdefault("HOME", str(open_tmp / "home"))
+    return sandbox.run(*args, user=user, env=full_env)
+
+
+def git_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("cxgen: error:"), result.stderr
+    for word in words:
+        assert word in lines[-1], lines[-1]
+
+
+# --- Protected trees: nothing that steers the host can be renamed, replaced or written ----------
+
+
+def test_agent_cannot_rename_or_rewrite_control_trees(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_repo(tmp_path / "project")
+    sandbox = make_sandbox(project)
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    result = sandbox.sh(
+        "for p in .git .codex .codex/.environment .codex/.environment/sessions"
+        " .codex/sandbox run_in_container.sh .copier-answers.yml; do"
+        "  mv $p $p-old 2>/dev/null && echo moved:$p;"
+        " done;"
+        " for p in .git .codex/sandbox run_in_container.sh .copier-answers.yml; do"
+        "  rm -rf $p 2>/dev/null; [ -e $p ] || echo gone:$p;"
+        " done;"
+        " echo x >> .codex/allowed-domains.txt && echo wrote-allowlist;"
+        " echo x >> .codex/sandbox/entrypoint.sh && echo wrote-entrypoint;"
+        " echo '[core] fsmonitor = evil' >> .git/config && echo wrote-config;"
+        " echo '[core] fsmonitor = evil' > .git/commondir && echo wrote-commondir;"
+        " mkdir -p .git/modules/sub && echo wrote-modules;"
+        " mkdir -p .git/worktrees/w && echo wrote-worktrees;"
+        " touch .codex/.environment/agent-file && echo env-writable; echo done"
+    )
+    assert result.stdout.split() == ["env-writable", "done"], result.stdout + result.stderr
+    after = {p: p.read_bytes() for p in before}
+    assert after == before
+    assert not list(project.glob("*-old")) and not list(project.glob(".*-old"))
+
+
+def test_work_dir_above_the_project_cannot_rename_its_ancestors(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With --work-dir a parent, the project and every folder above it up to the work dir are
+    mount points: the agent cannot move them aside and put its own run script in their place."""
+    workspace = tmp_path / "workspace"
+    sandbox = make_sandbox(workspace / "group" / "project")
+    chown_tree(workspace)
+    script = sandbox.project / "run_in_container.sh"
+    before = script.read_bytes()
+    result = sandbox.run(
+        "exec",
+        "--work-dir",
+        str(workspace),
+        "--",
+        "bash",
+        "-c",
+        "mv group g2 2>/dev/null && echo moved-group;"
+        " mv group/project group/p2 2>/dev/null && echo moved-project;"
+        " echo evil >> group/project/run_in_container.sh 2>/dev/null && echo wrote-script;"
+        " touch group/other && echo can-work; echo done",
+    )
+    assert result.stdout.split() == ["can-work", "done"], result.stdout + result.stderr
+    assert script.read_bytes() == before
+
+
+def test_work_dir_inside_control_files_is_refused(sandbox: Sandbox) -> None:
+    for inside in (".codex", ".codex/.environment"):
+        result = sandbox.run("exec", "--work-dir", str(sandbox.project / inside), "--", "true")
+        one_line_error(result, "control files")
+
+
+# --- Git ----------------------------------------------------------------------------------------
+
+
+def test_git_readonly_keeps_all_git_metadata_read_only(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """commondir, modules/*/config, info/, worktrees/: none of it can be planted."""
+    project = git_repo(tmp_path / "project")
+    (project / ".git/modules/sub").mkdir(parents=True)
+    (project / ".git/modules/sub/config").write_text("[core]\n")
+    sandbox = make_sandbox(project)
+    result = sandbox.sh(
+        "grep -q refs .git/HEAD && echo git-reads;"
+        " echo '[core] fsmonitor = touch /tmp/pwned' >> .git/modules/sub/config && echo w1;"
+        " echo /tmp/evil > .git/commondir && echo w2;"
+        " echo '* filter=evil' > .git/info/attributes && echo w3;"
+        " git config core.hooksPath /tmp 2>/dev/null && echo w4; echo done"
+    )
+    assert result.stdout.split() == ["git-reads", "done"], result.stdout + result.stderr
+    assert (project / ".git/modules/sub/config").read_text() == "[core]\n"
+    assert not (project / ".git/commondir").exists()
+
+
+def test_git_off_hides_git(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_repo(tmp_path / "project")
+    sandbox = make_sandbox(project, git="off")
+    result = sandbox.sh("ls -A .git | wc -l; touch .git/x 2>/dev/null && echo wrote; echo done")
+    assert result.stdout.split() == ["0", "done"], result.stdout + result.stderr
+    assert (project / ".git/HEAD").exists()
+
+
+def test_git_writable_is_opt_in_and_loud(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_repo(tmp_path / "project")
+    sandbox = make_sandbox(project)
+    result = sandbox.run("exec", "--git", "writable", "--", "bash", "-c", "touch .git/agent && mv .git g 2>/dev/null; echo done")
+    assert result.stdout.strip() == "done" and "--git writable" in result.stderr
+    assert (project / ".git/agent").exists() and (project / ".git/HEAD").exists()
+
+
+def test_nested_git_made_by_the_agent_is_reported(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = git_repo(tmp_path / "project")
+    sandbox = make_sandbox(project)
+    result = sandbox.sh("mkdir -p vendor/lib/.git && echo 'gitdir: /x' > sub.git; mkdir d && echo 'gitdir: /x' > d/.git")
+    assert result.returncode == 0, result.stderr
+    assert f"{project}/vendor/lib/.git" in result.stderr and f"{project}/d/.git" in result.stderr
+    assert "WARNING" in result.stderr
+    quiet = sandbox.sh("true")
+    assert "WARNING" not in quiet.stderr
+
+
+@pytest.mark.parametrize("mode", ["sneaky", "../x", "READONLY"])
+def test_bad_git_mode_is_refused(sandbox: Sandbox, mode: str) -> None:
+    one_line_error(sandbox.run("exec", "--git", mode, "--", "true"), "--git")
+
+
+# --- Symlinks the agent left for the next run ----------------------------------------------------
+
+
+@pytest.mark.parametrize("who", HOST_USERS)
+def test_symlinked_sessions_folder_cannot_move_a_mount_over_the_entrypoint(
+    make_sandbox, open_tmp: Path, who: str
+) -> None:  # type: ignore[no-untyped-def]
+    """sessions -> /usr/local, then the user's run with --sessions-path: refused, nothing mounted."""
+    sandbox = make_sandbox(open_tmp / "project")
+    sessions = sandbox.project / ".codex/.environment/sessions"
+    sessions.rmdir() if sessions.is_dir() else None
+    sessions.symlink_to("/usr/local")
+    os.lchown(sessions, PROJECT_UID, PROJECT_UID)
+    elsewhere = sandbox.project / "keep-sessions"
+    elsewhere.mkdir()
+    os.chown(elsewhere, PROJECT_UID, PROJECT_UID)
+    result = run_as(sandbox, who, open_tmp, "exec", "--sessions-path", str(elsewhere), "--", "true")
+    one_line_error(result, str(sessions), "symlink")
+
+
+@pytest.mark.parametrize("who", HOST_USERS)
+def test_symlinked_agent_home_is_refused(make_sandbox, open_tmp: Path, who: str) -> None:  # type: ignore[no-untyped-def]
+    """.codex/.environment -> a host folder would be mounted writable: refused."""
+    victim = open_tmp / "victim-home"
+    victim.mkdir()
+    (victim / ".bashrc").write_text("# user's\n")
+    sandbox = make_sandbox(open_tmp / "project")
+    env_dir = sandbox.project / ".codex/.environment"
+    subprocess.run(["rm", "-rf", str(env_dir)], check=True)
+    env_dir.symlink_to(victim)
+    result = run_as(sandbox, who, open_tmp, "exec", "--", "bash", "-c", "echo evil >> ~/.bashrc")
+    one_line_error(result, str(env_dir), "symlink")
+    assert (victim / ".bashrc").read_text() == "# user's\n"
+
+
+@pytest.mark.parametrize("who", HOST_USERS)
+def test_symlinked_read_only_mount_inside_the_project_is_refused(
+    make_sandbox, open_tmp: Path, who: str
+) -> None:  # type: ignore[no-untyped-def]
+    """docs -> ~/.ssh, then `--read-only docs`: refused, the secret never mounted."""
+    secret = open_tmp / "ssh"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("PRIVATE\n")
+    sandbox = make_sandbox(open_tmp / "project")
+    link = sandbox.project / "docs"
+    link.symlink_to(secret)
+    os.lchown(link, PROJECT_UID, PROJECT_UID)
+    result = run_as(
+        sandbox, who, open_tmp, "exec", "--read-only", str(link), "--", "cat", f"/app{secret}/id_rsa"
+    )
+    one_line_error(result, str(link), "symlink")
+    assert "PRIVATE" not in result.stdout
+
+
+def test_symlinked_git_hooks_show_nothing_of_the_host(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """.git/hooks -> a host folder is no mount any more: inside it points into the container."""
+    secret = tmp_path / "ssh"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("PRIVATE\n")
+    project = git_repo(tmp_path / "project")
+    subprocess.run(["rm", "-rf", str(project / ".git/hooks")], check=True)
+    (project / ".git/hooks").symlink_to(secret)
+    sandbox = make_sandbox(project)
+    result = sandbox.sh("cat .git/hooks/id_rsa 2>/dev/null; ls /app$(readlink .git/hooks) 2>/dev/null; echo done")
+    assert "PRIVATE" not in result.stdout and result.stdout.strip().endswith("done")
+
+
+@pytest.mark.parametrize("who", HOST_USERS)
+@pytest.mark.parametrize("plant", ["symlink", "hardlink"])
+def test_credentials_copy_never_writes_through_an_agent_link(
+    make_sandbox, open_tmp: Path, who: str, plant: str
+) -> None:  # type: ignore[no-untyped-def]
+    """auth.json planted as a link to a user file: the next --auth_file run must not overwrite
+    that file (symlink: refused; hard link: replaced, the user's file untouched)."""
+    victim = open_tmp / "victim.txt"
+    victim.write_text("user data\n")
+    os.chown(victim, PROJECT_UID, PROJECT_UID)
+    creds = open_tmp / "creds.json"
+    creds.write_text('{"token": "secret"}\n')
+    os.chown(creds, PROJECT_UID, PROJECT_UID)
+    sandbox = make_sandbox(open_tmp / "project")
+    auth = sandbox.project / ".codex/.environment/auth.json"
+    if plant == "symlink":
+        auth.symlink_to(victim)
+        os.lchown(auth, PROJECT_UID, PROJECT_UID)
+    else:
+        os.link(victim, auth)
+    result = run_as(sandbox, who, open_tmp, "exec", "--auth_file", str(creds), "--", "true")
+    assert victim.read_text() == "user data\n"
+    if plant == "symlink":
+        one_line_error(result, str(auth), "symlink")
+    else:
+        assert result.returncode == 0, result.stderr
+        assert auth.read_text() == '{"token": "secret"}\n' and not auth.is_symlink()
+        assert auth.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("who", HOST_USERS)
+def test_no_chown_through_agent_symlinks(make_sandbox, open_tmp: Path, who: str) -> None:  # type: ignore[no-untyped-def]
+    """prompts/ and home/ as links to a root-owned folder: refused, ownership unchanged."""
+    target = open_tmp / "root-owned"
+    target.mkdir()
+    config = open_tmp / "codex-config"
+    (config / "prompts").mkdir(parents=True)
+    (config / "prompts/p.md").write_text("prompt\n")
+    chown_tree(config)
+    for name in ("prompts", "home"):
+        sandbox = make_sandbox(open_tmp / f"project-{name}")
+        link = sandbox.project / ".codex/.environment" / name
+        subprocess.run(["rm", "-rf", str(link)], check=True)
+        link.symlink_to(target)
+        result = run_as(sandbox, who, open_tmp, "exec", "--config", str(config), "--", "true")
+        one_line_error(result, str(link), "symlink")
+        assert target.stat().st_uid == 0 and not list(target.iterdir())
+
+
+# --- Options that would leave the sandbox ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("network", ["host", "none", "container:abc"])
+def test_network_namespaces_of_others_are_refused(sandbox: Sandbox, network: str) -> None:
+    result = subprocess.run(
+        [str(sandbox.project / "run_in_container.sh"), "exec", "--network", network, "--", "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    one_line_error(result, "--network")
+
+
+@pytest.mark.parametrize("image", ["--privileged", "-v/:/host", "a b", "img;id"])
+def test_codex_docker_image_must_be_an_image_reference(sandbox: Sandbox, image: str) -> None:
+    result = sandbox.run("exec", "--", "true", env={"CODEX_DOCKER_IMAGE": image})
+    one_line_error(result, "CODEX_DOCKER_IMAGE")
+
+
+def test_workspace_root_only_confines_the_work_dir(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "workspace"
+    sandbox = make_sandbox(root / "project")
+    (root / "sibling").mkdir()
+    result = sandbox.sh("pwd; ls /app" + str(root), env={"WORKSPACE_ROOT_DIR": str(root)})
+    assert result.stdout.splitlines()[0] == f"/app{sandbox.project}", result.stderr
+    assert "sibling" not in result.stdout
+    outside = sandbox.run(
+        "exec", "--work-dir", str(tmp_path), "--", "true", env={"WORKSPACE_ROOT_DIR": str(root)}
+    )
+    one_line_error(outside, "outside WORKSPACE_ROOT_DIR")
+
+
+def test_process_and_memory_limits(sandbox: Sandbox) -> None:
+    result = sandbox.sh(
+        "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max;"
+        " cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
+    pids, memory = result.stdout.split()
+    assert pids == "4096" and int(memory) == 8 * 1024**3
+    bomb = sandbox.run(
+        "exec", "--pids-limit", "40", "--", "bash", "-c",
+        "for i in $(seq 80); do sleep 5 & done 2>/dev/null; echo started $(jobs -p | wc -l)",
+    )
+    assert "started 80" not in bomb.stdout
+
+
+@pytest.mark.parametrize("option", [["--pids-limit", "-1"], ["--memory", "8g;id"], ["--memory", "--privileged"]])
+def test_bad_limits_are_refused(sandbox: Sandbox, option: list[str]) -> None:
+    one_line_error(sandbox.run("exec", *option, "--", "true"), option[0])
+
+
+# --- Policy approval --------------------------------------------------------------------------
+
+
+def test_changed_allowlist_needs_approval(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A domain added behind the user's back (an earlier agent, a git pull) stops the next run
+    until the user accepts it; the diff names the domain."""
+    sandbox = make_sandbox()
+    with (sandbox.project / ".codex/allowed-domains.txt").open("a") as f:
+        f.write("blocked.test\n")
+    refused = sandbox.sh("getent hosts blocked.test && echo reached")
+    one_line_error(refused, "not accepted")
+    assert "added: blocked.test" in refused.stderr and "reached" not in refused.stdout
+    accepted = sandbox.run("exec", "--accept-changes", "--", "true")
+    assert accepted.returncode == 0, accepted.stderr
+    assert sandbox.sh("true").returncode == 0  # remembered
+
+
+def test_changed_sandbox_files_need_approval_and_show_a_diff(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    sandbox = make_sandbox()
+    entrypoint = sandbox.project / ".codex/sandbox/entrypoint.sh"
+    entrypoint.write_text(entrypoint.read_text() + "# agent was here\n")
+    refused = sandbox.run("build")
+    one_line_error(refused, "not accepted")
+    assert "+# agent was here" in refused.stderr
+    accept = subprocess.run(
+        [str(sandbox.project / "run_in_container.sh"), "accept"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert accept.returncode == 0 and "accepted" in accept.stderr
+    # Accepted: the build goes ahead (the image of the changed context is built).
+    assert sandbox.run("build").returncode == 0
+
+
+def test_fresh_machine_asks_once(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A teammate's clone: no record on this machine, so the first run shows the allowlist and
+    the build context and asks; without a terminal it refuses; a yes is remembered."""
+    sandbox = make_sandbox()
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    refused = sandbox.run("exec", "--", "true", env=env)
+    one_line_error(refused, "not accepted")
+    assert "first run" in refused.stderr and "allowed.test" in refused.stderr
+    assert "Dockerfile" in refused.stderr
+    script = sandbox.project / "run_in_container.sh"
+    command = f"{script} exec --network {sandbox.network} -- echo started"
+    answered = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+    assert answered.returncode == 0 and "started" in answered.stdout, answered.stdout
+    assert sandbox.run("exec", "--", "true", env=env).returncode == 0
+
+
+# TEMPORARY until init records acceptance
+import tests.e2e.conftest as _c  # noqa: E402
+
+_orig = _c.run_init
+
+
+def _init_and_accept(dest, *a, **k):  # type: ignore[no-untyped-def]
+    files = _orig(dest, *a, **k)
+    subprocess.run(["bash", str(Path(dest) / "run_in_container.sh"), "accept"], check=True, capture_output=True)
+    return files
+
+
+_c.run_init = _init_and_accept

@@ -13,7 +13,13 @@ import yaml
 from cxgen import __version__
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
-from cxgen.project_files import install, plan_install, refuse_conflicts
+from cxgen.project_files import (
+    install,
+    plan_install,
+    refuse_conflicts,
+    refuse_symlinks,
+    staged_files,
+)
 from cxgen.template_repo import git, template_repo, version_tag
 from cxgen.validators import TEMPLATE_CHECKS
 
@@ -124,6 +130,7 @@ def run_init(
         staging = Path(tmp) / "project"
         render_template(staging, answers, tag, defaults=defaults)
         _finish_staging(staging)
+        refuse_symlinks(dest, staged_files(staging))
         plan = plan_install(staging, dest)
         refuse_conflicts(plan)
         install(staging, dest, plan.new)

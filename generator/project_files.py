@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import filecmp
-import shutil
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,26 +47,77 @@ def plan_install(staging: Path, dest: Path) -> InstallPlan:
     return plan
 
 
-def install(staging: Path, dest: Path, files: list[Path]) -> None:
-    """Copy `files` into dest; on any failure remove what this call created, then raise."""
-    created: list[Path] = []
+def refuse_symlinks(dest: Path, files: list[Path]) -> None:
+    """No path the install would create or write under dest may be a symlink.
+
+    The agent writes the project, so a symlink there may lead anywhere on the host (`.codex`
+    pointing at ~/.ssh). Links that stay inside the project are refused too: cxgen and the run
+    script work only on real folders, and a link is not checked again after this.
+    """
+    for rel in files:
+        path = dest
+        for part in rel.parts:
+            path = path / part
+            if path.is_symlink():
+                raise UsageError(
+                    f"refusing to write through the symlink {path} (to {str(path.readlink())!r}); "
+                    "replace it with a real folder or move it away; nothing was written"
+                )
+
+
+def _make_folder(path: Path, created: list[Path]) -> None:
+    """The project folder and its missing parents (the path the user gave: links followed)."""
+    for folder in [*reversed(path.parents), path]:
+        if not folder.exists():
+            folder.mkdir()
+            created.append(folder)
+
+
+def _open_folder(name: str, dir_fd: int) -> int:
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+
+
+def _install_one(source: Path, dest: Path, rel: Path, created: list[Path]) -> None:
+    """Create dest/rel from source, walking folder by folder with no-follow opens: a symlink
+    planted at any step (even after plan_install looked) fails instead of leading elsewhere."""
+    fds = [os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)]
     try:
+        path = dest
+        for part in rel.parts[:-1]:
+            path = path / part
+            try:
+                os.mkdir(part, dir_fd=fds[-1])
+                created.append(path)
+            except FileExistsError:
+                pass
+            fds.append(_open_folder(part, fds[-1]))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(rel.name, flags, 0o600, dir_fd=fds[-1])
+        created.append(dest / rel)
+        with os.fdopen(fd, "wb") as out:
+            out.write(source.read_bytes())
+            os.fchmod(out.fileno(), stat.S_IMODE(source.stat().st_mode))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def install(staging: Path, dest: Path, files: list[Path]) -> None:
+    """Copy `files` into dest as new files; on any failure remove what this call created."""
+    created: list[Path] = []
+    rel = Path()
+    try:
+        _make_folder(dest, created)
         for rel in files:
-            target = dest / rel
-            for parent in reversed(target.parents):
-                if not parent.exists():
-                    parent.mkdir()
-                    created.append(parent)
-            shutil.copy2(staging / rel, target)
-            created.append(target)
+            _install_one(staging / rel, dest, rel, created)
     except OSError as error:
         for path in reversed(created):
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 path.rmdir()
             else:
                 path.unlink(missing_ok=True)
         raise CxgenError(
-            f"cannot write {error.filename}: {error.strerror}; nothing was written"
+            f"cannot write {dest / rel}: {error.strerror}; nothing was written"
         ) from error
 
 

@@ -154,14 +154,22 @@ def test_git_writable_is_opt_in_and_loud(make_sandbox, tmp_path: Path) -> None: 
 
 
 def test_nested_git_made_by_the_agent_is_reported(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """New .git folders and files, an edited config in an existing nested repository, and a bare
+    repository's HEAD: each is named after the session."""
     project = git_repo(tmp_path / "project")
+    git_repo(project / "vendored")
     sandbox = make_sandbox(project)
-    result = sandbox.sh("mkdir -p vendor/lib/.git && echo 'gitdir: /x' > sub.git; mkdir d && echo 'gitdir: /x' > d/.git")
+    assert "WARNING" not in sandbox.sh("true").stderr
+    result = sandbox.sh(
+        "mkdir -p new/lib/.git; mkdir d && echo 'gitdir: /x' > d/.git;"
+        " echo '[core] fsmonitor = evil' >> vendored/.git/config;"
+        " mkdir -p bare/objects bare/refs && echo 'ref: refs/heads/main' > bare/HEAD"
+    )
     assert result.returncode == 0, result.stderr
-    assert f"{project}/vendor/lib/.git" in result.stderr and f"{project}/d/.git" in result.stderr
     assert "WARNING" in result.stderr
-    quiet = sandbox.sh("true")
-    assert "WARNING" not in quiet.stderr
+    for path in ("new/lib/.git", "d/.git", "vendored/.git", "bare"):
+        assert f"  {project}/{path}\n" in result.stderr, result.stderr
+    assert f"{project}/.git\n" not in result.stderr
 
 
 @pytest.mark.parametrize("mode", ["sneaky", "../x", "READONLY"])

@@ -11,6 +11,7 @@ import copier
 import yaml
 
 from cxgen import __version__
+from cxgen.accept import accept_policy
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.project_files import (
@@ -134,4 +135,5 @@ def run_init(
         plan = plan_install(staging, dest)
         refuse_conflicts(plan)
         install(staging, dest, plan.new)
+    accept_policy(dest, template_version)
     return plan.new

@@ -18,6 +18,7 @@ from copier._template import Template
 from packaging.version import InvalidVersion, Version
 
 from cxgen import __version__
+from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers, render_template
@@ -199,6 +200,8 @@ def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) ->
     if not dry_run:
         kept = _copier_update(project, old, answers, given)
         changed, conflicts = _changes(project)
+        if not conflicts:  # with conflicts the user has yet to decide what the files say
+            accept_policy(project, __version__)
         return UpdateResult(old, __version__, changed, conflicts, kept=kept)
     # Dry run: the same update in a throwaway clone; the project is not touched.
     top = _git_top(project)

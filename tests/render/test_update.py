@@ -19,6 +19,7 @@ from cxgen import __version__
 from cxgen.init import run_init
 from cxgen.template_repo import copy_release_tree
 from tests.conftest import run_cxgen, snapshot
+from tests.render.test_accept import build_without_approval, records
 
 OLD = "0.0.1"
 # (file in the template, line today, the same line in v0.0.1)
@@ -253,7 +254,7 @@ def image_tag(project: Path, tmp_path: Path) -> str:
     fake = bindir / "docker"
     fake.write_text("#!/bin/sh\nexit 0\n")  # `docker image inspect TAG` succeeds: no build
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "CXGEN_ACCEPT_CHANGES": "1"}
     return subprocess.run(
         [str(project / "run_in_container.sh"), "build"],
         env=env,
@@ -386,3 +387,33 @@ def test_project_in_a_subfolder_of_its_repository(history: Path, tmp_path: Path)
     assert result.returncode == 1, result.stderr
     assert "conflicts in: .codex/sandbox/Dockerfile" in result.stderr
     assert "  run_in_container.sh" in result.stderr  # changed files named from the project
+
+
+def test_update_records_the_new_policy(history: Path, state: Path, tmp_path: Path) -> None:
+    project = old_project(tmp_path)  # made by v0.0.1: no accept, nothing recorded
+    assert records(state) == []
+    result = run_cxgen(["update", "--data", "allowed_domains=[pypi.org]", str(project)])
+    assert result.returncode == 0, result.stderr
+    [record] = records(state)
+    assert "domain pypi.org\n" in record
+    assert build_without_approval(project, tmp_path).returncode == 0
+
+
+def test_update_with_conflicts_records_nothing(history: Path, state: Path, tmp_path: Path) -> None:
+    project = old_project(tmp_path)
+    edit(
+        project / ".codex/sandbox/Dockerfile",
+        "ENV DEBIAN_FRONTEND=noninteractive",
+        "ENV DEBIAN_FRONTEND=noninteractive TZ=UTC",
+    )
+    commit_all(project, "conflicting edit")
+    result = run_cxgen(["update", "--data", "allowed_domains=[pypi.org]", str(project)])
+    assert result.returncode == 1 and "conflicts in" in result.stderr
+    assert records(state) == []
+
+
+def test_dry_run_records_nothing(history: Path, state: Path, tmp_path: Path) -> None:
+    project = old_project(tmp_path)
+    assert run_cxgen(["update", "--dry-run", str(project)]).returncode == 0
+    assert records(state) == []
+    assert sh("git", "status", "--porcelain", cwd=project) == ""

@@ -2,6 +2,9 @@
 the tests' own server containers, and generated sandbox projects.
 
 Sandboxes under test run only on `--internal` networks and probe only these containers.
+Docker's embedded DNS forwards names it does not know to "external" resolvers: every sandbox
+started through Sandbox.run gets the tests' own DNS server as that resolver (shim/docker adds
+`--dns`), so no lookup of a test name ever reaches this machine's real resolver.
 Everything created is labelled org.cxgen.test=<run id> and removed at the end, even on failure.
 Images are kept on purpose: they are the cache that makes the next run fast.
 """
@@ -28,7 +31,7 @@ from tests.conftest import REPO
 RUN_ID = uuid.uuid4().hex[:8]
 LABEL = f"org.cxgen.test={RUN_ID}"
 BASE_IMAGE = os.environ.get("CXGEN_TEST_BASE_IMAGE", "cxgen-test/bookworm:base")
-SERVER_IMAGE = "cxgen-test/server:2"
+SERVER_IMAGE = "cxgen-test/server:3"
 LOCK = Path("/tmp/cxgen-test-docker.lock")
 # A tiny HTTP server that says who it is, on IPv4 and IPv6. It reads the request before
 # answering: closing a socket with unread data makes the kernel send a reset.
@@ -37,7 +40,14 @@ while IFS= read -r line; do [ "${line%$'\r'}" = "" ] && break; done
 printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello-from-%s\n' "$(hostname)"
 """
 SERVER_CMD = "socat TCP6-LISTEN:80,ipv6only=0,fork,reuseaddr EXEC:/usr/local/bin/reply"
-PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo"]
+PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo", "python3"]
+# A `docker` first on PATH for the run script under test: adds `--dns $CXGEN_TEST_DNS` to
+# `docker run` and refuses to start a container without it.
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+# The tests' DNS server answers these names (and their subdomains) itself, everything else
+# NXDOMAIN; Docker's embedded DNS knows none of them, so it must forward them there.
+EXTERNAL_NAME = "ext.test"
+UNLISTED_NAME = "unlisted.test"
 
 
 def docker(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -105,7 +115,8 @@ def server_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> s
             (context / "reply").chmod(0o755)
             (context / "Dockerfile").write_text(
                 f"FROM {base_image}\n"
-                "RUN apt-get update && apt-get install -y --no-install-recommends socat "
+                "RUN apt-get update && apt-get install -y --no-install-recommends "
+                "socat dnsmasq-base "
                 "&& rm -rf /var/lib/apt/lists/*\n"
                 "COPY reply /usr/local/bin/reply\n"
             )
@@ -130,7 +141,13 @@ class Topology:
     hosts: dict[str, Host] = field(default_factory=dict)
 
 
-def start_server(network: str, name: str, aliases: Sequence[str], image: str) -> Host:
+def start_server(
+    network: str,
+    name: str,
+    aliases: Sequence[str],
+    image: str,
+    command: Sequence[str] = ("sh", "-c", SERVER_CMD),
+) -> Host:
     container = f"cxgen-test-{RUN_ID}-{name}-{uuid.uuid4().hex[:4]}"
     alias_args = [arg for alias in aliases for arg in ("--network-alias", alias)]
     docker(
@@ -147,9 +164,7 @@ def start_server(network: str, name: str, aliases: Sequence[str], image: str) ->
         network,
         *alias_args,
         image,
-        "sh",
-        "-c",
-        SERVER_CMD,
+        *command,
     )
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}"
     addresses = docker("inspect", "-f", fmt, container).stdout.split()
@@ -157,10 +172,34 @@ def start_server(network: str, name: str, aliases: Sequence[str], image: str) ->
     return Host(name, ipv4, ipv6, container)
 
 
+def start_dns_server(network: str, image: str, records: dict[str, Host]) -> Host:
+    """The tests' stand-in for the host's resolver: dnsmasq answering NAME (and subdomains) with
+    its host's addresses, NXDOMAIN for anything else, and logging every query it gets."""
+    answers = [
+        f"--address=/{name}/{address}"
+        for name, host in records.items()
+        for address in (host.ipv4, host.ipv6)
+        if address
+    ]
+    command = [
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--user=root",
+        "--no-resolv",
+        "--no-hosts",
+        "--log-queries",
+        "--log-facility=-",
+        "--address=/#/",
+        *answers,
+    ]
+    return start_server(network, "dns", [], image, command)
+
+
 @pytest.fixture(scope="session")
 def topology(server_image: str) -> Iterator[Topology]:
     """An internal IPv4+IPv6 network with: allowed.test, sub.wild.test (and wild.test),
-    blocked.test, and a 'LAN' host with no name."""
+    blocked.test, a 'LAN' host with no name, an 'ext' host known only to the tests' DNS server
+    (as ext.test), and that DNS server, made every sandbox's external resolver (CXGEN_TEST_DNS)."""
     network = f"cxgen-test-{RUN_ID}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     subnet6 = str(
         ipaddress.IPv6Network(
@@ -179,6 +218,13 @@ def topology(server_image: str) -> Iterator[Topology]:
         )
         topo.hosts["blocked"] = start_server(network, "blocked", ["blocked.test"], server_image)
         topo.hosts["lan"] = start_server(network, "lan", [], server_image)
+        topo.hosts["ext"] = start_server(network, "ext", [], server_image)
+        topo.hosts["dns"] = start_dns_server(
+            network,
+            server_image,
+            {EXTERNAL_NAME: topo.hosts["ext"], UNLISTED_NAME: topo.hosts["blocked"]},
+        )
+        os.environ["CXGEN_TEST_DNS"] = topo.hosts["dns"].ipv4
         yield topo
     finally:
         cleanup()
@@ -263,7 +309,12 @@ class Sandbox:
             if network:
                 command += ["--network", self.network]
         command += list(args)
-        full_env = {**os.environ, **(env or {})}
+        full_env = {
+            **os.environ,
+            "PATH": f"{SHIM_DIR}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+            "CXGEN_REAL_DOCKER": shutil.which("docker") or "docker",
+            **(env or {}),
+        }
         if user is not None:
             docker_gid = Path("/var/run/docker.sock").stat().st_gid
             command = [

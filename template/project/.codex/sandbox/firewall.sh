@@ -5,12 +5,19 @@
 # address it answers into nftables allow sets; every other name is answered locally as
 # non-existent, so no query for it leaves the container. One nftables ruleset, loaded
 # atomically, denies all other egress for IPv4 and IPv6 and REJECTs so blocked calls fail fast.
-# Only the resolver's uid may reach the upstream resolver, on port 53 only.
+# Only the resolver's uid may reach the upstream resolver, on port 53 only. Loopback is not
+# trusted: only root (Docker's own DNS server lives in this namespace) and the resolver may send
+# from a resolver's address, and unprivileged ports start at 1024 (checked by the self-check),
+# so the agent can neither serve on 127.0.0.11:53 nor pre-create a flow that the resolver's
+# upstream queries would later match as "established".
 
 readonly FW_TABLE="cxgen"
 readonly FW_DNS_USER="cxgen-dns"
 readonly FW_RUN_DIR="/run/cxgen"
 readonly FW_DOCKER_DNS="127.0.0.11"
+# Below this port only root may bind (Docker's default is 0: anyone may bind anything).
+readonly FW_PORT_START_FILE="/proc/sys/net/ipv4/ip_unprivileged_port_start"
+readonly FW_MIN_PORT_START=1024
 # Parallel lookups in the self-check: DNS waits overlap, few enough for 2 cores.
 readonly FW_LOOKUPS=4
 # Anchored patterns for everything read from outside.
@@ -67,7 +74,8 @@ fw_join() {
 
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
-  local never4 never6 private4 private6 up_match
+  local never4 never6 private4 private6 up_match spoofed docker_forward=""
+  local senders="meta skuid != { root, \"$FW_DNS_USER\" }"
   fw_routes 4
   fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
   fw_join private4 "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
@@ -75,8 +83,19 @@ fw_ruleset() {
   fw_join never6 "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
   fw_join private6 "$FW_PRIVATE6" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   case "$upstream" in
-    *:*) up_match="ct original ip6 daddr $upstream" ;;
-    *) up_match="ct original ip daddr $upstream" ;;
+    "$FW_DOCKER_DNS")
+      up_match="ct original ip daddr $upstream"
+      spoofed="ip saddr $FW_DOCKER_DNS $senders reject"
+      # Docker's DNS server forwards names it does not know to the host's resolvers from a
+      # root socket inside this namespace: that (and only root) may reach port 53 elsewhere.
+      docker_forward="meta skuid root meta l4proto { tcp, udp } th dport 53 accept" ;;
+    *:*)
+      up_match="ct original ip6 daddr $upstream"
+      spoofed="ip saddr $FW_DOCKER_DNS $senders reject
+    ip6 saddr $upstream $senders reject" ;;
+    *)
+      up_match="ct original ip daddr $upstream"
+      spoofed="ip saddr { $FW_DOCKER_DNS, $upstream } $senders reject" ;;
   esac
   local allow_rules="ip daddr @allow4 accept
     ip6 daddr @allow6 accept"
@@ -98,8 +117,11 @@ table inet $FW_TABLE {
 
   chain output {
     type filter hook output priority 0; policy drop;
-    # Replies and ICMP errors of flows already judged. First: Docker's embedded DNS answers
-    # from a socket inside this namespace, so its replies pass this chain too.
+    # Nobody else sends from a resolver's address, not even as a reply: a flow from
+    # 127.0.0.11:53 to the resolver's next query port would capture that query.
+    $spoofed
+    # Replies and ICMP errors of flows already judged. Docker's embedded DNS answers from a
+    # (root) socket inside this namespace, so its replies pass this chain too.
     ct state established,related accept
     ct state invalid drop
     # Only the resolver may reach the upstream resolver, on port 53. Docker DNATs its
@@ -107,6 +129,7 @@ table inet $FW_TABLE {
     meta skuid "$FW_DNS_USER" meta l4proto { tcp, udp } $up_match ct original proto-dst 53 accept
     ct original ip daddr $FW_DOCKER_DNS reject
     $up_match reject
+    $docker_forward
     oif "lo" accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
     ip daddr @never4 reject with icmp type admin-prohibited
@@ -172,7 +195,8 @@ fw_setup() {
   case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
   fw_upstream_resolver || fw_fail "no nameserver in /etc/resolv.conf"
   upstream="$FW_UPSTREAM"
-  mkdir -p "$FW_RUN_DIR"
+  # Rules, resolver config and lookups are root's alone (the caller sets umask 077).
+  install -d -m 0700 "$FW_RUN_DIR"
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
   fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
   # The resolver starts while the rules load (it needs the sets only when it answers); nothing
@@ -198,7 +222,12 @@ fw_setup() {
 # few on purpose: this runs on every start.
 fw_selfcheck() {
   local pid="" domain address table line i chunk=() names=() pids=() dead=()
-  local blocked_pid size resolved=0 out="$FW_RUN_DIR/lookup"
+  local blocked_pid size resolved=0 out="$FW_RUN_DIR/lookup" port_start=""
+  # The agent must not be able to serve on port 53 (127.0.0.11:53 is the upstream's address).
+  read -r port_start <"$FW_PORT_START_FILE" || true
+  if ! [[ "$port_start" =~ ^[0-9]+$ ]] || [ "$port_start" -lt "$FW_MIN_PORT_START" ]; then
+    fw_fail "self-check: unprivileged processes may bind ports from ${port_start:-?} up, so the agent could pose as the resolver; start the sandbox with run_in_container.sh, or pass --sysctl net.ipv4.ip_unprivileged_port_start=$FW_MIN_PORT_START to docker run"
+  fi
   read -r pid <"$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null || true
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     fw_fail "self-check: the resolver is not running"

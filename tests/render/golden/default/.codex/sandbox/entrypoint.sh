@@ -57,12 +57,17 @@ main() {
   [ "$#" -gt 0 ] || set -- bash -l
   agent_ids
   local domains=() workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
+  local agent_umask
   read -r -a domains <<<"${CXGEN_ALLOWED_DOMAINS:-}"
   if [ "${CXGEN_FIREWALL:-on}" = "off" ]; then
     log "WARNING: firewall disabled (--no-firewall): the agent has unrestricted network access"
   else
+    # What the firewall writes (rules, resolver config, lookups) is root's alone.
+    agent_umask=$(umask)
+    umask 077
     fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${domains[@]+"${domains[@]}"}
     fw_selfcheck ${domains[@]+"${domains[@]}"}
+    umask "$agent_umask"
   fi
   trap - ERR
   export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"

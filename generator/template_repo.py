@@ -20,7 +20,29 @@ from cxgen.errors import CxgenError
 from cxgen.git_identity import GIT_IDENTITY
 from cxgen.resources import history_bundle, presets_dir, template_dir
 
-_GIT_ENV = {**GIT_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+# Settings with which a repository's own config (or a submodule's, or a `commondir`'s) would
+# make git run a command. A project's .git may hold what an agent wrote there: git run by cxgen
+# in a project overrides them (as `git -c` does, inherited by nested gits).
+NO_REPO_COMMANDS = {"core.fsmonitor": "false", "core.hooksPath": os.devnull}
+
+
+def untrusted_repo_env() -> dict[str, str]:
+    """Environment for git in a project: NO_REPO_COMMANDS after any GIT_CONFIG_* already set."""
+    given = os.environ.get("GIT_CONFIG_COUNT", "0")
+    start = int(given) if given.isdigit() else 0
+    env = {"GIT_CONFIG_COUNT": str(start + len(NO_REPO_COMMANDS))}
+    for index, (key, value) in enumerate(NO_REPO_COMMANDS.items(), start=start):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+_GIT_ENV = {
+    **GIT_IDENTITY,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    **untrusted_repo_env(),
+}
 
 
 def version_tag(version: str = __version__) -> str:

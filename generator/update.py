@@ -16,13 +16,20 @@ import yaml
 from copier._main import Worker
 from copier._template import Template
 from packaging.version import InvalidVersion, Version
+from plumbum import local
 
 from cxgen import __version__
 from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers, render_template
-from cxgen.template_repo import git, git_bytes, template_repo, version_tag
+from cxgen.template_repo import (
+    git,
+    git_bytes,
+    template_repo,
+    untrusted_repo_env,
+    version_tag,
+)
 
 # One pattern per line: files the user owns that an update must never overwrite.
 USER_OWNED_FILE = Path(".codex/user-owned.txt")
@@ -123,6 +130,7 @@ def _copier_update(
     repo = str(template_repo())
     with (
         copier_errors(CxgenError, "update failed: "),
+        local.env(**untrusted_repo_env()),  # Copier runs git in the project too
         Worker(
             dst_path=project,
             src_path=repo,
@@ -186,7 +194,7 @@ def _changes(project: Path) -> tuple[list[str], list[str]]:
 
 def _diff(project: Path) -> str:
     git("add", "-N", "--", ".", cwd=project)  # show new files in the diff too
-    return git("diff", "--", ".", cwd=project)
+    return git("diff", "--no-ext-diff", "--no-textconv", "--", ".", cwd=project)
 
 
 def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) -> UpdateResult:

@@ -417,3 +417,27 @@ def test_dry_run_records_nothing(history: Path, state: Path, tmp_path: Path) -> 
     assert run_cxgen(["update", "--dry-run", str(project)]).returncode == 0
     assert records(state) == []
     assert sh("git", "status", "--porcelain", cwd=project) == ""
+
+
+def test_update_runs_no_command_from_the_projects_git(
+    history_with_retired_files: Path, tmp_path: Path
+) -> None:
+    """An agent with a writable .git (git=writable, or an older release) plants an fsmonitor
+    and a post-checkout hook: neither runs during cxgen update (git status, checkout, diff)."""
+    project = old_project(tmp_path)
+    notes = project / ".codex/NOTES.md"
+    notes.write_text("generated notes\nmine\n")  # kept by update: a `git checkout` on the host
+    commit_all(project, "my notes")
+    marker = tmp_path / "ran"
+    (project / ".git/config").write_text(
+        (project / ".git/config").read_text() + f"[core]\n\tfsmonitor = touch {marker}/fsmonitor\n"
+    )
+    hook = project / ".git/hooks/post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}/hook\n")
+    hook.chmod(0o755)
+    marker.mkdir()
+    for args in (["update", "--dry-run", str(project)], ["update", str(project)]):
+        result = run_cxgen(args)
+        assert result.returncode in (0, 1), result.stderr
+    assert "kept .codex/NOTES.md" in result.stderr
+    assert list(marker.iterdir()) == []

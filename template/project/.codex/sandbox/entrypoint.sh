@@ -11,6 +11,8 @@
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
 #   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
+# and from `docker run`: NET_ADMIN, and --sysctl net.ipv4.ip_unprivileged_port_start=1024 (the
+# self-check refuses Docker's default, 0, with which the agent could pose as the resolver).
 set -Eeuo pipefail
 
 readonly EXIT_SETUP_FAILED=78

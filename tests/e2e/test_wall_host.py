@@ -86,7 +86,9 @@ def test_agent_cannot_rename_or_rewrite_control_trees(make_sandbox, tmp_path: Pa
     assert not list(project.glob("*-old")) and not list(project.glob(".*-old"))
 
 
-def test_work_dir_above_the_project_cannot_rename_its_ancestors(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_work_dir_above_the_project_cannot_rename_its_ancestors(
+    make_sandbox, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """With --work-dir a parent, the project and every folder above it up to the work dir are
     mount points: the agent cannot move them aside and put its own run script in their place."""
     workspace = tmp_path / "workspace"
@@ -148,7 +150,15 @@ def test_git_off_hides_git(make_sandbox, tmp_path: Path) -> None:  # type: ignor
 def test_git_writable_is_opt_in_and_loud(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project = git_repo(tmp_path / "project")
     sandbox = make_sandbox(project)
-    result = sandbox.run("exec", "--git", "writable", "--", "bash", "-c", "touch .git/agent && mv .git g 2>/dev/null; echo done")
+    result = sandbox.run(
+        "exec",
+        "--git",
+        "writable",
+        "--",
+        "bash",
+        "-c",
+        "touch .git/agent && mv .git g 2>/dev/null; echo done",
+    )
     assert result.stdout.strip() == "done" and "--git writable" in result.stderr
     assert (project / ".git/agent").exists() and (project / ".git/HEAD").exists()
 
@@ -184,7 +194,7 @@ def test_bad_git_mode_is_refused(sandbox: Sandbox, mode: str) -> None:
 def test_symlinked_sessions_folder_cannot_move_a_mount_over_the_entrypoint(
     make_sandbox, open_tmp: Path, who: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """sessions -> /usr/local, then the user's run with --sessions-path: refused, nothing mounted."""
+    """sessions -> /usr/local, then the user's --sessions-path run: refused, nothing mounted."""
     sandbox = make_sandbox(open_tmp / "project")
     sessions = sandbox.project / ".codex/.environment/sessions"
     sessions.rmdir() if sessions.is_dir() else None
@@ -225,7 +235,15 @@ def test_symlinked_read_only_mount_inside_the_project_is_refused(
     link.symlink_to(secret)
     os.lchown(link, PROJECT_UID, PROJECT_UID)
     result = run_as(
-        sandbox, who, open_tmp, "exec", "--read-only", str(link), "--", "cat", f"/app{secret}/id_rsa"
+        sandbox,
+        who,
+        open_tmp,
+        "exec",
+        "--read-only",
+        str(link),
+        "--",
+        "cat",
+        f"/app{secret}/id_rsa",
     )
     one_line_error(result, str(link), "symlink")
     assert "PRIVATE" not in result.stdout
@@ -240,7 +258,9 @@ def test_symlinked_git_hooks_show_nothing_of_the_host(make_sandbox, tmp_path: Pa
     subprocess.run(["rm", "-rf", str(project / ".git/hooks")], check=True)
     (project / ".git/hooks").symlink_to(secret)
     sandbox = make_sandbox(project)
-    result = sandbox.sh("cat .git/hooks/id_rsa 2>/dev/null; ls /app$(readlink .git/hooks) 2>/dev/null; echo done")
+    result = sandbox.sh(
+        "cat .git/hooks/id_rsa 2>/dev/null; ls /app$(readlink .git/hooks) 2>/dev/null; echo done"
+    )
     assert "PRIVATE" not in result.stdout and result.stdout.strip().endswith("done")
 
 
@@ -328,19 +348,26 @@ def test_workspace_root_only_confines_the_work_dir(make_sandbox, tmp_path: Path)
 
 def test_process_and_memory_limits(sandbox: Sandbox) -> None:
     result = sandbox.sh(
-        "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max;"
-        " cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+        "cd /sys/fs/cgroup; cat pids.max 2>/dev/null || cat pids/pids.max;"
+        " cat memory.max 2>/dev/null || cat memory/memory.limit_in_bytes"
     )
     pids, memory = result.stdout.split()
     assert pids == "4096" and int(memory) == 8 * 1024**3
     bomb = sandbox.run(
-        "exec", "--pids-limit", "40", "--", "bash", "-c",
+        "exec",
+        "--pids-limit",
+        "40",
+        "--",
+        "bash",
+        "-c",
         "for i in $(seq 80); do sleep 5 & done 2>/dev/null; echo started $(jobs -p | wc -l)",
     )
     assert "started 80" not in bomb.stdout
 
 
-@pytest.mark.parametrize("option", [["--pids-limit", "-1"], ["--memory", "8g;id"], ["--memory", "--privileged"]])
+@pytest.mark.parametrize(
+    "option", [["--pids-limit", "-1"], ["--memory", "8g;id"], ["--memory", "--privileged"]]
+)
 def test_bad_limits_are_refused(sandbox: Sandbox, option: list[str]) -> None:
     one_line_error(sandbox.run("exec", *option, "--", "true"), option[0])
 
@@ -402,18 +429,3 @@ def test_fresh_machine_asks_once(make_sandbox, tmp_path: Path) -> None:  # type:
     )
     assert answered.returncode == 0 and "started" in answered.stdout, answered.stdout
     assert sandbox.run("exec", "--", "true", env=env).returncode == 0
-
-
-# TEMPORARY until init records acceptance
-import tests.e2e.conftest as _c  # noqa: E402
-
-_orig = _c.run_init
-
-
-def _init_and_accept(dest, *a, **k):  # type: ignore[no-untyped-def]
-    files = _orig(dest, *a, **k)
-    subprocess.run(["bash", str(Path(dest) / "run_in_container.sh"), "accept"], check=True, capture_output=True)
-    return files
-
-
-_c.run_init = _init_and_accept

@@ -80,15 +80,19 @@ def test_mounts_workdir_at_app_path_and_protects_control_files(
     _, argv = run_script(project, tmp_path, "exec", "--", "true")
     mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--mount"]
     assert f'type=bind,"source={project}","target=/app{project}"' in mounts
+    # Whole trees, each a mount point (which the agent cannot rename): .codex read-only with the
+    # agent home writable inside it.
     for path in (
         "run_in_container.sh",
-        ".codex/sandbox",
-        ".codex/allowed-domains.txt",
+        ".codex",
         ".copier-answers.yml",
+        ".codex/.environment/.gitignore",
     ):
         assert (
             f'type=bind,"source={project}/{path}","target=/app{project}/{path}",readonly' in mounts
         )
+    for path in (".codex/.environment", ".codex/.environment/sessions"):
+        assert f'type=bind,"source={project}/{path}","target=/app{project}/{path}"' in mounts
     assert argv[argv.index("-w") + 1] == f"/app{project}"
 
 

@@ -11,6 +11,9 @@ readonly DEFAULT_AGENT=codex
 readonly INSTALLED_AGENTS=codex
 readonly IMAGE_REPO=cxgen/codex
 readonly PRIVATE_DESTINATIONS=deny
+readonly DEFAULT_GIT_MODE=readonly
+readonly DEFAULT_MEMORY=8g
+readonly DEFAULT_PIDS_LIMIT=4096
 DEFAULT_READONLY_MOUNTS=()
 
 # Sets AGENT_CMD to the command line that starts agent $1.
@@ -30,26 +33,38 @@ PASSTHROUGH_ENV=(
 readonly EXIT_USAGE=2
 readonly NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
 readonly DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+# [registry[:port]/]path[:tag][@digest]; never starts with "-", so it cannot become an option.
+readonly IMAGE_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$'
+readonly MEMORY_RE='^([1-9][0-9]*[kmgKMG]?|none)$'
+readonly PIDS_RE='^([1-9][0-9]*|none)$'
 PROJECT_DIR=$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly PROJECT_DIR
-readonly SANDBOX_DIR="$PROJECT_DIR/.codex/sandbox"
-readonly DOMAINS_FILE="$PROJECT_DIR/.codex/allowed-domains.txt"
-readonly ENV_DIR="$PROJECT_DIR/.codex/.environment"
+readonly CODEX_DIR="$PROJECT_DIR/.codex"
+readonly SANDBOX_DIR="$CODEX_DIR/sandbox"
+readonly DOMAINS_FILE="$CODEX_DIR/allowed-domains.txt"
+readonly ENV_DIR="$CODEX_DIR/.environment"
+# Where this user's accepted policy for each project is kept: outside every project, so the
+# agent can neither read nor forge it.
+readonly STATE_DIR="${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/cxgen"
 
 say() { printf 'cxgen: %s\n' "$*" >&2; }
 die() { printf 'cxgen: error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 usage() {
-  cat <<EOF
+  cat <<USAGE
 Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agent ($DEFAULT_AGENT)
        ./run_in_container.sh shell [OPTIONS]                      interactive bash, same sandbox
        ./run_in_container.sh exec [OPTIONS] -- CMD [ARGS...]      run CMD; exits with CMD's status
        ./run_in_container.sh build [--rebuild]                    build the image if needed; print its tag
+       ./run_in_container.sh accept                               accept the current allowlist and
+                                                                  .codex/sandbox after reviewing them
 
 Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>
   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
+  --git MODE           readonly (default here: $DEFAULT_GIT_MODE), off (.git hidden) or
+                       writable (unsafe: the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          container name (default: cxgen-<project>-<pid>)
   --allow DOMAIN       allow one more domain for this run (repeatable)
@@ -57,6 +72,10 @@ Options:
   --sessions-path DIR  keep agent sessions in DIR (asks first: it is writable)
   --config DIR         agent config to seed from (default: \$CODEX_CONFIG_DIR or ~/.codex)
   --auth_file FILE     credentials file to copy into the agent home (codex auth.json)
+  --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
+  --pids-limit N       process limit (default $DEFAULT_PIDS_LIMIT, or none)
+  --accept-changes     start even if the allowlist or .codex/sandbox changed since you
+                       accepted them (also: CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
   --rebuild            with build: rebuild the image without Docker's cache
   -h, --help           show this help
@@ -64,59 +83,102 @@ Options:
 Environment: OPENAI_ALLOWED_DOMAINS (more domains), CODEX_DOCKER_IMAGE (use this image,
 no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE.
 Allowed domains: $DOMAINS_FILE
-EOF
+USAGE
 }
 
-# Absolute physical path of an existing directory, or of an existing file's directory + name.
-real_path() {
-  local path="$1"
-  if [ -d "$path" ]; then
-    (cd -P -- "$path" && pwd)
-  elif [ -e "$path" ]; then
-    printf '%s/%s\n' "$(cd -P -- "$(dirname -- "$path")" && pwd)" "$(basename -- "$path")"
-  else
-    return 1
-  fi
-}
-
-# check_path WHAT PATH: print PATH made absolute, or exit with a one-line reason.
-check_path() {
-  local what="$1" path="$2" resolved
-  case "$path" in
-    *$'\n'* | *$'\r'*) die "$what: paths with newlines are refused" "$EXIT_USAGE" ;;
-  esac
-  resolved=$(real_path "$path") || die "$what: no such file or directory: $path" "$EXIT_USAGE"
-  [ "$resolved" != "/" ] || die "$what: refusing to mount / (the whole host)" "$EXIT_USAGE"
-  printf '%s\n' "$resolved"
-}
+# --- Paths ------------------------------------------------------------------------------------
+# The agent can write the work dir and its home, so every path there is untrusted: the host side
+# never follows a symlink it did not make when it reads, copies, creates, chowns or mounts.
 
 # is_inside CHILD PARENT
 is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; }
 
+# Trees the agent can write (this run's or any run's of this project): symlinks there are its.
+in_agent_tree() {
+  is_inside "$1" "$PROJECT_DIR" || is_inside "$1" "${WORK_DIR_REAL:-$PROJECT_DIR}"
+}
+
+refuse_symlink() {
+  [ ! -L "$1" ] || die "refusing $1: it is a symlink, which the agent may have planted; remove it (or replace it with the real folder or file) and retry" "$EXIT_USAGE"
+}
+
+# safe_path WHAT PATH: print PATH absolute and physical, following the symlinks it passes only
+# where the agent cannot have made them; exit with a one-line reason otherwise.
+safe_path() {
+  local what="$1" path="$2"
+  case "$path" in
+    *$'\n'* | *$'\r'*) die "$what: paths with newlines are refused" "$EXIT_USAGE" ;;
+    /*) ;;
+    *) path="$PWD/$path" ;;
+  esac
+  local parts part last="" i
+  IFS=/ read -r -a parts <<<"$path"
+  [ -e "$path" ] || die "$what: no such file or directory: $2" "$EXIT_USAGE"
+  (
+    cd /
+    for i in "${!parts[@]}"; do
+      part="${parts[$i]}"
+      case "$part" in "" | .) continue ;; esac
+      if [ -L "$part" ] && in_agent_tree "$PWD"; then
+        die "$what: refusing $2: $PWD/$part is a symlink inside the project or work dir, which the agent may have planted; give the real path" "$EXIT_USAGE"
+      fi
+      if [ -d "$part" ]; then
+        cd -P -- "$part"
+      else
+        last="$part"
+        [ "$i" -eq $((${#parts[@]} - 1)) ] || die "$what: not a directory: ${PWD%/}/$part" "$EXIT_USAGE"
+      fi
+    done
+    if [ -n "$last" ]; then
+      printf '%s/%s\n' "${PWD%/}" "$last"
+    else
+      [ "$PWD" != "/" ] || die "$what: refusing to mount / (the whole host)" "$EXIT_USAGE"
+      printf '%s\n' "$PWD"
+    fi
+  )
+}
+
+# The files and folders that steer the host must be what cxgen wrote, not the agent's symlinks.
+check_control_paths() {
+  local path
+  for path in "$CODEX_DIR" "$SANDBOX_DIR" "$DOMAINS_FILE" "$ENV_DIR" "$PROJECT_DIR/.git" \
+    "$PROJECT_DIR/.copier-answers.yml"; do
+    refuse_symlink "$path"
+  done
+  [ -d "$SANDBOX_DIR" ] || die "missing $SANDBOX_DIR; restore it with git or re-run cxgen"
+}
+
+# --- Arguments --------------------------------------------------------------------------------
+
 parse_args() {
   COMMAND=run
   case "${1:-}" in
-    run | shell | exec | build) COMMAND="$1"; shift ;;
+    run | shell | exec | build | accept) COMMAND="$1"; shift ;;
   esac
   AGENT="$DEFAULT_AGENT"
-  WORK_DIR="${WORKSPACE_ROOT_DIR:-$PROJECT_DIR}"
+  # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
+  WORK_DIR="$PROJECT_DIR"
   READONLY_MOUNTS=(${DEFAULT_READONLY_MOUNTS[@]+"${DEFAULT_READONLY_MOUNTS[@]}"})
   EXTRA_DOMAINS=()
   CMD_ARGS=()
   NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no
+  GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
+  ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
   while [ "$#" -gt 0 ]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
       --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow \
-        | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file)
+        | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
+        | --git | --memory | --pids-limit)
         [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value" "$EXIT_USAGE"
         set_option "$1" "$2"
         shift 2
         ;;
       --no-firewall) FIREWALL=off; shift ;;
       --rebuild) REBUILD=yes; shift ;;
+      --accept-changes) ACCEPT_CHANGES=1; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
       *) die "unknown argument '$1' (see --help)" "$EXIT_USAGE" ;;
     esac
@@ -132,6 +194,10 @@ set_option() {
     --work-dir | --work_dir) WORK_DIR="$2" ;;
     --read-only) READONLY_MOUNTS+=("$2") ;;
     --network)
+      # host and container:* would put the sandbox's firewall into another namespace.
+      case "$2" in
+        host | none | container:*) die "--network: '$2' is refused: the sandbox needs its own network namespace" "$EXIT_USAGE" ;;
+      esac
       [[ "$2" =~ $NAME_RE ]] || die "--network: invalid network name '$2'" "$EXIT_USAGE"
       NETWORK="$2" ;;
     --name)
@@ -141,6 +207,16 @@ set_option() {
       # Checked here, one by one: a newline inside one value must not pass as two lines.
       [[ "$2" =~ $DOMAIN_RE ]] || die "--allow: invalid domain '$2' (expected example.com or *.example.com)" "$EXIT_USAGE"
       EXTRA_DOMAINS+=("$2") ;;
+    --git)
+      case "$2" in readonly | off | writable) GIT_MODE="$2" ;;
+        *) die "--git: expected readonly, off or writable, not '$2'" "$EXIT_USAGE" ;;
+      esac ;;
+    --memory)
+      [[ "$2" =~ $MEMORY_RE ]] || die "--memory: expected a size like 4g, or none, not '$2'" "$EXIT_USAGE"
+      MEMORY="$2" ;;
+    --pids-limit)
+      [[ "$2" =~ $PIDS_RE ]] || die "--pids-limit: expected a number, or none, not '$2'" "$EXIT_USAGE"
+      PIDS_LIMIT="$2" ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
     --config) CONFIG_DIR="$2" ;;
@@ -148,51 +224,66 @@ set_option() {
   esac
 }
 
-# Allowed domains from the file, OPENAI_ALLOWED_DOMAINS and --allow: each checked, duplicates
-# dropped. Sets ALLOWED_DOMAINS.
-collect_domains() {
-  local line domain words lineno=0 seen=" " sources=()
-  ALLOWED_DOMAINS=()
-  if [ -f "$DOMAINS_FILE" ]; then
-    while IFS= read -r line || [ -n "$line" ]; do
-      lineno=$((lineno + 1))
-      # read -a splits without globbing, so "*.example.com" stays as written.
-      read -r -a words <<<"${line%%#*}" || true
-      for domain in ${words[@]+"${words[@]}"}; do
-        ALLOWED_DOMAINS+=("$domain")
-        sources+=("$DOMAINS_FILE:$lineno")
-      done
-    done <"$DOMAINS_FILE"
-  fi
-  line="${OPENAI_ALLOWED_DOMAINS:-}"
-  line="${line//$'\n'/ }"
-  read -r -a words <<<"${line//,/ }" || true
-  for domain in ${words[@]+"${words[@]}"}; do
-    ALLOWED_DOMAINS+=("$domain")
-    sources+=(OPENAI_ALLOWED_DOMAINS)
-  done
-  for domain in ${EXTRA_DOMAINS[@]+"${EXTRA_DOMAINS[@]}"}; do
-    ALLOWED_DOMAINS+=("$domain")
-    sources+=(--allow)
-  done
-  [ "${#ALLOWED_DOMAINS[@]}" -gt 0 ] || return 0
-  # One grep checks the whole list (bash's =~ recompiles the pattern for every domain);
-  # only when it finds a bad one, look for which, to name it and where it came from.
-  if printf '%s\n' "${ALLOWED_DOMAINS[@]}" | grep -Evq "$DOMAIN_RE"; then
-    for lineno in "${!ALLOWED_DOMAINS[@]}"; do
-      domain="${ALLOWED_DOMAINS[$lineno]}"
-      [[ "$domain" =~ $DOMAIN_RE ]] \
-        || die "${sources[$lineno]}: invalid domain '$domain' (expected example.com or *.example.com)" "$EXIT_USAGE"
+# --- Allowed domains --------------------------------------------------------------------------
+
+# read_domains FILE SOURCE_PREFIX: append FILE's domains to ALLOWED_DOMAINS (and SOURCES).
+read_domains() {
+  local line words domain lineno=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    lineno=$((lineno + 1))
+    # read -a splits without globbing, so "*.example.com" stays as written.
+    read -r -a words <<<"${line%%#*}" || true
+    for domain in ${words[@]+"${words[@]}"}; do
+      ALLOWED_DOMAINS+=("$domain")
+      SOURCES+=("$1:$lineno")
     done
-  fi
-  words=("${ALLOWED_DOMAINS[@]}")
+  done <"$1"
+}
+
+# Keeps the first of each domain in ALLOWED_DOMAINS.
+dedupe_domains() {
+  local domain seen=" " all=(${ALLOWED_DOMAINS[@]+"${ALLOWED_DOMAINS[@]}"})
   ALLOWED_DOMAINS=()
-  for domain in "${words[@]}"; do
+  for domain in ${all[@]+"${all[@]}"}; do
     case "$seen" in *" $domain "*) continue ;; esac
     seen="$seen$domain "
     ALLOWED_DOMAINS+=("$domain")
   done
 }
+
+# Allowed domains from the file, OPENAI_ALLOWED_DOMAINS and --allow: each checked, duplicates
+# dropped. Sets ALLOWED_DOMAINS, and PROJECT_DOMAINS (the file's alone: what the user accepts).
+collect_domains() {
+  local line domain words i
+  ALLOWED_DOMAINS=()
+  SOURCES=()
+  [ ! -f "$DOMAINS_FILE" ] || read_domains "$DOMAINS_FILE"
+  local from_file="${#ALLOWED_DOMAINS[@]}"
+  line="${OPENAI_ALLOWED_DOMAINS:-}"
+  line="${line//$'\n'/ }"
+  read -r -a words <<<"${line//,/ }" || true
+  for domain in ${words[@]+"${words[@]}"}; do
+    ALLOWED_DOMAINS+=("$domain")
+    SOURCES+=(OPENAI_ALLOWED_DOMAINS)
+  done
+  for domain in ${EXTRA_DOMAINS[@]+"${EXTRA_DOMAINS[@]}"}; do
+    ALLOWED_DOMAINS+=("$domain")
+    SOURCES+=(--allow)
+  done
+  # One grep checks the whole list (bash's =~ recompiles the pattern for every domain);
+  # only when it finds a bad one, look for which, to name it and where it came from.
+  if [ "${#ALLOWED_DOMAINS[@]}" -gt 0 ] && printf '%s\n' "${ALLOWED_DOMAINS[@]}" | grep -Evq "$DOMAIN_RE"; then
+    for i in "${!ALLOWED_DOMAINS[@]}"; do
+      domain="${ALLOWED_DOMAINS[$i]}"
+      [[ "$domain" =~ $DOMAIN_RE ]] \
+        || die "${SOURCES[$i]}: invalid domain '$domain' (expected example.com or *.example.com)" "$EXIT_USAGE"
+    done
+  fi
+  PROJECT_DOMAINS=(${ALLOWED_DOMAINS[@]+"${ALLOWED_DOMAINS[@]:0:$from_file}"})
+  dedupe_domains
+}
+
+# --- Image ------------------------------------------------------------------------------------
 
 sha256() {
   if command -v sha256sum >/dev/null 2>&1; then
@@ -204,18 +295,20 @@ sha256() {
   fi
 }
 
-# Hash of the build context: sorted relative paths, executable bits and bytes; no mtimes or
-# owners, so every teammate's host gives the same tag.
-context_hash() {
-  local file mode
-  (
+# Sets CONTEXT_HASH: the build context's sorted relative paths, executable bits and bytes; no
+# mtimes or owners, so every teammate's host gives the same tag.
+hash_context() {
+  local odd
+  odd=$(cd "$SANDBOX_DIR" && find . ! -type f ! -type d | head -n 1)
+  [ -z "$odd" ] || die "refusing .codex/sandbox: ${odd#./} is not a regular file (a symlink?); restore the folder with git" "$EXIT_USAGE"
+  CONTEXT_HASH=$(
     cd "$SANDBOX_DIR"
     find . -type f | LC_ALL=C sort | while IFS= read -r file; do
       mode=-
       [ -x "$file" ] && mode=x
       printf '%s %s %s\n' "$(sha256 <"$file")" "$mode" "$file"
-    done
-  ) | sha256 | cut -c 1-12
+    done | sha256 | cut -c 1-12
+  )
 }
 
 need_docker() {
@@ -226,11 +319,13 @@ need_docker() {
 # Sets IMAGE: the content-hashed tag, built only when missing (or CODEX_DOCKER_IMAGE).
 ensure_image() {
   if [ -n "${CODEX_DOCKER_IMAGE:-}" ]; then
+    [[ "$CODEX_DOCKER_IMAGE" =~ $IMAGE_RE ]] \
+      || die "CODEX_DOCKER_IMAGE: invalid image reference '$CODEX_DOCKER_IMAGE'" "$EXIT_USAGE"
     IMAGE="$CODEX_DOCKER_IMAGE"
     return 0
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"
-  IMAGE="$IMAGE_REPO:$(context_hash)"
+  IMAGE="$IMAGE_REPO:$CONTEXT_HASH"
   if [ "$REBUILD" = no ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
     return 0
   fi
@@ -243,6 +338,99 @@ ensure_image() {
     || die "image build failed (docker's output is above); nothing was started"
 }
 
+# --- Policy approval --------------------------------------------------------------------------
+# The allowlist and the image's build context decide what the sandbox may do. They live in the
+# project, where a git pull or an earlier agent could change them, so this user accepts every
+# change once, on this machine, before anything is built or started.
+
+# Sets POLICY_DIR (per user, per project) and POLICY (what is in force now).
+load_policy() {
+  local key domain
+  key=$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-16)
+  POLICY_DIR="$STATE_DIR/projects/$key"
+  POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
+  for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
+    POLICY="${POLICY}domain $domain"$'\n'
+  done
+  ACCEPTED=""
+  if [ -f "$POLICY_DIR/policy" ]; then
+    IFS= read -r -d '' ACCEPTED <"$POLICY_DIR/policy" || true
+  fi
+}
+
+# Record POLICY and a copy of the build context (for the next diff) as accepted.
+record_policy() {
+  mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
+  rm -rf "$POLICY_DIR/sandbox.new"
+  cp -R "$SANDBOX_DIR" "$POLICY_DIR/sandbox.new"
+  printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
+  rm -rf "$POLICY_DIR/sandbox"
+  mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
+  mv "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"
+}
+
+# Print what changed between ACCEPTED and POLICY: domains, then the build context as a diff.
+show_policy_changes() {
+  local line old_domains=" " new_domains=" " added="" removed="" words
+  while IFS= read -r line; do
+    case "$line" in "domain "*) old_domains="$old_domains${line#domain } " ;; esac
+  done <<<"$ACCEPTED"
+  while IFS= read -r line; do
+    case "$line" in "domain "*) new_domains="$new_domains${line#domain } " ;; esac
+  done <<<"$POLICY"
+  read -r -a words <<<"$new_domains" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$old_domains" in *" $line "*) ;; *) added="$added $line" ;; esac
+  done
+  read -r -a words <<<"$old_domains" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$new_domains" in *" $line "*) ;; *) removed="$removed $line" ;; esac
+  done
+  {
+    if [ -z "$ACCEPTED" ]; then
+      printf 'cxgen: first run of %s on this machine; please review what its sandbox allows:\n' "$PROJECT_DIR"
+      printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "${new_domains% }"
+      printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SANDBOX_DIR" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
+      return 0
+    fi
+    printf 'cxgen: the sandbox policy of %s changed since you accepted it:\n' "$PROJECT_DIR"
+    [ -z "$added" ] || printf '  allowed domains added:%s\n' "$added"
+    [ -z "$removed" ] || printf '  allowed domains removed:%s\n' "$removed"
+    case "$ACCEPTED" in
+      *"sandbox $CONTEXT_HASH"*) ;;
+      *)
+        printf '  image build context .codex/sandbox changed:\n'
+        (cd "$POLICY_DIR" && diff -ru sandbox "$SANDBOX_DIR" 2>&1) | sed 's/^/    /' || true ;;
+    esac
+  } >&2
+}
+
+# Go on only if the policy in force is the one this user accepted, or they accept it now.
+approve_policy() {
+  load_policy
+  [ "$POLICY" != "$ACCEPTED" ] || return 0
+  show_policy_changes
+  if [ "$ACCEPT_CHANGES" = 1 ]; then
+    say "accepted (--accept-changes)"
+  elif [ -t 0 ] && [ -t 2 ]; then
+    local answer
+    printf 'cxgen: accept and continue? [y/N] ' >&2
+    read -r answer || answer=""
+    case "$answer" in y | Y | yes) ;; *) die "not accepted; nothing was built or started" "$EXIT_USAGE" ;; esac
+  else
+    die "the sandbox policy is not accepted on this machine (see above); review it, then run ./run_in_container.sh accept, or pass --accept-changes" "$EXIT_USAGE"
+  fi
+  record_policy
+}
+
+cmd_accept() {
+  load_policy
+  record_policy
+  say "accepted for $PROJECT_DIR: .codex/sandbox ($CONTEXT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+}
+
+# --- Mounts -----------------------------------------------------------------------------------
+
 # --mount value for a bind mount; CSV-quoted, so paths may hold spaces and commas.
 mount_spec() {
   local source="$1" target="$2" extra="${3:-}"
@@ -251,6 +439,9 @@ mount_spec() {
 }
 
 add_mount() { DOCKER_ARGS+=(--mount "$(mount_spec "$@")"); }
+
+# A path mounted onto itself: a mount point, which the agent can neither rename nor replace.
+pin() { add_mount "$1" "/app$1" "${2:-}"; }
 
 # A writable mount outside the work dir needs a yes from a person.
 confirm_writable() {
@@ -262,47 +453,128 @@ confirm_writable() {
   case "$answer" in y | Y | yes) ;; *) die "not confirmed; nothing was started" "$EXIT_USAGE" ;; esac
 }
 
-# make_agent_dir DIR: create DIR if missing, owned by the agent.
-make_agent_dir() { [ -d "$1" ] || { mkdir -p "$1" && give_to_agent "$1"; }; }
+# The project's control files, protected as whole trees: every folder between the work dir and
+# the project, .codex, and .git are mount points (no ancestor the agent could rename), .codex
+# read-only with the agent home writable inside it.
+protect_project() {
+  local path="$PROJECT_DIR"
+  if is_inside "$PROJECT_DIR" "$WORK_DIR"; then
+    while [ "$path" != "$WORK_DIR" ]; do
+      refuse_symlink "$path"
+      pin "$path"
+      path="${path%/*}"
+    done
+    pin "$PROJECT_DIR/run_in_container.sh" ",readonly"
+    [ ! -e "$PROJECT_DIR/.copier-answers.yml" ] || pin "$PROJECT_DIR/.copier-answers.yml" ",readonly"
+    pin "$CODEX_DIR" ",readonly"
+    protect_git
+  fi
+  pin "$ENV_DIR"
+  # Its .gitignore keeps credentials out of your commits.
+  refuse_symlink "$ENV_DIR/.gitignore"
+  [ ! -f "$ENV_DIR/.gitignore" ] || pin "$ENV_DIR/.gitignore" ",readonly"
+  if [ -n "$SESSIONS_PATH" ]; then
+    add_mount "$SESSIONS_PATH" "/app$ENV_DIR/sessions"
+  else
+    pin "$ENV_DIR/sessions"
+  fi
+}
 
-# copy_for_agent SRC DEST [UMASK]: copy a file into the agent home, owned by the agent
-# (UMASK, e.g. 077 for credentials; default: yours).
-copy_for_agent() { (umask "${3:-$(umask)}" && cp "$1" "$2") && give_to_agent "$2"; }
+# .git as a whole: config, hooks, commondir, modules, worktrees all steer the host's git.
+protect_git() {
+  local git_dir="$PROJECT_DIR/.git"
+  [ -e "$git_dir" ] || return 0
+  case "$GIT_MODE" in
+    readonly) pin "$git_dir" ",readonly" ;;
+    off)
+      if [ -d "$git_dir" ]; then
+        DOCKER_ARGS+=(--mount "type=tmpfs,\"target=/app$git_dir\",tmpfs-mode=0555,readonly")
+      else
+        pin "$git_dir" ",readonly"
+      fi ;;
+    writable)
+      say "WARNING: --git writable: the agent can change .git, and git on your host runs what it writes there"
+      pin "$git_dir" ;;
+  esac
+}
+
+# Read-only mounts the user asked for: paths checked, then mounted at /app<path>.
+add_readonly_mounts() {
+  local path
+  for path in ${READONLY_MOUNTS[@]+"${READONLY_MOUNTS[@]}"}; do
+    path=$(safe_path "--read-only (from --read-only or the saved answers)" "$path")
+    add_mount "$path" "/app$path" ",readonly"
+    # Inside the work dir the mount target lies in the agent's reach: nobody may be writing
+    # there while Docker resolves it.
+    ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
+  done
+}
+
+# A target in a folder that a running sandbox can write could be swapped for a symlink between
+# our check and Docker's mount: refuse while such a sandbox runs.
+refuse_racing_sandboxes() {
+  [ "${#UNPINNED_TARGETS[@]}" -gt 0 ] || return 0
+  local running target
+  running=$(docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}') || return 0
+  while IFS= read -r running; do
+    [ -n "$running" ] || continue
+    for target in "${UNPINNED_TARGETS[@]}"; do
+      if is_inside "$target" "$running" || is_inside "$running" "$target"; then
+        die "another sandbox running on $running can write $target; stop it before mounting that path" "$EXIT_USAGE"
+      fi
+    done
+  done <<<"$running"
+}
+
+# --- Agent home -------------------------------------------------------------------------------
+
+# As root, what this script creates for the agent must belong to the agent.
+give_to_agent() {
+  [ "$(id -u)" -ne 0 ] || [ "${AGENT_IDS%%:*}" -eq 0 ] || chown -h "$AGENT_IDS" "$@"
+}
+
+# make_agent_dir DIR: create DIR if missing, owned by the agent; never through a symlink.
+make_agent_dir() {
+  refuse_symlink "$1"
+  [ -d "$1" ] || { mkdir "$1" && give_to_agent "$1"; }
+}
+
+# copy_for_agent SRC DEST: copy a file into the agent home, owned by the agent and readable by
+# it alone (mktemp's 0600). Written to a new file, then renamed over DEST: a symlink or hard link
+# the agent left at DEST is replaced, never written through.
+copy_for_agent() {
+  local tmp
+  refuse_symlink "$2"
+  [ ! -d "$2" ] || die "refusing $2: a folder is in the way; remove it and retry" "$EXIT_USAGE"
+  tmp=$(mktemp "$2.XXXXXX") || die "cannot write $2"
+  if ! { cat -- "$1" >"$tmp" && give_to_agent "$tmp" && mv -f "$tmp" "$2"; }; then
+    rm -f "$tmp"
+    die "cannot copy $1 to $2"
+  fi
+}
 
 # The agent home: config copied only when missing, prompts without overwriting, sessions kept.
 prepare_env_dir() {
   local dir file target auth=""
+  [ -d "$CODEX_DIR" ] || die "missing $CODEX_DIR; restore it with git or re-run cxgen"
   for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
-  if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ]; then
+  if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ] && [ ! -L "$ENV_DIR/config.toml" ]; then
     copy_for_agent "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml"
   fi
   if [ -d "$CONFIG_DIR/prompts" ]; then
     make_agent_dir "$ENV_DIR/prompts"
     for file in "$CONFIG_DIR/prompts"/*; do
       target="$ENV_DIR/prompts/$(basename "$file")"
-      if [ -f "$file" ] && [ ! -e "$target" ]; then copy_for_agent "$file" "$target"; fi
+      if [ -f "$file" ] && [ ! -e "$target" ] && [ ! -L "$target" ]; then copy_for_agent "$file" "$target"; fi
     done
   fi
   if [ -n "$AUTH_FILE" ]; then
     [ -f "$AUTH_FILE" ] || die "--auth_file: no such file: $AUTH_FILE" "$EXIT_USAGE"
     auth="$AUTH_FILE"
-  elif [ -f "$CONFIG_DIR/auth.json" ] && [ ! -e "$ENV_DIR/auth.json" ]; then
+  elif [ -f "$CONFIG_DIR/auth.json" ] && [ ! -e "$ENV_DIR/auth.json" ] && [ ! -L "$ENV_DIR/auth.json" ]; then
     auth="$CONFIG_DIR/auth.json"
   fi
-  # Credentials: readable by their owner only.
-  [ -z "$auth" ] || copy_for_agent "$auth" "$ENV_DIR/auth.json" 077
-}
-
-# Files that steer the host (this script, the image, the allowlist, git hooks and config) are
-# read-only inside, so the agent cannot widen its own next sandbox or run code on the host.
-protect_control_files() {
-  local path
-  for path in "$PROJECT_DIR/run_in_container.sh" "$SANDBOX_DIR" "$DOMAINS_FILE" \
-    "$PROJECT_DIR/.copier-answers.yml" "$PROJECT_DIR/.git/hooks" "$PROJECT_DIR/.git/config"; do
-    if [ -e "$path" ] && is_inside "$path" "$WORK_DIR"; then
-      add_mount "$path" "/app$path" ",readonly"
-    fi
-  done
+  [ -z "$auth" ] || copy_for_agent "$auth" "$ENV_DIR/auth.json"
 }
 
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
@@ -319,32 +591,42 @@ set_agent_ids() {
   AGENT_IDS="$uid:$gid"
 }
 
-# As root, what this script creates for the agent must belong to the agent.
-give_to_agent() {
-  [ "$(id -u)" -ne 0 ] || [ "${AGENT_IDS%%:*}" -eq 0 ] || chown "$AGENT_IDS" "$@"
-}
+# --- The container ----------------------------------------------------------------------------
 
 slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
 
-build_run_args() {
-  local path var
-  WORK_DIR=$(check_path "--work-dir" "$WORK_DIR")
+# Sets WORK_DIR (checked) and the work-dir-dependent settings.
+resolve_work_dir() {
+  WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
+  [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
+  WORK_DIR_REAL="$WORK_DIR"
   if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
     local root
-    root=$(check_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
+    root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
     is_inside "$WORK_DIR" "$root" || die "work dir $WORK_DIR is outside WORKSPACE_ROOT_DIR ($root)" "$EXIT_USAGE"
   fi
-  set_agent_ids
+  if is_inside "$WORK_DIR" "$CODEX_DIR" || is_inside "$WORK_DIR" "$PROJECT_DIR/.git"; then
+    die "--work-dir: $WORK_DIR is inside the project's control files (.codex or .git); choose another folder" "$EXIT_USAGE"
+  fi
+}
+
+build_run_args() {
+  local var path
   [ -n "$CONTAINER_NAME" ] || CONTAINER_NAME="cxgen-$(slug "$(basename "$WORK_DIR")")-$$"
-  DOCKER_ARGS=(run --rm --init --name "$CONTAINER_NAME" --label org.cxgen.sandbox=1
+  DOCKER_ARGS=(run --rm --init --name "$CONTAINER_NAME"
+    --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
     --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
     --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
     --security-opt no-new-privileges
+    # Docker lets anyone bind ports below 1024; then the agent could pose as a DNS server.
+    --sysctl net.ipv4.ip_unprivileged_port_start=1024
     -e CXGEN_UID="${AGENT_IDS%%:*}" -e CXGEN_GID="${AGENT_IDS#*:}" -e CXGEN_FIREWALL="$FIREWALL"
     -e CXGEN_PRIVATE_DESTINATIONS="$PRIVATE_DESTINATIONS"
     -e CXGEN_ALLOWED_DOMAINS="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}}"
     -e CXGEN_WORKDIR="/app$WORK_DIR" -e SANDBOX_ENV_DIR="/app$ENV_DIR" -e CODEX_HOME="/app$ENV_DIR"
     -w "/app$WORK_DIR")
+  [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
+  [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
   if [ -t 0 ] && [ -t 1 ] && [ "$COMMAND" != exec ]; then
     DOCKER_ARGS+=(-it)
   else
@@ -354,28 +636,64 @@ build_run_args() {
   for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
     [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
   done
+  UNPINNED_TARGETS=()
   add_mount "$WORK_DIR" "/app$WORK_DIR"
-  is_inside "$ENV_DIR" "$WORK_DIR" || add_mount "$ENV_DIR" "/app$ENV_DIR"
-  protect_control_files
-  for path in ${READONLY_MOUNTS[@]+"${READONLY_MOUNTS[@]}"}; do
-    path=$(check_path "--read-only" "$path")
-    add_mount "$path" "/app$path" ",readonly"
-  done
-  if [ -n "$SESSIONS_PATH" ]; then
-    path=$(check_path "--sessions-path" "$SESSIONS_PATH")
-    confirm_writable "$path"
-    add_mount "$path" "/app$ENV_DIR/sessions"
-  fi
+  protect_project
+  add_readonly_mounts
   if [ -n "$INIT_SCRIPT" ]; then
-    path=$(check_path "--init_script" "$INIT_SCRIPT")
+    path=$(safe_path "--init_script" "$INIT_SCRIPT")
     add_mount "$path" "/app$path" ",readonly"
+    ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
     DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
   fi
+  refuse_racing_sandboxes
+}
+
+# After a session: git metadata the agent made or changed below the work dir (a .git folder or
+# file, a file in an existing nested .git, a bare repository's HEAD) would run its config and
+# hooks in any git command you start there.
+warn_new_git_dirs() {
+  local since="$1" found line repo seen=" "
+  found=$(cd "$WORK_DIR" && find . -path ./.git -prune -o -cnewer "$since" \
+    \( -name .git -o -path '*/.git/*' -o -name HEAD \) -print 2>/dev/null | head -n 1000) || true
+  [ -n "$found" ] || return 0
+  say "WARNING: the agent created or changed git metadata; git commands run there would run what"
+  say "it wrote (config, hooks). Inspect these before you run git in them, or remove them:"
+  while IFS= read -r line; do
+    case "$line" in
+      */.git/*) repo="${line%%/.git/*}/.git" ;;
+      */HEAD) repo="${line%/HEAD}" ;;
+      *) repo="$line" ;;
+    esac
+    case "$seen" in *" $repo "*) continue ;; esac
+    seen="$seen$repo "
+    printf '  %s\n' "$WORK_DIR/${repo#./}" >&2
+  done <<<"$found"
+}
+
+run_sandbox() {
+  local marker status=0
+  marker=$(mktemp "${TMPDIR:-/tmp}/cxgen-start.XXXXXX") || die "cannot create a temporary file"
+  # ^C goes to the container; this script waits for it to end, then checks what it left.
+  trap ':' INT
+  docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+  trap - INT
+  warn_new_git_dirs "$marker"
+  rm -f "$marker"
+  return "$status"
 }
 
 main() {
   parse_args "$@"
+  check_control_paths
+  collect_domains
+  hash_context
+  if [ "$COMMAND" = accept ]; then
+    cmd_accept
+    return 0
+  fi
   need_docker
+  approve_policy
   if [ "$COMMAND" = build ]; then
     ensure_image
     printf '%s\n' "$IMAGE"
@@ -387,15 +705,19 @@ main() {
       CMD_ARGS=("${AGENT_CMD[@]}" ${CMD_ARGS[@]+"${CMD_ARGS[@]}"}) ;;
     shell) CMD_ARGS=(bash -l) ;;
   esac
-  collect_domains
-  build_run_args
+  resolve_work_dir
+  if [ -n "$SESSIONS_PATH" ]; then
+    SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
+    confirm_writable "$SESSIONS_PATH"
+  fi
+  set_agent_ids
   prepare_env_dir
+  build_run_args
   ensure_image
   if [ "$FIREWALL" = off ]; then
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
   fi
-  # exec: docker's exit status is the command's; --rm removes the container on exit.
-  exec docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}"
+  run_sandbox
 }
 
 main "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -56,7 +57,11 @@ def test_editing_the_build_context_changes_the_tag(sandbox: Sandbox, tmp_path: P
     dockerfile.write_text(dockerfile.read_text() + "LABEL edited=1\n")
     script = copy / "run_in_container.sh"
     tag = subprocess.run(
-        [str(script), "build"], capture_output=True, text=True, check=True, timeout=600
+        [str(script), "build", "--accept-changes"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     assert tag.stdout.strip() != sandbox.image
     docker("rmi", tag.stdout.strip(), check=False)
@@ -183,6 +188,8 @@ def test_failed_build_is_loud_and_has_no_fallback(sandbox: Sandbox, tmp_path: Pa
         capture_output=True,
         text=True,
         timeout=600,
+        # A copy is another project: its first run would ask to accept the policy.
+        env={**os.environ, "CXGEN_ACCEPT_CHANGES": "1"},
     )
     assert result.returncode == 1 and "started" not in result.stdout
     assert "image build failed" in result.stderr

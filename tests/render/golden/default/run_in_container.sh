@@ -685,6 +685,7 @@ run_sandbox() {
 
 main() {
   parse_args "$@"
+  [ "$COMMAND" = accept ] || need_docker
   check_control_paths
   collect_domains
   hash_context
@@ -692,7 +693,6 @@ main() {
     cmd_accept
     return 0
   fi
-  need_docker
   approve_policy
   if [ "$COMMAND" = build ]; then
     ensure_image

@@ -48,6 +48,9 @@ SHIM_DIR = Path(__file__).resolve().parent / "shim"
 # NXDOMAIN; Docker's embedded DNS knows none of them, so it must forward them there.
 EXTERNAL_NAME = "ext.test"
 UNLISTED_NAME = "unlisted.test"
+# Answered with an address of the Docker host itself that is not the sandbox's gateway: the
+# host's end of a second test network (Topology.host_address).
+HOST_NAME = "dockerhost.test"
 
 
 def docker(*args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -139,6 +142,7 @@ class Topology:
     network: str
     subnet6: str
     hosts: dict[str, Host] = field(default_factory=dict)
+    host_address: str = ""
 
 
 def start_server(
@@ -170,6 +174,12 @@ def start_server(
     addresses = docker("inspect", "-f", fmt, container).stdout.split()
     ipv4, ipv6 = [*addresses, ""][:2]  # no IPv6 on an IPv4-only network
     return Host(name, ipv4, ipv6, container)
+
+
+def network_gateway(network: str) -> str:
+    """The IPv4 gateway of a network: the Docker host's own address on it."""
+    fmt = "{{range .IPAM.Config}}{{.Gateway}} {{end}}"
+    return docker("network", "inspect", "-f", fmt, network).stdout.split()[0]
 
 
 def start_dns_server(network: str, image: str, records: dict[str, Host]) -> Host:
@@ -212,6 +222,8 @@ def topology(server_image: str) -> Iterator[Topology]:
     )
     topo = Topology(network, subnet6)
     try:
+        docker("network", "create", "--internal", "--label", LABEL, f"{network}-aux")
+        topo.host_address = network_gateway(f"{network}-aux")
         topo.hosts["allowed"] = start_server(network, "allowed", ["allowed.test"], server_image)
         topo.hosts["wild"] = start_server(
             network, "wild", ["sub.wild.test", "wild.test"], server_image
@@ -222,7 +234,11 @@ def topology(server_image: str) -> Iterator[Topology]:
         topo.hosts["dns"] = start_dns_server(
             network,
             server_image,
-            {EXTERNAL_NAME: topo.hosts["ext"], UNLISTED_NAME: topo.hosts["blocked"]},
+            {
+                EXTERNAL_NAME: topo.hosts["ext"],
+                UNLISTED_NAME: topo.hosts["blocked"],
+                HOST_NAME: Host("dockerhost", topo.host_address, ""),
+            },
         )
         os.environ["CXGEN_TEST_DNS"] = topo.hosts["dns"].ipv4
         yield topo

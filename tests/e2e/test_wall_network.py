@@ -10,11 +10,23 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import EXTERNAL_NAME, LABEL, UNLISTED_NAME, Sandbox, Topology, docker
+from tests.e2e.conftest import (
+    EXTERNAL_NAME,
+    HOST_NAME,
+    LABEL,
+    UNLISTED_NAME,
+    Sandbox,
+    Topology,
+    docker,
+)
 
 PORT_START = "net.ipv4.ip_unprivileged_port_start"
 AGENT = "setpriv --reuid 1000 --regid 1000 --clear-groups --inh-caps=-all --bounding-set=-all"
@@ -260,3 +272,41 @@ def test_agent_cannot_read_the_firewalls_files(sandbox: Sandbox) -> None:
     assert result.stdout.startswith("700 root\n"), result.stdout
     assert "cat rc=1" in result.stdout and "ls rc=2" in result.stdout, result.stdout
     assert "policy" not in result.stdout and "Permission denied" in result.stderr
+
+
+@pytest.fixture
+def host_listener(topology: Topology) -> Iterator[tuple[str, int, Path]]:
+    """A web server on this machine (the Docker host), on its address on the test network: a
+    stand-in for a service of the user's own machine."""
+    address = topology.host_address
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "requests.log"
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "0", "--bind", address, "-d", tmp],
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            port = int(server.stdout.readline().split(" port ")[1].split()[0])
+            yield address, port, log
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def test_allowed_name_resolving_to_the_docker_host_is_refused(
+    make_sandbox, host_listener: tuple[str, int, Path]
+) -> None:  # type: ignore[no-untyped-def]
+    """Even in allowed-names mode, an allowed name that resolves to one of the Docker host's own
+    addresses stays shut: not only the sandbox's gateway, any address of the host."""
+    address, port, log = host_listener
+    sandbox = make_sandbox(allowed_domains=[HOST_NAME], private_destinations="allowed-names")
+    result = sandbox.sh(
+        f"getent ahostsv4 {HOST_NAME} | head -n1; "
+        f"curl -sS --max-time 5 -o /dev/null http://{HOST_NAME}:{port}/; echo rc=$?"
+    )
+    assert result.stdout.split()[0] == address, result.stdout + result.stderr
+    assert "rc=7" in result.stdout, result.stdout + result.stderr
+    assert "GET /" not in log.read_text()

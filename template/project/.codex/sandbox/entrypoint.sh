@@ -7,6 +7,7 @@
 #   CXGEN_UID, CXGEN_GID           the host user's ids (root becomes an unprivileged uid)
 #   CXGEN_ALLOWED_DOMAINS          allowed domains, separated by spaces
 #   CXGEN_PRIVATE_DESTINATIONS     deny | allowed-names
+#   CXGEN_HOST_ADDRESSES           the Docker host's own addresses, always denied
 #   CXGEN_FIREWALL                 on | off (off only through --no-firewall)
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)

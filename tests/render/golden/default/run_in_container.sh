@@ -595,6 +595,33 @@ set_agent_ids() {
 
 slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
 
+# Sets HOST_ADDRESSES: this machine's own addresses (the Docker host's, where Docker runs here),
+# which the sandbox denies even when an allowed name resolves to one. Loopback and link-local
+# are the container's own or denied anyway.
+host_addresses() {
+  local family address _
+  HOST_ADDRESSES=""
+  if command -v ip >/dev/null 2>&1; then
+    # "2: eth0    inet 192.0.2.2/24 brd ..."
+    while read -r _ _ family address _; do
+      case "$family" in inet | inet6) add_host_address "${address%/*}" ;; esac
+    done < <(ip -o addr show 2>/dev/null || true)
+  elif command -v ifconfig >/dev/null 2>&1; then
+    # macOS: "	inet 192.168.1.5 netmask ...", "	inet6 fe80::1%lo0 prefixlen ..."
+    while read -r family address _; do
+      case "$family" in inet | inet6) add_host_address "${address%\%*}" ;; esac
+    done < <(ifconfig 2>/dev/null || true)
+  fi
+}
+
+add_host_address() {
+  case "$1" in
+    127.* | ::1 | fe80:* | FE80:* | "") ;;
+    *[!0-9A-Fa-f:.]*) ;;
+    *) HOST_ADDRESSES="${HOST_ADDRESSES:+$HOST_ADDRESSES }$1" ;;
+  esac
+}
+
 # Sets WORK_DIR (checked) and the work-dir-dependent settings.
 resolve_work_dir() {
   WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
@@ -612,6 +639,7 @@ resolve_work_dir() {
 
 build_run_args() {
   local var path
+  host_addresses
   [ -n "$CONTAINER_NAME" ] || CONTAINER_NAME="cxgen-$(slug "$(basename "$WORK_DIR")")-$$"
   DOCKER_ARGS=(run --rm --init --name "$CONTAINER_NAME"
     --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
@@ -621,7 +649,7 @@ build_run_args() {
     # Docker lets anyone bind ports below 1024; then the agent could pose as a DNS server.
     --sysctl net.ipv4.ip_unprivileged_port_start=1024
     -e CXGEN_UID="${AGENT_IDS%%:*}" -e CXGEN_GID="${AGENT_IDS#*:}" -e CXGEN_FIREWALL="$FIREWALL"
-    -e CXGEN_PRIVATE_DESTINATIONS="$PRIVATE_DESTINATIONS"
+    -e CXGEN_PRIVATE_DESTINATIONS="$PRIVATE_DESTINATIONS" -e CXGEN_HOST_ADDRESSES="$HOST_ADDRESSES"
     -e CXGEN_ALLOWED_DOMAINS="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}}"
     -e CXGEN_WORKDIR="/app$WORK_DIR" -e SANDBOX_ENV_DIR="/app$ENV_DIR" -e CODEX_HOME="/app$ENV_DIR"
     -w "/app$WORK_DIR")

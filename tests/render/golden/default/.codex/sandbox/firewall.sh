@@ -27,7 +27,8 @@ readonly FW_IPV6_RE='^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$'
 # Denied unless private_destinations=allowed-names and an allowed name resolved there.
 readonly FW_PRIVATE4="10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 198.18.0.0/15"
 readonly FW_PRIVATE6="fc00::/7"
-# Always denied: this host, link-local (cloud metadata), multicast, reserved, IPv4-in-IPv6.
+# Always denied: this host, link-local (cloud metadata), multicast, reserved, IPv4-in-IPv6; and
+# the Docker host: the default gateway and the host's own addresses (CXGEN_HOST_ADDRESSES).
 readonly FW_NEVER4="0.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4"
 readonly FW_NEVER6="::/128, ::ffff:0:0/96, 64:ff9b::/96, 2002::/16, fe80::/10, ff00::/8"
 
@@ -63,7 +64,24 @@ fw_routes() {
   done < <(ip "-$1" route show 2>/dev/null || true)
 }
 
-# "a, b, c" from lines, for nft set elements.
+# Sets FW_HOST4 and FW_HOST6 from CXGEN_HOST_ADDRESSES: the Docker host's own addresses, as
+# the run script found them on the host (the container cannot see them).
+fw_host_addresses() {
+  local address addresses=()
+  FW_HOST4=()
+  FW_HOST6=()
+  read -r -a addresses <<<"${CXGEN_HOST_ADDRESSES:-}" || true
+  for address in ${addresses[@]+"${addresses[@]}"}; do
+    if [[ "$address" =~ $FW_IPV4_RE ]]; then
+      FW_HOST4+=("$address")
+    elif [[ "$address" =~ $FW_IPV6_RE ]]; then
+      FW_HOST6+=("$address")
+    else
+      fw_fail "invalid host address '$address' in CXGEN_HOST_ADDRESSES"
+    fi
+  done
+}
+
 # fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
 fw_join() {
   local var="$1" out="" item
@@ -76,11 +94,12 @@ fw_ruleset() {
   local upstream="$1" private_mode="$2"
   local never4 never6 private4 private6 up_match spoofed docker_forward=""
   local senders="meta skuid != { root, \"$FW_DNS_USER\" }"
+  fw_host_addresses
   fw_routes 4
-  fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
+  fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"} ${FW_HOST4[@]+"${FW_HOST4[@]}"}
   fw_join private4 "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   fw_routes 6
-  fw_join never6 "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"}
+  fw_join never6 "$FW_NEVER6" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"} ${FW_HOST6[@]+"${FW_HOST6[@]}"}
   fw_join private6 "$FW_PRIVATE6" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   case "$upstream" in
     "$FW_DOCKER_DNS")

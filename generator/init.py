@@ -15,6 +15,7 @@ from cxgen.accept import accept_policy
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.project_files import (
+    ANSWERS_FILE,
     install,
     plan_install,
     refuse_conflicts,
@@ -24,7 +25,6 @@ from cxgen.project_files import (
 from cxgen.template_repo import git, template_repo, version_tag
 from cxgen.validators import TEMPLATE_CHECKS
 
-ANSWERS_FILE = ".copier-answers.yml"
 INIT_HOOK = Path(".codex/.environment/init.sh")
 # Answers that are lists; typed at a prompt they arrive as text ("a.com, b.com").
 LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts")

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxgen.errors import CxgenError, UsageError
+from cxgen.resources import template_dir
+
+ANSWERS_FILE = ".copier-answers.yml"
 
 
 @dataclass
@@ -45,6 +48,19 @@ def plan_install(staging: Path, dest: Path) -> InstallPlan:
         else:
             plan.conflicts.append(rel)
     return plan
+
+
+def template_files() -> list[Path]:
+    """Project-relative paths of the files the installed template writes."""
+    root = template_dir() / "project"
+    names = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            rel = str(path.relative_to(root)).removesuffix(".jinja")
+            names.append(
+                Path(rel.replace("{{ _copier_conf.answers_file }}", ".copier-answers.yml"))
+            )
+    return names
 
 
 def refuse_symlinks(dest: Path, files: list[Path]) -> None:

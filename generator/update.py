@@ -23,6 +23,7 @@ from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers, render_template
+from cxgen.project_files import refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
     git_bytes,
@@ -205,6 +206,8 @@ def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) ->
     given = validate_answers(data) if data else {}
     if old == __version__ and not given:
         return UpdateResult(old, __version__, current=True)
+    # The agent may have left symlinks where the template writes (.codex -> elsewhere).
+    refuse_symlinks(project, template_files())
     if not dry_run:
         kept = _copier_update(project, old, answers, given)
         changed, conflicts = _changes(project)

@@ -228,6 +228,22 @@ def test_newer_project_is_refused(history: Path, tmp_path: Path) -> None:
     assert_refused_untouched(project, "newer than this cxgen")
 
 
+@pytest.mark.parametrize("link", [".codex", ".codex/sandbox", "run_in_container.sh"])
+def test_a_committed_symlink_is_never_written_through(
+    history: Path, tmp_path: Path, link: str
+) -> None:
+    """An earlier agent (or a pull) replaced generated files by links to outside the project:
+    update refuses, and neither the project nor the link's target changes."""
+    project = old_project(tmp_path)
+    outside = tmp_path / "outside"
+    (project / link).rename(outside)
+    (project / link).symlink_to(outside)
+    commit_all(project, "agent's link")
+    outside_before = snapshot(outside) if outside.is_dir() else outside.read_bytes()
+    assert_refused_untouched(project, "refusing to write through the symlink")
+    assert (snapshot(outside) if outside.is_dir() else outside.read_bytes()) == outside_before
+
+
 def test_user_owned_files_are_never_overwritten(history: Path, tmp_path: Path) -> None:
     hook = tmp_path / "hook.sh"
     hook.write_text("echo original\n")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_UID, Sandbox, chown_tree
+from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker
 
 # The host user the run script runs as: root, or an unprivileged user in the docker group.
 HOST_USERS = {"root": None, "user": (PROJECT_UID, PROJECT_UID)}
@@ -429,3 +431,41 @@ def test_fresh_machine_asks_once(make_sandbox, tmp_path: Path) -> None:  # type:
     )
     assert answered.returncode == 0 and "started" in answered.stdout, answered.stdout
     assert sandbox.run("exec", "--", "true", env=env).returncode == 0
+
+
+def test_agent_home_gitignore_stays_read_only(sandbox: Sandbox) -> None:
+    """Un-ignoring auth.json would put credentials into the user's next commit."""
+    gitignore = sandbox.project / ".codex/.environment/.gitignore"
+    before = gitignore.read_bytes()
+    result = sandbox.sh(
+        "echo '!auth.json' >> .codex/.environment/.gitignore && echo wrote; echo done"
+    )
+    assert result.stdout.strip() == "done"
+    assert gitignore.read_bytes() == before
+
+
+def test_mount_targets_in_reach_of_a_running_agent_are_refused(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """While one sandbox runs, its agent could swap a folder of the work dir for a symlink between
+    the next run's check and Docker's mount: a --read-only path there is refused meanwhile."""
+    sandbox = make_sandbox()
+    docs = sandbox.project / "docs"
+    docs.mkdir()
+    name = f"cxgen-test-{RUN_ID}-long-{uuid.uuid4().hex[:6]}"
+    script = str(sandbox.project / "run_in_container.sh")
+    long_running = subprocess.Popen(
+        [script, "exec", "--name", name, "--network", sandbox.network, "--", "sleep", "60"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if docker("ps", "-q", "--filter", f"name={name}").stdout.strip():
+                break
+            time.sleep(0.2)
+        result = sandbox.run("exec", "--read-only", str(docs), "--", "true")
+        one_line_error(result, "another sandbox", str(docs))
+    finally:
+        docker("rm", "-f", name, check=False)
+        long_running.wait(timeout=30)
+    assert sandbox.run("exec", "--read-only", str(docs), "--", "true").returncode == 0

@@ -5,7 +5,7 @@ Takes template/ and presets/ as they are at GIT_REF (default HEAD) of this repos
 them as one commit tagged vVERSION on top of the bundle's history. `cxgen update` uses the
 bundle to render the version a project was made with (the base of its three-way merge).
 Release steps: snapshot the version being released, then bump the version in pyproject.toml
-and generator/__init__.py.
+and generator/cxgen/__init__.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / "history" / "template.bundle"
 
 
-sys.path.insert(0, str(REPO / "generator"))
+sys.path.insert(0, str(REPO / "generator" / "cxgen"))
 from git_identity import GIT_IDENTITY  # noqa: E402  (a plain module: no package import)
 
 

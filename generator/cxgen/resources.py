@@ -12,8 +12,8 @@ def _data_dir(name: str) -> Path:
     installed = _PACKAGE_DIR / "_data" / name
     if installed.is_dir():
         return installed
-    # Editable install or tests from a checkout: generator/ sits beside template/ and presets/.
-    return _PACKAGE_DIR.parent / name
+    # Editable install or a checkout: generator/cxgen/ sits two levels below template/, presets/.
+    return _PACKAGE_DIR.parent.parent / name
 
 
 def template_dir() -> Path:

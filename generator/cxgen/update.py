@@ -22,8 +22,8 @@ from cxgen import __version__
 from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
-from cxgen.init import ANSWERS_FILE, TEMPLATE_SOURCE, portable_answers, render_template
-from cxgen.project_files import refuse_symlinks, template_files
+from cxgen.init import TEMPLATE_SOURCE, portable_answers, render_template
+from cxgen.project_files import ANSWERS_FILE, refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
     git_bytes,

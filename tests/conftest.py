@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 STATE_HOME = Path(tempfile.mkdtemp(prefix="cxgen-test-state-"))
 STATE_HOME.chmod(0o755)
 os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
+# GNU bash 3.2 (the generation macOS ships), beside the project in CI and on developer machines.
+BASH_32 = Path(os.environ.get("CXGEN_BASH32", REPO.parent / "shared/tools/bash-3.2"))
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +61,13 @@ def snapshot(path: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
     }
+
+
+@pytest.fixture(params=["bash", "bash-3.2"])
+def script_shell(request: pytest.FixtureRequest) -> list[str]:
+    """How to start the generated run script: with this machine's bash, and with bash 3.2."""
+    if request.param == "bash":
+        return ["bash"]
+    if not BASH_32.is_file():
+        pytest.skip(f"bash 3.2 not found at {BASH_32} (set CXGEN_BASH32)")
+    return [str(BASH_32)]

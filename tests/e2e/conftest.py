@@ -313,9 +313,11 @@ class Sandbox:
         user: tuple[int, int] | None = None,
         network: bool = True,
         cwd: Path | None = None,
+        shell: list[str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """`run_in_container.sh ARGS` on the test network, named so cleanup finds it."""
-        command = [str(self.project / "run_in_container.sh")]
+        """`run_in_container.sh ARGS` on the test network, named so cleanup finds it (started by
+        `shell`, e.g. bash 3.2, when given)."""
+        command = [*(shell or []), str(self.project / "run_in_container.sh")]
         if args and args[0] in ("run", "shell", "exec", "build"):
             command.append(args[0])
             args = args[1:]

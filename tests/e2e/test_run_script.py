@@ -198,3 +198,57 @@ def test_failed_build_is_loud_and_has_no_fallback(sandbox: Sandbox, tmp_path: Pa
 def test_unknown_agent_is_refused_before_anything_runs(sandbox: Sandbox) -> None:
     result = sandbox.run("run", "--agent", "codex")
     assert result.returncode == 2 and "this sandbox has: shell" in result.stderr
+
+
+def test_init_hook_output_goes_to_stderr(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """stdout is the command's alone: `exec -- cat x | jq` must not get the hook's lines."""
+    hook = tmp_path / "hook.sh"
+    hook.write_text("echo hook-says-hi\n")
+    hooked = make_sandbox(init_hook=str(hook))
+    result = hooked.run("exec", "--", "echo", "out")
+    assert result.returncode == 0 and result.stdout == "out\n"
+    assert "hook-says-hi" in result.stderr
+
+
+def test_unknown_network_is_a_usage_error(sandbox: Sandbox) -> None:
+    script = str(sandbox.project / "run_in_container.sh")
+    result = subprocess.run(
+        [script, "exec", "--network", f"cxgen-test-{RUN_ID}-nope", "--", "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cxgen: error: --network: no Docker network named 'cxgen-test-{RUN_ID}-nope'"
+        " (docker network ls lists them)"
+    )
+
+
+def test_build_and_exec_under_each_bash(
+    make_sandbox, tmp_path: Path, script_shell: list[str]
+) -> None:  # type: ignore[no-untyped-def]
+    """The whole start path with bash 3.2 (macOS) as with this machine's bash: build, the mount
+    layout, a read-only mount, the policy check and the after-session git report."""
+    sandbox = make_sandbox()
+    data = tmp_path / "data dir"
+    data.mkdir()
+    (data / "f").write_text("ro\n")
+    tag = sandbox.run("build", shell=script_shell)
+    assert tag.returncode == 0 and tag.stdout.strip() == sandbox.image, tag.stderr
+    result = sandbox.run(
+        "exec",
+        "--read-only",
+        str(data),
+        "--",
+        "bash",
+        "-c",
+        f"cat '/app{data}/f'; mv .codex c 2>/dev/null || echo pinned; mkdir -p x/.git",
+        shell=script_shell,
+    )
+    assert result.stdout.split() == ["ro", "pinned"], result.stderr
+    assert f"{sandbox.project}/x/.git" in result.stderr
+    with (sandbox.project / ".codex/allowed-domains.txt").open("a") as f:
+        f.write("blocked.test\n")
+    refused = sandbox.run("exec", "--", "true", shell=script_shell)
+    assert refused.returncode == 2 and "added: blocked.test" in refused.stderr

@@ -21,6 +21,15 @@ exit 0
 """
 
 
+@pytest.fixture(autouse=True)
+def _every_test_under_both_bashes(script_shell: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test here runs the script with this machine's bash and with bash 3.2 (macOS's)."""
+    monkeypatch.setattr(f"{__name__}.SHELL", script_shell)
+
+
+SHELL = ["bash"]
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     dest = tmp_path / "proj"
@@ -48,7 +57,7 @@ def run_script(
         **(env or {}),
     }
     result = subprocess.run(
-        [str(project / "run_in_container.sh"), *args],
+        [*SHELL, str(project / "run_in_container.sh"), *args],
         env=full_env,
         capture_output=True,
         text=True,
@@ -180,3 +189,30 @@ def test_env_home_and_codex_home_point_into_the_project(project: Path, tmp_path:
     env = env_of(argv)
     assert env["SANDBOX_ENV_DIR"] == env["CODEX_HOME"] == f"/app{project}/.codex/.environment"
     assert env["CXGEN_FIREWALL"] == "on" and env["CXGEN_PRIVATE_DESTINATIONS"] == "deny"
+
+
+def test_a_command_without_dashes_gets_a_hint(project: Path, tmp_path: Path) -> None:
+    result, argv = run_script(project, tmp_path, "exec", "id")
+    assert result.returncode == 2 and not argv
+    assert result.stderr.strip() == (
+        "cxgen: error: unexpected 'id': the command goes after --, as in "
+        "./run_in_container.sh exec -- id"
+    )
+
+
+def test_a_missing_saved_mount_names_the_answer_and_the_fix(tmp_path: Path) -> None:
+    dest = tmp_path / "proj"
+    mount = tmp_path / "data"
+    mount.mkdir()
+    run_init(
+        dest,
+        {"agents": ["shell"], "readonly_mounts": [str(mount)]},
+        defaults=True,
+        interactive=False,
+    )
+    mount.rmdir()  # a teammate's machine, or a folder moved since
+    result, argv = run_script(dest, tmp_path, "exec", "--", "true")
+    assert result.returncode == 2 and not argv
+    line = result.stderr.strip().splitlines()[-1]
+    assert "readonly_mounts" in line and "cxgen update --data readonly_mounts=" in line
+    assert str(mount) in line

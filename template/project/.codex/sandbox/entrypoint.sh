@@ -18,7 +18,7 @@ set -Eeuo pipefail
 
 readonly EXIT_SETUP_FAILED=78
 readonly FALLBACK_UID=1000
-# shellcheck source=firewall.sh
+# shellcheck source=SCRIPTDIR/firewall.sh
 . /usr/local/lib/cxgen/firewall.sh
 
 log() { printf 'cxgen-sandbox: %s\n' "$*" >&2; }
@@ -52,7 +52,8 @@ run_hook() {
   local hook="$1"
   [ -n "$hook" ] && [ -f "$hook" ] || return 0
   log "running init hook $hook"
-  "${AS_AGENT[@]}" bash "$hook" || fw_fail "init hook $hook failed"
+  # Its output goes to stderr: stdout belongs to the command (exec -- cat x | jq).
+  "${AS_AGENT[@]}" bash "$hook" >&2 || fw_fail "init hook $hook failed"
 }
 
 main() {

@@ -158,7 +158,7 @@ parse_args() {
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
   WORK_DIR="$PROJECT_DIR"
-  READONLY_MOUNTS=(${DEFAULT_READONLY_MOUNTS[@]+"${DEFAULT_READONLY_MOUNTS[@]}"})
+  READONLY_MOUNTS=()
   EXTRA_DOMAINS=()
   CMD_ARGS=()
   NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no
@@ -180,7 +180,8 @@ parse_args() {
       --rebuild) REBUILD=yes; shift ;;
       --accept-changes) ACCEPT_CHANGES=1; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
-      *) die "unknown argument '$1' (see --help)" "$EXIT_USAGE" ;;
+      -*) die "unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
+      *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
     esac
   done
   if [ "$COMMAND" = exec ] && [ "${#CMD_ARGS[@]}" -eq 0 ]; then
@@ -498,15 +499,24 @@ protect_git() {
   esac
 }
 
-# Read-only mounts the user asked for: paths checked, then mounted at /app<path>.
+# add_readonly_mount WHAT PATH: PATH checked, then mounted read-only at /app<PATH>.
+add_readonly_mount() {
+  local path
+  path=$(safe_path "$1" "$2")
+  add_mount "$path" "/app$path" ",readonly"
+  # Inside the work dir the mount target lies in the agent's reach: nobody may be writing there
+  # while Docker resolves it.
+  ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
+}
+
+# The saved answer's read-only mounts, then --read-only's.
 add_readonly_mounts() {
   local path
+  for path in ${DEFAULT_READONLY_MOUNTS[@]+"${DEFAULT_READONLY_MOUNTS[@]}"}; do
+    add_readonly_mount "readonly_mounts (saved answer; change it with cxgen update --data readonly_mounts='[...]')" "$path"
+  done
   for path in ${READONLY_MOUNTS[@]+"${READONLY_MOUNTS[@]}"}; do
-    path=$(safe_path "--read-only (from --read-only or the saved answers)" "$path")
-    add_mount "$path" "/app$path" ",readonly"
-    # Inside the work dir the mount target lies in the agent's reach: nobody may be writing
-    # there while Docker resolves it.
-    ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
+    add_readonly_mount --read-only "$path"
   done
 }
 
@@ -660,7 +670,11 @@ build_run_args() {
   else
     DOCKER_ARGS+=(-i)
   fi
-  [ -z "$NETWORK" ] || DOCKER_ARGS+=(--network "$NETWORK")
+  if [ -n "$NETWORK" ]; then
+    docker network inspect "$NETWORK" >/dev/null 2>&1 \
+      || die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"
+    DOCKER_ARGS+=(--network "$NETWORK")
+  fi
   for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
     [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
   done

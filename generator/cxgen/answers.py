@@ -11,7 +11,7 @@ import yaml
 from cxgen.errors import UsageError
 from cxgen.presets import agent_presets
 from cxgen.resources import template_dir
-from cxgen.validators import SIMPLE_CHECKS, check_agents, check_default_agent
+from cxgen.validators import LIST_ANSWERS, SIMPLE_CHECKS, check_agents, check_default_agent
 
 
 def _questions() -> tuple[str, ...]:
@@ -24,16 +24,24 @@ QUESTIONS = _questions()
 
 
 def parse_data_items(items: Iterable[str]) -> dict[str, Any]:
-    """`KEY=VALUE` pairs; VALUE is YAML, so lists can be given as [a, b]."""
+    """`KEY=VALUE` pairs; VALUE is YAML, so lists can be given as [a, b].
+
+    List answers stay text, read by the validators exactly as a prompt's answer is: `[a, b]`
+    as YAML, anything else split at commas (so a leading `*.` is not a YAML alias).
+    """
     data: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise UsageError(f"--data expects KEY=VALUE, got {item!r}")
+        if key in LIST_ANSWERS:
+            data[key] = raw.strip()
+            continue
         try:
-            data[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            data[key] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
-            data[key.strip()] = raw
+            data[key] = raw
     return data
 
 

@@ -36,6 +36,11 @@ class InvalidAnswer(UsageError):
         self.value = value
         self.reason = reason
 
+    @property
+    def short(self) -> str:
+        """The item and the reason, for a prompt that already shows which question it is."""
+        return f"{self.value!r}: {self.reason}"
+
 
 @contextmanager
 def copier_errors(error_type: type[CxgenError], prefix: str = "") -> Iterator[None]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import copier
 import yaml
+from copier._user_data import Question
 
 from cxgen import __version__
 from cxgen.accept import accept_policy
@@ -23,11 +26,9 @@ from cxgen.project_files import (
     staged_files,
 )
 from cxgen.template_repo import git, template_repo, version_tag
-from cxgen.validators import TEMPLATE_CHECKS
+from cxgen.validators import LIST_ANSWERS, TEMPLATE_CHECKS, list_as_text
 
 INIT_HOOK = Path(".codex/.environment/init.sh")
-# Answers that are lists; typed at a prompt they arrive as text ("a.com, b.com").
-LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts")
 # Written into the answers file instead of this machine's cache path, so teammates can update.
 TEMPLATE_SOURCE = "cxgen"
 
@@ -49,6 +50,39 @@ def check_destination(path: Path) -> Path:
     return resolved
 
 
+def copier_data(answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers as Copier takes them: list answers as text ("[a, '*.b.com']"), which every
+    release reads, whether it asks for them as YAML (up to 0.2.0) or as text."""
+    return {
+        key: list_as_text(value) if key in LIST_ANSWERS and isinstance(value, list) else value
+        for key, value in answers.items()
+    }
+
+
+@contextmanager
+def _short_prompt_errors() -> Iterator[None]:
+    """Show the validators' own one-line message at a prompt.
+
+    Copier puts "Validation error for question 'KEY': " before it, and the prompt shows one
+    line of the terminal's width, so the part naming the bad item was cut off. The question is
+    on screen already: drop the prefix (if Copier words it otherwise, its message is shown).
+    """
+    original = Question.validate_answer
+
+    def validate_answer(self: Question, answer: Any) -> None:
+        try:
+            original(self, answer)
+        except ValueError as error:
+            prefix = f"Validation error for question '{self.var_name}': "
+            raise ValueError(str(error).removeprefix(prefix)) from error
+
+    Question.validate_answer = validate_answer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Question.validate_answer = original  # type: ignore[method-assign]
+
+
 def render_template(
     dest: Path,
     answers: dict[str, Any],
@@ -59,12 +93,13 @@ def render_template(
     error_prefix: str = "",
 ) -> None:
     """Render template release `tag` with `answers` into `dest` (a fresh folder)."""
-    with copier_errors(error_type, error_prefix):
+    prompts = nullcontext() if defaults else _short_prompt_errors()
+    with copier_errors(error_type, error_prefix), prompts:
         copier.run_copy(
             str(template_repo()),
             str(dest),
             vcs_ref=tag,
-            data=answers,
+            data=copier_data(answers),
             defaults=defaults,
             unsafe=True,  # our own template: it loads cxgen's Jinja extension
             quiet=True,

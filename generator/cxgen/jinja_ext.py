@@ -20,7 +20,10 @@ from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent
 
 
 def invalid(value: Any, key: str, agents: Any = None) -> str:
-    """The validation error for one answer, or "" when it is valid (Copier's validator contract)."""
+    """The validation error for one answer, or "" when it is valid (Copier's validator contract).
+
+    The message names the bad item and stays short: prompts show one line of the terminal.
+    """
     try:
         if key == "agents":
             check_agents(value, agent_presets())
@@ -29,7 +32,7 @@ def invalid(value: Any, key: str, agents: Any = None) -> str:
         else:
             TEMPLATE_CHECKS[key](value)
     except InvalidAnswer as error:
-        return error.reason
+        return error.short
     return ""
 
 

@@ -22,7 +22,7 @@ from cxgen import __version__
 from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
-from cxgen.init import TEMPLATE_SOURCE, portable_answers, render_template
+from cxgen.init import TEMPLATE_SOURCE, copier_data, portable_answers, render_template
 from cxgen.project_files import ANSWERS_FILE, refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
@@ -31,6 +31,7 @@ from cxgen.template_repo import (
     untrusted_repo_env,
     version_tag,
 )
+from cxgen.validators import LIST_ANSWERS
 
 # One pattern per line: files the user owns that an update must never overwrite.
 USER_OWNED_FILE = Path(".codex/user-owned.txt")
@@ -129,6 +130,9 @@ def _copier_update(
 ) -> list[str]:
     """Copier's update from `old`; returns the files kept because the user had changed them."""
     repo = str(template_repo())
+    # The saved lists go in as text too: the current release asks for them as text, and
+    # Copier would drop a saved answer of another type.
+    saved_lists = {key: answers[key] for key in LIST_ANSWERS if key in answers}
     with (
         copier_errors(CxgenError, "update failed: "),
         local.env(**untrusted_repo_env()),  # Copier runs git in the project too
@@ -136,7 +140,7 @@ def _copier_update(
             dst_path=project,
             src_path=repo,
             vcs_ref=version_tag(),
-            data=data,
+            data=copier_data({**saved_lists, **data}),
             defaults=True,
             overwrite=True,
             unsafe=True,  # our own template: it loads cxgen's Jinja extension
@@ -149,6 +153,8 @@ def _copier_update(
         # The committed answers name the source "cxgen" (machine-independent): the old
         # version comes from this machine's copy of the template history.
         worker.subproject.__dict__["template"] = Template(url=repo, ref=version_tag(old))
+        # The old release renders from the saved answers: lists as text, as any release reads.
+        worker.subproject.__dict__["last_answers"] = copier_data(worker.subproject.last_answers)
         worker.run_update()
     portable_answers(project / ANSWERS_FILE)
     return _keep_edited_deletions(project, old, answers)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cxgen.errors import InvalidAnswer
 
 # RFC 1123 labels, lowercase ASCII only (so no unicode look-alikes), optional leading "*.",
@@ -27,15 +29,24 @@ IMAGE_RE = re.compile(
 )
 AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
+# Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
+LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts")
 GIT_ACCESS = ("readonly", "off", "writable")
 
 
 def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str]:
-    """A YAML list, or text separated by `separators`; empty items dropped."""
+    """A YAML list, or text: `[a, b]` (a YAML list, as --data takes it) or items separated by
+    `separators` (`a, *.b.com`); empty items dropped. Prompts and --data both come here."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
-        return [item for item in re.split(separators, value.strip()) if item]
+        text = value.strip()
+        if not text.startswith("["):
+            return [item for item in re.split(separators, text) if item]
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InvalidAnswer(key, value, "not a list like [a, b]; or give a, b") from None
     if isinstance(value, list | tuple):
         items = []
         for item in value:
@@ -46,6 +57,12 @@ def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str
     raise InvalidAnswer(key, value, "expected a list or comma-separated text")
 
 
+def list_as_text(items: list[str]) -> str:
+    """A list answer as text that split_list reads back, and YAML reads as the list: the form
+    in which list answers reach Copier (releases up to 0.2.0 ask them as YAML, later as text)."""
+    return yaml.safe_dump(items, default_flow_style=True, width=10_000).strip()
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -53,12 +70,7 @@ def _unique(items: Iterable[str]) -> list[str]:
 def check_domain(value: str, key: str = "allowed_domains") -> str:
     """One egress domain: `example.com` or `*.example.com`, lowercase RFC 1123."""
     if not DOMAIN_RE.match(value) or len(value) > 253:
-        raise InvalidAnswer(
-            key,
-            value,
-            "expected a lowercase domain like example.com or *.example.com "
-            "(no scheme, port, path, spaces or special characters)",
-        )
+        raise InvalidAnswer(key, value, "not a domain like example.com or *.example.com")
     return value
 
 
@@ -72,7 +84,7 @@ def check_apt_packages(value: Any, key: str = "apt_packages") -> list[str]:
     packages = split_list(value, key)
     for package in packages:
         if not APT_RE.match(package):
-            raise InvalidAnswer(key, package, "expected a Debian package name like git or jq=1.6-2")
+            raise InvalidAnswer(key, package, "not a Debian package name like git or jq=1.6-2")
     return _unique(packages)
 
 

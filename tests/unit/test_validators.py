@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from cxgen.answers import parse_data_items, validate_answers
 from cxgen.errors import InvalidAnswer
+from cxgen.jinja_ext import invalid, normalized
 from cxgen.validators import (
     check_apt_packages,
     check_domains,
@@ -15,6 +18,7 @@ from cxgen.validators import (
     check_init_hook,
     check_mount_paths,
     check_private_destinations,
+    list_as_text,
 )
 
 HOSTILE_DOMAINS = [
@@ -147,3 +151,53 @@ def test_git_access_refuses_anything_else(value: object) -> None:
     with pytest.raises(InvalidAnswer) as caught:
         check_git(value)
     assert caught.value.key == "git"
+
+
+# Typed at a prompt (through jinja_ext, as copier.yml's validators call it) and given as
+# --data, a list answer is parsed and checked by the same code.
+TYPED_LISTS = [
+    ("allowed_domains", "*.pythonhosted.org, pypi.org", ["*.pythonhosted.org", "pypi.org"]),
+    ("allowed_domains", "[pypi.org, '*.pythonhosted.org']", ["pypi.org", "*.pythonhosted.org"]),
+    ("allowed_domains", "*.pythonhosted.org", ["*.pythonhosted.org"]),
+    ("apt_packages", "git jq, python3", ["git", "jq", "python3"]),
+    ("apt_packages", "[git, jq]", ["git", "jq"]),
+]
+
+
+@pytest.mark.parametrize(("key", "typed", "expected"), TYPED_LISTS)
+def test_typed_list_answers_parse_the_same_at_a_prompt_and_in_data(
+    key: str, typed: str, expected: list[str]
+) -> None:
+    assert invalid(typed, key) == ""
+    assert normalized(typed, key) == expected
+    assert validate_answers(parse_data_items([f"{key}={typed}"]))[key] == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "item"),
+    [
+        ("allowed_domains", "pypi.org, files.pythonhosted,org", "org"),
+        ("allowed_domains", "pypi.org, http://x.example.com", "http://x.example.com"),
+        ("apt_packages", "git, jq;id", "jq;id"),
+        ("readonly_mounts", "relative/path", "relative/path"),
+    ],
+)
+def test_an_invalid_item_is_named_in_one_short_line(key: str, typed: str, item: str) -> None:
+    shown = invalid(typed, key)  # what the prompt shows, under the question
+    assert shown.startswith(f"{item!r}: ")
+    assert "\n" not in shown and len(shown) < 77
+    with pytest.raises(InvalidAnswer) as caught:
+        validate_answers(parse_data_items([f"{key}={typed}"]))
+    assert caught.value.message == f"invalid {key} {shown}"
+
+
+def test_yaml_lists_in_data_and_data_files_still_work() -> None:
+    given = parse_data_items(["allowed_domains=[pypi.org, '*.github.com']", "agents=[shell]"])
+    assert validate_answers(given)["allowed_domains"] == ["pypi.org", "*.github.com"]
+    assert validate_answers({"apt_packages": ["git", "jq"]})["apt_packages"] == ["git", "jq"]
+
+
+def test_a_list_answer_reaches_copier_as_text_every_release_reads() -> None:
+    text = list_as_text(["pypi.org", "*.github.com"])
+    assert check_domains(text) == ["pypi.org", "*.github.com"]  # releases asking for text
+    assert yaml.safe_load(text) == ["pypi.org", "*.github.com"]  # releases asking for YAML

@@ -1,0 +1,107 @@
+"""`cxgen init` at a real terminal (a pseudo-terminal, 80 columns): the questions as a user
+answers them, checked by the same validators as --data."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import yaml
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
+ENTER = "\r"
+CLEAR_LINE = "\x15"  # ^U
+
+
+class Terminal:
+    """cxgen init on an 80x24 pseudo-terminal; `expect` waits for text on the screen."""
+
+    def __init__(self, *args: str) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cxgen", "init", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            env={**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"},
+        )
+        os.close(slave)
+        self.output = ""
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # the other side closed
+            return False
+        self.output += ANSI.sub("", data.decode(errors="replace"))
+        return bool(data)
+
+    def expect(self, text: str, timeout: float = 30) -> None:
+        start = len(self.output) - len(text)
+        deadline = time.monotonic() + timeout
+        while text not in self.output[max(start, 0) :]:
+            if time.monotonic() > deadline or (
+                not self._read(0.2) and self.process.poll() is not None
+            ):
+                raise AssertionError(f"{text!r} not shown; the terminal showed:\n{self.output}")
+
+    def send(self, keys: str) -> None:
+        time.sleep(0.2)  # let the prompt take its input
+        os.write(self.master, keys.encode())
+
+    def finish(self, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self._read(0.2)
+        while self._read(0.1):
+            pass
+        os.close(self.master)
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait()
+
+
+def answer_rest(term: Terminal, after: str) -> int:
+    """Accept the defaults of the questions after `after`."""
+    questions = ["A script to run", "Base image", "private addresses", "project's .git"]
+    for question in questions[questions.index(after) + 1 :] if after in questions else questions:
+        term.expect(question)
+        term.send(ENTER)
+    return term.finish()
+
+
+def test_typed_lists_parse_like_data_and_errors_name_the_item(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    term = Terminal(str(project))
+    term.expect("Which agents")
+    term.send(ENTER)
+    term.expect("Extra domains")
+    # A leading *. is not a YAML alias; a comma typed for a dot names the bad item.
+    term.send("*.pythonhosted.org, files.pythonhosted,org" + ENTER)
+    term.expect("'org': not a domain like example.com or *.example.com")
+    term.send(CLEAR_LINE + "*.pythonhosted.org, pypi.org" + ENTER)
+    term.expect("Extra Debian packages")
+    term.send("git, jq=1.6 && id" + ENTER)
+    term.expect("'&&': not a Debian package name")
+    term.send(CLEAR_LINE + "[git, jq]" + ENTER)  # a YAML list, as --data takes it
+    term.expect("Host paths")
+    term.send(ENTER)
+    assert answer_rest(term, "Host paths") == 0, term.output
+    saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert saved["allowed_domains"] == ["*.pythonhosted.org", "pypi.org"]
+    assert saved["apt_packages"] == ["git", "jq"]
+    # No line of the questions or their errors is wider than the terminal.
+    assert "Validation error for question" not in term.output

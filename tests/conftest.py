@@ -17,6 +17,11 @@ REPO = Path(__file__).resolve().parent.parent
 # unprivileged host user that some e2e tests run as.
 STATE_HOME = Path(tempfile.mkdtemp(prefix="cxgen-test-state-"))
 STATE_HOME.chmod(0o755)
+# The run script appends every work dir to agent-trees: shared by root and that user here.
+(STATE_HOME / "cxgen").mkdir(mode=0o777)
+(STATE_HOME / "cxgen").chmod(0o777)
+(STATE_HOME / "cxgen/agent-trees").touch(mode=0o666)
+(STATE_HOME / "cxgen/agent-trees").chmod(0o666)
 os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 # GNU bash 3.2 (the generation macOS ships), beside the project in CI and on developer machines.
 BASH_32 = Path(os.environ.get("CXGEN_BASH32", REPO.parent / "shared/tools/bash-3.2"))

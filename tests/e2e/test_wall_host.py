@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -450,22 +451,150 @@ def test_mount_targets_in_reach_of_a_running_agent_are_refused(make_sandbox) -> 
     sandbox = make_sandbox()
     docs = sandbox.project / "docs"
     docs.mkdir()
+    with running_sandbox(sandbox):
+        result = sandbox.run("exec", "--read-only", str(docs), "--", "true")
+        one_line_error(result, "a running sandbox", str(docs))
+    assert sandbox.run("exec", "--read-only", str(docs), "--", "true").returncode == 0
+
+
+# --- From the outside review: the agent of one session preparing or racing the next ---------------
+
+
+@pytest.mark.parametrize("layout", ["work-dir-inside", "project-without-git"])
+def test_a_git_made_at_the_top_of_the_work_dir_is_reported(
+    make_sandbox, tmp_path: Path, layout: str
+) -> None:  # type: ignore[no-untyped-def]
+    """No .git is exempt but the project's own, read-only one: a work dir inside the project,
+    or a project that is a plain folder in a bigger repository, gets its new .git named."""
+    if layout == "work-dir-inside":
+        sandbox = make_sandbox(git_repo(tmp_path / "project"))
+        (sandbox.project / "src").mkdir()
+        chown_tree(sandbox.project)
+        args = ["--work-dir", str(sandbox.project / "src")]
+        planted = sandbox.project / "src/.git"
+    else:
+        sandbox = make_sandbox(git_repo(tmp_path / "mono") / "svc")
+        args = []
+        planted = sandbox.project / ".git"
+    result = sandbox.run(
+        "exec",
+        *args,
+        "--",
+        "bash",
+        "-c",
+        "mkdir .git && echo '[core] fsmonitor = evil' > .git/config",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"  {planted}\n" in result.stderr, result.stderr
+
+
+def test_names_in_the_git_report_cannot_steer_the_terminal(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sandbox = make_sandbox(git_repo(tmp_path / "project"))
+    result = sandbox.sh("mkdir -p lib/.git \"$(printf 'x\\033[2J\\033[H')/.git\"")
+    assert "\x1b" not in result.stderr and f"  {sandbox.project}/lib/.git\n" in result.stderr
+
+
+def test_a_folder_made_unreadable_is_named(make_sandbox, open_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    """Run as the user (root reads everything): a repository hidden below a folder the user
+    cannot list is not silently skipped."""
+    sandbox = make_sandbox(git_repo(open_tmp / "project"))
+    chown_tree(sandbox.project)
+    result = run_as(
+        sandbox,
+        "user",
+        open_tmp,
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        "mkdir -p tools/gen/.git && chmod 0311 tools",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "could not be searched" in result.stderr and "tools" in result.stderr
+    (sandbox.project / "tools").chmod(0o755)
+
+
+def test_init_hook_stays_read_only_inside(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hook = tmp_path / "hook.sh"
+    hook.write_text("true\n")
+    sandbox = make_sandbox(init_hook=str(hook))
+    result = sandbox.sh("echo 'curl evil' >> .codex/.environment/init.sh && echo wrote; echo done")
+    assert result.stdout.strip() == "done"
+    assert (sandbox.project / ".codex/.environment/init.sh").read_text() == "true\n"
+
+
+@pytest.mark.parametrize("option", ["--work-dir", "--sessions-path", "--auth_file"])
+def test_paths_a_running_agent_can_swap_are_refused_meanwhile(
+    make_sandbox, tmp_path: Path, option: str
+) -> None:  # type: ignore[no-untyped-def]
+    """While one sandbox runs, its agent can swap anything in its work dir for a symlink at the
+    moment the next run checks it (inotify tells it when): such paths are refused meanwhile."""
+    sandbox = make_sandbox()
+    sub = sandbox.project / "sub"
+    sub.mkdir()
+    creds = tmp_path / "auth.json"
+    creds.write_text("{}\n")
+    value = {"--work-dir": str(sub), "--sessions-path": str(sub), "--auth_file": str(creds)}[option]
+    with running_sandbox(sandbox):
+        result = sandbox.run("exec", option, value, "--", "true")
+        one_line_error(result, "a running sandbox")
+    assert sandbox.run("exec", option, value, "--", "true").returncode == 0
+
+
+@contextmanager
+def running_sandbox(sandbox: Sandbox, *args: str) -> Iterator[None]:
+    """Another session of the project, running meanwhile."""
     name = f"cxgen-test-{RUN_ID}-long-{uuid.uuid4().hex[:6]}"
     script = str(sandbox.project / "run_in_container.sh")
-    long_running = subprocess.Popen(
-        [script, "exec", "--name", name, "--network", sandbox.network, "--", "sleep", "60"],
+    process = subprocess.Popen(
+        [script, "exec", "--name", name, "--network", sandbox.network, *args, "--", "sleep", "60"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
+        for _ in range(150):
             if docker("ps", "-q", "--filter", f"name={name}").stdout.strip():
                 break
             time.sleep(0.2)
-        result = sandbox.run("exec", "--read-only", str(docs), "--", "true")
-        one_line_error(result, "another sandbox", str(docs))
+        yield
     finally:
         docker("rm", "-f", name, check=False)
-        long_running.wait(timeout=30)
-    assert sandbox.run("exec", "--read-only", str(docs), "--", "true").returncode == 0
+        process.wait(timeout=30)
+
+
+def test_symlinks_in_an_earlier_work_dir_are_the_agents(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A session on another work dir plants docs -> a secret folder; later runs that reach
+    through docs (as --read-only or as --work-dir) are refused."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("PRIVATE\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    chown_tree(workspace)
+    sandbox = make_sandbox()
+    planted = sandbox.run(
+        "exec", "--work-dir", str(workspace), "--", "ln", "-s", str(secret), "docs"
+    )
+    assert planted.returncode == 0, planted.stderr
+    for option in ("--read-only", "--work-dir"):
+        result = sandbox.run("exec", option, str(workspace / "docs"), "--", "true")
+        one_line_error(result, str(workspace / "docs"), "symlink")
+
+
+def test_config_and_auth_files_in_the_project_are_not_followed(
+    make_sandbox, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """--config and --auth_file pointed into the project: the agent's links there (to a host
+    file) are refused, not copied into its home."""
+    secret = tmp_path / "shadow"
+    secret.write_text("root:hash\n")
+    sandbox = make_sandbox()
+    cfg = sandbox.project / "cfg"
+    cfg.mkdir()
+    (cfg / "config.toml").symlink_to(secret)
+    (sandbox.project / "auth.json").symlink_to(secret)
+    for args in (["--config", str(cfg)], ["--auth_file", str(sandbox.project / "auth.json")]):
+        result = sandbox.run("exec", *args, "--", "true")
+        one_line_error(result, "symlink")
+    assert not (sandbox.project / ".codex/.environment/config.toml").exists()

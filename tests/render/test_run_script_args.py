@@ -216,3 +216,58 @@ def test_a_missing_saved_mount_names_the_answer_and_the_fix(tmp_path: Path) -> N
     line = result.stderr.strip().splitlines()[-1]
     assert "readonly_mounts" in line and "cxgen update --data readonly_mounts=" in line
     assert str(mount) in line
+
+
+NO_IMAGE_RECORDER = """#!/bin/sh
+for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
+[ "$1 $2" = "image inspect" ] && exit 1
+[ "$1" = build ] && cp -R "$(eval echo \\${$#})" "$CXGEN_TEST_ARGV.context"
+exit 0
+"""
+# Stands in for cp: an agent of another sandbox rewriting the build context mid-read.
+RACING_CP = """#!/bin/sh
+case "$2" in */.codex/sandbox) echo '# agent' >> "$2/entrypoint.sh" ;; esac
+exec /bin/cp "$@"
+"""
+
+
+def build_with(tmp_path: Path, project: Path, *, racing: bool) -> subprocess.CompletedProcess[str]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "docker").write_text(NO_IMAGE_RECORDER)
+    (bindir / "docker").chmod(0o755)
+    if racing:
+        (bindir / "cp").write_text(RACING_CP)
+        (bindir / "cp").chmod(0o755)
+    return subprocess.run(
+        [*SHELL, str(project / "run_in_container.sh"), "build"],
+        env={
+            **os.environ,
+            "PATH": f"{bindir}:{os.environ['PATH']}",
+            "CXGEN_TEST_ARGV": str(tmp_path / "argv"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_the_image_is_built_from_a_private_copy_of_what_was_hashed(
+    project: Path, tmp_path: Path
+) -> None:
+    result = build_with(tmp_path, project, racing=False)
+    assert result.returncode == 0, result.stderr
+    build_argv = (tmp_path / "argv.build").read_text().splitlines()
+    assert build_argv[-1] != str(project / ".codex/sandbox")
+    built = tmp_path / "argv.context"
+    for name in ("Dockerfile", "entrypoint.sh", "firewall.sh"):
+        assert (built / name).read_bytes() == (project / ".codex/sandbox" / name).read_bytes()
+
+
+def test_a_build_context_changed_while_read_is_never_built(project: Path, tmp_path: Path) -> None:
+    """Another sandbox's agent rewriting .codex/sandbox between hashing and the build would
+    get its files built under the approved tag: the copy is re-hashed, and the build refused."""
+    result = build_with(tmp_path, project, racing=True)
+    assert result.returncode == 2 and "changed while it was being read" in result.stderr
+    assert not (tmp_path / "argv.build").exists()

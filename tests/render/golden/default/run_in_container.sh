@@ -93,9 +93,37 @@ USAGE
 # is_inside CHILD PARENT
 is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; }
 
-# Trees the agent can write (this run's or any run's of this project): symlinks there are its.
+# Trees an agent can write or has written: this project, and every work dir and sessions folder
+# this user's sandboxes had (remembered in AGENT_TREES_FILE, outside the agent's reach).
+readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees"
+AGENT_TREES=()
+
+load_agent_trees() {
+  local tree
+  AGENT_TREES=("$PROJECT_DIR")
+  [ -f "$AGENT_TREES_FILE" ] || return 0
+  while IFS= read -r tree; do
+    [ -z "$tree" ] || AGENT_TREES+=("$tree")
+  done <"$AGENT_TREES_FILE"
+}
+
+# remember_agent_tree PATH: PATH is writable in this run's sandbox.
+remember_agent_tree() {
+  local tree
+  for tree in "${AGENT_TREES[@]}"; do [ "$tree" != "$1" ] || return 0; done
+  AGENT_TREES+=("$1")
+  if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
+    die "cannot write $AGENT_TREES_FILE"
+  fi
+}
+
+# in_agent_tree PATH [strict]: PATH is in (with strict: strictly below) a tree an agent can write.
 in_agent_tree() {
-  is_inside "$1" "$PROJECT_DIR" || is_inside "$1" "${WORK_DIR_REAL:-$PROJECT_DIR}"
+  local tree
+  for tree in "${AGENT_TREES[@]}"; do
+    if is_inside "$1" "$tree" && { [ -z "${2:-}" ] || [ "$1" != "$tree" ]; }; then return 0; fi
+  done
+  return 1
 }
 
 refuse_symlink() {
@@ -296,20 +324,28 @@ sha256() {
   fi
 }
 
-# Sets CONTEXT_HASH: the build context's sorted relative paths, executable bits and bytes; no
+# context_hash DIR: the build context's sorted relative paths, executable bits and bytes; no
 # mtimes or owners, so every teammate's host gives the same tag.
-hash_context() {
+context_hash() {
   local odd
-  odd=$(cd "$SANDBOX_DIR" && find . ! -type f ! -type d | head -n 1)
+  odd=$(cd "$1" && find . ! -type f ! -type d | head -n 1)
   [ -z "$odd" ] || die "refusing .codex/sandbox: ${odd#./} is not a regular file (a symlink?); restore the folder with git" "$EXIT_USAGE"
-  CONTEXT_HASH=$(
-    cd "$SANDBOX_DIR"
+  (
+    cd "$1"
     find . -type f | LC_ALL=C sort | while IFS= read -r file; do
       mode=-
       [ -x "$file" ] && mode=x
       printf '%s %s %s\n' "$(sha256 <"$file")" "$mode" "$file"
     done | sha256 | cut -c 1-12
   )
+}
+
+# snapshot_context DEST: copy the build context to DEST, outside every agent's reach, and make
+# sure the copy is what was hashed (an agent of another sandbox could be rewriting the files).
+snapshot_context() {
+  cp -R "$SANDBOX_DIR" "$1" || die "cannot copy $SANDBOX_DIR"
+  [ "$(context_hash "$1")" = "$CONTEXT_HASH" ] \
+    || die ".codex/sandbox changed while it was being read; is something writing it? Retry" "$EXIT_USAGE"
 }
 
 need_docker() {
@@ -334,9 +370,14 @@ ensure_image() {
     || die "cannot reach the Docker daemon: start Docker (or check permissions on its socket) and retry"
   local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION")
   [ "$REBUILD" = no ] || build_args+=(--no-cache)
+  # Built from a private copy that is proven to be what the tag's hash says.
+  local context status=0
+  context=$(mktemp -d "${TMPDIR:-/tmp}/cxgen-context.XXXXXX") || die "cannot create a temporary folder"
+  snapshot_context "$context/sandbox"
   say "building $IMAGE (only when .codex/sandbox changes)..."
-  docker "${build_args[@]}" "$SANDBOX_DIR" >&2 \
-    || die "image build failed (docker's output is above); nothing was started"
+  docker "${build_args[@]}" "$context/sandbox" >&2 || status=$?
+  rm -rf "$context"
+  [ "$status" -eq 0 ] || die "image build failed (docker's output is above); nothing was started"
 }
 
 # --- Policy approval --------------------------------------------------------------------------
@@ -363,7 +404,7 @@ load_policy() {
 record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
   rm -rf "$POLICY_DIR/sandbox.new"
-  cp -R "$SANDBOX_DIR" "$POLICY_DIR/sandbox.new"
+  snapshot_context "$POLICY_DIR/sandbox.new"
   printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
   rm -rf "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
@@ -471,9 +512,12 @@ protect_project() {
     protect_git
   fi
   pin "$ENV_DIR"
-  # Its .gitignore keeps credentials out of your commits.
-  refuse_symlink "$ENV_DIR/.gitignore"
-  [ ! -f "$ENV_DIR/.gitignore" ] || pin "$ENV_DIR/.gitignore" ",readonly"
+  # Yours, read-only inside: the .gitignore keeps credentials out of your commits, the init hook
+  # runs at every start (the agent must not make it run its code in later sessions).
+  for path in "$ENV_DIR/.gitignore" "$ENV_DIR/init.sh"; do
+    refuse_symlink "$path"
+    [ ! -f "$path" ] || pin "$path" ",readonly"
+  done
   if [ -n "$SESSIONS_PATH" ]; then
     add_mount "$SESSIONS_PATH" "/app$ENV_DIR/sessions"
   else
@@ -481,10 +525,13 @@ protect_project() {
   fi
 }
 
-# .git as a whole: config, hooks, commondir, modules, worktrees all steer the host's git.
+# .git as a whole: config, hooks, commondir, modules, worktrees all steer the host's git. Sets
+# GIT_PINNED when the agent cannot change it.
 protect_git() {
   local git_dir="$PROJECT_DIR/.git"
+  GIT_PINNED=no
   [ -e "$git_dir" ] || return 0
+  [ "$GIT_MODE" = writable ] || GIT_PINNED=yes
   case "$GIT_MODE" in
     readonly) pin "$git_dir" ",readonly" ;;
     off)
@@ -504,9 +551,7 @@ add_readonly_mount() {
   local path
   path=$(safe_path "$1" "$2")
   add_mount "$path" "/app$path" ",readonly"
-  # Inside the work dir the mount target lies in the agent's reach: nobody may be writing there
-  # while Docker resolves it.
-  ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
+  at_risk "$path"
 }
 
 # The saved answer's read-only mounts, then --read-only's.
@@ -520,20 +565,28 @@ add_readonly_mounts() {
   done
 }
 
-# A target in a folder that a running sandbox can write could be swapped for a symlink between
-# our check and Docker's mount: refuse while such a sandbox runs.
+# A path below a tree an agent can write could be swapped for a symlink by an agent that is
+# still running in another sandbox, between this script's checks and Docker's mount or this
+# script's copy. Such paths (AT_RISK) are refused while a sandbox that can write them runs; with
+# no agent running nothing can race (a sandbox's processes end with it).
+at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
+
 refuse_racing_sandboxes() {
-  [ "${#UNPINNED_TARGETS[@]}" -gt 0 ] || return 0
-  local running target
-  running=$(docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}') || return 0
-  while IFS= read -r running; do
-    [ -n "$running" ] || continue
-    for target in "${UNPINNED_TARGETS[@]}"; do
-      if is_inside "$target" "$running" || is_inside "$running" "$target"; then
-        die "another sandbox running on $running can write $target; stop it before mounting that path" "$EXIT_USAGE"
+  [ "${#AT_RISK[@]}" -gt 0 ] || return 0
+  local listing workdir project path
+  # Two lines per running sandbox: its work dir and its project (whose agent home it writes).
+  listing=$(docker ps --filter label=org.cxgen.sandbox=1 \
+    --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}') \
+    || die "cannot list the running sandboxes (docker ps failed)"
+  while IFS= read -r workdir && IFS= read -r project; do
+    [ -n "$workdir" ] || continue
+    for path in "${AT_RISK[@]}"; do
+      if { is_inside "$path" "$workdir" && [ "$path" != "$workdir" ]; } \
+        || { [ -n "$project" ] && is_inside "$path" "$project/.codex/.environment"; }; then
+        die "a running sandbox (work dir $workdir) can write $path; stop it (docker ps --filter label=org.cxgen.sandbox=1 lists them) and retry" "$EXIT_USAGE"
       fi
     done
-  done <<<"$running"
+  done <<<"$listing"
 }
 
 # --- Agent home -------------------------------------------------------------------------------
@@ -549,6 +602,16 @@ make_agent_dir() {
   [ -d "$1" ] || { mkdir "$1" && give_to_agent "$1"; }
 }
 
+# plan_copy SRC DEST: copy SRC into the agent home before the start (COPIES, done by
+# prepare_env_dir once no racing sandbox was found). Neither may be a symlink an agent made.
+plan_copy() {
+  refuse_symlink "$2"
+  ! in_agent_tree "$1" || refuse_symlink "$1"
+  at_risk "$1"
+  at_risk "$2"
+  COPIES+=("$1" "$2")
+}
+
 # copy_for_agent SRC DEST: copy a file into the agent home, owned by the agent and readable by
 # it alone (mktemp's 0600). Written to a new file, then renamed over DEST: a symlink or hard link
 # the agent left at DEST is replaced, never written through.
@@ -556,6 +619,8 @@ copy_for_agent() {
   local tmp
   refuse_symlink "$2"
   [ ! -d "$2" ] || die "refusing $2: a folder is in the way; remove it and retry" "$EXIT_USAGE"
+  # Already there (a credentials file given on every run): nothing to write.
+  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then return 0; fi
   tmp=$(mktemp "$2.XXXXXX") || die "cannot write $2"
   if ! { cat -- "$1" >"$tmp" && give_to_agent "$tmp" && mv -f "$tmp" "$2"; }; then
     rm -f "$tmp"
@@ -563,28 +628,41 @@ copy_for_agent() {
   fi
 }
 
-# The agent home: config copied only when missing, prompts without overwriting, sessions kept.
-prepare_env_dir() {
-  local dir file target auth=""
-  [ -d "$CODEX_DIR" ] || die "missing $CODEX_DIR; restore it with git or re-run cxgen"
-  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
-  if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ] && [ ! -L "$ENV_DIR/config.toml" ]; then
-    copy_for_agent "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml"
-  fi
-  if [ -d "$CONFIG_DIR/prompts" ]; then
-    make_agent_dir "$ENV_DIR/prompts"
-    for file in "$CONFIG_DIR/prompts"/*; do
-      target="$ENV_DIR/prompts/$(basename "$file")"
-      if [ -f "$file" ] && [ ! -e "$target" ] && [ ! -L "$target" ]; then copy_for_agent "$file" "$target"; fi
-    done
+# What to copy into the agent home (COPIES): config only when missing, prompts without
+# overwriting, credentials from --auth_file (or ~/.codex/auth.json when missing).
+plan_env_dir() {
+  local file target
+  COPIES=()
+  if [ -d "$CONFIG_DIR" ]; then
+    CONFIG_DIR=$(safe_path --config "$CONFIG_DIR")
+    if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ] && [ ! -L "$ENV_DIR/config.toml" ]; then
+      plan_copy "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml"
+    fi
+    if [ -d "$CONFIG_DIR/prompts" ] && [ ! -L "$CONFIG_DIR/prompts" ]; then
+      for file in "$CONFIG_DIR/prompts"/*; do
+        target="$ENV_DIR/prompts/$(basename "$file")"
+        if [ -f "$file" ] && [ ! -e "$target" ] && [ ! -L "$target" ]; then plan_copy "$file" "$target"; fi
+      done
+    fi
   fi
   if [ -n "$AUTH_FILE" ]; then
-    [ -f "$AUTH_FILE" ] || die "--auth_file: no such file: $AUTH_FILE" "$EXIT_USAGE"
-    auth="$AUTH_FILE"
+    AUTH_FILE=$(safe_path --auth_file "$AUTH_FILE")
+    [ -f "$AUTH_FILE" ] || die "--auth_file: not a file: $AUTH_FILE" "$EXIT_USAGE"
+    plan_copy "$AUTH_FILE" "$ENV_DIR/auth.json"
   elif [ -f "$CONFIG_DIR/auth.json" ] && [ ! -e "$ENV_DIR/auth.json" ] && [ ! -L "$ENV_DIR/auth.json" ]; then
-    auth="$CONFIG_DIR/auth.json"
+    plan_copy "$CONFIG_DIR/auth.json" "$ENV_DIR/auth.json"
   fi
-  [ -z "$auth" ] || copy_for_agent "$auth" "$ENV_DIR/auth.json"
+}
+
+# The agent home's folders, then the planned copies.
+prepare_env_dir() {
+  local dir i
+  [ -d "$CODEX_DIR" ] || die "missing $CODEX_DIR; restore it with git or re-run cxgen"
+  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
+  for ((i = 0; i < ${#COPIES[@]}; i += 2)); do
+    case "${COPIES[$((i + 1))]}" in "$ENV_DIR/prompts/"*) make_agent_dir "$ENV_DIR/prompts" ;; esac
+    copy_for_agent "${COPIES[$i]}" "${COPIES[$((i + 1))]}"
+  done
 }
 
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
@@ -636,7 +714,6 @@ add_host_address() {
 resolve_work_dir() {
   WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
   [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
-  WORK_DIR_REAL="$WORK_DIR"
   if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
     local root
     root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
@@ -678,39 +755,60 @@ build_run_args() {
   for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
     [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
   done
-  UNPINNED_TARGETS=()
   add_mount "$WORK_DIR" "/app$WORK_DIR"
   protect_project
   add_readonly_mounts
   if [ -n "$INIT_SCRIPT" ]; then
     path=$(safe_path "--init_script" "$INIT_SCRIPT")
     add_mount "$path" "/app$path" ",readonly"
-    ! in_agent_tree "$path" || UNPINNED_TARGETS+=("$path")
+    at_risk "$path"
     DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
   fi
-  refuse_racing_sandboxes
 }
 
-# After a session: git metadata the agent made or changed below the work dir (a .git folder or
-# file, a file in an existing nested .git, a bare repository's HEAD) would run its config and
-# hooks in any git command you start there.
+# After a session: git metadata the agent made or changed in the work dir (a .git folder or file,
+# also at its top, a file in an existing .git, a bare repository's HEAD) would run its config and
+# hooks in any git command you start there. Folders the agent made unreadable are named too.
 warn_new_git_dirs() {
-  local since="$1" found line repo seen=" "
-  found=$(cd "$WORK_DIR" && find . -path ./.git -prune -o -cnewer "$since" \
-    \( -name .git -o -path '*/.git/*' -o -name HEAD \) -print 2>/dev/null | head -n 1000) || true
-  [ -n "$found" ] || return 0
-  say "WARNING: the agent created or changed git metadata; git commands run there would run what"
-  say "it wrote (config, hooks). Inspect these before you run git in them, or remove them:"
-  while IFS= read -r line; do
-    case "$line" in
-      */.git/*) repo="${line%%/.git/*}/.git" ;;
-      */HEAD) repo="${line%/HEAD}" ;;
-      *) repo="$line" ;;
-    esac
-    case "$seen" in *" $repo "*) continue ;; esac
-    seen="$seen$repo "
-    printf '  %s\n' "$WORK_DIR/${repo#./}" >&2
-  done <<<"$found"
+  local since="$1" found line repo seen=$'\n' errors="$1.err" skip=""
+  # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
+  if [ "${GIT_PINNED:-no}" = yes ]; then
+    skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
+  fi
+  found=$(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) -o -cnewer "$since" \
+    \( -name .git -o -path '*/.git/*' -o -name HEAD \) -print 2>"$errors" | head -n 1000) || true
+  if [ -n "$found" ]; then
+    say "WARNING: the agent created or changed git metadata; git commands run there would run what"
+    say "it wrote (config, hooks). Inspect these before you run git in them, or remove them:"
+    while IFS= read -r line; do
+      case "$line" in
+        */.git/*) repo="${line%%/.git/*}/.git" ;;
+        */HEAD) repo="${line%/HEAD}" ;;
+        *) repo="$line" ;;
+      esac
+      case "$seen" in *$'\n'"$repo"$'\n'*) continue ;; esac
+      seen="$seen$repo"$'\n'
+      # %q: a name cannot carry terminal control codes to your screen.
+      printf '  %q\n' "$WORK_DIR/${repo#./}" >&2
+    done <<<"$found"
+  fi
+  if [ -s "$errors" ]; then
+    say "WARNING: these folders could not be searched for git metadata (unreadable; the agent may"
+    say "hide a repository there):"
+    while IFS= read -r line; do printf '  %q\n' "$line" >&2; done <"$errors"
+  fi
+  rm -f "$errors"
+}
+
+# glob_quote TEXT: TEXT with find -path's pattern characters escaped.
+glob_quote() {
+  local text="$1" out="" char
+  while [ -n "$text" ]; do
+    char="${text:0:1}"
+    text="${text:1}"
+    case "$char" in [][*?\\]) out="$out\\$char" ;; *) out="$out$char" ;; esac
+  done
+  printf '%s' "$out"
 }
 
 run_sandbox() {
@@ -730,7 +828,7 @@ main() {
   [ "$COMMAND" = accept ] || need_docker
   check_control_paths
   collect_domains
-  hash_context
+  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
   if [ "$COMMAND" = accept ]; then
     cmd_accept
     return 0
@@ -747,14 +845,23 @@ main() {
       CMD_ARGS=("${AGENT_CMD[@]}" ${CMD_ARGS[@]+"${CMD_ARGS[@]}"}) ;;
     shell) CMD_ARGS=(bash -l) ;;
   esac
+  load_agent_trees
+  AT_RISK=()
   resolve_work_dir
+  at_risk "$WORK_DIR"
   if [ -n "$SESSIONS_PATH" ]; then
     SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
     confirm_writable "$SESSIONS_PATH"
+    at_risk "$SESSIONS_PATH"
   fi
   set_agent_ids
-  prepare_env_dir
+  plan_env_dir
   build_run_args
+  refuse_racing_sandboxes
+  # From here on, this run's agent can write these: later runs treat symlinks there as its.
+  remember_agent_tree "$WORK_DIR"
+  [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
+  prepare_env_dir
   ensure_image
   if [ "$FIREWALL" = off ]; then
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"

@@ -305,18 +305,16 @@ class Sandbox:
     image: str
     network: str
 
-    def run(
+    def command(
         self,
         *args: str,
         env: dict[str, str] | None = None,
-        timeout: int = 120,
         user: tuple[int, int] | None = None,
         network: bool = True,
-        cwd: Path | None = None,
         shell: list[str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        """`run_in_container.sh ARGS` on the test network, named so cleanup finds it (started by
-        `shell`, e.g. bash 3.2, when given)."""
+    ) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of `run_in_container.sh ARGS` on the test network,
+        named so cleanup finds it (started by `shell`, e.g. bash 3.2, when given)."""
         command = [*(shell or []), str(self.project / "run_in_container.sh")]
         if args and args[0] in ("run", "shell", "exec", "build"):
             command.append(args[0])
@@ -344,6 +342,20 @@ class Sandbox:
                 "--",
                 *command,
             ]
+        return command, full_env
+
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: int = 120,
+        user: tuple[int, int] | None = None,
+        network: bool = True,
+        cwd: Path | None = None,
+        shell: list[str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `run_in_container.sh ARGS` to the end (see command)."""
+        command, full_env = self.command(*args, env=env, user=user, network=network, shell=shell)
         return subprocess.run(
             command,
             capture_output=True,
@@ -353,6 +365,18 @@ class Sandbox:
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             check=False,
+        )
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe."""
+        command, full_env = self.command(*args, env=env)
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
         )
 
     def sh(self, script: str, **kwargs: object) -> subprocess.CompletedProcess[str]:

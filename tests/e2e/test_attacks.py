@@ -79,10 +79,11 @@ def test_lan_host_by_address_is_refused(sandbox: Sandbox, topology: Topology, fa
     assert curl_status(sandbox, target, "-g") == 7
 
 
-def test_allowed_servers_other_ports_and_raw_ip_of_a_blocked_one_stay_shut(
+def test_resolving_an_allowed_name_opens_nothing_beside_its_addresses(
     sandbox: Sandbox, topology: Topology
 ) -> None:
-    """Resolving an allowed name opens only its addresses, nothing next to them."""
+    """Resolving an allowed name opens its addresses (on every port: the allowlist is per
+    address, see README) and nothing next to them, such as a blocked server's raw IP."""
     blocked = topology.hosts["blocked"].ipv4
     result = sandbox.sh(
         f"curl -sS --max-time 5 http://allowed.test/ >/dev/null; {CURL} http://{blocked}/"

@@ -542,16 +542,10 @@ def test_paths_a_running_agent_can_swap_are_refused_meanwhile(
 
 
 @contextmanager
-def running_sandbox(sandbox: Sandbox, *args: str) -> Iterator[None]:
+def running_sandbox(sandbox: Sandbox) -> Iterator[None]:
     """Another session of the project, running meanwhile."""
     name = f"cxgen-test-{RUN_ID}-long-{uuid.uuid4().hex[:6]}"
-    script = str(sandbox.project / "run_in_container.sh")
-    process = subprocess.Popen(
-        [script, "exec", "--name", name, "--network", sandbox.network, *args, "--", "sleep", "60"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = sandbox.start("exec", "--name", name, "--", "sleep", "60")
     try:
         for _ in range(150):
             if docker("ps", "-q", "--filter", f"name={name}").stdout.strip():
@@ -560,7 +554,7 @@ def running_sandbox(sandbox: Sandbox, *args: str) -> Iterator[None]:
         yield
     finally:
         docker("rm", "-f", name, check=False)
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
 
 
 def test_symlinks_in_an_earlier_work_dir_are_the_agents(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -23,9 +23,11 @@ from tests.e2e.conftest import (
     HOST_NAME,
     LABEL,
     UNLISTED_NAME,
+    Host,
     Sandbox,
     Topology,
     docker,
+    start_server,
 )
 
 PORT_START = "net.ipv4.ip_unprivileged_port_start"
@@ -310,3 +312,45 @@ def test_allowed_name_resolving_to_the_docker_host_is_refused(
     assert result.stdout.split()[0] == address, result.stdout + result.stderr
     assert "rc=7" in result.stdout, result.stdout + result.stderr
     assert "GET /" not in log.read_text()
+
+
+@pytest.fixture
+def rotating_dns(topology: Topology, server_image: str) -> Iterator[Host]:
+    """A DNS server of the tests' own whose answer for rot.test the test changes (dnsmasq reads
+    its hostsdir again on every change, and answers with TTL 0)."""
+    first = topology.hosts["allowed"].ipv4
+    script = (
+        f"mkdir -p /etc/rot && echo '{first} rot.test' > /etc/rot/hosts && exec dnsmasq"
+        " --keep-in-foreground --user=root --no-resolv --no-hosts --hostsdir=/etc/rot"
+        " --local-ttl=0 --log-queries --log-facility=-"
+    )
+    server = start_server(topology.network, "rotdns", [], server_image, ["sh", "-c", script])
+    try:
+        yield server
+    finally:
+        docker("rm", "-f", server.container, check=False)
+
+
+def test_an_allowed_names_new_address_is_followed_without_a_restart(
+    make_sandbox, topology: Topology, rotating_dns: Host
+) -> None:  # type: ignore[no-untyped-def]
+    """CDN rotation: the allowed name moves to another address during the session; the resolver
+    teaches the firewall the new address as it answers, and the connection works there too."""
+    second = topology.hosts["wild"].ipv4
+    sandbox = make_sandbox(allowed_domains=["rot.test"], private_destinations="allowed-names")
+    session = sandbox.start(
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        "curl -sS --max-time 5 http://rot.test/;"
+        f" for i in $(seq 100); do getent ahostsv4 rot.test | grep -q '^{second} ' && break;"
+        " sleep 0.2; done; curl -sS --max-time 5 http://rot.test/",
+        env={"CXGEN_TEST_DNS": rotating_dns.ipv4},
+    )
+    assert session.stdout is not None
+    first_line = session.stdout.readline()
+    docker("exec", rotating_dns.container, "sh", "-c", f"echo '{second} rot.test' > /etc/rot/hosts")
+    rest, errors = session.communicate(timeout=120)
+    assert first_line.strip() == "hello-from-allowed", errors
+    assert rest.strip() == "hello-from-wild", errors

@@ -9,6 +9,8 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 3
+# Prompts show a validation error on one line of the terminal: 80 columns, and room to spare.
+SHORT_WIDTH = 78
 
 
 class CxgenError(Exception):
@@ -38,8 +40,14 @@ class InvalidAnswer(UsageError):
 
     @property
     def short(self) -> str:
-        """The item and the reason, for a prompt that already shows which question it is."""
-        return f"{self.value!r}: {self.reason}"
+        """The item and the reason, for a prompt that already shows which question it is: one
+        line of at most SHORT_WIDTH characters (a long item loses its middle to an ellipsis)."""
+        item = repr(self.value)
+        room = SHORT_WIDTH - len(self.reason) - 2
+        if len(item) > room >= 9:
+            head = (room - 1) // 2
+            item = item[:head] + "\N{HORIZONTAL ELLIPSIS}" + item[len(item) - (room - 1 - head) :]
+        return f"{item}: {self.reason}"
 
 
 @contextmanager

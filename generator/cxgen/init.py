@@ -26,7 +26,12 @@ from cxgen.project_files import (
     staged_files,
 )
 from cxgen.template_repo import git, template_repo, version_tag
-from cxgen.validators import LIST_ANSWERS, TEMPLATE_CHECKS, list_as_text
+from cxgen.validators import (
+    LIST_ANSWERS,
+    TEMPLATE_CHECKS,
+    checking_saved_answers,
+    list_as_text,
+)
 
 INIT_HOOK = Path(".codex/.environment/init.sh")
 # Written into the answers file instead of this machine's cache path, so teammates can update.
@@ -121,8 +126,9 @@ def portable_answers(answers_path: Path) -> dict[str, Any]:
     answers["_src_path"] = TEMPLATE_SOURCE
     # Typed at a prompt these are text ("a.com, b.com"): record them as lists, like --data.
     # The same validators as the prompts (already passed) return them as lists.
-    for key in LIST_ANSWERS:
-        answers[key] = TEMPLATE_CHECKS[key](answers.get(key))
+    with checking_saved_answers():
+        for key in LIST_ANSWERS:
+            answers[key] = TEMPLATE_CHECKS[key](answers.get(key))
     # The hook is copied into the project; its host path means nothing to teammates.
     answers["init_hook"] = ""
     body = yaml.safe_dump(answers, sort_keys=False, width=10_000, allow_unicode=True)

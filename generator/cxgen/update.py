@@ -31,7 +31,7 @@ from cxgen.template_repo import (
     untrusted_repo_env,
     version_tag,
 )
-from cxgen.validators import LIST_ANSWERS
+from cxgen.validators import LIST_ANSWERS, checking_saved_answers
 
 # One pattern per line: files the user owns that an update must never overwrite.
 USER_OWNED_FILE = Path(".codex/user-owned.txt")
@@ -206,6 +206,13 @@ def _diff(project: Path) -> str:
 
 def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) -> UpdateResult:
     """Bring a project to the installed template version, keeping the user's edits."""
+    # Saved answers are checked for shape only (a teammate may lack a mount path); answers
+    # given now (`data`) were checked fully by validate_answers.
+    with checking_saved_answers():
+        return _run_update(project, data, dry_run=dry_run)
+
+
+def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> UpdateResult:
     project = project.expanduser().resolve()
     answers = _read_answers(project)
     old = _check_preconditions(project, answers)

@@ -7,7 +7,9 @@ naming the key and the value. Lists may be given as YAML lists or as comma/space
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +116,25 @@ def check_mount_paths(
     )
 
 
-def check_mount_paths_shape(value: Any, key: str = "readonly_mounts") -> list[str]:
-    """Like check_mount_paths, without requiring the paths here: saved answers are re-checked on
-    teammates' machines by `cxgen update`, and the run script checks existence when it runs."""
-    return check_mount_paths(value, key, must_exist=False)
+# Whether the template's validators are re-checking saved answers (`cxgen update`) rather than
+# answers given now (a prompt, --data), which must hold on this machine.
+_SAVED_ANSWERS: ContextVar[bool] = ContextVar("cxgen_saved_answers", default=False)
+
+
+@contextmanager
+def checking_saved_answers() -> Iterator[None]:
+    """Within: the template's validators check saved answers' shape only (see TEMPLATE_CHECKS)."""
+    token = _SAVED_ANSWERS.set(True)
+    try:
+        yield
+    finally:
+        _SAVED_ANSWERS.reset(token)
+
+
+def check_template_mount_paths(value: Any, key: str = "readonly_mounts") -> list[str]:
+    """Mounts as the template's validator sees them: typed at a prompt, the same check as
+    --data (the paths must exist); saved answers re-rendered by an update, the shape only."""
+    return check_mount_paths(value, key, must_exist=not _SAVED_ANSWERS.get())
 
 
 def check_init_hook(value: Any, key: str = "init_hook") -> str:
@@ -188,8 +205,9 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "git": check_git,
 }
 
-# The template's Jinja validators also re-check saved answers, on any machine.
+# The template's Jinja validators: prompts' answers (checked like --data) and, during an
+# update, the saved answers, on any machine.
 TEMPLATE_CHECKS: dict[str, Callable[[Any], Any]] = {
     **SIMPLE_CHECKS,
-    "readonly_mounts": check_mount_paths_shape,
+    "readonly_mounts": check_template_mount_paths,
 }

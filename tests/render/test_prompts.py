@@ -105,3 +105,23 @@ def test_typed_lists_parse_like_data_and_errors_name_the_item(tmp_path: Path) ->
     assert saved["apt_packages"] == ["git", "jq"]
     # No line of the questions or their errors is wider than the terminal.
     assert "Validation error for question" not in term.output
+
+
+def test_a_missing_mount_is_refused_at_the_prompt_as_with_data(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    missing = tmp_path / "missing"
+    there = tmp_path / "there"
+    there.mkdir()
+    term = Terminal("--data", "agents=[shell]", "--data", "allowed_domains=", str(project))
+    term.expect("Extra Debian packages")
+    term.send(ENTER)
+    term.expect("Host paths")
+    term.send(f"{missing}" + ENTER)
+    # One line that fits the terminal: a long path loses its middle, never the reason.
+    term.expect("/missing': no such file or directory")
+    [shown] = [line for line in term.output.splitlines() if "no such file" in line]
+    assert shown.startswith("'/") and len(shown.strip()) <= 78
+    term.send(CLEAR_LINE + f"{there}" + ENTER)
+    assert answer_rest(term, "Host paths") == 0, term.output
+    saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert saved["readonly_mounts"] == [str(there)]

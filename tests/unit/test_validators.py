@@ -18,6 +18,7 @@ from cxgen.validators import (
     check_init_hook,
     check_mount_paths,
     check_private_destinations,
+    checking_saved_answers,
     list_as_text,
 )
 
@@ -201,3 +202,24 @@ def test_a_list_answer_reaches_copier_as_text_every_release_reads() -> None:
     text = list_as_text(["pypi.org", "*.github.com"])
     assert check_domains(text) == ["pypi.org", "*.github.com"]  # releases asking for text
     assert yaml.safe_load(text) == ["pypi.org", "*.github.com"]  # releases asking for YAML
+
+
+def test_a_missing_mount_is_refused_at_a_prompt_as_in_data() -> None:
+    missing = "/nonexistent/cxgen-test"
+    assert not Path(missing).exists()
+    shown = invalid(missing, "readonly_mounts")
+    assert shown == f"{missing!r}: no such file or directory"
+    with pytest.raises(InvalidAnswer) as caught:
+        validate_answers(parse_data_items([f"readonly_mounts={missing}"]))
+    assert caught.value.message == f"invalid readonly_mounts {shown}"
+    # Saved answers, re-rendered by `cxgen update` on a teammate's machine: the shape only.
+    with checking_saved_answers():
+        assert invalid(missing, "readonly_mounts") == ""
+        assert invalid("relative", "readonly_mounts") != ""
+
+
+def test_a_long_item_keeps_the_line_short() -> None:
+    long = "/" + "/".join(["folder"] * 20) + "/missing"
+    shown = invalid(long, "readonly_mounts")
+    assert len(shown) <= 78
+    assert shown.startswith("'/folder") and shown.endswith("/missing': no such file or directory")

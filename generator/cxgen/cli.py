@@ -6,11 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxgen import __version__
 from cxgen.answers import load_data_file, parse_data_items
 from cxgen.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CxgenError
+
+if TYPE_CHECKING:
+    from cxgen.update import UpdateResult
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,10 +54,11 @@ def _cmd_update(args: argparse.Namespace) -> int:
     if result.current:
         print(f"cxgen: already at v{result.new_version}; nothing to do", file=sys.stderr)
         return 0
+    if args.dry_run:
+        print(f"cxgen: dry run: {_dry_run_base(args.path, result.uncommitted)}", file=sys.stderr)
     verb = "would update" if args.dry_run else "updated"
     print(
-        f"cxgen: {verb} {args.path} from v{result.old_version} to v{result.new_version}: "
-        f"{len(result.changed)} files changed",
+        f"cxgen: {verb} {args.path} {_update_what(result)}: {len(result.changed)} files changed",
         file=sys.stderr,
     )
     for name in result.changed:
@@ -77,6 +81,26 @@ def _cmd_update(args: argparse.Namespace) -> int:
     if not args.dry_run:
         print("next: review with `git diff`, then commit", file=sys.stderr)
     return 0
+
+
+def _update_what(result: UpdateResult) -> str:
+    """Say "from v0.1.0 to v0.2.0", which answers changed, or both."""
+    answers = f"answers changed: {', '.join(result.answers_changed)}"
+    if result.old_version == result.new_version:
+        return f"at v{result.new_version} ({answers})"
+    versions = f"from v{result.old_version} to v{result.new_version}"
+    return f"{versions} ({answers})" if result.answers_changed else versions
+
+
+def _dry_run_base(path: str, uncommitted: list[str]) -> str:
+    """What the dry run compared: the committed files, or the files as they are now."""
+    if not uncommitted:
+        return f"on a throwaway copy of {path} as last committed"
+    names = ", ".join(uncommitted[:3]) + (" ..." if len(uncommitted) > 3 else "")
+    return (
+        f"on a throwaway copy of {path} with its {len(uncommitted)} uncommitted changes "
+        f"({names}); the update itself needs them committed"
+    )
 
 
 def _add_project_options(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the diff the update would apply; write nothing",
+        help="print the diff the update would apply to the files as they are (uncommitted "
+        "changes included); write nothing",
     )
     _add_project_options(update)
     update.set_defaults(handler=_cmd_update)

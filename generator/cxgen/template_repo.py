@@ -7,6 +7,8 @@ The repository is built once per content into the user's cache and reused.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import os
 import shutil
@@ -26,23 +28,65 @@ from cxgen.resources import history_bundle, presets_dir, template_dir
 NO_REPO_COMMANDS = {"core.fsmonitor": "false", "core.hooksPath": os.devnull}
 
 
-def untrusted_repo_env() -> dict[str, str]:
-    """Environment for git in a project: NO_REPO_COMMANDS after any GIT_CONFIG_* already set."""
+def _config_env(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Git config given through the environment (as `git -c` would), after any already set."""
     given = os.environ.get("GIT_CONFIG_COUNT", "0")
     start = int(given) if given.isdigit() else 0
-    env = {"GIT_CONFIG_COUNT": str(start + len(NO_REPO_COMMANDS))}
-    for index, (key, value) in enumerate(NO_REPO_COMMANDS.items(), start=start):
+    env = {"GIT_CONFIG_COUNT": str(start + len(pairs))}
+    for index, (key, value) in enumerate(pairs, start=start):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
 
 
-_GIT_ENV = {
-    **GIT_IDENTITY,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    **untrusted_repo_env(),
-}
+def untrusted_repo_env() -> dict[str, str]:
+    """Environment for git in a project: NO_REPO_COMMANDS after any GIT_CONFIG_* already set."""
+    return _config_env(list(NO_REPO_COMMANDS.items()))
+
+
+@functools.cache
+def _global_config(*_config_location: str | None) -> str:
+    """The global git config for cxgen's git: only the user's safe.directory entries, from their
+    system and global config (cached per location), or no config at all.
+
+    cxgen's git reads none of the user's config, so no setting of theirs changes its output;
+    but it trusts the folders they told git to trust, or git's own advice for "dubious
+    ownership" would not help with cxgen. A file, not `-c`: `git clone` of a local repository
+    checks ownership in a git that gets no `-c` settings.
+    """
+    try:
+        command = local["git"].with_cwd("/")
+    except CommandNotFound:
+        return os.devnull
+    args = ["config", "--show-scope", "--get-all", "safe.directory"]
+    _, out, _ = command[args].run(retcode=None)  # exit 1: none set
+    scopes = (line.partition("\t") for line in str(out).splitlines())
+    trusted = [value for scope, _, value in scopes if scope in ("system", "global") and value]
+    if not trusted:
+        return os.devnull
+    lines = ["[safe]"]
+    for value in trusted:
+        # A trusted work tree's .git too: that is the path `git clone` checks.
+        for path in [value] if value == "*" else [value, value.rstrip("/") + "/.git"]:
+            quoted = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            lines.append(f'\tdirectory = "{quoted}"')
+    fd, name = tempfile.mkstemp(prefix="cxgen-", suffix=".gitconfig")
+    with os.fdopen(fd, "w", encoding="utf-8") as config:
+        config.write("\n".join(lines) + "\n")
+    atexit.register(Path(name).unlink, missing_ok=True)
+    return name
+
+
+def _git_env() -> dict[str, str]:
+    config = _global_config(
+        *(os.environ.get(name) for name in ("HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL"))
+    )
+    return {
+        **GIT_IDENTITY,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": config,
+        **untrusted_repo_env(),
+    }
 
 
 def version_tag(version: str = __version__) -> str:
@@ -53,14 +97,15 @@ def version_tag(version: str = __version__) -> str:
 def git_bytes(*args: str, cwd: Path) -> bytes:
     """Run git in `cwd` and return its output; a failure is a CxgenError with git's words."""
     try:
-        command = local["git"].with_env(**_GIT_ENV).with_cwd(cwd)
+        command = local["git"].with_env(**_git_env()).with_cwd(cwd)
     except CommandNotFound as error:
         raise CxgenError(
             "git not found: install git (cxgen keeps template versions in git)"
         ) from error
     code, out, err = command[args].run(retcode=None, encoding=None)
     if code != 0:
-        message = _as_bytes(err or out).decode(errors="replace").strip()
+        # git's own words, on one line (its hints span several).
+        message = " ".join(_as_bytes(err or out).decode(errors="replace").split())
         raise CxgenError(f"git {args[0]} failed: {message}")
     return _as_bytes(out)
 

@@ -7,6 +7,8 @@ Copier's own update does the merge; the versions come from the local template hi
 
 from __future__ import annotations
 
+import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,10 @@ class UpdateResult:
     diff: str = ""
     current: bool = False
     kept: list[str] = field(default_factory=list)
+    # Answers given with --data that differ from the saved ones.
+    answers_changed: list[str] = field(default_factory=list)
+    # Dry run: the uncommitted changes it included (it works on a copy of the files as they are).
+    uncommitted: list[str] = field(default_factory=list)
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -81,8 +87,16 @@ def _project_version(answers: dict[str, Any]) -> str:
 
 
 def _git_top(project: Path) -> Path:
-    """The root of the git repository holding the project."""
-    return Path(git("rev-parse", "--show-toplevel", cwd=project).strip())
+    """The root of the git repository holding the project; git's own words if git fails."""
+    try:
+        return Path(git("rev-parse", "--show-toplevel", cwd=project).strip())
+    except CxgenError as error:
+        if "not a git repository" in error.message:
+            raise UsageError(
+                f"{project} is not in a git repository: `git init` and commit the generated "
+                "files, so the update can merge and you can review it"
+            ) from None
+        raise UsageError(f"cannot use git in {project}: {error.message}") from None
 
 
 def _git_status(project: Path) -> list[tuple[str, str]]:
@@ -90,18 +104,25 @@ def _git_status(project: Path) -> list[tuple[str, str]]:
 
     Porcelain paths are relative to the repository root, which may be above the project.
     """
-    try:
-        out = git("status", "--porcelain", "--untracked-files=all", "--", ".", cwd=project)
-        top = _git_top(project)
-    except CxgenError:
-        raise UsageError(
-            f"{project} is not in a git repository: `git init` and commit the generated files, "
-            "so the update can merge and you can review it"
-        ) from None
-    return [(line[:2], str((top / line[3:]).relative_to(project))) for line in out.splitlines()]
+    top = _git_top(project)
+    out = git(
+        "status",
+        "--porcelain",
+        "-z",
+        "--no-renames",
+        "--untracked-files=all",
+        "--",
+        ".",
+        cwd=project,
+    )
+    entries = [entry for entry in out.split("\0") if entry]
+    return [(entry[:2], str((top / entry[3:]).relative_to(project))) for entry in entries]
 
 
-def _check_preconditions(project: Path, answers: dict[str, Any]) -> str:
+def _check_preconditions(
+    project: Path, answers: dict[str, Any], *, dry_run: bool
+) -> tuple[str, list[str]]:
+    """The project's template version, and its uncommitted changes (refused unless dry_run)."""
     old = _project_version(answers)
     if Version(old) > Version(__version__):
         raise UsageError(
@@ -109,12 +130,18 @@ def _check_preconditions(project: Path, answers: dict[str, Any]) -> str:
             "upgrade cxgen first"
         )
     dirty = [path for _, path in _git_status(project)]
-    if dirty:
-        names = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise UsageError(f"uncommitted changes in {names}; commit or stash them first")
+    if dirty and not dry_run:
+        raise UsageError(
+            f"uncommitted changes in {_names(dirty)}; commit or stash them first "
+            "(`cxgen update --dry-run` works on them as they are)"
+        )
     if version_tag(old) not in git("tag", "--list", cwd=template_repo()).split():
         raise UsageError(f"this cxgen ({__version__}) does not know template version {old}")
-    return old
+    return old, dirty
+
+
+def _names(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def _user_owned(project: Path) -> list[str]:
@@ -215,9 +242,10 @@ def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) ->
 def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> UpdateResult:
     project = project.expanduser().resolve()
     answers = _read_answers(project)
-    old = _check_preconditions(project, answers)
+    old, dirty = _check_preconditions(project, answers, dry_run=dry_run)
     given = validate_answers(data) if data else {}
-    if old == __version__ and not given:
+    answers_changed = [key for key in data if given.get(key) != answers.get(key)]
+    if old == __version__ and not answers_changed:
         return UpdateResult(old, __version__, current=True)
     # The agent may have left symlinks where the template writes (.codex -> elsewhere).
     refuse_symlinks(project, template_files())
@@ -226,13 +254,52 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         changed, conflicts = _changes(project)
         if not conflicts:  # with conflicts the user has yet to decide what the files say
             accept_policy(project, __version__)
-        return UpdateResult(old, __version__, changed, conflicts, kept=kept)
-    # Dry run: the same update in a throwaway clone; the project is not touched.
+        return UpdateResult(
+            old, __version__, changed, conflicts, kept=kept, answers_changed=answers_changed
+        )
+    # Dry run: the same update in a throwaway clone, with the project's files as they are now
+    # (uncommitted changes included); the project is not touched.
     top = _git_top(project)
     with tempfile.TemporaryDirectory(prefix="cxgen-dry-run-") as tmp:
         clone = Path(tmp) / "clone"
         git("clone", "-q", "--no-hardlinks", str(top), str(clone), cwd=Path(tmp))
         copy = clone / project.relative_to(top)
+        if dirty:
+            _copy_uncommitted(project, copy, dirty)
         kept = _copier_update(copy, old, answers, given)
         changed, conflicts = _changes(copy)
-        return UpdateResult(old, __version__, changed, conflicts, diff=_diff(copy), kept=kept)
+        return UpdateResult(
+            old,
+            __version__,
+            changed,
+            conflicts,
+            diff=_diff(copy),
+            kept=kept,
+            answers_changed=answers_changed,
+            uncommitted=dirty,
+        )
+
+
+def _copy_uncommitted(project: Path, copy: Path, paths: list[str]) -> None:
+    """Make the clone's files under `copy` what the project's are now, and commit that in the
+    clone (Copier updates only a clean tree). Links are copied as links, never followed."""
+    for rel in paths:
+        source, target = project / rel, copy / rel
+        for parent in [*reversed(Path(rel).parents)][1:]:
+            if (copy / parent).is_symlink():
+                raise CxgenError(f"cannot copy {rel} for the dry run: {parent} is a symlink")
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        if source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source.readlink())
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as file:
+                content = file.read()
+                mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
+            target.write_bytes(content)
+            target.chmod(mode)
+    git("add", "-A", "--", ".", cwd=copy)
+    git("commit", "-q", "--no-verify", "--allow-empty", "-m", "uncommitted (dry run)", cwd=copy)

@@ -457,3 +457,65 @@ def test_update_runs_no_command_from_the_projects_git(
         assert result.returncode in (0, 1), result.stderr
     assert "kept .codex/NOTES.md" in result.stderr
     assert list(marker.iterdir()) == []
+
+
+def test_dry_run_works_on_uncommitted_changes_and_says_so(history: Path, tmp_path: Path) -> None:
+    project = old_project(tmp_path)
+    edit(
+        project / "run_in_container.sh", "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n"
+    )
+    (project / "notes.txt").write_text("untracked\n")
+    before = snapshot(project)
+    status = sh("git", "status", "--porcelain", cwd=project)
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert "with its 2 uncommitted changes (run_in_container.sh, notes.txt)" in result.stderr
+    assert f"would update {project} from v{OLD} to v{__version__}" in result.stderr
+    # The diff is against the files as they are: the uncommitted line is context, not a change.
+    assert f"+{OLD_LINES[1][1]}" in result.stdout
+    assert "# wip" not in "".join(
+        line for line in result.stdout.splitlines(keepends=True) if line[:1] in "+-"
+    )
+    assert snapshot(project) == before
+    assert sh("git", "status", "--porcelain", cwd=project) == status
+
+
+def test_dry_run_of_a_clean_tree_says_it_compared_the_last_commit(
+    history: Path, tmp_path: Path
+) -> None:
+    project = old_project(tmp_path)
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert f"dry run: on a throwaway copy of {project} as last committed" in result.stderr
+
+
+def test_an_answers_only_change_names_the_answers_not_the_same_version(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    run_init(project, {"agents": ["shell"]}, defaults=True, interactive=False)
+    sh("git", "init", "-q", cwd=project)
+    commit_all(project, "current version")
+    for args in (["--dry-run"], []):
+        result = run_cxgen(["update", *args, "--data", "allowed_domains=pypi.org", str(project)])
+        assert result.returncode == 0, result.stderr
+        assert f"at v{__version__} (answers changed: allowed_domains)" in result.stderr
+        assert f"from v{__version__} to v{__version__}" not in result.stderr
+    commit_all(project, "pypi.org")
+    # The same answer again: nothing to do.
+    result = run_cxgen(["update", "--data", "allowed_domains=[pypi.org]", str(project)])
+    assert result.returncode == 0 and f"already at v{__version__}" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the project another owner")
+def test_a_git_failure_shows_gits_own_message(history: Path, tmp_path: Path) -> None:
+    """A repository owned by another user: git refuses ("dubious ownership"); update says what
+    git said, on one line, and follows the user's safe.directory once they set it."""
+    project = old_project(tmp_path)
+    sh("chown", "-R", "65534:65534", str(project), cwd=tmp_path)
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "dubious ownership" in line and "not in a git repository" not in line
+    assert f"safe.directory {project}" in line  # git's advice, kept
+    sh("git", "config", "--global", "--add", "safe.directory", str(project), cwd=tmp_path)
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 0, result.stderr

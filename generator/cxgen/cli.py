@@ -30,7 +30,7 @@ def _answers_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from cxgen.init import run_init
+    from cxgen.init import next_step, run_init
 
     dest = Path(args.path)
     written = run_init(
@@ -43,7 +43,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(f"cxgen: wrote {len(written)} files into {dest}:", file=sys.stderr)
     for rel in written:
         print(f"  {rel}", file=sys.stderr)
-    print(f"next: commit them, then `{dest / 'run_in_container.sh'} --help`", file=sys.stderr)
+    print(next_step(args.path, dest.expanduser().resolve()), file=sys.stderr)
     return 0
 
 

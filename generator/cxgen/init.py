@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -144,6 +145,23 @@ def _finish_staging(staging: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(hook, target)
         target.chmod(0o755)
+
+
+def next_step(given: str, dest: Path) -> str:
+    """The hint after init: a command that runs as written from here, and "commit" only where
+    there is a git repository to commit to."""
+    if dest == Path.cwd().resolve():
+        command = "./run_in_container.sh --help"
+    else:
+        folder = f"./{given}" if given.startswith("-") else given
+        command = f"cd {shlex.quote(folder)} && ./run_in_container.sh --help"
+    try:
+        in_git = git("rev-parse", "--is-inside-work-tree", cwd=dest).strip() == "true"
+    except CxgenError:
+        in_git = False
+    if in_git:
+        return f"next: commit them, then `{command}`"
+    return f"next: `{command}` (to share the sandbox with a team, keep these files in git)"
 
 
 def run_init(

@@ -257,3 +257,24 @@ def test_run_script_help_and_usage_errors(tmp_path: Path) -> None:
         result = subprocess.run([script, *args], capture_output=True, text=True, check=False)
         assert result.returncode == 2, args
         assert result.stderr.startswith("cxgen: error: ") and result.stderr.count("\n") == 1
+
+
+def test_the_next_hint_runs_as_written_and_says_commit_only_in_git(tmp_path: Path) -> None:
+    # Another folder, not in git: a `cd` that works from here, and no "commit".
+    result = run_cxgen(["init", "--defaults", "--data", "agents=[shell]", "my demo"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [hint] = [line for line in result.stderr.splitlines() if line.startswith("next:")]
+    assert "`cd 'my demo' && ./run_in_container.sh --help`" in hint
+    assert "commit" not in hint
+    command = hint.split("`")[1]
+    ran = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    assert ran.returncode == 0 and "exec [OPTIONS] -- CMD" in ran.stdout, ran.stderr
+    # Here, in a git repository: commit them, then the script from here.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    result = run_cxgen(["init", "--defaults", "--data", "agents=[shell]", "."], cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "next: commit them, then `./run_in_container.sh --help`"
+    )

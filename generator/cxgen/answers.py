@@ -14,13 +14,33 @@ from cxgen.resources import template_dir
 from cxgen.validators import LIST_ANSWERS, SIMPLE_CHECKS, check_agents, check_default_agent
 
 
-def _questions() -> tuple[str, ...]:
+def _questions() -> dict[str, dict[str, Any]]:
     """The template's questions, in order, read from its copier.yml (settings start with _)."""
     config = yaml.safe_load((template_dir() / "copier.yml").read_text(encoding="utf-8"))
-    return tuple(key for key in config if not key.startswith("_"))
+    return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
-QUESTIONS = _questions()
+_QUESTIONS = _questions()
+QUESTIONS = tuple(_QUESTIONS)
+
+
+def answer_help() -> list[tuple[str, str]]:
+    """(key, one-line meaning) for every answer, from copier.yml's help (as the prompts show
+    it), with the values a choice question takes."""
+    lines = []
+    for key, question in _QUESTIONS.items():
+        meaning = str(question.get("help", "")).strip()
+        choices = question.get("choices")
+        if key == "agents":
+            values = list(agent_presets())
+        elif isinstance(choices, dict):
+            values = [str(value) for value in choices.values()]
+        else:
+            values = []
+        if values:
+            meaning += f" ({' | '.join(values)})"
+        lines.append((key, meaning))
+    return lines
 
 
 def parse_data_items(items: Iterable[str]) -> dict[str, Any]:

@@ -103,6 +103,16 @@ def _dry_run_base(path: str, uncommitted: list[str]) -> str:
     )
 
 
+def _answers_epilog() -> str:
+    """The answer keys and what they mean (copier.yml's questions, as the prompts ask them)."""
+    from cxgen.answers import answer_help
+
+    rows = answer_help()
+    width = max(len(key) for key, _ in rows) + 2
+    lines = [f"  {key:<{width}}{meaning}" for key, meaning in rows]
+    return "answers (--data KEY=VALUE; lists as a, b or [a, b]):\n" + "\n".join(lines)
+
+
 def _add_project_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "path", nargs="?", default=".", metavar="PATH", help="project folder (default: .)"
@@ -128,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     init = sub.add_parser(
         "init",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_answers_epilog(),
         help="write run_in_container.sh and the sandbox files into a project",
         description="Ask which agents, domains, packages and mounts the sandbox gets, then write "
         "run_in_container.sh, .codex/sandbox/ and .codex/.environment/ into PATH. "

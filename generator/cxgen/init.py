@@ -178,7 +178,9 @@ def run_init(
     missing = [q for q in QUESTIONS if q not in answers]
     if missing and not defaults and not interactive:
         raise UsageError(
-            "no terminal to ask questions on; pass --defaults, or --data for: " + ", ".join(missing)
+            "no terminal to ask questions on; pass --defaults, or --data for: "
+            + ", ".join(missing)
+            + " (see `cxgen init --help`)"
         )
     tag = version_tag(template_version)
     if (

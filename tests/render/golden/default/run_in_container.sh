@@ -37,6 +37,8 @@ readonly DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z
 readonly IMAGE_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$'
 readonly MEMORY_RE='^([1-9][0-9]*[kmgKMG]?|none)$'
 readonly PIDS_RE='^([1-9][0-9]*|none)$'
+# A CDPATH from the environment would make `cd DIR` enter another DIR than the one checked.
+unset CDPATH
 PROJECT_DIR=$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly PROJECT_DIR
 readonly CODEX_DIR="$PROJECT_DIR/.codex"
@@ -96,15 +98,22 @@ is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; 
 # Trees an agent can write or has written: this project, and every work dir and sessions folder
 # this user's sandboxes had (remembered in AGENT_TREES_FILE, outside the agent's reach).
 readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees"
-AGENT_TREES=()
+AGENT_TREES=("$PROJECT_DIR")
 
 load_agent_trees() {
-  local tree
+  local tree file home files=("$AGENT_TREES_FILE")
   AGENT_TREES=("$PROJECT_DIR")
-  [ -f "$AGENT_TREES_FILE" ] || return 0
-  while IFS= read -r tree; do
-    [ -z "$tree" ] || AGENT_TREES+=("$tree")
-  done <"$AGENT_TREES_FILE"
+  # Through sudo: the trees of the user who called it count too (a registry is per user).
+  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
+    home=$(eval "printf '%s' ~$SUDO_USER")
+    files+=("$home/.local/state/cxgen/agent-trees")
+  fi
+  for file in "${files[@]}"; do
+    [ -f "$file" ] || continue
+    while IFS= read -r tree; do
+      [ -z "$tree" ] || AGENT_TREES+=("$tree")
+    done <"$file"
+  done
 }
 
 # remember_agent_tree PATH: PATH is writable in this run's sandbox.
@@ -169,8 +178,9 @@ safe_path() {
 # The files and folders that steer the host must be what cxgen wrote, not the agent's symlinks.
 check_control_paths() {
   local path
-  for path in "$CODEX_DIR" "$SANDBOX_DIR" "$DOMAINS_FILE" "$ENV_DIR" "$PROJECT_DIR/.git" \
-    "$PROJECT_DIR/.copier-answers.yml"; do
+  case "$PROJECT_DIR" in *$'\n'*) die "the project's path holds a newline; move it to a plain path" "$EXIT_USAGE" ;; esac
+  for path in "$CODEX_DIR" "$SANDBOX_DIR" "$DOMAINS_FILE" "$ENV_DIR" "$ENV_DIR/init.sh" \
+    "$PROJECT_DIR/.git" "$PROJECT_DIR/.copier-answers.yml"; do
     refuse_symlink "$path"
   done
   [ -d "$SANDBOX_DIR" ] || die "missing $SANDBOX_DIR; restore it with git or re-run cxgen"
@@ -328,8 +338,10 @@ sha256() {
 # mtimes or owners, so every teammate's host gives the same tag.
 context_hash() {
   local odd
-  odd=$(cd "$1" && find . ! -type f ! -type d | head -n 1)
-  [ -z "$odd" ] || die "refusing .codex/sandbox: ${odd#./} is not a regular file (a symlink?); restore the folder with git" "$EXIT_USAGE"
+  # Regular files with plain names only: a symlink, or a name with a newline, would escape the
+  # line-by-line hash below.
+  odd=$(cd "$1" && LC_ALL=C find . \( ! -type f ! -type d \) -o -name '*[!A-Za-z0-9._-]*' | head -n 1)
+  [ -z "$odd" ] || die "refusing .codex/sandbox: $(printf '%q' "${odd#./}") is not a regular file with a plain name (letters, digits, . _ -); restore the folder with git" "$EXIT_USAGE"
   (
     cd "$1"
     find . -type f | LC_ALL=C sort | while IFS= read -r file; do
@@ -391,6 +403,10 @@ load_policy() {
   key=$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-16)
   POLICY_DIR="$STATE_DIR/projects/$key"
   POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
+  # The init hook runs at every start: accepted like the image.
+  if [ -f "$ENV_DIR/init.sh" ]; then
+    POLICY="${POLICY}init $(sha256 <"$ENV_DIR/init.sh")"$'\n'
+  fi
   for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
     POLICY="${POLICY}domain $domain"$'\n'
   done
@@ -405,6 +421,8 @@ record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
   rm -rf "$POLICY_DIR/sandbox.new"
   snapshot_context "$POLICY_DIR/sandbox.new"
+  rm -f "$POLICY_DIR/init.sh"
+  [ ! -f "$ENV_DIR/init.sh" ] || cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
   printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
   rm -rf "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
@@ -433,6 +451,7 @@ show_policy_changes() {
       printf 'cxgen: first run of %s on this machine; please review what its sandbox allows:\n' "$PROJECT_DIR"
       printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "${new_domains% }"
       printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SANDBOX_DIR" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
+      [ ! -f "$ENV_DIR/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
       return 0
     fi
     printf 'cxgen: the sandbox policy of %s changed since you accepted it:\n' "$PROJECT_DIR"
@@ -442,8 +461,16 @@ show_policy_changes() {
       *"sandbox $CONTEXT_HASH"*) ;;
       *)
         printf '  image build context .codex/sandbox changed:\n'
-        (cd "$POLICY_DIR" && diff -ru sandbox "$SANDBOX_DIR" 2>&1) | sed 's/^/    /' || true ;;
+        # -N shows new files whole, -a binary ones too; cat -v: no control codes reach your terminal.
+        (cd "$POLICY_DIR" && diff -ruNa sandbox "$SANDBOX_DIR" 2>&1) | cat -v | sed 's/^/    /' || true ;;
     esac
+    if [ "$(printf '%s' "$ACCEPTED" | grep '^init ' || true)" != "$(printf '%s' "$POLICY" | grep '^init ' || true)" ]; then
+      printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
+      local accepted_hook=/dev/null current_hook=/dev/null
+      [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook="$POLICY_DIR/init.sh"
+      [ ! -f "$ENV_DIR/init.sh" ] || current_hook="$ENV_DIR/init.sh"
+      diff -ua "$accepted_hook" "$current_hook" 2>&1 | cat -v | sed 's/^/    /' || true
+    fi
   } >&2
 }
 
@@ -483,7 +510,12 @@ mount_spec() {
 add_mount() { DOCKER_ARGS+=(--mount "$(mount_spec "$@")"); }
 
 # A path mounted onto itself: a mount point, which the agent can neither rename nor replace.
-pin() { add_mount "$1" "/app$1" "${2:-}"; }
+# The pins are listed in the container's labels: later runs' racing checks read them.
+pin() {
+  add_mount "$1" "/app$1" "${2:-}"
+  PINNED+=("$1")
+  at_risk "$1"
+}
 
 # A writable mount outside the work dir needs a yes from a person.
 confirm_writable() {
@@ -573,20 +605,44 @@ at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
 refuse_racing_sandboxes() {
   [ "${#AT_RISK[@]}" -gt 0 ] || return 0
-  local listing workdir project path
-  # Two lines per running sandbox: its work dir and its project (whose agent home it writes).
-  listing=$(docker ps --filter label=org.cxgen.sandbox=1 \
-    --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}') \
+  local listing line field=0 workdir="" project="" sessions="" pinned=$'\n'
+  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".".
+  listing=$(docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.') \
     || die "cannot list the running sandboxes (docker ps failed)"
-  while IFS= read -r workdir && IFS= read -r project; do
-    [ -n "$workdir" ] || continue
-    for path in "${AT_RISK[@]}"; do
-      if { is_inside "$path" "$workdir" && [ "$path" != "$workdir" ]; } \
-        || { [ -n "$project" ] && is_inside "$path" "$project/.codex/.environment"; }; then
-        die "a running sandbox (work dir $workdir) can write $path; stop it (docker ps --filter label=org.cxgen.sandbox=1 lists them) and retry" "$EXIT_USAGE"
-      fi
-    done
+  while IFS= read -r line; do
+    field=$((field + 1))
+    case "$field" in
+      1) workdir="$line" ;;
+      2) project="$line" ;;
+      3) sessions="$line" ;;
+      *)
+        if [ "$line" = . ]; then
+          refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned"
+          field=0 pinned=$'\n'
+        else
+          pinned="$pinned$line"$'\n'
+        fi ;;
+    esac
   done <<<"$listing"
+}
+
+# refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED: one running sandbox writes these
+# trees; a path of AT_RISK strictly inside one is safe only if it and every folder between it
+# and the tree are mount points there (PINNED): those cannot be renamed or replaced.
+refuse_racing_sandbox() {
+  local pinned="$4" path tree below
+  for path in "${AT_RISK[@]}"; do
+    for tree in "$1" "$2" "$3"; do
+      [ -n "$tree" ] && is_inside "$path" "$tree" && [ "$path" != "$tree" ] || continue
+      below="$path"
+      while [ "$below" != "$tree" ]; do
+        case "$pinned" in *$'\n'"$below"$'\n'*) ;; *)
+          die "a running sandbox (work dir $1) can write $path; stop it (docker ps --filter label=org.cxgen.sandbox=1 lists them) and retry" "$EXIT_USAGE" ;;
+        esac
+        below="${below%/*}"
+      done
+    done
+  done
 }
 
 # --- Agent home -------------------------------------------------------------------------------
@@ -607,6 +663,8 @@ make_agent_dir() {
 plan_copy() {
   refuse_symlink "$2"
   ! in_agent_tree "$1" || refuse_symlink "$1"
+  # Already there (a credentials file given on every run): nothing to write.
+  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then return 0; fi
   at_risk "$1"
   at_risk "$2"
   COPIES+=("$1" "$2")
@@ -619,8 +677,6 @@ copy_for_agent() {
   local tmp
   refuse_symlink "$2"
   [ ! -d "$2" ] || die "refusing $2: a folder is in the way; remove it and retry" "$EXIT_USAGE"
-  # Already there (a credentials file given on every run): nothing to write.
-  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then return 0; fi
   tmp=$(mktemp "$2.XXXXXX") || die "cannot write $2"
   if ! { cat -- "$1" >"$tmp" && give_to_agent "$tmp" && mv -f "$tmp" "$2"; }; then
     rm -f "$tmp"
@@ -688,17 +744,20 @@ slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
 # are the container's own or denied anyway.
 host_addresses() {
   local family address _
+  local path="$PATH:/sbin:/usr/sbin"
   HOST_ADDRESSES=""
-  if command -v ip >/dev/null 2>&1; then
+  if PATH="$path" command -v ip >/dev/null 2>&1; then
     # "2: eth0    inet 192.0.2.2/24 brd ..."
     while read -r _ _ family address _; do
       case "$family" in inet | inet6) add_host_address "${address%/*}" ;; esac
-    done < <(ip -o addr show 2>/dev/null || true)
-  elif command -v ifconfig >/dev/null 2>&1; then
+    done < <(PATH="$path" ip -o addr show 2>/dev/null || true)
+  elif PATH="$path" command -v ifconfig >/dev/null 2>&1; then
     # macOS: "	inet 192.168.1.5 netmask ...", "	inet6 fe80::1%lo0 prefixlen ..."
     while read -r family address _; do
       case "$family" in inet | inet6) add_host_address "${address%\%*}" ;; esac
-    done < <(ifconfig 2>/dev/null || true)
+    done < <(PATH="$path" ifconfig 2>/dev/null || true)
+  else
+    say "warning: neither ip nor ifconfig found: this machine's own addresses are not denied inside (its gateway and private ranges still are)"
   fi
 }
 
@@ -730,6 +789,7 @@ build_run_args() {
   [ -n "$CONTAINER_NAME" ] || CONTAINER_NAME="cxgen-$(slug "$(basename "$WORK_DIR")")-$$"
   DOCKER_ARGS=(run --rm --init --name "$CONTAINER_NAME"
     --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
+    --label "org.cxgen.sessions=$SESSIONS_PATH"
     --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
     --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
     --security-opt no-new-privileges
@@ -770,27 +830,23 @@ build_run_args() {
 # also at its top, a file in an existing .git, a bare repository's HEAD) would run its config and
 # hooks in any git command you start there. Folders the agent made unreadable are named too.
 warn_new_git_dirs() {
-  local since="$1" found line repo seen=$'\n' errors="$1.err" skip=""
+  local since="$1" errors="$1.err" skip="" line found=()
   # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
-  if [ "${GIT_PINNED:-no}" = yes ]; then
-    skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
-  fi
-  found=$(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) -o -cnewer "$since" \
-    \( -name .git -o -path '*/.git/*' -o -name HEAD \) -print 2>"$errors" | head -n 1000) || true
-  if [ -n "$found" ]; then
-    say "WARNING: the agent created or changed git metadata; git commands run there would run what"
-    say "it wrote (config, hooks). Inspect these before you run git in them, or remove them:"
-    while IFS= read -r line; do
-      case "$line" in
-        */.git/*) repo="${line%%/.git/*}/.git" ;;
-        */HEAD) repo="${line%/HEAD}" ;;
-        *) repo="$line" ;;
-      esac
-      case "$seen" in *$'\n'"$repo"$'\n'*) continue ;; esac
-      seen="$seen$repo"$'\n'
-      # %q: a name cannot carry terminal control codes to your screen.
-      printf '  %q\n' "$WORK_DIR/${repo#./}" >&2
-    done <<<"$found"
+  [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
+  # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
+  # anything inside it, is new.
+  while IFS= read -r -d '' line; do
+    case "$line" in
+      */HEAD) found+=("${line%/HEAD}") ;;
+      *) [ -z "$(find "$WORK_DIR/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || found+=("$line") ;;
+    esac
+  done < <(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) -o \( -name .git -print0 -prune \) \
+    -o \( -name HEAD -type f -cnewer "$since" -print0 \) 2>>"$errors")
+  if [ "${#found[@]}" -gt 0 ]; then
+    say "WARNING: the agent created or changed git metadata in ${#found[@]} place(s); git commands run"
+    say "there would run what it wrote (config, hooks). Inspect them before you run git there, or remove them:"
+    # %q: a name cannot carry terminal control codes to your screen.
+    for line in "${found[@]}"; do printf '  %q\n' "$WORK_DIR/${line#./}" >&2; done
   fi
   if [ -s "$errors" ]; then
     say "WARNING: these folders could not be searched for git metadata (unreadable; the agent may"
@@ -846,7 +902,7 @@ main() {
     shell) CMD_ARGS=(bash -l) ;;
   esac
   load_agent_trees
-  AT_RISK=()
+  AT_RISK=() PINNED=()
   resolve_work_dir
   at_risk "$WORK_DIR"
   if [ -n "$SESSIONS_PATH" ]; then
@@ -857,6 +913,9 @@ main() {
   set_agent_ids
   plan_env_dir
   build_run_args
+  local pinned
+  printf -v pinned '%s\n' "${PINNED[@]}"
+  DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
   refuse_racing_sandboxes
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"

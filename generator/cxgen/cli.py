@@ -33,16 +33,22 @@ def _cmd_init(args: argparse.Namespace) -> int:
     from cxgen.init import next_step, run_init
 
     dest = Path(args.path)
-    written = run_init(
+    result = run_init(
         dest,
         _answers_from(args),
         defaults=args.defaults,
         interactive=sys.stdin.isatty(),
         template_version=args.template_version,
     )
-    print(f"cxgen: wrote {len(written)} files into {dest}:", file=sys.stderr)
-    for rel in written:
+    print(f"cxgen: wrote {len(result.written)} files into {dest}:", file=sys.stderr)
+    for rel in result.written:
         print(f"  {rel}", file=sys.stderr)
+    if result.gitattributes_added:
+        print(
+            "cxgen: added to your .gitattributes (LF line endings in every checkout): "
+            + ", ".join(f"`{rule}`" for rule in result.gitattributes_added),
+            file=sys.stderr,
+        )
     print(next_step(args.path, dest.expanduser().resolve()), file=sys.stderr)
     return 0
 

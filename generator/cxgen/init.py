@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from cxgen import __version__
 from cxgen.accept import accept_policy
 from cxgen.answers import QUESTIONS, validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
+from cxgen.line_endings import GITATTRIBUTES, RULES, check_gitattributes, ensure_lf_rules
 from cxgen.project_files import (
     ANSWERS_FILE,
     install,
@@ -37,6 +39,14 @@ from cxgen.validators import (
 INIT_HOOK = Path(".codex/.environment/init.sh")
 # Written into the answers file instead of this machine's cache path, so teammates can update.
 TEMPLATE_SOURCE = "cxgen"
+
+
+@dataclass
+class InitResult:
+    """What init wrote, and the lines it added to the project's own .gitattributes."""
+
+    written: list[Path]
+    gitattributes_added: list[str] = field(default_factory=list)
 
 
 def check_destination(path: Path) -> Path:
@@ -171,8 +181,8 @@ def run_init(
     defaults: bool,
     interactive: bool,
     template_version: str = __version__,
-) -> list[Path]:
-    """Generate the sandbox files into `dest`; return the files written. Writes nothing on error."""
+) -> InitResult:
+    """Generate the sandbox files into `dest`. Writes nothing on error."""
     dest = check_destination(dest)
     answers = validate_answers(data)
     missing = [q for q in QUESTIONS if q not in answers]
@@ -193,8 +203,21 @@ def run_init(
         render_template(staging, answers, tag, defaults=defaults)
         _finish_staging(staging)
         refuse_symlinks(dest, staged_files(staging))
+        check_gitattributes(dest)
         plan = plan_install(staging, dest)
         refuse_conflicts(plan)
         install(staging, dest, plan.new)
+    created, appended = _lf_rules(dest)
     accept_policy(dest, template_version)
-    return plan.new
+    written = sorted([*plan.new, GITATTRIBUTES]) if created else plan.new
+    return InitResult(written, appended)
+
+
+def _lf_rules(dest: Path) -> tuple[bool, list[str]]:
+    try:
+        return ensure_lf_rules(dest)
+    except OSError as error:
+        raise CxgenError(
+            f"the files are written, but not {dest / GITATTRIBUTES}: {error.strerror}; "
+            f"add these lines to it yourself: {'; '.join(RULES)}"
+        ) from error

@@ -25,6 +25,7 @@ from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import TEMPLATE_SOURCE, copier_data, portable_answers, render_template
+from cxgen.line_endings import check_gitattributes, ensure_lf_rules
 from cxgen.project_files import ANSWERS_FILE, refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
@@ -249,8 +250,10 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         return UpdateResult(old, __version__, current=True)
     # The agent may have left symlinks where the template writes (.codex -> elsewhere).
     refuse_symlinks(project, template_files())
+    check_gitattributes(project)
     if not dry_run:
         kept = _copier_update(project, old, answers, given)
+        ensure_lf_rules(project)
         changed, conflicts = _changes(project)
         if not conflicts:  # with conflicts the user has yet to decide what the files say
             accept_policy(project, __version__)
@@ -267,6 +270,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         if dirty:
             _copy_uncommitted(project, copy, dirty)
         kept = _copier_update(copy, old, answers, given)
+        ensure_lf_rules(copy)
         changed, conflicts = _changes(copy)
         return UpdateResult(
             old,

@@ -1,14 +1,42 @@
 #!/usr/bin/env bash
-# The test command from the README: install cxgen with its test extras, make sure the local
-# base image exists (built from Debian packages: no registry needed), run the suite on 2 cores.
+# The test command from the README: install cxgen with its test extras into .venv/ (never into
+# the system Python: Debian and Ubuntu refuse that, PEP 668), make sure the local base image
+# exists (built from Debian packages: no registry needed), run the suite on 2 cores.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v debootstrap >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+readonly VENV=.venv
+
+as_root_on_debian() { [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; }
+
+apt_install() {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+make_venv() {
+  [ -x "$VENV/bin/python" ] && return 0
+  # Debian and Ubuntu ship venv (ensurepip) separately, as python3-venv.
+  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    if as_root_on_debian; then
+      apt_install python3-venv
+      python3 -m venv "$VENV"
+    else
+      echo "tests: python3 -m venv failed; on Debian/Ubuntu: sudo apt install python3-venv" >&2
+      exit 1
+    fi
+  fi
+}
+
+if ! command -v debootstrap >/dev/null 2>&1 && as_root_on_debian; then
+  apt_install debootstrap
 fi
-python3 -m pip install --quiet --disable-pip-version-check ".[test]"
+make_venv
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ".[test]"
+# The venv's tools (shellcheck, hadolint, cxgen) come first on PATH.
+PATH="$PWD/$VENV/bin:$PATH"
+export PATH
 if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1; then
   tests/make_base_image.sh >/dev/null
 fi
 # From the tests folder's parent, but importing the installed cxgen (not generator/).
-exec python3 -m pytest -n 2 "$@"
+exec "$VENV/bin/python" -m pytest -n 2 "$@"

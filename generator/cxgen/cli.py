@@ -89,6 +89,17 @@ def _cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from cxgen.doctor import run_doctor
+
+    print(f"cxgen doctor {__version__}")
+    report = run_doctor(Path(args.path) if args.path is not None else None)
+    if report.blocking:
+        print("cxgen: something above blocks running a sandbox (see its fix)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _update_what(result: UpdateResult) -> str:
     """Say "from v0.1.0 to v0.2.0", which answers changed, or both."""
     answers = f"answers changed: {', '.join(result.answers_changed)}"
@@ -177,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_project_options(update)
     update.set_defaults(handler=_cmd_update)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check Docker, the kernel's firewall support, bash, and a project's state",
+        description="Check that this machine can run cxgen sandboxes (docker CLI, daemon, socket "
+        "permission, builder, nf_tables in a throwaway container from a local image, bash) and, "
+        "for a project (PATH, or the current folder when it is one): its answers, template "
+        "version, image tag and whether that image exists, and whether you accepted its policy. "
+        "Builds, pulls and accepts nothing. Exit 1 when something blocks running.",
+    )
+    doctor.add_argument(
+        "path", nargs="?", default=None, metavar="PATH", help="project folder (default: .)"
+    )
+    doctor.set_defaults(handler=_cmd_doctor)
     return parser
 
 

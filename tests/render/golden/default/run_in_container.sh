@@ -413,24 +413,19 @@ ensure_image() {
 start_docker_queries() {
   RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
   IMAGE_PID="" LISTING_PID=""
-  trap end_docker_queries EXIT
+  trap 'rm -rf "$RUN_TMP"' EXIT
   if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
     docker image inspect "$IMAGE_REPO:$CONTEXT_HASH" >/dev/null 2>&1 &
     IMAGE_PID=$!
   fi
   [ "$COMMAND" != build ] || return 0
-  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".".
+  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".". The
+  # file is opened here, so an early exit that removes RUN_TMP cannot break the query's output.
+  exec 3>"$RUN_TMP/sandboxes"
   docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
-    >"$RUN_TMP/sandboxes" 2>&1 &
+    >&3 2>&1 &
   LISTING_PID=$!
-}
-
-# On exit: stop what still runs in the background (it writes into RUN_TMP), then remove RUN_TMP.
-end_docker_queries() {
-  local pid
-  for pid in $IMAGE_PID $LISTING_PID; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$RUN_TMP"
+  exec 3>&-
 }
 
 # The image is there (the early check, when it was started).

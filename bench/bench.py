@@ -1,161 +1,460 @@
-"""Benchmarks (measured figures, not tests): firewall setup + self-check time, start overhead.
+"""Benchmarks (measured figures, not tests). Run from a checkout:
 
-Run: python3 bench/bench.py  (needs Docker and the test base image; see tests/run.sh).
-Everything runs on an --internal network; the allowed domains are aliases of one of our own
-containers, so no DNS query leaves the machine. Prints a table; writes nothing else.
+    python3 bench/bench.py [--runs N]
+
+(re-runs itself with .venv/bin/python when cxgen is not importable: the README's test command
+makes that venv). Builds what it needs when missing (the local base image from Debian packages,
+the test server image, the generated project's image); pulls nothing. Each figure is the median
+of N runs with min and max, written to bench/results.json and bench/results.md:
+
+1. start overhead: `run_in_container.sh exec -- true` vs bare `docker run --rm IMAGE true` on the
+   same image, run alternately, 0 and 30 allowed domains (ratio and ms added);
+2. firewall setup + self-check inside the container, 0/10/30/100/300 domains;
+3. the no-change path on the host: `run_in_container.sh build` with the image present;
+4. `cxgen init --defaults` and a no-op `cxgen update`;
+5. inside a sandbox: a blocked connection's time to fail and a blocked name's;
+6. the minimal generated image's size over its base image.
+
+Everything runs on an --internal network created here; the allowed domains are aliases of one of
+our own containers, and blocked names are answered by the sandbox's own resolver, so no query
+leaves the machine. Docker objects are labelled org.cxgen.bench=<run> and removed. Policy
+acceptance goes to a temporary XDG_STATE_HOME, never the real ~/.local/state.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+
+
+def _in_a_python_with_cxgen() -> None:
+    """Re-run with the README's venv when this Python lacks cxgen or the test extras."""
+    try:
+        import pytest  # noqa: F401
+
+        import cxgen  # noqa: F401
+    except ImportError:
+        if VENV_PYTHON.exists() and Path(sys.executable) != VENV_PYTHON:
+            os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+        raise SystemExit(
+            "bench: cxgen is not installed here; run `bash tests/run.sh` once (it makes .venv)"
+        ) from None
+
+
+_in_a_python_with_cxgen()
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.conftest import SERVER_CMD, SERVER_IMAGE, docker  # noqa: E402
+from tests.e2e.conftest import (  # noqa: E402
+    BASE_IMAGE,
+    REPLY_SCRIPT,
+    SERVER_CMD,
+    SERVER_IMAGE,
+    docker,
+)
 
-BASE = "cxgen-test/bookworm:base"
-SERVER = SERVER_IMAGE
-RUNS = 7
+RUN = uuid.uuid4().hex[:6]
+LABEL = f"org.cxgen.bench={RUN}"
+RESULTS_JSON = REPO / "bench" / "results.json"
+RESULTS_MD = REPO / "bench" / "results.md"
+DOMAIN_COUNTS = (0, 10, 30, 100, 300)
+# Firewall setup and self-check as the entrypoint runs them, timed inside the container.
 TIMED_SETUP = r"""
 . /usr/local/lib/cxgen/firewall.sh
 fw_fail() { echo "FAIL $*" >&2; exit 1; }
 fw_warn() { echo "WARN $*" >&2; }
-ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+us() { echo "${EPOCHREALTIME/./}"; }
 read -r -a domains <<<"$CXGEN_ALLOWED_DOMAINS"
-start=$(ms)
+start=$(us)
 fw_setup deny ${domains[@]+"${domains[@]}"}
-mid=$(ms)
+mid=$(us)
 fw_selfcheck ${domains[@]+"${domains[@]}"}
-end=$(ms)
+end=$(us)
 learned=$(nft list set inet cxgen allow4 | grep -c 'elements' || true)
 echo "$((mid - start)) $((end - mid)) $learned"
 """
+# As the agent, in a running sandbox: N connections to a live host's open port that the firewall
+# blocks, N lookups of names outside the allowlist; bash's /dev/tcp, no fork per attempt.
+TIMED_BLOCKED = r"""
+ip=$1 n=$2
+for ((i = 0; i < n; i++)); do
+  s=${EPOCHREALTIME/./}
+  if { : 3<>"/dev/tcp/$ip/80"; } 2>/dev/null; then echo OPEN; exit 1; fi
+  e=${EPOCHREALTIME/./}
+  echo "conn $((e - s))"
+done
+for ((i = 0; i < n; i++)); do
+  s=${EPOCHREALTIME/./}
+  if { : 3<>"/dev/tcp/blocked-$i.bench.test/80"; } 2>/dev/null; then echo OPEN; exit 1; fi
+  e=${EPOCHREALTIME/./}
+  echo "name $((e - s))"
+done
+"""
+PROBE_OPEN = 'exec 3<>"/dev/tcp/$1/80" && echo open'
 
 
-def median_ms(samples: list[float]) -> str:
-    return f"{statistics.median(samples):7.0f}"
+@dataclass
+class Figure:
+    """One measured figure: samples, and the target it is held to (None: none)."""
+
+    key: str
+    what: str
+    samples: list[float]
+    unit: str = "ms"
+    target: float | None = None
+    aim: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The figure as results.json holds it."""
+        median = statistics.median(self.samples)
+        return {
+            "key": self.key,
+            "what": self.what,
+            "unit": self.unit,
+            "runs": len(self.samples),
+            "median": round(median, 3),
+            "min": round(min(self.samples), 3),
+            "max": round(max(self.samples), 3),
+            "target": self.target,
+            "aim": self.aim,
+            "met": None if self.target is None else median <= self.target,
+        }
 
 
-def firewall_times(image: str, network: str, domains: list[str]) -> tuple[list[float], list[float]]:
-    setup, check = [], []
-    for _ in range(RUNS):
-        out = docker(
-            "run",
-            "--rm",
-            "--label",
-            "org.cxgen.bench=1",
-            "--network",
-            network,
-            "--cap-add",
-            "NET_ADMIN",
-            # As run_in_container.sh does; the self-check refuses to pass without it.
-            "--sysctl",
-            "net.ipv4.ip_unprivileged_port_start=1024",
-            "-e",
-            "CXGEN_ALLOWED_DOMAINS=" + " ".join(domains),
-            "--entrypoint",
-            "bash",
-            image,
-            "-c",
-            TIMED_SETUP,
-        ).stdout.split()
-        if len(domains) and out[2] != "1":
-            raise SystemExit(f"the firewall learned no address for {len(domains)} domains: {out}")
-        setup.append(float(out[0]))
-        check.append(float(out[1]))
-    return setup, check
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall time of one command in ms; it must succeed."""
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = (time.perf_counter() - start) * 1000
+    if result.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return elapsed
 
 
-def wall(command: list[str]) -> list[float]:
-    samples = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+def repeat(runs: int, action: Callable[[], float]) -> list[float]:
+    """One warm-up, then `runs` samples."""
+    action()
+    return [action() for _ in range(runs)]
+
+
+# --- Setup --------------------------------------------------------------------------------------
+
+
+def ensure_images(work: Path) -> None:
+    """The local base image and the server image, built here when missing (nothing pulled)."""
+    subprocess.run([str(REPO / "tests/make_base_image.sh"), BASE_IMAGE], check=True)
+    if docker("image", "inspect", SERVER_IMAGE, check=False).returncode == 0:
+        return
+    context = work / "server"
+    context.mkdir()
+    (context / "reply").write_text(REPLY_SCRIPT)
+    (context / "reply").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        f"FROM {BASE_IMAGE}\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends socat dnsmasq-base "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+        "COPY reply /usr/local/bin/reply\n"
+    )
+    docker("build", "-q", "-t", SERVER_IMAGE, "--label", "org.cxgen.test=image", str(context))
+
+
+def cxgen(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cxgen", *args]
+
+
+def init_args(dest: Path) -> list[str]:
+    """The minimal project: the shell agent, no packages, no domains, the local base image."""
+    return cxgen(
+        "init",
+        "--defaults",
+        "--data",
+        f"base_image={BASE_IMAGE}",
+        "--data",
+        "agents=[shell]",
+        str(dest),
+    )
+
+
+def start_server(network: str, names: list[str]) -> str:
+    """Our own server on the network, answering to every allowed name; its IPv4 address."""
+    server = f"cxgen-bench-{RUN}-srv"
+    aliases = [arg for name in names for arg in ("--network-alias", name)]
+    docker(
+        "run", "-d", "--rm", "--label", LABEL, "--name", server, "--network", network,
+        *aliases, SERVER_IMAGE, "sh", "-c", SERVER_CMD,
+    )  # fmt: skip
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    return docker("inspect", "-f", fmt, server).stdout.strip()
+
+
+def cleanup() -> None:
+    ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
+    if ids:
+        docker("rm", "-f", *ids, check=False)
+    for network in docker("network", "ls", "-q", "--filter", f"label={LABEL}").stdout.split():
+        docker("network", "rm", network, check=False)
+
+
+# --- The figures --------------------------------------------------------------------------------
+
+
+def start_overhead(
+    runs: int, script: Path, image: str, network: str, domains: list[str]
+) -> list[Figure]:
+    """Bare `docker run` and the run script, alternately, on the same image and network."""
+    env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": ",".join(domains)}
+    bare_cmd = ["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image]
+    bare_cmd[2:2] = ["--label", LABEL]
+    script_cmd = [str(script), "exec", "--network", network, "--", "true"]
+    timed(bare_cmd)
+    timed(script_cmd, env)
+    bare, wrapped = [], []
+    for _ in range(runs):
+        bare.append(timed(bare_cmd))
+        wrapped.append(timed(script_cmd, env))
+    n = len(domains)
+    ratios = [w / b for w, b in zip(wrapped, bare, strict=True)]
+    added = [w - b for w, b in zip(wrapped, bare, strict=True)]
+    return [
+        Figure(f"bare_{n}", f"bare `docker run --rm IMAGE true` ({n} domains)", bare),
+        Figure(f"exec_{n}", f"`run_in_container.sh exec -- true`, {n} domains", wrapped),
+        Figure(
+            f"ratio_{n}", f"start overhead ratio, {n} domains", ratios, "x", target=1.3, aim=1.15
+        ),
+        Figure(f"added_{n}", f"start overhead added, {n} domains", added, aim=50),
+    ]
+
+
+def firewall(runs: int, image: str, network: str, names: list[str]) -> list[Figure]:
+    figures = []
+    targets = {30: 150.0, 300: 400.0}
+    for count in DOMAIN_COUNTS:
+        domains = names[:count]
+
+        def once(domains: list[str] = domains, count: int = count) -> tuple[float, float]:
+            out = docker(
+                "run", "--rm", "--label", LABEL, "--network", network,
+                "--cap-add", "NET_ADMIN",
+                # As run_in_container.sh does; the self-check refuses to pass without it.
+                "--sysctl", "net.ipv4.ip_unprivileged_port_start=1024",
+                "-e", "CXGEN_ALLOWED_DOMAINS=" + " ".join(domains),
+                "--entrypoint", "bash", image, "-c", TIMED_SETUP,
+            ).stdout.split()  # fmt: skip
+            if domains and out[2] != "1":
+                raise SystemExit(f"bench: the firewall learned no address for {count}: {out}")
+            return float(out[0]) / 1000, float(out[1]) / 1000
+
+        once()
+        pairs = [once() for _ in range(runs)]
+        figures.append(
+            Figure(
+                f"firewall_{count}",
+                f"firewall setup + self-check, {count} domains",
+                [setup + check for setup, check in pairs],
+                target=targets.get(count),
+            )
+        )
+        figures.append(
+            Figure(
+                f"firewall_setup_{count}",
+                f"  of which setup (rules + resolver), {count} domains",
+                [setup for setup, _ in pairs],
+            )
+        )
+    return figures
+
+
+def blocked(runs: int, script: Path, image: str, network: str, address: str) -> list[Figure]:
+    """Time to fail inside a sandbox; first proof that, without the firewall, it would connect."""
+    probe = docker(
+        "run", "--rm", "--label", LABEL, "--network", network, "--entrypoint", "bash",
+        image, "-c", PROBE_OPEN, "probe", address,
+    )  # fmt: skip
+    if "open" not in probe.stdout:
+        raise SystemExit(f"bench: {address}:80 is not open without the firewall: {probe.stderr}")
+    result = subprocess.run(
+        [str(script), "exec", "--network", network, "--", "bash", "-c", TIMED_BLOCKED, "bench",
+         address, str(runs + 1)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"bench: blocked probes: {result.stdout}{result.stderr[-2000:]}")
+    samples: dict[str, list[float]] = {"conn": [], "name": []}
+    for line in result.stdout.splitlines():
+        kind, micros = line.split()
+        samples[kind].append(int(micros) / 1000)
+    return [
+        Figure(
+            "blocked_connection",
+            "blocked connection, time to fail (in the sandbox)",
+            samples["conn"][1:],
+            target=50,
+        ),
+        Figure(
+            "blocked_name",
+            "blocked name, time to fail (in the sandbox)",
+            samples["name"][1:],
+            target=50,
+        ),
+    ]
+
+
+def generator_times(runs: int, work: Path) -> list[Figure]:
+    counter = iter(range(10**6))
+
+    def init_once() -> float:
+        return timed(init_args(work / "init" / str(next(counter))))
+
+    init = repeat(runs, init_once)
+    project = work / "init" / "0"
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    subprocess.run(["git", "-C", str(project), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(project), "-c", "user.name=bench", "-c", "user.email=bench@invalid",
+         "commit", "-qm", "init"],
+        check=True,
+    )  # fmt: skip
+    update = repeat(runs, lambda: timed(cxgen("update", str(project))))
+    return [
+        Figure("init", "`cxgen init --defaults`", init, target=1000),
+        Figure("update_noop", "no-op `cxgen update`", update, target=2000),
+    ]
+
+
+def image_size(image: str) -> list[Figure]:
+    def size(name: str) -> float:
+        return int(docker("image", "inspect", "-f", "{{.Size}}", name).stdout) / 1e6
+
+    over = size(image) - size(BASE_IMAGE)
+    return [Figure("image_over_base", "minimal generated image over its base image", [over], "MB")]
+
+
+# --- Report -------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    cpu = "?"
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.exists() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "docker": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
+        "python": platform.python_version(),
+        "bash": subprocess.run(
+            ["bash", "-c", "echo $BASH_VERSION"], capture_output=True, text=True, check=True
+        ).stdout.strip(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def number(value: float, unit: str) -> str:
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+
+
+def markdown(results: dict[str, object]) -> str:
+    info = results["machine"]
+    assert isinstance(info, dict)
+    lines = [
+        f"Measured {results['date']} on {info['cpu']} ({info['cores']} cores), {info['os']}, "
+        f"Docker {info['docker']}, bash {info['bash']}; load average at start "
+        f"{', '.join(map(str, info['load_avg_at_start']))}. Median of {results['runs']} runs "
+        "(min-max); `python3 bench/bench.py`.",
+        "",
+        "| figure | median | min-max | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    figures = results["figures"]
+    assert isinstance(figures, list)
+    for fig in figures:
+        unit = fig["unit"]
+        target = "" if fig["target"] is None else f"<= {number(fig['target'], unit)}"
+        if fig["aim"] is not None:
+            aim = f"aim <= {number(fig['aim'], unit)}"
+            target = f"{target} ({aim})" if target else aim
+        met = {None: "", True: "yes", False: "**no**"}[fig["met"]]
+        spread = f"{number(fig['min'], unit)} - {number(fig['max'], unit)}"
+        lines.append(
+            f"| {fig['what']} | {number(fig['median'], unit)} | {spread} | {target} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    run = uuid.uuid4().hex[:6]
-    network = f"cxgen-bench-{run}"
-    names = [f"d{i}.bench.test" for i in range(300)]
-    docker("network", "create", "--internal", "--label", "org.cxgen.bench=1", network)
-    server = f"cxgen-bench-{run}-srv"
-    try:
-        aliases = [arg for name in names for arg in ("--network-alias", name)]
-        docker(
-            "run",
-            "-d",
-            "--rm",
-            "--label",
-            "org.cxgen.bench=1",
-            "--name",
-            server,
-            "--network",
-            network,
-            *aliases,
-            SERVER,
-            "sh",
-            "-c",
-            SERVER_CMD,
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            project = Path(tmp) / "p"
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "cxgen",
-                    "init",
-                    "--defaults",
-                    "--data",
-                    f"base_image={BASE}",
-                    "--data",
-                    "agents=[shell]",
-                    str(project),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            image = subprocess.run(
-                [str(project / "run_in_container.sh"), "build"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            print(f"image {image}; {RUNS} runs each, medians in ms\n")
-            print("| what | setup (rules+resolver) | self-check | total | target |")
-            print("|---|---|---|---|---|")
-            for count, target in ((0, "-"), (30, "150"), (300, "400")):
-                setup, check = firewall_times(image, network, names[:count])
-                total = [a + b for a, b in zip(setup, check, strict=True)]
-                print(
-                    f"| firewall, {count} domains | {median_ms(setup)} | {median_ms(check)} "
-                    f"| {median_ms(total)} | {target} |"
-                )
-            bare = wall(
-                ["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image]
-            )
-            script = wall(
-                [str(project / "run_in_container.sh"), "exec", "--network", network, "--", "true"]
-            )
-            print("\n| start to exit of `true` | median ms |\n|---|---|")
-            print(f"| bare `docker run --rm IMAGE true` | {median_ms(bare)} |")
-            print(
-                "| `run_in_container.sh exec -- true` (hash, firewall, privilege drop) "
-                f"| {median_ms(script)} |"
-            )
-            print(f"| ratio | {statistics.median(script) / statistics.median(bare):7.2f} |")
-    finally:
-        docker("rm", "-f", server, check=False)
-        docker("network", "rm", network, check=False)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10, help="samples per figure (default 10)")
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory(prefix="cxgen-bench-") as tmp:
+        work = Path(tmp)
+        # Policy acceptance (cxgen init records it) stays in this temporary folder.
+        os.environ["XDG_STATE_HOME"] = str(work / "state")
+        for var in ("OPENAI_ALLOWED_DOMAINS", "CODEX_DOCKER_IMAGE", "CXGEN_ACCEPT_CHANGES"):
+            os.environ.pop(var, None)
+        ensure_images(work)
+        project = work / "project"
+        subprocess.run(init_args(project), check=True, capture_output=True)
+        script = project / "run_in_container.sh"
+        print("bench: building the project's image when missing...", file=sys.stderr)
+        image = subprocess.run(
+            [str(script), "build"], check=True, stdout=subprocess.PIPE, text=True
+        ).stdout.strip()
+        info = machine()
+        network = f"cxgen-bench-{RUN}"
+        names = [f"d{i}.bench.test" for i in range(max(DOMAIN_COUNTS))]
+        figures: list[Figure] = []
+        docker("network", "create", "--internal", "--label", LABEL, network)
+        try:
+            address = start_server(network, names)
+            steps: list[tuple[str, Callable[[], list[Figure]]]] = [
+                ("start overhead, 0 domains",
+                 lambda: start_overhead(runs, script, image, network, [])),
+                ("start overhead, 30 domains",
+                 lambda: start_overhead(runs, script, image, network, names[:30])),
+                ("firewall", lambda: firewall(runs, image, network, names)),
+                ("no-change path",
+                 lambda: [Figure("build_noop", "host no-change path: `run_in_container.sh "
+                                 "build`, image present", repeat(runs, lambda: timed(
+                                     [str(script), "build"])), target=20)]),
+                ("init and update", lambda: generator_times(runs, work)),
+                ("blocked", lambda: blocked(runs, script, image, network, address)),
+                ("image size", lambda: image_size(image)),
+            ]  # fmt: skip
+            for title, step in steps:
+                print(f"bench: {title}...", file=sys.stderr)
+                figures += step()
+        finally:
+            cleanup()
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": info,
+        "runs": runs,
+        "image": image,
+        "figures": [figure.as_dict() for figure in figures],
+    }
+    RESULTS_JSON.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    table = markdown(results)
+    RESULTS_MD.write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -271,3 +271,14 @@ def test_a_build_context_changed_while_read_is_never_built(project: Path, tmp_pa
     result = build_with(tmp_path, project, racing=True)
     assert result.returncode == 2 and "changed while it was being read" in result.stderr
     assert not (tmp_path / "argv.build").exists()
+
+
+def test_a_path_with_a_double_quote_stops_the_start(project: Path, tmp_path: Path) -> None:
+    """A --mount value cannot carry a double quote: refused in one line, nothing started."""
+    odd = tmp_path / 'say "hi"'
+    odd.mkdir()
+    result, argv = run_script(project, tmp_path, "exec", "--read-only", str(odd), "--", "true")
+    assert result.returncode == 2 and not argv
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "cxgen: error: paths with double quotes are refused"
+    )

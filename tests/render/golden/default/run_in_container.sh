@@ -545,14 +545,14 @@ cmd_accept() {
 
 # --- Mounts -----------------------------------------------------------------------------------
 
-# --mount value for a bind mount; CSV-quoted, so paths may hold spaces and commas.
-mount_spec() {
-  local source="$1" target="$2" extra="${3:-}"
-  case "$source" in *'"'*) die "paths with double quotes are refused: $source" "$EXIT_USAGE" ;; esac
-  printf 'type=bind,"source=%s","target=%s"%s' "$source" "$target" "$extra"
+# add_mount SOURCE TARGET [EXTRA]: a bind mount; its --mount value is CSV-quoted, so paths may
+# hold spaces and commas (not double quotes). No subshell: a refusal here stops the script.
+add_mount() {
+  local spec
+  case "$1$2" in *'"'*) die "paths with double quotes are refused: $1" "$EXIT_USAGE" ;; esac
+  printf -v spec 'type=bind,"source=%s","target=%s"%s' "$1" "$2" "${3:-}"
+  DOCKER_ARGS+=(--mount "$spec")
 }
-
-add_mount() { DOCKER_ARGS+=(--mount "$(mount_spec "$@")"); }
 
 # A path mounted onto itself: a mount point, which the agent can neither rename nor replace.
 # The pins are listed in the container's labels: later runs' racing checks read them.
@@ -692,7 +692,7 @@ refuse_racing_sandbox() {
 
 # As root, what this script creates for the agent must belong to the agent.
 give_to_agent() {
-  [ "$(id -u)" -ne 0 ] || [ "${AGENT_IDS%%:*}" -eq 0 ] || chown -h "$AGENT_IDS" "$@"
+  [ "$EUID" -ne 0 ] || [ "${AGENT_IDS%%:*}" -eq 0 ] || chown -h "$AGENT_IDS" "$@"
 }
 
 # make_agent_dir DIR: create DIR if missing, owned by the agent; never through a symlink.
@@ -771,7 +771,7 @@ prepare_env_dir() {
 # instead, because the sandbox never runs agents as root (the image falls back to 1000:1000).
 set_agent_ids() {
   local uid gid
-  uid=$(id -u)
+  uid=$EUID
   gid=$(id -g)
   if [ "$uid" -eq 0 ]; then
     uid=$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")

@@ -327,3 +327,15 @@ def test_any_setup_error_stops_the_start(sandbox: Sandbox, extra: list[str]) -> 
     result = plain_run(sandbox, "--cap-add", "NET_ADMIN", *extra)
     assert result.returncode == 78 and "started" not in result.stdout, result.stderr
     assert "nothing was started" in result.stderr
+
+
+@pytest.mark.parametrize("host", ["blocked", "lan"])
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_refused_connections_get_a_reset_not_an_icmp_error(
+    sandbox: Sandbox, topology: Topology, host: str, family: str
+) -> None:
+    """A TCP reset fails connect() at once ("Connection refused"); an ICMP error only at its
+    first retransmission ("No route to host", about a second later)."""
+    address = getattr(topology.hosts[host], family)
+    result = sandbox.sh(f"exec 3<>/dev/tcp/{address}/80")
+    assert result.returncode != 0 and "Connection refused" in result.stderr, result.stderr

@@ -151,12 +151,18 @@ table inet $FW_TABLE {
     $docker_forward
     oif "lo" accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
-    ip daddr @never4 reject with icmp type admin-prohibited
-    ip6 daddr @never6 reject with icmpv6 type admin-prohibited
+    ip daddr @never4 goto refuse
+    ip6 daddr @never6 goto refuse
     $early_allow
-    ip daddr @private4 reject with icmp type admin-prohibited
-    ip6 daddr @private6 reject with icmpv6 type admin-prohibited
+    ip daddr @private4 goto refuse
+    ip6 daddr @private6 goto refuse
     $late_allow
+    goto refuse
+  }
+
+  # Refused at once: a TCP reset for TCP (an ICMP error would leave connect() waiting for its
+  # first retransmission, about a second), ICMP admin-prohibited for the rest.
+  chain refuse {
     meta l4proto tcp reject with tcp reset
     reject with icmpx type admin-prohibited
   }

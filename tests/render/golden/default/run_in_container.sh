@@ -352,22 +352,45 @@ sha256() {
   fi
 }
 
+# sha256_files FILE...: "HASH  FILE" lines, one sha256sum (or shasum) for all of them.
+sha256_files() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum -- "$@"
+  else
+    shasum -a 256 -- "$@"
+  fi
+}
+
 # context_hash DIR: the build context's sorted relative paths, executable bits and bytes; no
-# mtimes or owners, so every teammate's host gives the same tag.
+# mtimes or owners, so every teammate's host gives the same tag. Few forks: this runs on every
+# start.
 context_hash() {
-  local odd
-  # Regular files with plain names only: a symlink, or a name with a newline, would escape the
-  # line-by-line hash below.
-  odd=$(cd "$1" && LC_ALL=C find . \( ! -type f ! -type d \) -o -name '*[!A-Za-z0-9._-]*' | head -n 1)
-  [ -z "$odd" ] || die "refusing .codex/sandbox: $(printf '%q' "${odd#./}") is not a regular file with a plain name (letters, digits, . _ -); restore the folder with git" "$EXIT_USAGE"
   (
+    local files=() file line lines="" mode
     cd "$1"
-    find . -type f | LC_ALL=C sort | while IFS= read -r file; do
+    # Regular files with plain names only: a symlink, or a name with a newline (which would
+    # split into two lines here), would escape the hash.
+    while IFS= read -r file; do
+      case "$file" in
+        ./*[!A-Za-z0-9._/-]* | ./ | [!.]* | .[!/]*) odd_context_file "$file" ;;
+      esac
+      [ -f "$file" ] && [ ! -L "$file" ] || odd_context_file "$file"
+      files+=("$file")
+    done < <(LC_ALL=C find . ! -type d | LC_ALL=C sort)
+    [ "${#files[@]}" -gt 0 ] || die "refusing .codex/sandbox: it is empty; restore it with git" "$EXIT_USAGE"
+    while IFS= read -r line; do
+      file="${line#*  }"
       mode=-
       [ -x "$file" ] && mode=x
-      printf '%s %s %s\n' "$(sha256 <"$file")" "$mode" "$file"
-    done | sha256 | cut -c 1-12
+      lines="$lines${line%%  *} $mode $file"$'\n'
+    done < <(sha256_files "${files[@]}")
+    line=$(printf '%s' "$lines" | sha256)
+    printf '%s\n' "${line:0:12}"
   )
+}
+
+odd_context_file() {
+  die "refusing .codex/sandbox: $(printf '%q' "${1#./}") is not a regular file with a plain name (letters, digits, . _ -); restore the folder with git" "$EXIT_USAGE"
 }
 
 # snapshot_context DEST: copy the build context to DEST, outside every agent's reach, and make

@@ -66,8 +66,9 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh shell [OPTIONS]                      interactive bash, same sandbox
        ./run_in_container.sh exec [OPTIONS] -- CMD [ARGS...]      run CMD; exits with CMD's status
        ./run_in_container.sh build [--rebuild]                    build the image if needed; print its tag
-       ./run_in_container.sh accept                               accept the current allowlist and
-                                                                  .codex/sandbox after reviewing them
+       ./run_in_container.sh accept                               accept the current allowlist,
+                                                                  .codex/sandbox and init hook after
+                                                                  reviewing them
 
 Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
@@ -86,8 +87,8 @@ Options:
   --auth_file FILE     credentials file to copy into the agent home (codex auth.json)
   --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
   --pids-limit N       process limit (default $DEFAULT_PIDS_LIMIT, or none)
-  --accept-changes     start even if the allowlist or .codex/sandbox changed since you
-                       accepted them (also: CXGEN_ACCEPT_CHANGES=1)
+  --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
+                       since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
   --rebuild            with build: rebuild the image without Docker's cache
   -h, --help           show this help

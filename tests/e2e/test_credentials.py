@@ -1,0 +1,249 @@
+"""Agents' login files on real Docker: imported from the host's own agent, a login refreshed in
+a session written back (same account only, one writer at a time, never through a symlink the
+agent planted), nothing secret in the image; and `login`, with the real codex CLI.
+
+The projects install codex (the real binary, from the codex test image, so nothing is fetched
+from npm) and are run by an unprivileged host user whose home holds ~/.codex/auth.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import (
+    PROJECT_UID,
+    Sandbox,
+    Topology,
+    build,
+    chown_tree,
+    docker,
+    generate,
+)
+
+USER = (PROJECT_UID, PROJECT_UID)
+
+
+def login_file(account: str, token: str) -> str:
+    return json.dumps({"tokens": {"account_id": account, "refresh_token": token}})
+
+
+@pytest.fixture
+def project(codex_image: str, topology: Topology, open_tmp: Path, request: pytest.FixtureRequest):
+    """A codex project and its user's home with a login file, both the user's."""
+    root = open_tmp / f"cred-{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    project = root / "project"
+    project.mkdir()
+    generate(project, codex_image, agents=["codex"], apt_packages=[], allowed_domains=[])
+    home = root / "home"
+    (home / ".codex").mkdir(parents=True)
+    host_login = home / ".codex/auth.json"
+    host_login.write_text(login_file("acct-1", "r1"))
+    host_login.chmod(0o600)
+    chown_tree(root)
+    return Sandbox(project, build(project), topology.network), home
+
+
+def run(sandbox: Sandbox, home: Path, *args: str, env: dict[str, str] | None = None):
+    return sandbox.run(
+        *args,
+        user=USER,
+        env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", **(env or {})},
+        timeout=180,
+    )
+
+
+def in_session(sandbox: Sandbox, home: Path, script: str, *options: str):
+    return run(sandbox, home, "exec", *options, "--", "bash", "-c", script)
+
+
+def test_login_refreshed_in_a_session_goes_back_to_the_host(project) -> None:
+    sandbox, home = project
+    host_login = home / ".codex/auth.json"
+    home_login = sandbox.project / ".codex/.environment/auth.json"
+    # First session: imported (and said so), unchanged, so the host's file is left alone.
+    before = host_login.stat()
+    result = in_session(sandbox, home, 'cat "$CODEX_HOME/auth.json"')
+    assert result.returncode == 0, result.stderr
+    assert "r1" in result.stdout
+    assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
+    assert home_login.stat().st_mode & 0o777 == 0o600
+    assert (home_login.stat().st_uid, home_login.stat().st_gid) == USER
+    assert host_login.stat().st_mtime_ns == before.st_mtime_ns
+    assert "wrote" not in result.stderr
+    # Second session refreshes the token (same account): the host's file gets it.
+    refreshed = login_file("acct-1", "r2")
+    result = in_session(sandbox, home, f"printf '%s' '{refreshed}' >\"$CODEX_HOME/auth.json\"")
+    assert result.returncode == 0, result.stderr
+    assert host_login.read_text() == refreshed
+    assert "back to" in result.stderr
+    assert host_login.stat().st_mode & 0o777 == 0o600
+    assert host_login.stat().st_uid == PROJECT_UID
+    # The host signs in again (a newer file): the next session uses the host's.
+    time.sleep(1.1)
+    host_login.write_text(login_file("acct-1", "r3"))
+    result = in_session(sandbox, home, 'cat "$CODEX_HOME/auth.json"')
+    assert "r3" in result.stdout, result.stderr
+
+
+def test_a_login_for_another_account_is_not_written_back(project) -> None:
+    sandbox, home = project
+    host_login = home / ".codex/auth.json"
+    other = login_file("acct-attacker", "evil")
+    result = in_session(sandbox, home, f"printf '%s' '{other}' >\"$CODEX_HOME/auth.json\"")
+    assert result.returncode == 0, result.stderr
+    assert "names another account" in result.stderr
+    assert "acct-1" in host_login.read_text()
+
+
+def test_a_symlink_the_agent_planted_is_never_followed(project, open_tmp: Path) -> None:
+    sandbox, home = project
+    host_login = home / ".codex/auth.json"
+    # A file of this machine the agent must not get copied into the host's login (and so,
+    # next session, into the sandbox).
+    secret = open_tmp / f"secret-{os.getpid()}"
+    secret.write_text("host secret")
+    secret.chmod(0o600)
+    chown_tree(secret)
+    result = in_session(sandbox, home, f'ln -sfn {secret} "$CODEX_HOME/auth.json"')
+    assert result.returncode == 0, result.stderr
+    assert "host secret" not in host_login.read_text()
+    assert "acct-1" in host_login.read_text()
+    # The next start refuses the symlink rather than copying through it.
+    result = in_session(sandbox, home, "true")
+    assert result.returncode != 0
+    assert "symlink" in result.stderr
+
+
+def test_concurrent_sessions_never_leave_a_broken_login(project) -> None:
+    sandbox, home = project
+    host_login = home / ".codex/auth.json"
+    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    # Each session rewrites the login 30 times, whole (as codex does: a new file, renamed).
+    write = (
+        'printf \'{"tokens":{"account_id":"acct-1","refresh_token":"%s"}}\' "$1$i"'
+        ' >"$CODEX_HOME/auth.json.$1" && mv -f "$CODEX_HOME/auth.json.$1" "$CODEX_HOME/auth.json"'
+    )
+    scripts = [f"for i in $(seq 1 30); do {write}; done" for _ in "ab"]
+    sessions = []
+    for script in scripts:
+        who = "ab"[len(sessions)]
+        command, full_env = sandbox.command(
+            "exec", "--", "bash", "-c", script, "write", who, env=env, user=USER
+        )
+        sessions.append(
+            subprocess.Popen(
+                command,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for session in sessions:
+        _, err = session.communicate(timeout=180)
+        assert session.returncode == 0, err
+    # The host has the last login either session wrote, whole.
+    final = json.loads(host_login.read_text())
+    assert final["tokens"]["account_id"] == "acct-1"
+    assert final["tokens"]["refresh_token"] in ("a30", "b30")
+    assert host_login.read_text() == (sandbox.project / ".codex/.environment/auth.json").read_text()
+    assert not list(host_login.parent.glob("auth.json.cxgen.*"))
+
+
+@pytest.mark.parametrize("mode", ["copy", "none"])
+def test_copy_imports_only_and_none_leaves_both_alone(project, mode: str) -> None:
+    sandbox, home = project
+    host_login = home / ".codex/auth.json"
+    original = host_login.read_text()
+    new = login_file("acct-1", "new")
+    script = (
+        f"cat \"$CODEX_HOME/auth.json\" 2>/dev/null; printf '%s' '{new}' >\"$CODEX_HOME/auth.json\""
+    )
+    result = in_session(sandbox, home, script, "--credentials", mode)
+    assert result.returncode == 0, result.stderr
+    assert ("r1" in result.stdout) == (mode == "copy")
+    assert host_login.read_text() == original
+
+
+def test_no_login_reaches_the_image(project) -> None:
+    sandbox, home = project
+    assert in_session(sandbox, home, "true").returncode == 0
+    history = docker("history", "--no-trunc", sandbox.image).stdout
+    assert "acct-1" not in history and "auth.json" not in history
+    found = docker(
+        "run", "--rm", "--entrypoint", "find", sandbox.image, "/", "-xdev", "-name", "auth.json"
+    ).stdout
+    assert found == ""
+
+
+def test_codex_login_with_an_api_key_stores_it_in_the_agent_home(project) -> None:
+    sandbox, home = project
+    (home / ".codex/auth.json").unlink()
+    key = "sk-cxgen-login-test"
+    result = run(sandbox, home, "login", "--with-api-key", env={"OPENAI_API_KEY": key})
+    assert result.returncode == 0, result.stderr
+    home_login = sandbox.project / ".codex/.environment/auth.json"
+    assert key in home_login.read_text()
+    assert home_login.stat().st_mode & 0o777 == 0o600
+    assert home_login.stat().st_uid == PROJECT_UID
+    status = in_session(sandbox, home, "codex login status 2>&1")
+    assert "API key" in status.stdout, status.stdout + status.stderr
+    # Not in git's view, and the key never on a command line (ps shows docker's arguments).
+    assert key not in result.stderr
+
+
+def test_codex_login_callback_is_bridged_from_the_docker_host(project) -> None:
+    """Docker publishes 127.0.0.1:1455 to the container's address, where the bridge forwards
+    to codex's callback server on the container's loopback. The tests' networks are internal,
+    where Docker publishes nothing, so this connects to the container's address from the
+    Docker host, as Docker's port publishing does."""
+    sandbox, home = project
+    session = sandbox.start(
+        "login", env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", "BROWSER": "true"}
+    )
+    try:
+        args = list(session.args)
+        name = args[args.index("--name") + 1]
+        address = ""
+        for _ in range(120):
+            address = docker(
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                name,
+                check=False,
+            ).stdout.strip()
+            if address:
+                break
+            time.sleep(0.5)
+        assert address, "no login container"
+        reply = b""
+        for _ in range(60):
+            try:
+                with socket.create_connection((address, 1455), timeout=2) as conn:
+                    conn.sendall(
+                        b"GET /auth/callback?code=x&state=wrong HTTP/1.0\r\nHost: localhost\r\n\r\n"
+                    )
+                    reply = conn.recv(4096)
+                if reply:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        assert reply.startswith(b"HTTP/1."), (reply, docker("logs", name, check=False))
+    finally:
+        # The container first: the docker CLI holds the output pipes open.
+        args = list(session.args)
+        docker("rm", "-f", args[args.index("--name") + 1], check=False)
+        session.kill()
+        session.communicate(timeout=30)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import ipaddress
+import json
 import os
 import random
 import shutil
@@ -499,3 +500,26 @@ def open_tmp() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cxgen-test-codex-") as tmp:
         Path(tmp).chmod(0o755)
         yield Path(tmp)
+
+
+def login_file(account: str, token: str) -> str:
+    """A codex auth.json's shape: the account and a refresh token."""
+    return json.dumps({"tokens": {"account_id": account, "refresh_token": token}})
+
+
+@pytest.fixture
+def codex_project(codex_image: str, topology: Topology, open_tmp: Path) -> tuple[Sandbox, Path]:
+    """A codex project and its user's home with a login file (~/.codex/auth.json), both the
+    unprivileged user's."""
+    root = open_tmp / f"codex-{uuid.uuid4().hex[:8]}"
+    root.mkdir()
+    project = root / "project"
+    project.mkdir()
+    generate(project, codex_image, agents=["codex"], apt_packages=[], allowed_domains=[])
+    home = root / "home"
+    (home / ".codex").mkdir(parents=True)
+    host_login = home / ".codex/auth.json"
+    host_login.write_text(login_file("acct-1", "r1"))
+    host_login.chmod(0o600)
+    chown_tree(root)
+    return Sandbox(project, build(project), topology.network), home

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,35 +20,12 @@ import pytest
 from tests.e2e.conftest import (
     PROJECT_UID,
     Sandbox,
-    Topology,
-    build,
     chown_tree,
     docker,
-    generate,
+    login_file,
 )
 
 USER = (PROJECT_UID, PROJECT_UID)
-
-
-def login_file(account: str, token: str) -> str:
-    return json.dumps({"tokens": {"account_id": account, "refresh_token": token}})
-
-
-@pytest.fixture
-def project(codex_image: str, topology: Topology, open_tmp: Path, request: pytest.FixtureRequest):
-    """A codex project and its user's home with a login file, both the user's."""
-    root = open_tmp / f"cred-{uuid.uuid4().hex[:8]}"
-    root.mkdir()
-    project = root / "project"
-    project.mkdir()
-    generate(project, codex_image, agents=["codex"], apt_packages=[], allowed_domains=[])
-    home = root / "home"
-    (home / ".codex").mkdir(parents=True)
-    host_login = home / ".codex/auth.json"
-    host_login.write_text(login_file("acct-1", "r1"))
-    host_login.chmod(0o600)
-    chown_tree(root)
-    return Sandbox(project, build(project), topology.network), home
 
 
 def run(sandbox: Sandbox, home: Path, *args: str, env: dict[str, str] | None = None):
@@ -65,8 +41,8 @@ def in_session(sandbox: Sandbox, home: Path, script: str, *options: str):
     return run(sandbox, home, "exec", *options, "--", "bash", "-c", script)
 
 
-def test_login_refreshed_in_a_session_goes_back_to_the_host(project) -> None:
-    sandbox, home = project
+def test_login_refreshed_in_a_session_goes_back_to_the_host(codex_project) -> None:
+    sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     home_login = sandbox.project / ".codex/.environment/auth.json"
     # First session: imported (and said so), unchanged, so the host's file is left alone.
@@ -94,8 +70,8 @@ def test_login_refreshed_in_a_session_goes_back_to_the_host(project) -> None:
     assert "r3" in result.stdout, result.stderr
 
 
-def test_a_login_for_another_account_is_not_written_back(project) -> None:
-    sandbox, home = project
+def test_a_login_for_another_account_is_not_written_back(codex_project) -> None:
+    sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     other = login_file("acct-attacker", "evil")
     result = in_session(sandbox, home, f"printf '%s' '{other}' >\"$CODEX_HOME/auth.json\"")
@@ -104,8 +80,8 @@ def test_a_login_for_another_account_is_not_written_back(project) -> None:
     assert "acct-1" in host_login.read_text()
 
 
-def test_a_symlink_the_agent_planted_is_never_followed(project, open_tmp: Path) -> None:
-    sandbox, home = project
+def test_a_symlink_the_agent_planted_is_never_followed(codex_project, open_tmp: Path) -> None:
+    sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     # A file of this machine the agent must not get copied into the host's login (and so,
     # next session, into the sandbox).
@@ -123,8 +99,8 @@ def test_a_symlink_the_agent_planted_is_never_followed(project, open_tmp: Path) 
     assert "symlink" in result.stderr
 
 
-def test_concurrent_sessions_never_leave_a_broken_login(project) -> None:
-    sandbox, home = project
+def test_concurrent_sessions_never_leave_a_broken_login(codex_project) -> None:
+    sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
     # Each session rewrites the login 30 times, whole (as codex does: a new file, renamed).
@@ -161,8 +137,8 @@ def test_concurrent_sessions_never_leave_a_broken_login(project) -> None:
 
 
 @pytest.mark.parametrize("mode", ["copy", "none"])
-def test_copy_imports_only_and_none_leaves_both_alone(project, mode: str) -> None:
-    sandbox, home = project
+def test_copy_imports_only_and_none_leaves_both_alone(codex_project, mode: str) -> None:
+    sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     original = host_login.read_text()
     new = login_file("acct-1", "new")
@@ -175,8 +151,8 @@ def test_copy_imports_only_and_none_leaves_both_alone(project, mode: str) -> Non
     assert host_login.read_text() == original
 
 
-def test_no_login_reaches_the_image(project) -> None:
-    sandbox, home = project
+def test_no_login_reaches_the_image(codex_project) -> None:
+    sandbox, home = codex_project
     assert in_session(sandbox, home, "true").returncode == 0
     history = docker("history", "--no-trunc", sandbox.image).stdout
     assert "acct-1" not in history and "auth.json" not in history
@@ -186,8 +162,8 @@ def test_no_login_reaches_the_image(project) -> None:
     assert found == ""
 
 
-def test_codex_login_with_an_api_key_stores_it_in_the_agent_home(project) -> None:
-    sandbox, home = project
+def test_codex_login_with_an_api_key_stores_it_in_the_agent_home(codex_project) -> None:
+    sandbox, home = codex_project
     (home / ".codex/auth.json").unlink()
     key = "sk-cxgen-login-test"
     result = run(sandbox, home, "login", "--with-api-key", env={"OPENAI_API_KEY": key})
@@ -202,12 +178,12 @@ def test_codex_login_with_an_api_key_stores_it_in_the_agent_home(project) -> Non
     assert key not in result.stderr
 
 
-def test_codex_login_callback_is_bridged_from_the_docker_host(project) -> None:
+def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> None:
     """Docker publishes 127.0.0.1:1455 to the container's address, where the bridge forwards
     to codex's callback server on the container's loopback. The tests' networks are internal,
     where Docker publishes nothing, so this connects to the container's address from the
     Docker host, as Docker's port publishing does."""
-    sandbox, home = project
+    sandbox, home = codex_project
     session = sandbox.start(
         "login", env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", "BROWSER": "true"}
     )

@@ -40,6 +40,21 @@ def test_agents_are_pinned_and_started_unattended() -> None:
     assert "ab.chatgpt.com" not in codex.domains
 
 
+def test_agents_with_a_login_keep_it_in_their_project_home() -> None:
+    """Every agent but the plain shell has a login file and a way to sign in."""
+    for name, preset in agent_presets().items():
+        if name == "shell":
+            assert not preset.credentials and preset.login is None
+            continue
+        assert preset.credentials and preset.login is not None, name
+        for credential in preset.credentials:
+            assert not credential.path.startswith("/") and ".." not in credential.path
+    codex = agent_presets()["codex"]
+    assert codex.credentials[0].path == "auth.json"
+    assert codex.credentials[0].account_key == "account_id"
+    assert codex.login is not None and codex.login.callback_port == 1455
+
+
 def test_presets_of_earlier_releases_still_load(tmp_path: Path) -> None:
     """`cxgen update` renders old releases with their own presets (install line, no
     unattended_args)."""
@@ -66,6 +81,18 @@ def test_presets_of_earlier_releases_still_load(tmp_path: Path) -> None:
         {"env_from": {"A": "b c"}},
         {"image_files": [{"path": "../etc/x", "lines": []}]},
         {"image_files": [{"path": "/etc/x", "lines": ["a\nb"]}]},
+        {"credentials": [{"path": "../auth.json", "host": ["~/.x/auth.json"]}]},
+        {"credentials": [{"path": "/etc/auth.json", "host": ["~/.x/auth.json"]}]},
+        {"credentials": [{"path": "auth.json", "host": ["/etc/shadow"]}]},
+        {"credentials": [{"path": "auth.json", "host": ["~/x y"]}]},
+        {"credentials": [{"path": "auth.json", "host": []}]},
+        {"credentials": [{"path": "auth.json", "host": ["~/a"], "account_key": "a\"b"}]},
+        {"login": {"args": ["login"], "callback_port": 80, "callback_address": "127.0.0.1"}},
+        {"login": {"args": ["login"], "callback_port": 1455}},
+        {"login": {"args": ["login"], "callback_port": 1455, "callback_address": "0.0.0.0"}},
+        {"login": {"args": ["login"], "api_key_args": ["x"]}},
+        {"login": {"args": ["login"], "env": ["A=$(id)"]}},
+        {"login": {"device_args": ["login"]}},
     ],
 )
 def test_broken_presets_are_refused(tmp_path: Path, change: dict[str, object]) -> None:

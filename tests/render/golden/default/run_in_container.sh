@@ -42,6 +42,11 @@ agent_login() {
   esac
 }
 
+# Agents installed from npm, pinned in .codex/sandbox/Dockerfile: name and package, two words each.
+AGENT_PACKAGES=(
+  codex @openai/codex
+)
+
 # The agents' login files, four words each: agent, path in the agent home, where the host's own
 # agent keeps it (first found wins; ~ is your home, $VAR a variable's folder), and the JSON key
 # naming the account (- for none). See plan_credentials.
@@ -68,6 +73,7 @@ readonly ENV_NAME_RE='^[A-Za-z_][A-Za-z0-9_]{0,127}$'
 readonly DOMAIN_RE='^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 # [registry[:port]/]path[:tag][@digest]; never starts with "-", so it cannot become an option.
 readonly IMAGE_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$'
+readonly VERSION_RE='^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$'
 readonly MEMORY_RE='^([1-9][0-9]*[kmgKMG]?|none)$'
 readonly PIDS_RE='^([1-9][0-9]*|none)$'
 # A CDPATH from the environment would make `cd DIR` enter another DIR than the one checked.
@@ -91,6 +97,9 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh shell [OPTIONS]                      interactive bash, same sandbox
        ./run_in_container.sh exec [OPTIONS] -- CMD [ARGS...]      run CMD; exits with CMD's status
        ./run_in_container.sh build [--rebuild]                    build the image if needed; print its tag
+       ./run_in_container.sh build --agent-update [NAME[@VERSION]]
+                                                                  move an agent's pinned version (npm's
+                                                                  latest without VERSION), then build
        ./run_in_container.sh login [--agent NAME] [--device | --with-api-key]
                                                                   sign the agent in (its login stays
                                                                   in .codex/.environment)
@@ -248,7 +257,7 @@ parse_args() {
   EXTRA_ENV=()
   CMD_ARGS=()
   TTY=auto
-  NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no
+  NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no AGENT_UPDATE=""
   GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
   ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
@@ -269,6 +278,11 @@ parse_args() {
       --no-firewall) FIREWALL=off; shift ;;
       -T) TTY=no; shift ;;
       --rebuild) REBUILD=yes; shift ;;
+      --agent-update)
+        # NAME[@VERSION] is optional: the started agent by default.
+        AGENT_UPDATE="$AGENT"
+        if [ "$#" -ge 2 ] && [[ "$2" != -* ]]; then AGENT_UPDATE="$2"; shift; fi
+        shift ;;
       --accept-changes) ACCEPT_CHANGES=1; shift ;;
       --device) LOGIN_MODE=device; shift ;;
       --with-api-key) LOGIN_MODE=api-key; shift ;;
@@ -280,6 +294,9 @@ parse_args() {
   case "$CREDENTIALS_MODE" in sync | copy | none) ;;
     *) die "--credentials (or CXGEN_CREDENTIALS): expected sync, copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
   esac
+  if [ -n "$AGENT_UPDATE" ] && [ "$COMMAND" != build ]; then
+    die "--agent-update goes with build: ./run_in_container.sh build --agent-update NAME[@VERSION]" "$EXIT_USAGE"
+  fi
   if [ "$LOGIN_MODE" != browser ] && [ "$COMMAND" != login ]; then
     die "--device and --with-api-key go with login: ./run_in_container.sh login --device" "$EXIT_USAGE"
   fi
@@ -502,6 +519,94 @@ image_present() {
   else
     docker image inspect "$IMAGE" >/dev/null 2>&1
   fi
+}
+
+# --- Agent versions ---------------------------------------------------------------------------
+# Each npm agent is pinned in .codex/sandbox/Dockerfile, so a new version is a visible change
+# (and a new image). The newest version any project here moved to is remembered per user, so
+# the others can say that one is known.
+
+readonly VERSIONS_FILE="$STATE_DIR/agent-versions"
+
+# agent_package NAME: sets PACKAGE (npm) and PINNED (its version in the Dockerfile).
+agent_package() {
+  local i line
+  PACKAGE="" PINNED=""
+  for ((i = 0; i < ${#AGENT_PACKAGES[@]}; i += 2)); do
+    [ "${AGENT_PACKAGES[$i]}" != "$1" ] || PACKAGE="${AGENT_PACKAGES[$((i + 1))]}"
+  done
+  [ -n "$PACKAGE" ] || return 1
+  while IFS= read -r line; do
+    case "$line" in *"npm install -g $PACKAGE@"*)
+      line="${line#*"npm install -g $PACKAGE@"}"
+      PINNED="${line%%[!0-9A-Za-z.+-]*}" ;;
+    esac
+  done <"$SANDBOX_DIR/Dockerfile"
+  [ -n "$PINNED" ]
+}
+
+# version_newer A B: is version A newer than B (major.minor.patch, numerically)?
+version_newer() {
+  local a="${1%%[-+]*}" b="${2%%[-+]*}" i x y
+  for i in 1 2 3; do
+    x="${a%%.*}" y="${b%%.*}"
+    [ "$x" -eq "$y" ] || { [ "$x" -gt "$y" ]; return; }
+    a="${a#*.}" b="${b#*.}"
+  done
+  return 1
+}
+
+# build --agent-update NAME[@VERSION]: move NAME's pin (to npm's latest without VERSION), show
+# the change and accept it (you asked for it), then build.
+update_agent_pin() {
+  local name="${AGENT_UPDATE%%@*}" version="" dockerfile="$SANDBOX_DIR/Dockerfile" new
+  case "$AGENT_UPDATE" in *@*) version="${AGENT_UPDATE#*@}" ;; esac
+  agent_package "$name" || die "--agent-update: '$name' is not an npm agent pinned in $dockerfile (installed: $INSTALLED_AGENTS)" "$EXIT_USAGE"
+  if [ -z "$version" ]; then
+    ensure_image
+    version=$(docker run --rm --entrypoint npm "$IMAGE" view "$PACKAGE" version 2>/dev/null) \
+      || die "cannot ask npm for $PACKAGE's latest version (this image has no npm, or no registry); give it: --agent-update $name@X.Y.Z"
+  fi
+  [[ "$version" =~ $VERSION_RE ]] || die "--agent-update: invalid version '$version' (expected X.Y.Z)" "$EXIT_USAGE"
+  remember_version "$name" "$version"
+  if [ "$version" = "$PINNED" ]; then
+    say "$name is already at $version"
+    return 0
+  fi
+  refuse_symlink "$dockerfile"
+  new=$(mktemp "$dockerfile.XXXXXX") || die "cannot write $dockerfile"
+  sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$dockerfile" >"$new" \
+    && chmod 0644 "$new" && mv -f "$new" "$dockerfile" || { rm -f "$new"; die "cannot write $dockerfile"; }
+  say "$name: $PINNED -> $version in .codex/sandbox/Dockerfile (commit it):"
+  diff -u "$POLICY_DIR/sandbox/Dockerfile" "$dockerfile" >&2 || true
+  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
+  load_policy
+  record_policy
+}
+
+# remember_version NAME VERSION: keep the newest version of NAME seen on this machine.
+remember_version() {
+  local line known="" lines=""
+  if [ -f "$VERSIONS_FILE" ]; then
+    while IFS= read -r line; do
+      case "$line" in "$1 "*) known="${line#* }" ;; *) lines="$lines$line"$'\n' ;; esac
+    done <"$VERSIONS_FILE"
+  fi
+  [ -z "$known" ] || ! version_newer "$known" "$2" || return 0
+  mkdir -p "$STATE_DIR" && printf '%s%s %s\n' "$lines" "$1" "$2" >"$VERSIONS_FILE" || true
+}
+
+# At a start: say when a newer version of an installed agent is known here.
+notice_newer_versions() {
+  local name version
+  [ -f "$VERSIONS_FILE" ] || return 0
+  while read -r name version; do
+    case " $INSTALLED_AGENTS " in *" $name "*) ;; *) continue ;; esac
+    [[ "$version" =~ $VERSION_RE ]] || continue
+    if agent_package "$name" && version_newer "$version" "$PINNED"; then
+      say "$name $version is known (this project pins $PINNED): ./run_in_container.sh build --agent-update $name"
+    fi
+  done <"$VERSIONS_FILE"
 }
 
 # --- Policy approval --------------------------------------------------------------------------
@@ -1213,6 +1318,7 @@ run_sandbox() {
 }
 
 cmd_build() {
+  [ -z "$AGENT_UPDATE" ] || update_agent_pin
   ensure_image
   printf '%s\n' "$IMAGE"
 }
@@ -1250,6 +1356,7 @@ cmd_session() {
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
   prepare_env_dir
   ensure_image
+  notice_newer_versions
   if [ "$FIREWALL" = off ]; then
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
   fi

@@ -575,8 +575,11 @@ update_agent_pin() {
   fi
   refuse_symlink "$dockerfile"
   new=$(mktemp "$dockerfile.XXXXXX") || die "cannot write $dockerfile"
-  sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$dockerfile" >"$new" \
-    && chmod 0644 "$new" && mv -f "$new" "$dockerfile" || { rm -f "$new"; die "cannot write $dockerfile"; }
+  if ! { sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$dockerfile" >"$new" \
+    && chmod 0644 "$new" && mv -f "$new" "$dockerfile"; }; then
+    rm -f "$new"
+    die "cannot write $dockerfile"
+  fi
   say "$name: $PINNED -> $version in .codex/sandbox/Dockerfile (commit it):"
   diff -u "$POLICY_DIR/sandbox/Dockerfile" "$dockerfile" >&2 || true
   CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")

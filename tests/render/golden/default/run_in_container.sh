@@ -960,35 +960,44 @@ host_credential() {
 
 # Plans each installed agent's login import (COPIES) and, with sync, its write-back (SYNCS,
 # five words each: home file, host file, account key, and their fingerprints at the start).
+# --auth_file is the started agent's login file (else the first agent's with one; with none,
+# codex's auth.json, for a codex started by hand).
 plan_credentials() {
-  local i agent path hosts key home host
+  local i auth_index=-1 host
   SYNCS=()
   [ "$CREDENTIALS_MODE" != none ] || return 0
   for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
-    agent="${CREDENTIALS[$i]}" path="${CREDENTIALS[$((i + 1))]}"
-    hosts="${CREDENTIALS[$((i + 2))]}" key="${CREDENTIALS[$((i + 3))]}"
-    home="$ENV_DIR/$path"
-    host=""
-    # --auth_file: the started agent's own login file, instead of the search.
-    if [ -n "$AUTH_FILE" ] && [ "$agent" = "$AGENT" ] && [ "${AUTH_TAKEN:-}" != yes ]; then
-      [ -f "$AUTH_FILE" ] || die "--auth_file: not a file: $AUTH_FILE" "$EXIT_USAGE"
-      host="$AUTH_FILE" AUTH_TAKEN=yes
-    else
-      host=$(host_credential "$hosts")
-    fi
-    [ -n "$host" ] || continue
-    host=$(safe_path "$agent credentials" "$host")
-    check_home_path "$path"
-    if [ ! -e "$home" ] && [ ! -L "$home" ]; then
-      plan_copy "$host" "$home"
-    elif [ "$host" -nt "$home" ]; then
-      # The host's is newer (you signed in again there): the session uses it.
-      plan_copy "$host" "$home"
-    elif [ -n "$AUTH_FILE" ] && [ "$host" = "$AUTH_FILE" ] && ! cmp -s -- "$host" "$home"; then
-      say "kept .codex/.environment/$path: it is newer than --auth_file $host"
-    fi
-    [ "$CREDENTIALS_MODE" != sync ] || SYNCS+=("$home" "$host" "$key" - -)
+    [ "$auth_index" -ge 0 ] || auth_index=$i
+    [ "${CREDENTIALS[$i]}" != "$AGENT" ] || { auth_index=$i; break; }
   done
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+    host=""
+    if [ -n "$AUTH_FILE" ] && [ "$i" -eq "$auth_index" ]; then
+      host="$AUTH_FILE"
+    else
+      host=$(host_credential "${CREDENTIALS[$((i + 2))]}")
+    fi
+    [ -z "$host" ] || plan_credential "${CREDENTIALS[$i]}" "${CREDENTIALS[$((i + 1))]}" "$host" "${CREDENTIALS[$((i + 3))]}"
+  done
+  [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE" -
+}
+
+# plan_credential AGENT PATH HOST KEY: import HOST as the agent home's PATH when missing there or
+# older; with sync, write it back after the session.
+plan_credential() {
+  local path="$2" host="$3" home="$ENV_DIR/$2"
+  [ "$host" != "$AUTH_FILE" ] || [ -f "$host" ] || die "--auth_file: not a file: $host" "$EXIT_USAGE"
+  host=$(safe_path "$1 login file" "$host")
+  check_home_path "$path"
+  if [ ! -e "$home" ] && [ ! -L "$home" ]; then
+    plan_copy "$host" "$home"
+  elif [ "$host" -nt "$home" ]; then
+    # The host's is newer (you signed in again there): the session uses it.
+    plan_copy "$host" "$home"
+  elif [ "$host" = "$AUTH_FILE" ] && ! cmp -s -- "$host" "$home"; then
+    say "kept .codex/.environment/$path: it is newer than --auth_file $host"
+  fi
+  [ "$CREDENTIALS_MODE" != sync ] || SYNCS+=("$home" "$host" "$4" - -)
 }
 
 # check_home_path PATH: no folder of PATH inside the agent home may be a symlink (the agent

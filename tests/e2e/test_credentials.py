@@ -223,3 +223,16 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
         docker("rm", "-f", args[args.index("--name") + 1], check=False)
         session.kill()
         session.communicate(timeout=30)
+
+
+def test_a_login_the_real_codex_rewrote_reaches_the_host(codex_project) -> None:
+    """codex itself rewrites its auth.json in the session (here: a new API key stored by
+    `codex login --with-api-key`, started by hand inside); the host's ~/.codex/auth.json gets it."""
+    sandbox, home = codex_project
+    host_login = home / ".codex/auth.json"
+    host_login.write_text(json.dumps({"OPENAI_API_KEY": "sk-old"}))
+    result = in_session(sandbox, home, "printf 'sk-new\\n' | codex login --with-api-key")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(host_login.read_text())["OPENAI_API_KEY"] == "sk-new", result.stderr
+    assert host_login.stat().st_mode & 0o777 == 0o600
+    assert "back to" in result.stderr

@@ -35,7 +35,7 @@ PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env")
 # Environment variable names passed into the sandbox by name (never their values).
 ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
-GIT_ACCESS = ("readonly", "off", "writable")
+GIT_ACCESS = ("readonly", "track", "off", "writable")
 
 
 def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str]:
@@ -197,7 +197,8 @@ def check_private_destinations(value: Any, key: str = "private_destinations") ->
 
 
 def check_git(value: Any, key: str = "git") -> str:
-    """readonly (default), off or writable: what the sandbox may do with the project's .git."""
+    """readonly (default), track, off or writable: what the sandbox may do with the project's
+    .git (track: readonly, and the host snapshots each session's start for diff and revert)."""
     if value is False:  # YAML 1.1 reads a bare `off` (as in --data git=off) as false
         value = "off"
     if value not in GIT_ACCESS:

@@ -321,11 +321,11 @@ class Sandbox:
         """The command line and environment of `run_in_container.sh ARGS` on the test network,
         named so cleanup finds it (started by `shell`, e.g. bash 3.2, when given)."""
         command = [*(shell or []), str(self.project / "run_in_container.sh")]
-        if args and args[0] in ("run", "shell", "exec", "build", "login"):
+        if args and args[0] in ("run", "shell", "exec", "build", "login", "diff", "revert"):
             command.append(args[0])
             args = args[1:]
         name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}"
-        if command[-1] != "build":
+        if command[-1] not in ("build", "diff", "revert"):
             command += ["--name", name]
             if network:
                 command += ["--network", self.network]

@@ -103,6 +103,10 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh login [--agent NAME] [--device | --with-api-key]
                                                                   sign the agent in (its login stays
                                                                   in .codex/.environment)
+       ./run_in_container.sh diff [--stat] [--work-dir PATH]      with git=track: what the last session
+                                                                  changed (since it started)
+       ./run_in_container.sh revert [--yes] [--work-dir PATH]     with git=track: put the work dir back
+                                                                  as the last session found it
        ./run_in_container.sh accept                               accept the current allowlist,
                                                                   .codex/sandbox and init hook after
                                                                   reviewing them
@@ -111,7 +115,8 @@ Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>
   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
-  --git MODE           readonly (default here: $DEFAULT_GIT_MODE), off (.git hidden) or
+  --git MODE           readonly (default here: $DEFAULT_GIT_MODE), track (readonly, and diff /
+                       revert show and undo what the session changed), off (.git hidden) or
                        writable (unsafe: the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          container name (default: cxgen-<project>-<pid>)
@@ -247,7 +252,7 @@ check_control_paths() {
 parse_args() {
   COMMAND=run
   case "${1:-}" in
-    run | shell | exec | build | accept | login) COMMAND="$1"; shift ;;
+    run | shell | exec | build | accept | login | diff | revert) COMMAND="$1"; shift ;;
   esac
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
@@ -264,7 +269,7 @@ parse_args() {
   CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
   CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-sync}"
-  LOGIN_MODE=browser
+  LOGIN_MODE=browser DIFF_STAT=no ASSUME_YES=no
   while [ "$#" -gt 0 ]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
@@ -286,6 +291,8 @@ parse_args() {
       --accept-changes) ACCEPT_CHANGES=1; shift ;;
       --device) LOGIN_MODE=device; shift ;;
       --with-api-key) LOGIN_MODE=api-key; shift ;;
+      --stat) DIFF_STAT=yes; shift ;;
+      --yes) ASSUME_YES=yes; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
       -*) die "unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
       *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
@@ -329,8 +336,8 @@ set_option() {
       [[ "$2" =~ $ENV_NAME_RE ]] || die "--env: expected a variable name like MY_API_KEY, not '$2' (values are read from your environment)" "$EXIT_USAGE"
       EXTRA_ENV+=("$2") ;;
     --git)
-      case "$2" in readonly | off | writable) GIT_MODE="$2" ;;
-        *) die "--git: expected readonly, off or writable, not '$2'" "$EXIT_USAGE" ;;
+      case "$2" in readonly | track | off | writable) GIT_MODE="$2" ;;
+        *) die "--git: expected readonly, track, off or writable, not '$2'" "$EXIT_USAGE" ;;
       esac ;;
     --memory)
       [[ "$2" =~ $MEMORY_RE ]] || die "--memory: expected a size like 4g, or none, not '$2'" "$EXIT_USAGE"
@@ -612,6 +619,99 @@ notice_newer_versions() {
   done <"$VERSIONS_FILE"
 }
 
+# --- Change tracking (git=track) ---------------------------------------------------------------
+# The host keeps, outside every project, a private git repository per work dir (its config is
+# cxgen's, nothing in it is the agent's) and snapshots the work dir as each session starts: diff
+# shows what changed since, revert puts it back. Git reads the work dir's files and writes them
+# back without following its symlinks; the project's own .git stays read-only inside.
+
+# track_git ARGS...: git on the private repository, with none of your or the system's git
+# config (filters, diff drivers, fsmonitor) applied to files the agent wrote.
+track_git() {
+  HOME="$TRACK_DIR" XDG_CONFIG_HOME="$TRACK_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_ATTR_NOSYSTEM=1 \
+    GIT_AUTHOR_NAME=cxgen GIT_AUTHOR_EMAIL=cxgen@localhost GIT_COMMITTER_NAME=cxgen \
+    GIT_COMMITTER_EMAIL=cxgen@localhost GIT_INDEX_FILE="$TRACK_INDEX" \
+    git --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
+    -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
+    -c core.quotePath=true -c diff.external= "$@"
+}
+
+# Sets TRACK_DIR (the work dir's private repository) and TRACK_INDEX.
+track_paths() {
+  command -v git >/dev/null 2>&1 || die "git=track needs git on this machine; install it, or use --git readonly" "$EXIT_USAGE"
+  TRACK_DIR="$STATE_DIR/tracks/$(printf '%s' "$WORK_DIR" | sha256 | cut -c 1-16).git"
+  TRACK_INDEX="$TRACK_DIR/index"
+}
+
+# snapshot_work_dir REF: record the work dir as it is now (what git add -A sees, without the
+# agent home: credentials never go in) as REF; prints the commit.
+snapshot_work_dir() {
+  local tree commit errors exclude=()
+  track_paths
+  # Your files' contents: yours alone.
+  if [ ! -d "$TRACK_DIR" ] && ! (umask 077 && mkdir -p "$STATE_DIR/tracks" \
+    && HOME="$STATE_DIR/tracks" GIT_CONFIG_NOSYSTEM=1 git init -q --bare "$TRACK_DIR" >/dev/null); then
+    die "cannot create $TRACK_DIR"
+  fi
+  ! is_inside "$ENV_DIR" "$WORK_DIR" || exclude=(":(exclude,literal)${ENV_DIR#"$WORK_DIR/"}")
+  # A file it cannot read (the agent's chmod 000) stays out, with a warning.
+  if ! errors=$(track_git add -A --ignore-errors -- . ${exclude[@]+"${exclude[@]}"} 2>&1 >/dev/null); then
+    say "warning: git=track: some files could not be read and are not tracked: ${errors%%$'\n'*}"
+  fi
+  if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
+    && track_git update-ref "$1" "$commit"; }; then
+    die "could not snapshot $WORK_DIR for git=track"
+  fi
+  printf '%s\n' "$commit"
+}
+
+# The snapshot the last session started from (dies without one).
+session_start() {
+  track_paths
+  track_git rev-parse -q --verify refs/cxgen/start 2>/dev/null \
+    || die "no session with git=track has run in $WORK_DIR yet (start one with --git track)" "$EXIT_USAGE"
+}
+
+cmd_diff() {
+  local start color=never
+  track_paths
+  start=$(session_start)
+  snapshot_work_dir refs/cxgen/now >/dev/null
+  [ ! -t 1 ] || color=always
+  if [ -n "$(track_git diff --name-only "$start" refs/cxgen/now -- .gitignore '*/.gitignore')" ]; then
+    say "note: the session changed .gitignore files; what they now ignore is not shown (nor reverted)"
+  fi
+  if [ "$DIFF_STAT" = yes ]; then
+    track_git diff --no-ext-diff --no-textconv --color="$color" --stat "$start" refs/cxgen/now
+  else
+    track_git diff --no-ext-diff --no-textconv --color="$color" "$start" refs/cxgen/now
+  fi
+}
+
+cmd_revert() {
+  local start now answer
+  track_paths
+  start=$(session_start)
+  if [ "$EUID" -eq 0 ] && [ "$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")" -ne 0 ]; then
+    die "revert as its owner, not root: files git writes back would belong to root" "$EXIT_USAGE"
+  fi
+  need_docker
+  [ -z "$(docker ps -q --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.workdir=$WORK_DIR")" ] \
+    || die "a sandbox is running in $WORK_DIR; stop it first (its agent would race the revert)" "$EXIT_USAGE"
+  now=$(snapshot_work_dir refs/cxgen/before-revert)
+  track_git diff --stat "$start" "$now" >&2
+  if [ "$ASSUME_YES" != yes ]; then
+    [ -t 0 ] && [ -t 2 ] || die "revert changes files; run it in a terminal, or pass --yes" "$EXIT_USAGE"
+    printf 'cxgen: put %s back as the session found it (the changes above are undone)? [y/N] ' "$WORK_DIR" >&2
+    read -r answer || answer=""
+    case "$answer" in y | Y | yes) ;; *) die "nothing was changed" ;; esac
+  fi
+  # The index holds the work dir as it is: moving it to the start removes what was added,
+  # restores what was changed or removed, and never writes through a symlink.
+  track_git read-tree --reset -u "$start" || die "revert failed; the work dir as it was is kept as $now"
+  say "reverted $WORK_DIR to the session's start; the session's work is kept as commit $now (git=track repository $TRACK_DIR)"
+}
+
 # --- Policy approval --------------------------------------------------------------------------
 # The allowlist and the image's build context decide what the sandbox may do. They live in the
 # project, where a git pull or an earlier agent could change them, so this user accepts every
@@ -785,7 +885,7 @@ protect_git() {
   [ -e "$git_dir" ] || return 0
   [ "$GIT_MODE" = writable ] || GIT_PINNED=yes
   case "$GIT_MODE" in
-    readonly) pin "$git_dir" ",readonly" ;;
+    readonly | track) pin "$git_dir" ",readonly" ;;
     off)
       if [ -d "$git_dir" ]; then
         DOCKER_ARGS+=(--mount "type=tmpfs,\"target=/app$git_dir\",tmpfs-mode=0555,readonly")
@@ -1366,6 +1466,7 @@ cmd_session() {
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
+  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start
   prepare_env_dir
   ensure_image
   notice_newer_versions
@@ -1377,6 +1478,13 @@ cmd_session() {
 
 main() {
   parse_args "$@"
+  case "$COMMAND" in
+    diff | revert)
+      load_agent_trees
+      resolve_work_dir
+      "cmd_$COMMAND"
+      return 0 ;;
+  esac
   [ "$COMMAND" = accept ] || need_docker
   check_control_paths
   collect_domains

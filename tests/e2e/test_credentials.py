@@ -70,14 +70,40 @@ def test_login_refreshed_in_a_session_goes_back_to_the_host(codex_project) -> No
     assert "r3" in result.stdout, result.stderr
 
 
-def test_a_login_for_another_account_is_not_written_back(codex_project) -> None:
+@pytest.mark.parametrize(
+    "planted",
+    [
+        pytest.param(login_file("acct-attacker", "evil"), id="other-account"),
+        # The real account elsewhere in the file as a decoy, or the key spelled with an escape
+        # that only a JSON parser reads as account_id.
+        pytest.param(
+            '{"tokens":{"account_id":"acct-attacker","refresh_token":"evil"},'
+            '"x":{"account_id":"acct-1"}}',
+            id="decoy",
+        ),
+        pytest.param(
+            '{"tokens":{"\\u0061ccount_id":"acct-attacker","refresh_token":"evil"},'
+            '"x":{"account_id":"acct-1"}}',
+            id="escaped-key",
+        ),
+        pytest.param('{"OPENAI_API_KEY":"sk-attacker"}', id="no-account"),
+    ],
+)
+def test_a_login_for_another_account_is_not_written_back(codex_project, planted: str) -> None:
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
-    other = login_file("acct-attacker", "evil")
-    result = in_session(sandbox, home, f"printf '%s' '{other}' >\"$CODEX_HOME/auth.json\"")
+    result = in_session(sandbox, home, f"printf '%s' '{planted}' >\"$CODEX_HOME/auth.json\"")
     assert result.returncode == 0, result.stderr
-    assert "names another account" in result.stderr
-    assert "acct-1" in host_login.read_text()
+    assert "may name another account" in result.stderr
+    assert host_login.read_text() == login_file("acct-1", "r1")
+
+
+def test_a_fifo_in_place_of_the_login_does_not_hang_the_host(codex_project) -> None:
+    sandbox, home = codex_project
+    script = 'rm -f "$CODEX_HOME/auth.json" && mkfifo "$CODEX_HOME/auth.json"'
+    result = in_session(sandbox, home, script)
+    assert result.returncode == 0, result.stderr
+    assert (home / ".codex/auth.json").read_text() == login_file("acct-1", "r1")
 
 
 def test_a_symlink_the_agent_planted_is_never_followed(codex_project, open_tmp: Path) -> None:

@@ -1133,9 +1133,21 @@ note_credentials() {
   done
 }
 
-# json_value KEY FILE: the first "KEY": "value" string in FILE (login files are small JSON).
+# json_value KEY FILE: the value of the one "KEY": "value" string in FILE (login files are
+# small JSON); nothing when KEY is not there exactly once, or FILE has escapes (\u0061... would
+# spell KEY in a way only a JSON parser sees).
 json_value() {
-  sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2" | head -n 1
+  ! grep -q '[\]' "$2" || return 0
+  [ "$(grep -o "\"$1\"" "$2" | wc -l)" -eq 1 ] || return 0
+  sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2"
+}
+
+# same_account KEY NEW OLD: NEW names the same account as OLD (both name one, the same).
+same_account() {
+  local new old
+  new=$(json_value "$1" "$2")
+  old=$(json_value "$1" "$3")
+  [ -n "$new" ] && [ "$new" = "$old" ] || { [ -z "$new" ] && ! grep -q "\"$1\"" "$2" && ! grep -q "\"$1\"" "$3"; }
 }
 
 # After the session, with sync: a login file the session changed goes back to the host, one
@@ -1158,14 +1170,16 @@ write_back() {
   ( check_home_path "${home#"$ENV_DIR/"}" ) 2>/dev/null || { say "warning: not syncing $rel: a symlink is in the way"; return 1; }
   [ -f "$home" ] || return 1
   [ "$(fingerprint "$home")" != "$4" ] || return 0
-  exec 4<"$home" || return 1
-  if [ "$(file_id /dev/fd/4)" != "$(file_id "$home")" ] || [ -L "$home" ]; then
+  # Opened read-write: opening a FIFO swapped in meanwhile does not wait for a writer.
+  exec 4<>"$home" || { say "warning: not syncing $rel: cannot open it"; return 1; }
+  if [ ! -f /dev/fd/4 ] || [ "$(file_id /dev/fd/4)" != "$(file_id "$home")" ] || [ -L "$home" ]; then
     exec 4<&-
     say "warning: not syncing $rel: it changed while being read"
     return 1
   fi
   head -c 1048577 <&4 >"$copy"
   exec 4<&-
+  [ -s "$copy" ] || { say "warning: not syncing $rel: it is empty"; return 1; }
   [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
   ! cmp -s -- "$copy" "$host" || return 0
   # Changed by someone else than a session of this machine (which leaves its mark): yours.
@@ -1174,8 +1188,8 @@ write_back() {
     say "warning: $host changed during the session; kept it (the session's login is in $rel)"
     return 1
   fi
-  if [ "$key" != - ] && [ "$(json_value "$key" "$copy")" != "$(json_value "$key" "$host")" ]; then
-    say "warning: not syncing $rel: it names another account than $host (sign in again on the host, or copy it yourself)"
+  if [ "$key" != - ] && ! same_account "$key" "$copy" "$host"; then
+    say "warning: not syncing $rel: it may name another account than $host (sign in again on the host, or copy it yourself)"
     return 1
   fi
   tmp=$(mktemp "$host.cxgen.XXXXXX") || { say "warning: cannot write next to $host"; return 1; }

@@ -11,7 +11,14 @@ import yaml
 from cxgen.errors import UsageError
 from cxgen.presets import agent_presets
 from cxgen.resources import template_dir
-from cxgen.validators import LIST_ANSWERS, SIMPLE_CHECKS, check_agents, check_default_agent
+from cxgen.stacks import stack_presets
+from cxgen.validators import (
+    LIST_ANSWERS,
+    SIMPLE_CHECKS,
+    check_agents,
+    check_default_agent,
+    check_stacks,
+)
 
 
 def _questions() -> dict[str, dict[str, Any]]:
@@ -33,6 +40,8 @@ def answer_help() -> list[tuple[str, str]]:
         choices = question.get("choices")
         if key == "agents":
             values = list(agent_presets())
+        elif key == "stacks":
+            values = list(stack_presets())
         elif isinstance(choices, dict):
             values = [str(value) for value in choices.values()]
         else:
@@ -89,6 +98,8 @@ def validate_answers(data: dict[str, Any]) -> dict[str, Any]:
     presets = agent_presets()
     if "agents" in data:
         answers["agents"] = check_agents(data["agents"], presets)
+    if "stacks" in data:
+        answers["stacks"] = check_stacks(data["stacks"], stack_presets())
     for key, check in SIMPLE_CHECKS.items():
         if key in data:
             answers[key] = check(data[key])

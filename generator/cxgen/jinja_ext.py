@@ -16,7 +16,8 @@ from jinja2.ext import Extension
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
 from cxgen.presets import AgentPreset, agent_presets
-from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent
+from cxgen.stacks import StackPreset, stack_presets
+from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent, check_stacks
 
 
 def invalid(value: Any, key: str, agents: Any = None) -> str:
@@ -29,6 +30,8 @@ def invalid(value: Any, key: str, agents: Any = None) -> str:
             check_agents(value, agent_presets())
         elif key == "default_agent":
             check_default_agent(value, check_agents(agents, agent_presets()))
+        elif key == "stacks":
+            check_stacks(value, stack_presets())
         else:
             TEMPLATE_CHECKS[key](value)
     except InvalidAnswer as error:
@@ -40,6 +43,8 @@ def normalized(value: Any, key: str) -> Any:
     """The answer as the generated files use it (lists split, duplicates removed)."""
     if key == "agents":
         return check_agents(value, agent_presets())
+    if key == "stacks":
+        return check_stacks(value, stack_presets())
     return TEMPLATE_CHECKS[key](value)
 
 
@@ -48,14 +53,23 @@ def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
-def _template_presets(environment: Environment) -> dict[str, AgentPreset]:
+def _template_presets_dir(environment: Environment) -> Path | None:
     """The presets of the template version being rendered: an old release renders with its own
     presets, so an update's base is exactly what that release generated."""
     for root in getattr(environment.loader, "searchpath", []):
         candidate = Path(root) / "presets"
         if (candidate / "agents").is_dir():
-            return agent_presets(candidate)
-    return agent_presets()
+            return candidate
+    return None
+
+
+def _template_presets(environment: Environment) -> dict[str, AgentPreset]:
+    return agent_presets(_template_presets_dir(environment))
+
+
+def _template_stacks(environment: Environment) -> dict[str, StackPreset]:
+    """The rendered version's stacks (releases before stacks have none, and never ask)."""
+    return stack_presets(_template_presets_dir(environment))
 
 
 class CxgenExtension(Extension):
@@ -70,6 +84,9 @@ class CxgenExtension(Extension):
         environment.globals["cxgen_version"] = __version__
         environment.globals["agent_presets"] = presets
         environment.globals["agent_choices"] = [[p.label, p.name] for p in presets.values()]
+        stacks = _template_stacks(environment)
+        environment.globals["stack_presets"] = stacks
+        environment.globals["stack_choices"] = [[s.label, s.name] for s in stacks.values()]
         environment.filters["cxgen_invalid"] = invalid
         environment.filters["cxgen_list"] = normalized
         environment.filters["shquote"] = shell_quote

@@ -30,6 +30,7 @@ IMAGE_RE = re.compile(
     r"(?:@sha256:[a-f0-9]{64})?\Z"
 )
 AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
+STACK_RE = AGENT_RE  # preset names, the same shape for agents and stacks
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 # Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
 LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env")
@@ -178,6 +179,16 @@ def check_agents(value: Any, known: Iterable[str], key: str = "agents") -> list[
         if not AGENT_RE.match(agent) or agent not in known:
             raise InvalidAnswer(key, agent, f"unknown agent; choose from: {', '.join(known)}")
     return agents
+
+
+def check_stacks(value: Any, known: Iterable[str], key: str = "stacks") -> list[str]:
+    """Language stacks for the image (none is fine), each with a preset."""
+    known = list(known)
+    stacks = _unique(split_list(value, key))
+    for stack in stacks:
+        if not STACK_RE.match(stack) or stack not in known:
+            raise InvalidAnswer(key, stack, f"unknown stack; choose from: {', '.join(known)}")
+    return stacks
 
 
 def check_default_agent(value: Any, agents: list[str], key: str = "default_agent") -> str:

@@ -92,6 +92,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    # Long builds first: one xdist worker takes each while the other works through the rest,
+    # instead of the run ending on a build that started last.
+    items.sort(key=lambda item: item.get_closest_marker("long_build") is None)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ import yaml
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
 ENTER = "\r"
 CLEAR_LINE = "\x15"  # ^U
+DOWN = "\x1b[B"
+SPACE = " "
 
 
 class Terminal:
@@ -94,6 +96,8 @@ def test_typed_lists_parse_like_data_and_errors_name_the_item(tmp_path: Path) ->
     term = Terminal(str(project))
     term.expect("Which agents")
     term.send(ENTER)
+    term.expect("Language stacks")
+    term.send(ENTER)  # none, the default
     term.expect("Extra domains")
     # A leading *. is not a YAML alias; a comma typed for a dot names the bad item.
     term.send("*.pythonhosted.org, files.pythonhosted,org" + ENTER)
@@ -118,7 +122,9 @@ def test_a_missing_mount_is_refused_at_the_prompt_as_with_data(tmp_path: Path) -
     missing = tmp_path / "missing"
     there = tmp_path / "there"
     there.mkdir()
-    term = Terminal("--data", "agents=[shell]", "--data", "allowed_domains=", str(project))
+    term = Terminal(
+        "--data", "agents=[shell]", "--data", "stacks=", "--data", "allowed_domains=", str(project)
+    )
     term.expect("Extra Debian packages")
     term.send(ENTER)
     term.expect("Host paths")
@@ -131,3 +137,26 @@ def test_a_missing_mount_is_refused_at_the_prompt_as_with_data(tmp_path: Path) -
     assert answer_rest(term, "Host paths") == 0, term.output
     saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert saved["readonly_mounts"] == [str(there)]
+
+
+def test_stacks_are_picked_from_a_list(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    term = Terminal("--data", "agents=[shell]", str(project))
+    term.expect("Language stacks")
+    # The choices in file-name order: build-essential, go, java, node, python, rust.
+    term.send(DOWN + SPACE)  # go
+    term.send(DOWN * 3 + SPACE)  # python
+    term.send(ENTER)
+    term.expect("Extra domains")
+    term.send(ENTER)
+    term.expect("Extra Debian packages")
+    term.send(ENTER)
+    term.expect("Host paths")
+    term.send(ENTER)
+    assert answer_rest(term, "Host paths") == 0, term.output
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["stacks"] == [
+        "go",
+        "python",
+    ]
+    dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
+    assert "# Stack go: " in dockerfile and "# Stack python: " in dockerfile

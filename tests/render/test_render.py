@@ -236,6 +236,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
     data = [
         "agents=[shell]",
         "default_agent=shell",
+        "stacks=[]",
         "allowed_domains=[]",
         "apt_packages=[]",
         "readonly_mounts=[]",

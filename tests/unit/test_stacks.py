@@ -14,6 +14,7 @@ from cxgen.errors import CxgenError, InvalidAnswer
 from cxgen.resources import presets_dir
 from cxgen.stacks import load_stack, parse_stack, stack_presets
 from cxgen.validators import check_stacks
+from tests.conftest import REPO
 
 STACK_FILES = sorted((presets_dir() / "stacks").glob("*.toml"))
 SCHEMA = json.loads((presets_dir() / "stack.schema.json").read_text())
@@ -118,6 +119,6 @@ def test_check_stacks_names_the_unknown_stack(value: object) -> None:
 
 
 def test_readme_describes_every_stack() -> None:
-    readme = (presets_dir().parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     table = readme.split("### Stacks", 1)[1].split("\n### ", 1)[0]
     assert sorted(re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE)) == sorted(stack_presets())

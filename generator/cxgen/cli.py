@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run cxgen; map user errors to 1/2, ^C to 130, bugs to 3."""
-    args = build_parser().parse_args(argv)
     try:
+        # Inside: --help reads the presets, and a broken preset is a one-line error too.
+        args = build_parser().parse_args(argv)
         return int(args.handler(args))
     except CxgenError as error:
         print(f"cxgen: error: {error.message}", file=sys.stderr)

@@ -3,7 +3,9 @@ the image tag following it, and updates of projects made before stacks existed."
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from cxgen.init import run_init
 from cxgen.stacks import stack_presets
-from tests.conftest import run_cxgen, snapshot
+from tests.conftest import REPO, run_cxgen, snapshot
 from tests.render.test_update import answers, commit_all, image_tag, sh
 
 ALL_STACKS = list(stack_presets())
@@ -153,3 +155,21 @@ def test_a_project_made_before_stacks_updates_and_can_add_one(tmp_path: Path) ->
     assert answers(project)["stacks"] == ["go"]
     assert "# Stack go: " in dockerfile(project)
     assert image_tag(project, tmp_path) != tag
+
+
+def test_a_broken_stack_preset_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    """A checkout whose go.toml lost its check: init, and --help, say which file, in one line."""
+    checkout = tmp_path / "checkout"
+    for part in ("generator", "template", "presets", "history"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    go = checkout / "presets/stacks/go.toml"
+    go.write_text(go.read_text().replace('check = ["go", "version"]', "check = []"))
+    env = {**os.environ, "PYTHONPATH": str(checkout / "generator")}
+    project = tmp_path / "p"
+    for args in (["init", "--defaults", str(project)], ["init", "--help"]):
+        result = run_cxgen(args, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (
+            "cxgen: error: broken stack preset go.toml: commands and check must not be empty\n"
+        )
+    assert not project.exists()

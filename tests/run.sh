@@ -39,4 +39,6 @@ if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1; then
   tests/make_base_image.sh >/dev/null
 fi
 # From the tests folder's parent, but importing the installed cxgen (not generator/).
-exec "$VENV/bin/python" -m pytest -n 2 "$@"
+# worksteal: while one worker is in a long image build (tests marked long_build run first), the
+# other takes over the tests queued behind it instead of leaving them waiting.
+exec "$VENV/bin/python" -m pytest -n 2 --dist worksteal "$@"

@@ -49,6 +49,9 @@ PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo", "python3"]
 # A `docker` first on PATH for the run script under test: adds `--dns $CXGEN_TEST_DNS` to
 # `docker run` and refuses to start a container without it.
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
+# Subcommands that start a sandbox (named and on the test network) and those that manage them.
+SESSION_COMMANDS = ("run", "shell", "exec", "build", "login")
+MANAGE_COMMANDS = ("list", "attach", "stop", "destroy", "images", "accept", "diff", "revert")
 # The tests' DNS server answers these names (and their subdomains) itself, everything else
 # NXDOMAIN; Docker's embedded DNS knows none of them, so it must forward them there.
 EXTERNAL_NAME = "ext.test"
@@ -320,16 +323,19 @@ class Sandbox:
         user: tuple[int, int] | None = None,
         network: bool = True,
         shell: list[str] | None = None,
+        name: str | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """The command line and environment of `run_in_container.sh ARGS` on the test network,
-        named so cleanup finds it (started by `shell`, e.g. bash 3.2, when given)."""
+        named so cleanup finds it (started by `shell`, e.g. bash 3.2, when given). `name`: the
+        session name (default a fresh one; "" for the run script's own default)."""
         command = [*(shell or []), str(self.project / "run_in_container.sh")]
-        if args and args[0] in ("run", "shell", "exec", "build", "login", "diff", "revert"):
+        if args and args[0] in (*SESSION_COMMANDS, *MANAGE_COMMANDS):
             command.append(args[0])
             args = args[1:]
-        name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}"
-        if command[-1] not in ("build", "diff", "revert"):
-            command += ["--name", name]
+        if command[-1] not in ("build", *MANAGE_COMMANDS):
+            name = f"cxgen-test-{RUN_ID}-sbx-{uuid.uuid4().hex[:6]}" if name is None else name
+            if name:
+                command += ["--name", name]
             if network:
                 command += ["--network", self.network]
         command += list(args)
@@ -337,6 +343,8 @@ class Sandbox:
             **os.environ,
             "PATH": f"{SHIM_DIR}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
             "CXGEN_REAL_DOCKER": shutil.which("docker") or "docker",
+            # Every container started gets the run's label, whatever its name (cleanup).
+            "CXGEN_TEST_LABEL": LABEL,
             **(env or {}),
         }
         if user is not None:
@@ -361,9 +369,12 @@ class Sandbox:
         network: bool = True,
         cwd: Path | None = None,
         shell: list[str] | None = None,
+        name: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run `run_in_container.sh ARGS` to the end (see command)."""
-        command, full_env = self.command(*args, env=env, user=user, network=network, shell=shell)
+        command, full_env = self.command(
+            *args, env=env, user=user, network=network, shell=shell, name=name
+        )
         return subprocess.run(
             command,
             capture_output=True,
@@ -375,9 +386,11 @@ class Sandbox:
             check=False,
         )
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> subprocess.Popen[str]:
         """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe."""
-        command, full_env = self.command(*args, env=env)
+        command, full_env = self.command(*args, env=env, name=name)
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

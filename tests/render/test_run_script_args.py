@@ -7,6 +7,7 @@ and answers `image inspect` with success (the image "exists"), so nothing is bui
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -80,7 +81,7 @@ def env_of(argv: list[str]) -> dict[str, str]:
 def test_capabilities_and_isolation_flags(project: Path, tmp_path: Path) -> None:
     result, argv = run_script(project, tmp_path, "exec", "--", "true")
     assert result.returncode == 0, result.stderr
-    assert argv[:3] == ["run", "--rm", "--init"]
+    assert argv[:2] == ["run", "--init"] and "--rm" in argv
     assert "--cap-drop" in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
     assert "no-new-privileges" in argv and "--privileged" not in argv
     assert not any("docker.sock" in arg for arg in argv)
@@ -278,3 +279,83 @@ def test_a_path_with_a_double_quote_stops_the_start(project: Path, tmp_path: Pat
         .splitlines()[-1]
         .startswith("cxgen: error: paths with double quotes are refused")
     )
+
+
+def labels_of(argv: list[str]) -> dict[str, str]:
+    pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--label"]
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def test_session_is_named_after_the_project_and_labelled(project: Path, tmp_path: Path) -> None:
+    result, argv = run_script(project, tmp_path, "exec", "--", "true")
+    assert result.returncode == 0, result.stderr
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    name = argv[argv.index("--name") + 1]
+    assert name == f"cxgen-proj-{digest}"
+    labels = labels_of(argv)
+    assert labels["org.cxgen.session"] == name
+    assert labels["org.cxgen.project"] == str(project)
+    assert labels["org.cxgen.agent"] == "exec"
+    assert labels["org.cxgen.version"] and len(labels["org.cxgen.hash"]) == 12
+    assert "org.cxgen.keep" not in labels and "-p" not in argv
+
+
+def test_keep_and_ports(project: Path, tmp_path: Path) -> None:
+    result, argv = run_script(
+        project, tmp_path, "run", "--keep", "--port", "8080", "--port", "18000:3000"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--rm" not in argv and labels_of(argv)["org.cxgen.keep"] == "1"
+    assert labels_of(argv)["org.cxgen.agent"] == "codex"
+    published = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-p"]
+    assert published == ["127.0.0.1:8080:8080", "127.0.0.1:18000:3000"]
+    assert env_of(argv)["CXGEN_PORTS"] == "8080 3000"
+
+
+@pytest.mark.parametrize(
+    "port", ["0", "65536", "1:2:3", "-1", "80 81", "80\n81", "0x50", "8080:", ":8080"]
+)
+def test_bad_ports_are_refused(project: Path, tmp_path: Path, port: str) -> None:
+    result, argv = run_script(project, tmp_path, "exec", "--port", port, "--", "true")
+    assert result.returncode == 2 and argv == []
+    assert result.stderr.count("\n") == 1 and "--port" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["frobnicate"],
+        ["attach"],
+        ["attach", "a", "b"],
+        ["stop", "--all"],
+        ["destroy"],
+        ["destroy", "x", "--stopped"],
+        ["destroy", "-rf"],
+        ["destroy", "x;rm"],
+        ["list", "extra"],
+        ["images", "--yes"],
+    ],
+)
+def test_bad_session_commands_are_one_line_usage_errors(
+    project: Path, tmp_path: Path, args: list[str]
+) -> None:
+    result, _ = run_script(project, tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cxgen: error: ")
+    assert not (tmp_path / "argv.rm").exists() and not (tmp_path / "argv.stop").exists()
+
+
+def test_help_names_every_subcommand(project: Path, tmp_path: Path) -> None:
+    result, _ = run_script(project, tmp_path, "--help")
+    for word in (
+        "list [--all]",
+        "attach NAME",
+        "stop NAME",
+        "destroy NAME",
+        "images [--clean",
+        "--keep",
+        "--parallel",
+        "--port",
+        "--name NAME",
+    ):
+        assert word in result.stdout, word

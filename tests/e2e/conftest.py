@@ -51,7 +51,18 @@ PROBE_PACKAGES = ["curl", "bind9-dnsutils", "iptables", "sudo", "python3"]
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 # Subcommands that start a sandbox (named and on the test network) and those that manage them.
 SESSION_COMMANDS = ("run", "shell", "exec", "build", "login")
-MANAGE_COMMANDS = ("list", "attach", "stop", "destroy", "images", "accept", "diff", "revert")
+MANAGE_COMMANDS = (
+    "list",
+    "attach",
+    "stop",
+    "destroy",
+    "push",
+    "pull",
+    "images",
+    "accept",
+    "diff",
+    "revert",
+)
 # The tests' DNS server answers these names (and their subdomains) itself, everything else
 # NXDOMAIN; Docker's embedded DNS knows none of them, so it must forward them there.
 EXTERNAL_NAME = "ext.test"

@@ -461,3 +461,61 @@ def test_ssh_agent_is_usable_by_the_agent_only_when_asked(make_sandbox) -> None:
         finally:
             agent.terminate()
             agent.wait(timeout=10)
+
+
+def test_push_and_pull_with_a_running_session(project: Sandbox, tmp_path: Path) -> None:
+    """Files go in and out as the agent's uid inside; nothing is replaced; outside the work dir
+    needs a yes; the host never keeps the agent's symlinks or special files."""
+    name = f"cxgen-test-{RUN_ID}-files-{uuid.uuid4().hex[:4]}"
+    setup = (
+        "mkdir -p /tmp/out/sub && echo result > /tmp/out/sub/data.txt"
+        " && ln -s /etc/passwd /tmp/out/link && mkfifo /tmp/out/fifo"
+        " && touch ready; while [ ! -f done ]; do sleep 0.2; done"
+    )
+    session = project.start("exec", "--", "bash", "-c", setup, name=name)
+    try:
+        wait_for(project.project / "ready")
+        gift = tmp_path / "gift.txt"
+        gift.write_text("from the host\n")
+        pushed = project.run("push", "--name", name, str(gift))
+        assert pushed.returncode == 0, pushed.stderr
+        landed = project.project / "gift.txt"
+        assert landed.read_text() == "from the host\n"
+        assert landed.stat().st_uid == PROJECT_UID  # written by the agent's uid
+        gift.write_text("changed\n")
+        again = project.run("push", "--name", name, str(gift))
+        one_line_error(again, "push:")
+        assert landed.read_text() == "from the host\n"  # nothing replaced
+        # Into the sandbox outside its work dir: only with a yes.
+        outside = project.run("push", "--name", name, str(gift), "/tmp")
+        one_line_error(outside, "outside the session's work dir", "--yes")
+        # From the project itself (an agent's tree): refused.
+        own = project.run("push", "--name", name, str(project.project / "gift.txt"))
+        one_line_error(own, "a sandbox can write")
+        # Pull into the work dir: done inside, by the agent.
+        (project.project / "pulled").mkdir()
+        os.chown(project.project / "pulled", PROJECT_UID, PROJECT_UID)
+        into = project.run("pull", "--name", name, "/tmp/out", str(project.project / "pulled"))
+        assert into.returncode == 0, into.stderr
+        assert (project.project / "pulled/out/sub/data.txt").read_text() == "result\n"
+        # Pull outside the work dir: refused without a yes, then only plain files arrive.
+        host_dest = tmp_path / "dest"
+        host_dest.mkdir()
+        refused = project.run("pull", "--name", name, "/tmp/out", str(host_dest))
+        one_line_error(refused, "--yes")
+        assert list(host_dest.iterdir()) == []
+        pulled = project.run("pull", "--name", name, "--yes", "/tmp/out", str(host_dest))
+        assert pulled.returncode == 0, pulled.stderr
+        assert (host_dest / "out/sub/data.txt").read_text() == "result\n"
+        assert not (host_dest / "out/link").exists() and not (host_dest / "out/link").is_symlink()
+        assert not (host_dest / "out/fifo").exists()
+        assert "left out 2 symlink(s) or special file(s)" in pulled.stderr
+        exists = project.run("pull", "--name", name, "--yes", "/tmp/out", str(host_dest))
+        one_line_error(exists, "exists")
+        one_line_error(project.run("pull", "--name", name, "../x"), "plain path")
+        one_line_error(project.run("push"), "usage")
+    finally:
+        (project.project / "done").touch()
+        session.wait(timeout=60)
+    stopped = project.run("push", "--name", name, str(tmp_path / "gift.txt"))
+    one_line_error(stopped, "no session named")

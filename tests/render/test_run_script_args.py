@@ -334,6 +334,11 @@ def test_bad_ports_are_refused(project: Path, tmp_path: Path, port: str) -> None
         ["destroy", "x;rm"],
         ["list", "extra"],
         ["images", "--yes"],
+        ["push"],
+        ["push", "a", "b", "c"],
+        ["pull", "--name"],
+        ["pull", "--name", "-x", "a"],
+        ["push", "--all", "a"],
     ],
 )
 def test_bad_session_commands_are_one_line_usage_errors(
@@ -353,6 +358,8 @@ def test_help_names_every_subcommand(project: Path, tmp_path: Path) -> None:
         "stop NAME",
         "destroy NAME",
         "images [--clean",
+        "push [--name NAME] SRC",
+        "pull [--name NAME] SRC",
         "--keep",
         "--parallel",
         "--port",

@@ -76,6 +76,7 @@ readonly IMAGE_RE='^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z
 readonly VERSION_RE='^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$'
 readonly MEMORY_RE='^([1-9][0-9]*[kmgKMG]?|none)$'
 readonly PIDS_RE='^([1-9][0-9]*|none)$'
+readonly PORT_RE='^([1-9][0-9]{0,4}:)?[1-9][0-9]{0,4}$'
 # A CDPATH from the environment would make `cd DIR` enter another DIR than the one checked.
 unset CDPATH
 PROJECT_DIR=$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -110,6 +111,25 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh accept                               accept the current allowlist,
                                                                   .codex/sandbox and init hook after
                                                                   reviewing them
+Sessions (one per project unless --name or --parallel):
+       ./run_in_container.sh list [--all]                         this project's sandboxes (--all: every
+                                                                  cxgen sandbox): name, agent, image,
+                                                                  state, age
+       ./run_in_container.sh attach NAME                          resume a --keep session (or join a
+                                                                  running one)
+       ./run_in_container.sh stop NAME                            stop a session (a kept one stays)
+       ./run_in_container.sh destroy NAME | --stopped             remove a session / this project's
+                                                                  stopped ones
+       ./run_in_container.sh push [--name NAME] SRC [DEST]        copy a host file or folder into a
+                                                                  running session (DEST: a folder
+                                                                  there; default its work dir)
+       ./run_in_container.sh pull [--name NAME] SRC [DEST]        copy one out, into the host folder
+                                                                  DEST (default: here); nothing is
+                                                                  replaced; outside the work dir:
+                                                                  asks (or --yes)
+       ./run_in_container.sh images [--clean [--yes]]             cxgen images and the projects using
+                                                                  them; --clean removes those none of
+                                                                  your projects needs (asks first)
 
 Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
@@ -119,7 +139,13 @@ Options:
                        revert show and undo what the session changed), off (.git hidden) or
                        writable (unsafe: the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
-  --name NAME          container name (default: cxgen-<project>-<pid>)
+  --name NAME          session (container) name (default: cxgen-<project>-<hash>, one per project)
+  --parallel           start another session when NAME runs (NAME-2, NAME-3...)
+  --keep               keep the container after exit (resume it with attach NAME)
+  --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
+                       repeatable); reachable from this machine only
+  --ssh-agent          let the agent use your ssh-agent (\$SSH_AUTH_SOCK) for this session:
+                       it can sign with your keys while it runs, never read them (warned)
   --allow DOMAIN       allow one more domain for this run (repeatable)
   --env NAME           pass the host variable NAME into the sandbox, by name (repeatable)
   -T                   no terminal (TTY) even when stdin and stdout are terminals
@@ -253,6 +279,9 @@ parse_args() {
   COMMAND=run
   case "${1:-}" in
     run | shell | exec | build | accept | login | diff | revert) COMMAND="$1"; shift ;;
+    list | attach | stop | destroy | images | push | pull) parse_manage_args "$@"; return 0 ;;
+    -* | "") ;;
+    *) die "unknown command '$1'; commands: run shell exec build accept login diff revert list attach stop destroy push pull images (see --help)" "$EXIT_USAGE" ;;
   esac
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
@@ -263,6 +292,7 @@ parse_args() {
   CMD_ARGS=()
   TTY=auto
   NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no AGENT_UPDATE=""
+  KEEP=no PARALLEL=no PORTS=() SSH_AGENT=no
   GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
   ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
@@ -275,7 +305,7 @@ parse_args() {
       -h | --help) usage; exit 0 ;;
       --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow | --env \
         | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
-        | --git | --memory | --pids-limit | --credentials)
+        | --git | --memory | --pids-limit | --credentials | --port)
         [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value" "$EXIT_USAGE"
         set_option "$1" "$2"
         shift 2
@@ -293,6 +323,9 @@ parse_args() {
       --with-api-key) LOGIN_MODE=api-key; shift ;;
       --stat) DIFF_STAT=yes; shift ;;
       --yes) ASSUME_YES=yes; shift ;;
+      --keep) KEEP=yes; shift ;;
+      --parallel) PARALLEL=yes; shift ;;
+      --ssh-agent) SSH_AGENT=yes; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
       -*) die "unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
       *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
@@ -345,11 +378,59 @@ set_option() {
     --pids-limit)
       [[ "$2" =~ $PIDS_RE ]] || die "--pids-limit: expected a number, or none, not '$2'" "$EXIT_USAGE"
       PIDS_LIMIT="$2" ;;
+    --port)
+      [[ "$2" =~ $PORT_RE ]] && [ "${2#*:}" -le 65535 ] && [ "${2%:*}" -le 65535 ] \
+        || die "--port: expected PORT or HOST_PORT:PORT (1-65535), not $(printf '%q' "$2")" "$EXIT_USAGE"
+      PORTS+=("$2") ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
     --config) CONFIG_DIR="$2" CONFIG_GIVEN=yes CODEX_CONFIG_DIR="$2" ;;
     --auth_file | --auth-file) AUTH_FILE="$2" ;;
     --credentials) CREDENTIALS_MODE="$2" ;;
+  esac
+}
+
+# parse_manage_args COMMAND ARGS...: list, attach, stop, destroy, push, pull, images take a NAME,
+# paths or flags.
+parse_manage_args() {
+  COMMAND="$1"
+  shift
+  TARGET="" ALL=no STOPPED=no CLEAN=no YES=no REBUILD=no COPY_ARGS=() AGENT_UPDATE=""
+  ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
+  while [ "$#" -gt 0 ]; do
+    case "$COMMAND:$1" in
+      *:-h | *:--help) usage; exit 0 ;;
+      attach:--accept-changes) ACCEPT_CHANGES=1 ;;
+      list:--all) ALL=yes ;;
+      destroy:--stopped) STOPPED=yes ;;
+      images:--clean) CLEAN=yes ;;
+      images:--yes | push:--yes | pull:--yes) YES=yes ;;
+      push:--name | pull:--name)
+        [ "$#" -ge 2 ] && [[ "$2" =~ $NAME_RE ]] || die "$COMMAND: --name needs a session name" "$EXIT_USAGE"
+        TARGET="$2"
+        shift ;;
+      push:--) shift; COPY_ARGS+=("$@"); break ;;
+      pull:--) shift; COPY_ARGS+=("$@"); break ;;
+      *:-*) die "$COMMAND: unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
+      attach:* | stop:* | destroy:*)
+        [ -z "$TARGET" ] || die "$COMMAND takes one session name" "$EXIT_USAGE"
+        [[ "$1" =~ $NAME_RE ]] || die "$COMMAND: invalid session name $(printf '%q' "$1")" "$EXIT_USAGE"
+        TARGET="$1" ;;
+      push:* | pull:*) COPY_ARGS+=("$1") ;;
+      *) die "$COMMAND: unexpected $(printf '%q' "$1") (see --help)" "$EXIT_USAGE" ;;
+    esac
+    shift
+  done
+  case "$COMMAND:$TARGET:$STOPPED" in
+    attach::* | stop::*) die "$COMMAND needs a session name: ./run_in_container.sh $COMMAND NAME (list shows them)" "$EXIT_USAGE" ;;
+    destroy::no) die "destroy needs a session name, or --stopped for all stopped ones of this project" "$EXIT_USAGE" ;;
+    destroy:?*:yes) die "destroy: give a session name or --stopped, not both" "$EXIT_USAGE" ;;
+  esac
+  case "$COMMAND" in
+    push | pull)
+      [ "${#COPY_ARGS[@]}" -ge 1 ] && [ "${#COPY_ARGS[@]}" -le 2 ] \
+        || die "usage: ./run_in_container.sh $COMMAND [--name NAME] [--yes] SRC [DEST]" "$EXIT_USAGE" ;;
+    images) [ "$YES" = no ] || [ "$CLEAN" = yes ] || die "images: --yes goes with --clean" "$EXIT_USAGE" ;;
   esac
 }
 
@@ -484,11 +565,11 @@ ensure_image() {
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"
   IMAGE="$IMAGE_REPO:$CONTEXT_HASH"
+  record_image
   if [ "$REBUILD" = no ] && image_present; then
     return 0
   fi
-  docker version >/dev/null 2>&1 \
-    || die "cannot reach the Docker daemon: start Docker (or check permissions on its socket) and retry"
+  need_daemon
   local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION")
   [ "$REBUILD" = no ] || build_args+=(--no-cache)
   # Built from a private copy that is proven to be what the tag's hash says.
@@ -510,11 +591,12 @@ start_docker_queries() {
     IMAGE_PID=$!
   fi
   [ "$COMMAND" != build ] || return 0
-  # Per running sandbox: work dir, project, sessions folder, its pinned paths, then ".". The
-  # file is opened here, so an early exit that removes RUN_TMP cannot break the query's output.
+  # Per sandbox, stopped ones too (a kept one can be started again at any time, also with plain
+  # docker start): name, state, work dir, project, sessions folder, its pinned paths, then ".".
+  # The file is opened here, so an early exit that removes RUN_TMP cannot break the query's output.
   exec 3>"$RUN_TMP/sandboxes"
-  docker ps --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
-    >&3 2>&1 &
+  docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
+    >&3 2>"$RUN_TMP/sandboxes.err" &
   LISTING_PID=$!
   exec 3>&-
 }
@@ -923,19 +1005,26 @@ add_readonly_mounts() {
 # no agent running nothing can race (a sandbox's processes end with it).
 at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
+# Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine.
 refuse_racing_sandboxes() {
-  local line field=0 workdir="" project="" sessions="" pinned=$'\n'
-  wait "$LISTING_PID" || die "cannot list the running sandboxes (docker ps failed: $(head -n 1 "$RUN_TMP/sandboxes"))"
-  [ "${#AT_RISK[@]}" -gt 0 ] || return 0
+  local line field=0 name="" state="" workdir="" project="" sessions="" pinned=$'\n'
+  wait "$LISTING_PID" || docker_failed "$RUN_TMP/sandboxes.err"
+  SANDBOXES=""
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
-      1) workdir="$line" ;;
-      2) project="$line" ;;
-      3) sessions="$line" ;;
+      1) name="$line" ;;
+      2) state="$line" ;;
+      3) workdir="$line" ;;
+      4) project="$line" ;;
+      5) sessions="$line" ;;
       *)
         if [ "$line" = . ]; then
-          refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned"
+          SANDBOXES="$SANDBOXES$name $state $project"$'\n'
+          # The session being resumed does not race itself.
+          if [ "${#AT_RISK[@]}" -gt 0 ] && [ "$name" != "${ATTACH_NAME:-}" ]; then
+            refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned" "$name" "$state"
+          fi
           field=0 pinned=$'\n'
         else
           pinned="$pinned$line"$'\n'
@@ -944,18 +1033,20 @@ refuse_racing_sandboxes() {
   done <"$RUN_TMP/sandboxes"
 }
 
-# refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED: one running sandbox writes these
-# trees; a path of AT_RISK strictly inside one is safe only if it and every folder between it
-# and the tree are mount points there (PINNED): those cannot be renamed or replaced.
+# refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED NAME STATE: one sandbox (running, or
+# stopped but kept, so it can start again at any time) writes these trees; a path of AT_RISK
+# strictly inside one is safe only if it and every folder between it and the tree are mount
+# points there (PINNED): those cannot be renamed or replaced.
 refuse_racing_sandbox() {
-  local pinned="$4" path tree below
+  local pinned="$4" path tree below state
   for path in "${AT_RISK[@]}"; do
     for tree in "$1" "$2" "$3"; do
       if [ -z "$tree" ] || ! is_below "$path" "$tree"; then continue; fi
       below="$path"
       while [ "$below" != "$tree" ]; do
         case "$pinned" in *$'\n'"$below"$'\n'*) ;; *)
-          die "a running sandbox (work dir $1) can write $path; stop it (docker ps --filter label=org.cxgen.sandbox=1 lists them) and retry" "$EXIT_USAGE" ;;
+          case "$6" in running | paused | restarting) state=running ;; *) state="stopped (kept)" ;; esac
+          die "a $state sandbox ($5, work dir $1) can write $path; stop or destroy it (./run_in_container.sh list --all lists them) and retry" "$EXIT_USAGE" ;;
         esac
         below="${below%/*}"
       done
@@ -1257,7 +1348,7 @@ set_agent_ids() {
 
 # --- The container ----------------------------------------------------------------------------
 
-slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
+slug() { printf '%s' "$1" | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
 
 # Sets HOST_ADDRESSES: this machine's own addresses (the Docker host's, where Docker runs here),
 # which the sandbox denies even when an allowed name resolves to one. Loopback and link-local
@@ -1306,10 +1397,11 @@ resolve_work_dir() {
 build_run_args() {
   local var path
   host_addresses
-  [ -n "$CONTAINER_NAME" ] || CONTAINER_NAME="cxgen-$(slug "$(basename "$WORK_DIR")")-$$"
-  DOCKER_ARGS=(run --rm --init --name "$CONTAINER_NAME"
+  # The name comes later (choose_session_name), once the other sessions are known.
+  DOCKER_ARGS=(run --init
     --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
-    --label "org.cxgen.sessions=$SESSIONS_PATH"
+    --label "org.cxgen.sessions=$SESSIONS_PATH" --label "org.cxgen.version=$CXGEN_VERSION"
+    --label "org.cxgen.hash=$CONTEXT_HASH" --label "org.cxgen.agent=$SESSION_AGENT"
     --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
     --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
     --security-opt no-new-privileges
@@ -1320,6 +1412,7 @@ build_run_args() {
     -e CXGEN_ALLOWED_DOMAINS="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}}"
     -e CXGEN_WORKDIR="/app$WORK_DIR" -e SANDBOX_ENV_DIR="/app$ENV_DIR" -e CODEX_HOME="/app$ENV_DIR"
     -w "/app$WORK_DIR")
+  session_args
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
   [ "$COMMAND" != login ] || login_args
@@ -1331,7 +1424,7 @@ build_run_args() {
   fi
   if [ -n "$NETWORK" ]; then
     docker network inspect "$NETWORK" >/dev/null 2>&1 \
-      || die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"
+      || { need_daemon; die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"; }
     DOCKER_ARGS+=(--network "$NETWORK")
   fi
   pass_env
@@ -1439,8 +1532,452 @@ run_sandbox() {
   fi
   trap - INT
   write_back_credentials
+  [ "$status" -ne 125 ] || start_failed
+  warn_new_git_dirs "$marker"
+  if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
+    say "kept session $CONTAINER_NAME: ./run_in_container.sh attach $CONTAINER_NAME resumes it, destroy $CONTAINER_NAME removes it"
+  fi
+  return "$status"
+}
+
+# --- Sessions ---------------------------------------------------------------------------------
+# Every sandbox carries labels (org.cxgen.*: project, work dir, cxgen version, content hash,
+# agent, session name), so these commands find sessions by label, never by guessing from names.
+
+# The project's session name, the same at every start: cxgen-<folder>-<hash of its path>.
+default_session_name() {
+  local key
+  key=$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-8)
+  printf 'cxgen-%s-%s\n' "$(slug "${PROJECT_DIR##*/}")" "$key"
+}
+
+# Options for this session: removed on exit unless --keep, --port's ports on loopback only.
+session_args() {
+  local port
+  if [ "$KEEP" = yes ]; then DOCKER_ARGS+=(--label org.cxgen.keep=1); else DOCKER_ARGS+=(--rm); fi
+  # Marks this start's container, so a failed start removes its own leftover and nothing else.
+  LAUNCH_ID="$$-$RANDOM$RANDOM"
+  DOCKER_ARGS+=(--label "org.cxgen.launch=$LAUNCH_ID" --label "org.cxgen.git=$GIT_MODE")
+  for port in ${PORTS[@]+"${PORTS[@]}"}; do
+    port_free "${port%:*}" || port_in_use "$port"
+    DOCKER_ARGS+=(-p "127.0.0.1:${port%:*}:${port#*:}")
+  done
+  # The firewall lets the Docker host connect to these ports, nothing else comes in.
+  [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}")
+  [ "$SSH_AGENT" = no ] || ssh_agent_args
+}
+
+readonly SSH_SOCK_TARGET=/run/cxgen-ssh-agent.sock
+
+# --ssh-agent: the host's ssh-agent socket, mounted outside every tree the agent writes. The
+# agent can ask it to sign (use your keys) while the session runs; the keys stay on the host.
+ssh_agent_args() {
+  local sock owner
+  [ -n "${SSH_AUTH_SOCK:-}" ] || die "--ssh-agent: SSH_AUTH_SOCK is not set; start ssh-agent (eval \"\$(ssh-agent)\") and ssh-add your key" "$EXIT_USAGE"
+  sock=$(safe_path "--ssh-agent (SSH_AUTH_SOCK)" "$SSH_AUTH_SOCK")
+  [ -S "$sock" ] || die "--ssh-agent: $sock (SSH_AUTH_SOCK) is not a socket" "$EXIT_USAGE"
+  ! in_agent_tree "$sock" || die "--ssh-agent: refusing $sock: it is in a folder an agent can write" "$EXIT_USAGE"
+  owner=$(stat -c %u "$sock" 2>/dev/null || stat -f %u "$sock")
+  if [ "$owner" != "${AGENT_IDS%%:*}" ] && [ "${AGENT_IDS%%:*}" != 0 ]; then
+    die "--ssh-agent: the agent runs as uid ${AGENT_IDS%%:*} and cannot use uid $owner's ssh-agent socket; run this script as the socket's owner" "$EXIT_USAGE"
+  fi
+  add_mount "$sock" "$SSH_SOCK_TARGET"
+  at_risk "$sock"
+  DOCKER_ARGS+=(-e "SSH_AUTH_SOCK=$SSH_SOCK_TARGET")
+  say "WARNING: --ssh-agent: the agent can sign with your SSH keys (not read them) while this session runs"
+}
+
+# port_free PORT: nothing answers on 127.0.0.1:PORT (no fork: bash's /dev/tcp).
+port_free() { ! (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+port_in_use() {
+  die "--port $1: 127.0.0.1:${1%:*} is already in use on this machine; pick another host port: --port OTHER:${1#*:}" "$EXIT_USAGE"
+}
+
+# session_state NAME: print the state of the cxgen sandbox NAME (from SANDBOXES); false if none.
+session_state() {
+  local line
+  while IFS= read -r line; do
+    case "$line" in "$1 "*) line="${line#"$1 "}"; printf '%s\n' "${line%% *}"; return 0 ;; esac
+  done <<<"$SANDBOXES"
+  return 1
+}
+
+# Sets CONTAINER_NAME: --name's or the project's; with --parallel the first free of NAME-2,
+# NAME-3... A name in use is an error that says what to do.
+choose_session_name() {
+  local base="$CONTAINER_NAME" name state n=1
+  if [ -z "$base" ]; then
+    base=$(default_session_name)
+    # A sign-in runs beside the project's session, never instead of it.
+    [ "$COMMAND" != login ] || base="$base-login" PARALLEL=yes
+  fi
+  name="$base"
+  while state=$(session_state "$name"); do
+    if [ "$PARALLEL" = no ]; then
+      case "$state" in
+        running | paused | restarting)
+          die "session $name is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $name" "$EXIT_USAGE" ;;
+        *)
+          die "session $name exists ($state, kept); resume it with ./run_in_container.sh attach $name, remove it with destroy $name, or start another one with --parallel" "$EXIT_USAGE" ;;
+      esac
+    fi
+    n=$((n + 1))
+    name="$base-$n"
+  done
+  CONTAINER_NAME="$name"
+  DOCKER_ARGS+=(--name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME")
+}
+
+# docker run exits 125 when the container could not start (Docker's reason is above). A kept
+# container left behind in "created" state would hold the name: removed, when it is this start's.
+start_failed() {
+  local port state
+  state=$(docker container inspect -f '{{.State.Status}} {{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null || true)
+  [ "$state" != "created $LAUNCH_ID" ] || docker rm -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+  for port in ${PORTS[@]+"${PORTS[@]}"}; do
+    port_free "${port%:*}" || port_in_use "$port"
+  done
+}
+
+# docker_failed OUTPUT: a docker call failed; say why in one line, and what to do.
+docker_failed() {
+  case "$1" in
+    *"ermission denied"*)
+      die "permission denied on the Docker socket: add yourself to the docker group (sudo usermod -aG docker \$USER, then log in again) or use rootless Docker" ;;
+    *"Cannot connect to the Docker daemon"* | *"Is the docker daemon running"* | *"error during connect"* | *"onnection refused"* | *"no such file or directory"*)
+      die "the Docker daemon is not running (or DOCKER_HOST points nowhere): start Docker and retry" ;;
+    *) die "docker failed: $(printf '%s' "$1" | head -n 1)" ;;
+  esac
+}
+
+# Dies with docker_failed's line when the Docker daemon does not answer.
+need_daemon() {
+  local out
+  out=$(docker version --format '{{.Server.Version}}' 2>&1) || docker_failed "$out"
+}
+
+# sandbox_info NAME: sets S_STATE, S_KEEP, S_PROJECT, S_WORKDIR, S_HASH, S_GIT of the cxgen
+# sandbox NAME; one-line errors when there is none or it is not cxgen's.
+sandbox_info() {
+  local out sandbox
+  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}' -- "$1" 2>&1) || {
+    case "$out" in
+      *"o such container"* | *"o such object"*) die "no session named $1 (./run_in_container.sh list shows this project's)" "$EXIT_USAGE" ;;
+      *) docker_failed "$out" ;;
+    esac
+  }
+  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT <<<"$out"
+  [ "$sandbox" = 1 ] || die "$1 is not a cxgen sandbox; refusing to touch it" "$EXIT_USAGE"
+}
+
+# Sets SESSION_LINES: "NAME|AGENT|IMAGE|STATE|AGE|KEEP|PROJECT" per cxgen sandbox.
+list_sessions() {
+  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{.Label "org.cxgen.agent"}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}' 2>&1) \
+    || docker_failed "$SESSION_LINES"
+}
+
+cmd_list() {
+  local name agent image state age keep project
+  list_sessions
+  printf '%-36s %-8s %-22s %-16s %s' NAME AGENT IMAGE STATE CREATED
+  if [ "$ALL" = yes ]; then printf '  PROJECT\n'; else printf '\n'; fi
+  while IFS='|' read -r name agent image state age keep project; do
+    [ -n "$name" ] || continue
+    [ "$ALL" = yes ] || [ "$project" = "$PROJECT_DIR" ] || continue
+    [ "$keep" != 1 ] || state="$state,kept"
+    printf '%-36s %-8s %-22s %-16s %s' "$name" "${agent:--}" "$image" "$state" "$age"
+    if [ "$ALL" = yes ]; then printf '  %q\n' "$project"; else printf '\n'; fi
+  done <<<"$SESSION_LINES"
+}
+
+cmd_stop() {
+  sandbox_info "$TARGET"
+  case "$S_STATE" in
+    running | paused | restarting) ;;
+    *) say "session $TARGET is not running ($S_STATE)"; return 0 ;;
+  esac
+  local out
+  out=$(docker stop -- "$TARGET" 2>&1) || docker_failed "$out"
+  if [ "$S_KEEP" = 1 ]; then
+    say "stopped $TARGET (kept: ./run_in_container.sh attach $TARGET resumes it, destroy $TARGET removes it)"
+  else
+    say "stopped $TARGET"
+  fi
+}
+
+cmd_destroy() {
+  local out name state project names=()
+  if [ -n "$TARGET" ]; then
+    sandbox_info "$TARGET"
+    out=$(docker rm -f -- "$TARGET" 2>&1) || docker_failed "$out"
+    say "destroyed $TARGET"
+    return 0
+  fi
+  # --stopped: this project's exited ones ("created" may be a start under way: left alone).
+  list_sessions
+  while IFS='|' read -r name _ _ state _ _ project; do
+    [ "$project" = "$PROJECT_DIR" ] || continue
+    case "$state" in exited | dead) names+=("$name") ;; esac
+  done <<<"$SESSION_LINES"
+  if [ "${#names[@]}" -eq 0 ]; then
+    say "no stopped sessions of this project"
+    return 0
+  fi
+  out=$(docker rm -- "${names[@]}" 2>&1) || docker_failed "$out"
+  say "destroyed ${#names[@]} stopped session(s): ${names[*]}"
+}
+
+# ATTACH: resume a kept session. Docker mounts a stopped container's folders again at every
+# start, so what was checked when it was created is checked again (verify_kept_mounts), and no
+# other sandbox may be able to write them meanwhile (refuse_racing_sandboxes).
+cmd_attach() {
+  local marker="$RUN_TMP/start" status=0 out
+  sandbox_info "$TARGET"
+  [ "$S_PROJECT" = "$PROJECT_DIR" ] \
+    || die "session $TARGET belongs to another project ($(printf '%q' "$S_PROJECT")); attach it with that project's run_in_container.sh" "$EXIT_USAGE"
+  case "$S_STATE" in
+    running)
+      say "joining the running session $TARGET (detach: ctrl-p ctrl-q)"
+      docker attach -- "$TARGET" || status=$?
+      return "$status" ;;
+    exited | created) ;;
+    *) die "session $TARGET is $S_STATE; wait for it, or destroy it" "$EXIT_USAGE" ;;
+  esac
+  [ "$S_HASH" = "$CONTEXT_HASH" ] \
+    || say "note: $TARGET keeps the image and allowlist it was created with (.codex/sandbox changed since); destroy it and start a new session to use the current ones"
+  ATTACH_NAME="$TARGET"
+  load_agent_trees
+  verify_kept_mounts "$TARGET"
+  refuse_racing_sandboxes
+  WORK_DIR="$S_WORKDIR"
+  if [ "$S_GIT" = writable ]; then GIT_PINNED=no; else GIT_PINNED=yes; fi
+  : >"$marker"
+  trap ':' INT
+  docker start -a -i -- "$TARGET" || status=$?
+  trap - INT
   warn_new_git_dirs "$marker"
   return "$status"
+}
+
+# verify_kept_mounts NAME: every mount source, and every target's path on this host (targets
+# are /app<host path>, resolved inside through the mounts above them), must still be the
+# physical path it was when the session was created: a symlink planted on the way while it was
+# stopped would move a mount (even over the entrypoint inside). Sets AT_RISK.
+verify_kept_mounts() {
+  local mounts type source target
+  mounts=$(docker container inspect -f '{{range .HostConfig.Mounts}}{{.Type}}{{"\n"}}{{.Source}}{{"\n"}}{{.Target}}{{"\n"}}{{end}}' -- "$1" 2>&1) \
+    || docker_failed "$mounts"
+  AT_RISK=()
+  while IFS= read -r type && IFS= read -r source && IFS= read -r target; do
+    if [ "$target" = "$SSH_SOCK_TARGET" ]; then
+      still_physical "$1" "$source"
+      at_risk "$source"
+      continue
+    fi
+    case "$target" in /app/*) ;; *) die "session $1 has a mount at $target, which cxgen does not make; destroy it and start a new session" "$EXIT_USAGE" ;; esac
+    still_physical "$1" "${target#/app}"
+    at_risk "${target#/app}"
+    [ "$type" = bind ] || continue
+    still_physical "$1" "$source"
+    at_risk "$source"
+  done <<<"$mounts"
+}
+
+# still_physical NAME PATH: PATH exists and no part of it is a symlink.
+still_physical() {
+  local dir="${2%/*}"
+  [ -e "$2" ] || die "session $1 cannot be resumed: $2 (mounted in it) is gone; destroy $1 and start a new session" "$EXIT_USAGE"
+  if [ -L "$2" ] || [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" != "${dir:-/}" ]; then
+    die "session $1 cannot be resumed safely: $2 (mounted in it) now leads through a symlink, made while it was stopped; destroy $1 and start a new session" "$EXIT_USAGE"
+  fi
+}
+
+# --- Files: push and pull ---------------------------------------------------------------------
+# The container side runs as the agent's uid (docker exec -u): a symlink the agent made inside
+# leads only where the agent could go anyway. The host side never writes into a tree an agent
+# can write (pulling into the session's work dir is done inside, as the agent) and never reads
+# through a symlink the agent may have planted.
+
+# Sets TARGET (default: the project's session), S_* and COPY_IDS (the agent's uid:gid there).
+copy_session() {
+  local env line uid="" gid=""
+  [ -n "$TARGET" ] || TARGET=$(default_session_name)
+  sandbox_info "$TARGET"
+  [ "$S_PROJECT" = "$PROJECT_DIR" ] \
+    || die "$COMMAND: session $TARGET belongs to another project ($(printf '%q' "$S_PROJECT"))" "$EXIT_USAGE"
+  [ "$S_STATE" = running ] || die "$COMMAND: session $TARGET is not running ($S_STATE); start it (or attach it) first" "$EXIT_USAGE"
+  env=$(docker container inspect -f '{{range .Config.Env}}{{println .}}{{end}}' -- "$TARGET" 2>&1) || docker_failed "$env"
+  while IFS= read -r line; do
+    case "$line" in CXGEN_UID=*) uid="${line#*=}" ;; CXGEN_GID=*) gid="${line#*=}" ;; esac
+  done <<<"$env"
+  [[ "$uid:$gid" =~ ^[0-9]+:[0-9]+$ ]] || die "$COMMAND: session $TARGET has no agent uid; it was not started by cxgen" "$EXIT_USAGE"
+  COPY_IDS="$uid:$gid"
+}
+
+# container_path PATH [confined]: PATH inside the session, absolute (a relative one is in its work
+# dir); confined: outside the work dir only when confirmed.
+container_path() {
+  local path="$1"
+  case "$path" in *$'\n'* | *$'\r'*) die "$COMMAND: paths with newlines are refused" "$EXIT_USAGE" ;; esac
+  case "$path" in . | ./) path="" ;; ./*) path="${path#./}" ;; esac
+  case "/$path/" in */../* | */./*) die "$COMMAND: use a plain path, without . or .. parts: $(printf '%q' "$1")" "$EXIT_USAGE" ;; esac
+  case "$path" in /*) ;; "") path="/app$S_WORKDIR" ;; *) path="/app$S_WORKDIR/$path" ;; esac
+  path="${path%/}"
+  [ -z "${2:-}" ] || is_inside "$path" "/app$S_WORKDIR" || confirm_copy "$path in the sandbox"
+  printf '%s\n' "${path:-/}"
+}
+
+# confirm_copy WHAT: a person says yes (or --yes was given).
+confirm_copy() {
+  local answer
+  [ "$YES" = no ] || return 0
+  [ -t 0 ] && [ -t 2 ] || die "$COMMAND: $1 is outside the session's work dir; confirm on a terminal, or pass --yes" "$EXIT_USAGE"
+  printf 'cxgen: %s %s, outside the work dir? [y/N] ' "$COMMAND" "$1" >&2
+  read -r answer || answer=""
+  case "$answer" in y | Y | yes) ;; *) die "not confirmed; nothing copied" "$EXIT_USAGE" ;; esac
+}
+
+# push SRC [DEST]: a host file or folder into the session (DEST: a folder there, default its work
+# dir); nothing there is replaced.
+cmd_push() {
+  local src dest out
+  copy_session
+  load_agent_trees
+  src=$(safe_path push "${COPY_ARGS[0]}")
+  ! in_agent_tree "$src" \
+    || die "push: $src is in a folder a sandbox can write (this one sees its own work dir already); push files from elsewhere" "$EXIT_USAGE"
+  dest=$(container_path "${COPY_ARGS[1]:-}" confined)
+  # tar stores symlinks as symlinks; -k: an existing file there is an error, never replaced.
+  out=$( { (cd -P -- "${src%/*}/" && tar -cf - -- "${src##*/}") \
+    | docker exec -i -u "$COPY_IDS" -- "$TARGET" tar -x -k -f - -C "$dest"; } 2>&1) \
+    || die "push: nothing or only part was copied: $(printf '%s' "$out" | grep -v '^$' | head -n 1)"
+  say "pushed $src to $TARGET:$dest/${src##*/}"
+}
+
+# pull SRC [DEST]: a file or folder of the session into the host folder DEST (default: here);
+# nothing there is replaced.
+cmd_pull() {
+  local src dest base out tmp odd
+  copy_session
+  load_agent_trees
+  src=$(container_path "${COPY_ARGS[0]}")
+  base="${src##*/}"
+  [ -n "$base" ] || die "pull: name a file or folder, not /" "$EXIT_USAGE"
+  dest=$(safe_path pull "${COPY_ARGS[1]:-$PWD}")
+  [ -d "$dest" ] || die "pull: DEST must be a folder: $dest" "$EXIT_USAGE"
+  [ ! -e "$dest/$base" ] && [ ! -L "$dest/$base" ] \
+    || die "pull: $dest/$base exists; remove it or choose another DEST" "$EXIT_USAGE"
+  if is_inside "$dest" "$S_WORKDIR"; then
+    # The session's own work dir: copied there inside, by the agent.
+    out=$(docker exec -u "$COPY_IDS" -- "$TARGET" cp -a -n -- "$src" "/app$dest/$base" 2>&1) \
+      || die "pull: $(printf '%s' "$out" | head -n 1)"
+  else
+    ! in_agent_tree "$dest" \
+      || die "pull: $dest is in a folder another sandbox can write; pull into this session's work dir or a folder outside every sandbox" "$EXIT_USAGE"
+    confirm_copy "into $dest"
+    # A private folder first: only plain files and folders go on, without set-id bits.
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cxgen-pull.XXXXXX") || die "cannot create a temporary folder"
+    out=$( { docker exec -u "$COPY_IDS" -- "$TARGET" tar -cf - -C "${src%/*}/" -- "$base" \
+      | (cd -- "$tmp" && tar -x --no-same-owner -f -); } 2>&1) \
+      || { rm -rf "$tmp"; die "pull: $(printf '%s' "$out" | grep -v '^$' | head -n 1)"; }
+    odd=$(find "$tmp" ! -type f ! -type d | wc -l | tr -d ' ')
+    [ "$odd" -eq 0 ] || say "warning: left out $odd symlink(s) or special file(s) the sandbox had there"
+    find "$tmp" ! -type f ! -type d -exec rm -f {} +
+    chmod -R u+rwX,ug-s "$tmp"
+    mv -- "$tmp/$base" "$dest/$base" || { rm -rf "$tmp"; die "pull: cannot move it into $dest"; }
+    rm -rf "$tmp"
+  fi
+  say "pulled $TARGET:$src to $dest/$base"
+}
+
+# --- Images -----------------------------------------------------------------------------------
+
+# Sets KNOWN_IMAGES: "TAG PROJECT" lines, the image each of this user's projects (that still
+# exist) used last, recorded in the state folder beside its accepted policy; and this project's
+# current tag.
+known_images() {
+  local dir project image current
+  KNOWN_IMAGES=""
+  for dir in "$STATE_DIR/projects"/*/; do
+    [ -f "$dir/image" ] && [ -f "$dir/policy" ] || continue
+    IFS= read -r project <"$dir/policy" || continue
+    IFS= read -r image <"$dir/image" || continue
+    project="${project#project }"
+    [ ! -d "$project" ] || KNOWN_IMAGES="$KNOWN_IMAGES$image $project"$'\n'
+  done
+  if current=$(context_hash "$SANDBOX_DIR" 2>/dev/null); then
+    KNOWN_IMAGES="$KNOWN_IMAGES$IMAGE_REPO:$current $PROJECT_DIR"$'\n'
+  fi
+}
+
+# image_users TAG: the projects (space separated) that use TAG.
+image_users() {
+  local line users=""
+  while IFS= read -r line; do
+    case "$line" in "$1 "*) case " $users " in *" ${line#* } "*) ;; *) users="$users ${line#* }" ;; esac ;; esac
+  done <<<"$KNOWN_IMAGES"
+  printf '%s' "${users# }"
+}
+
+# Which project uses the image now, for `images` (beside the accepted policy; per user).
+record_image() {
+  local recorded=""
+  [ -n "${POLICY_DIR:-}" ] && [ -d "$POLICY_DIR" ] || return 0
+  [ ! -f "$POLICY_DIR/image" ] || IFS= read -r recorded <"$POLICY_DIR/image" || true
+  [ "$recorded" = "$IMAGE" ] || printf '%s\n' "$IMAGE" >"$POLICY_DIR/image" \
+    || say "warning: cannot write $POLICY_DIR/image"
+}
+
+cmd_images() {
+  local out id tag size age users used="" line remove=() answer
+  out=$(docker image ls --no-trunc --filter label=org.cxgen.version --format '{{.ID}}|{{.Repository}}:{{.Tag}}|{{.Size}}|{{.CreatedSince}}' 2>&1) \
+    || docker_failed "$out"
+  known_images
+  if [ "$CLEAN" = no ]; then
+    printf '%-28s %-9s %-16s %s\n' IMAGE SIZE CREATED "USED BY (your projects)"
+    while IFS='|' read -r id tag size age; do
+      case "$tag" in
+        cxgen/*) ;;
+        "<none>:<none>") tag="<none>@${id#sha256:}"; tag="${tag:0:19}" ;;
+        *) continue ;;
+      esac
+      users=$(image_users "$tag")
+      printf '%-28s %-9s %-16s %s\n' "$tag" "$size" "$age" "${users:--}"
+    done <<<"$out"
+    return 0
+  fi
+  # Images of every container, running or stopped: never removed.
+  line=$(docker ps -aq 2>&1) || docker_failed "$line"
+  if [ -n "$line" ]; then
+    # shellcheck disable=SC2086 # container ids: one word each
+    used=$(docker container inspect -f '{{.Image}}' $line 2>/dev/null || true)
+  fi
+  while IFS='|' read -r id tag size age; do
+    case "$tag" in cxgen/*) ;; "<none>:<none>") tag="$id" ;; *) continue ;; esac
+    [ -z "$(image_users "$tag")" ] || continue
+    case $'\n'"$used"$'\n' in *$'\n'"$id"$'\n'*) say "keeping $tag: a container uses it"; continue ;; esac
+    remove+=("$tag")
+  done <<<"$out"
+  if [ "${#remove[@]}" -eq 0 ]; then
+    say "no unused cxgen images"
+    return 0
+  fi
+  say "unused cxgen images (none of your projects builds them now, no container uses them):"
+  printf '  %s\n' "${remove[@]}" >&2
+  if [ "$YES" = no ]; then
+    [ -t 0 ] && [ -t 2 ] || die "images --clean: no terminal to confirm the removal; pass --yes to remove them" "$EXIT_USAGE"
+    printf 'cxgen: remove them? [y/N] ' >&2
+    read -r answer || answer=""
+    case "$answer" in y | Y | yes) ;; *) die "nothing removed" "$EXIT_USAGE" ;; esac
+  fi
+  for tag in "${remove[@]}"; do
+    if out=$(docker rmi -- "$tag" 2>&1); then
+      say "removed $tag"
+    else
+      say "kept $tag: $(printf '%s' "$out" | head -n 1)"
+    fi
+  done
 }
 
 cmd_build() {
@@ -1461,6 +1998,8 @@ cmd_session() {
         || die "agent '$AGENT' has no $LOGIN_MODE sign-in here (installed: $INSTALLED_AGENTS; see --help)" "$EXIT_USAGE"
       CMD_ARGS=("${LOGIN_CMD[@]}") ;;
   esac
+  SESSION_AGENT="$AGENT"
+  [ "$COMMAND" = run ] || SESSION_AGENT="$COMMAND"
   load_agent_trees
   AT_RISK=() PINNED=()
   resolve_work_dir
@@ -1477,6 +2016,7 @@ cmd_session() {
   printf -v pinned '%s\n' "${PINNED[@]}"
   DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
   refuse_racing_sandboxes
+  choose_session_name
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
@@ -1500,6 +2040,11 @@ main() {
       return 0 ;;
   esac
   [ "$COMMAND" = accept ] || need_docker
+  case "$COMMAND" in
+    list | stop | destroy | images | push | pull)
+      "cmd_$COMMAND"
+      return 0 ;;
+  esac
   check_control_paths
   collect_domains
   CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
@@ -1512,6 +2057,7 @@ main() {
   start_docker_queries
   case "$COMMAND" in
     build) cmd_build ;;
+    attach) cmd_attach ;;
     *) cmd_session ;;
   esac
 }

@@ -15,6 +15,7 @@
 #   CXGEN_LOGIN_BRIDGE             "PORT ADDRESS SOURCE": an agent's sign-in callback server
 #                                  listens on ADDRESS:PORT inside; bridge Docker's published PORT
 #                                  to it, for connections from SOURCE (the Docker host) only
+#   CXGEN_PORTS                    container ports published with --port (the Docker host may connect)
 # and from `docker run`: NET_ADMIN, and --sysctl net.ipv4.ip_unprivileged_port_start=1024 (the
 # self-check refuses Docker's default, 0, with which the agent could pose as the resolver).
 set -Eeuo pipefail

@@ -82,6 +82,20 @@ fw_host_addresses() {
   done
 }
 
+# Sets inbound (fw_ruleset's): connections from the Docker host (the IPv4 gateway, where
+# Docker's port proxy connects from) to the ports published with --port (CXGEN_PORTS), and
+# nothing else; replies are "established" on the way out.
+fw_inbound() {
+  local port ports=() list=""
+  read -r -a ports <<<"${CXGEN_PORTS:-}" || true
+  [ "${#ports[@]}" -gt 0 ] && [ "${#FW_GATEWAYS[@]}" -gt 0 ] || return 0
+  for port in "${ports[@]}"; do
+    [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || fw_fail "invalid port '$port' in CXGEN_PORTS"
+  done
+  fw_join list "${ports[@]}"
+  inbound="ip saddr { $(IFS=,; printf '%s' "${FW_GATEWAYS[*]}") } tcp dport { $list } accept"
+}
+
 # fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
 fw_join() {
   local var="$1" out="" item
@@ -92,10 +106,11 @@ fw_join() {
 
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
-  local never4 never6 private4 private6 up_match spoofed docker_forward=""
+  local never4 never6 private4 private6 up_match spoofed docker_forward="" inbound=""
   local senders="meta skuid != { root, \"$FW_DNS_USER\" }"
   fw_host_addresses
   fw_routes 4
+  fw_inbound
   fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"} ${FW_HOST4[@]+"${FW_HOST4[@]}"}
   fw_join private4 "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   fw_routes 6
@@ -171,6 +186,7 @@ table inet $FW_TABLE {
     type filter hook input priority 0; policy drop;
     iif "lo" accept
     ct state established,related accept
+    $inbound
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept
   }
 

@@ -251,14 +251,32 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
         session.communicate(timeout=30)
 
 
-def test_a_login_the_real_codex_rewrote_reaches_the_host(codex_project) -> None:
-    """codex itself rewrites its auth.json in the session (here: a new API key stored by
-    `codex login --with-api-key`, started by hand inside); the host's ~/.codex/auth.json gets it."""
+def test_an_api_key_the_real_codex_stored_stays_in_the_sandbox(codex_project) -> None:
+    """codex itself rewrites its auth.json in the session (a new API key, stored by `codex login
+    --with-api-key` started by hand inside). A login naming no account is never written back:
+    it could be the agent's own key passed off as yours."""
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     host_login.write_text(json.dumps({"OPENAI_API_KEY": "sk-old"}))
     result = in_session(sandbox, home, "printf 'sk-new\\n' | codex login --with-api-key")
     assert result.returncode == 0, result.stderr
-    assert json.loads(host_login.read_text())["OPENAI_API_KEY"] == "sk-new", result.stderr
-    assert host_login.stat().st_mode & 0o777 == 0o600
-    assert "back to" in result.stderr
+    assert "sk-new" in (sandbox.project / ".codex/.environment/auth.json").read_text()
+    assert json.loads(host_login.read_text())["OPENAI_API_KEY"] == "sk-old", result.stderr
+    assert "may name another account" in result.stderr
+
+
+def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -> None:
+    """The agent dates its copy far in the future; you sign in again on the host: the next
+    session still gets the host's login, and the stale one never goes back."""
+    sandbox, home = codex_project
+    host_login = home / ".codex/auth.json"
+    result = in_session(sandbox, home, 'touch -d 2099-01-01 "$CODEX_HOME/auth.json"')
+    assert result.returncode == 0, result.stderr
+    host_login.write_text(login_file("acct-1", "r-new-host-login"))
+    script = (
+        'cat "$CODEX_HOME/auth.json"; sed -i s/r-new-host-login/r-agent/ "$CODEX_HOME/auth.json"'
+    )
+    result = in_session(sandbox, home, script)
+    assert "r-new-host-login" in result.stdout, result.stderr
+    # Its refresh (same account, the host's unchanged since this import) goes back.
+    assert "r-agent" in host_login.read_text()

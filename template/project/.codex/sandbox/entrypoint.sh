@@ -12,10 +12,11 @@
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
 #   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
-#   CXGEN_LOGIN_BRIDGE             "PORT ADDRESS SOURCE": an agent's sign-in callback server
-#                                  listens on ADDRESS:PORT inside; bridge Docker's published PORT
-#                                  to it, for connections from SOURCE (the Docker host) only
+#   CXGEN_LOGIN_BRIDGE             "PORT ADDRESS": an agent's sign-in callback server listens on
+#                                  ADDRESS:PORT inside; bridge Docker's published PORT (one of
+#                                  CXGEN_PORTS, which the firewall lets the Docker host reach) to it
 #   CXGEN_PORTS                    container ports published with --port (the Docker host may connect)
+#   CXGEN_DOCKER_GATEWAY           the network's IPv4 gateway, where Docker's publishing connects from
 # and from `docker run`: NET_ADMIN, and --sysctl net.ipv4.ip_unprivileged_port_start=1024 (the
 # self-check refuses Docker's default, 0, with which the agent could pose as the resolver).
 set -Eeuo pipefail
@@ -52,11 +53,11 @@ agent_account() {
     || printf 'agent:x:%s:%s:agent:%s:/bin/bash\n' "$AGENT_UID" "$AGENT_GID" "$home" >>/etc/passwd
 }
 
-# login_bridge PORT ADDRESS SOURCE: Docker publishes PORT to this container's own address,
-# while the agent's callback server listens on loopback (ADDRESS, 127.0.0.1 or ::1): forward one
-# to the other, as the agent, and let only the Docker host (SOURCE) in.
+# login_bridge PORT ADDRESS: Docker publishes PORT to this container's own address, while the
+# agent's callback server listens on loopback (ADDRESS, 127.0.0.1 or ::1): forward one to the
+# other, as the agent.
 login_bridge() {
-  local port="$1" address="$2" source="${3:-}" target ip
+  local port="$1" address="$2" target ip
   [[ "$port" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_LOGIN_BRIDGE: bad port '$port'"
   case "$address" in
     127.0.0.1) target="TCP4:127.0.0.1:$port" ;;
@@ -64,7 +65,6 @@ login_bridge() {
     *) fw_fail "CXGEN_LOGIN_BRIDGE: bad address '$address'" ;;
   esac
   command -v socat >/dev/null || fw_fail "socat is missing from the image; rebuild it (./run_in_container.sh build)"
-  [ "${CXGEN_FIREWALL:-on}" = off ] || fw_accept_login "$port" "$source"
   for ip in $(ip -4 -o addr show scope global | awk '{ split($4, a, "/"); print a[1] }'); do
     "${AS_AGENT[@]}" socat "TCP4-LISTEN:$port,bind=$ip,reuseaddr,fork" "$target" </dev/null &
   done
@@ -95,7 +95,7 @@ main() {
     fw_selfcheck ${domains[@]+"${domains[@]}"}
     umask "$agent_umask"
   fi
-  # shellcheck disable=SC2086 # "PORT ADDRESS SOURCE", each checked
+  # shellcheck disable=SC2086 # "PORT ADDRESS", both checked
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
   export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"

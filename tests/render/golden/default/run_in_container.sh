@@ -671,8 +671,13 @@ update_agent_pin() {
   fi
   say "$name: $PINNED -> $version in .codex/sandbox/Dockerfile (commit it):"
   diff -u "$POLICY_DIR/sandbox/Dockerfile" "$dockerfile" >&2 || true
+  # Accept this change alone: anything else that differs from what you approved (the init
+  # hook, the allowlist) still needs your review.
+  local approved="$POLICY" before="$CONTEXT_HASH"
   CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
   load_policy
+  [ "$POLICY" = "${approved/"sandbox $before"/"sandbox $CONTEXT_HASH"}" ] \
+    || die "something besides the pin changed meanwhile (init hook, allowlist or .codex/sandbox); review it with ./run_in_container.sh accept" "$EXIT_USAGE"
   record_policy
 }
 
@@ -824,7 +829,15 @@ record_policy() {
   rm -rf "$POLICY_DIR/sandbox.new"
   snapshot_context "$POLICY_DIR/sandbox.new"
   rm -f "$POLICY_DIR/init.sh"
-  [ ! -f "$ENV_DIR/init.sh" ] || cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
+  # The copy kept for the next diff must be the hook that was hashed (an agent of a running
+  # session may be rewriting it).
+  if [ -f "$ENV_DIR/init.sh" ]; then
+    cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
+    case "$POLICY" in
+      *$'\n'"init $(sha256 <"$POLICY_DIR/init.sh")"$'\n'*) ;;
+      *) rm -f "$POLICY_DIR/init.sh"; die "the init hook changed while being accepted; review it and retry" "$EXIT_USAGE" ;;
+    esac
+  fi
   printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
   rm -rf "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
@@ -1150,12 +1163,12 @@ host_credential() {
 }
 
 # Plans each installed agent's login import (COPIES) and, with sync, its write-back (SYNCS,
-# five words each: home file, host file, account key, and their fingerprints at the start).
-# --auth_file is the started agent's login file (else the first agent's with one; with none,
-# codex's auth.json, for a codex started by hand).
+# four words each: home file, host file, account key, and the file where the host file's
+# fingerprint at the last sync is kept). --auth_file is the started agent's login file (else
+# the first agent's with one; with none, codex's auth.json, for a codex started by hand).
 plan_credentials() {
   local i auth_index=-1 host
-  SYNCS=()
+  SYNCS=() SYNC_MARKS=()
   [ "$CREDENTIALS_MODE" != none ] || return 0
   for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
     [ "$auth_index" -ge 0 ] || auth_index=$i
@@ -1173,22 +1186,33 @@ plan_credentials() {
   [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE" -
 }
 
-# plan_credential AGENT PATH HOST KEY: import HOST as the agent home's PATH when missing there or
-# older; with sync, write it back after the session.
+# plan_credential AGENT PATH HOST KEY: import HOST as the agent home's PATH when that is missing
+# or HOST changed since the last sync (you signed in again on the host: never decided by dates,
+# which the agent can set); with sync and an account KEY, write it back after the session.
 plan_credential() {
-  local path="$2" host="$3" home="$ENV_DIR/$2"
+  local path="$2" host="$3" home="$ENV_DIR/$2" mark
   [ "$host" != "$AUTH_FILE" ] || [ -f "$host" ] || die "--auth_file: not a file: $host" "$EXIT_USAGE"
   host=$(safe_path "$1 login file" "$host")
   check_home_path "$path"
-  if [ ! -e "$home" ] && [ ! -L "$home" ]; then
+  # The last sync of this pair (host file, this project's copy), kept where no agent reaches.
+  mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
+  if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
     plan_copy "$host" "$home"
-  elif [ "$host" -nt "$home" ]; then
-    # The host's is newer (you signed in again there): the session uses it.
-    plan_copy "$host" "$home"
-  elif [ "$host" = "$AUTH_FILE" ] && ! cmp -s -- "$host" "$home"; then
-    say "kept .codex/.environment/$path: it is newer than --auth_file $host"
+    SYNC_MARKS+=("$host" "$mark")
   fi
-  [ "$CREDENTIALS_MODE" != sync ] || SYNCS+=("$home" "$host" "$4" - -)
+  # Only a login that names its account goes back: anything else could be the agent's own
+  # account (or key) passed off as yours.
+  if [ "$CREDENTIALS_MODE" = sync ] && [ "$4" != - ]; then
+    SYNCS+=("$home" "$host" "$4" "$mark")
+  fi
+}
+
+# After the copies: remember what was imported (the host file's fingerprint) per pair.
+mark_imports() {
+  local i
+  for ((i = 0; i < ${#SYNC_MARKS[@]}; i += 2)); do
+    mkdir -p "$STATE_DIR/credentials" && fingerprint "${SYNC_MARKS[$i]}" >"${SYNC_MARKS[$((i + 1))]}" || true
+  done
 }
 
 # check_home_path PATH: no folder of PATH inside the agent home may be a symlink (the agent
@@ -1212,17 +1236,9 @@ make_home_dirs() {
   done
 }
 
-# fingerprint FILE: what tells FILE's content apart (cksum: one fork, everywhere).
+# fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). Only
+# for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
 fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
-
-# Fingerprints of every synced file as the session starts.
-note_credentials() {
-  local i
-  for ((i = 0; i < ${#SYNCS[@]}; i += 5)); do
-    SYNCS[i + 3]=$(fingerprint "${SYNCS[$i]}")
-    SYNCS[i + 4]=$(fingerprint "${SYNCS[$((i + 1))]}")
-  done
-}
 
 # json_value KEY FILE: the value of the one "KEY": "value" string in FILE (login files are
 # small JSON); nothing when KEY is not there exactly once, or FILE has escapes (\u0061... would
@@ -1233,59 +1249,60 @@ json_value() {
   sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2"
 }
 
-# same_account KEY NEW OLD: NEW names the same account as OLD (both name one, the same).
+# same_account KEY NEW OLD: both name one account, the same.
 same_account() {
-  local new old
+  local new
   new=$(json_value "$1" "$2")
-  old=$(json_value "$1" "$3")
-  [ -n "$new" ] && [ "$new" = "$old" ] || { [ -z "$new" ] && ! grep -q "\"$1\"" "$2" && ! grep -q "\"$1\"" "$3"; }
+  [ -n "$new" ] && [ "$new" = "$(json_value "$1" "$3")" ]
 }
 
-# After the session, with sync: a login file the session changed goes back to the host, one
-# writer at a time, unless the host's changed meanwhile or it names another account.
+# After the session, with sync: a login that differs from the host's goes back to it (a token
+# refreshed in a session), one writer at a time; not while another session of the project runs
+# (its agent could swap the file as it is read: the last session to end syncs).
 write_back_credentials() {
   local i
   [ "${#SYNCS[@]}" -gt 0 ] || return 0
+  if [ -n "$(docker ps -q --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" 2>/dev/null)" ]; then
+    say "logins not synced back by this session: another session of this project is running (the last one to end syncs)"
+    return 0
+  fi
   lock_state credentials || return 0
-  for ((i = 0; i < ${#SYNCS[@]}; i += 5)); do
-    write_back "${SYNCS[@]:$i:5}" || true
+  for ((i = 0; i < ${#SYNCS[@]}; i += 4)); do
+    write_back "${SYNCS[@]:$i:4}" || true
   done
   unlock_state credentials
 }
 
-# write_back HOME HOST KEY BASE_HOME BASE_HOST
+# write_back HOME HOST KEY MARK
 write_back() {
-  local home="$1" host="$2" key="$3" copy="$RUN_TMP/credential" rel="${1#"$PROJECT_DIR/"}" tmp mark
-  # Read once, without following a symlink the agent put there: the copy must be the file
-  # that was checked (same device and inode), a regular file of sane size.
+  local home="$1" host="$2" key="$3" mark="$4" copy="$RUN_TMP/credential" rel="${1#"$PROJECT_DIR/"}" tmp
   ( check_home_path "${home#"$ENV_DIR/"}" ) 2>/dev/null || { say "warning: not syncing $rel: a symlink is in the way"; return 1; }
-  [ -f "$home" ] || return 1
-  [ "$(fingerprint "$home")" != "$4" ] || return 0
-  # Opened read-write: opening a FIFO swapped in meanwhile does not wait for a writer.
+  [ -f "$home" ] || return 0
+  # Read once, and only the file itself: opened read-write (a FIFO swapped in does not make
+  # the open wait), then it must be a regular file and the very file the name holds now
+  # (lstat: a symlink's own inode never matches what it points to).
   exec 4<>"$home" || { say "warning: not syncing $rel: cannot open it"; return 1; }
-  if [ ! -f /dev/fd/4 ] || [ "$(file_id /dev/fd/4)" != "$(file_id "$home")" ] || [ -L "$home" ]; then
+  if [ ! -f /dev/fd/4 ] || [ "$(file_id /dev/fd/4 -L)" != "$(file_id "$home")" ]; then
     exec 4<&-
     say "warning: not syncing $rel: it changed while being read"
     return 1
   fi
   head -c 1048577 <&4 >"$copy"
   exec 4<&-
-  [ -s "$copy" ] || { say "warning: not syncing $rel: it is empty"; return 1; }
+  [ -s "$copy" ] || return 0
   [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
   ! cmp -s -- "$copy" "$host" || return 0
-  # Changed by someone else than a session of this machine (which leaves its mark): yours.
-  mark="$STATE_DIR/credentials/$(printf '%s' "$host" | sha256)"
-  if [ "$(fingerprint "$host")" != "$5" ] && [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
-    say "warning: $host changed during the session; kept it (the session's login is in $rel)"
+  if [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
+    say "warning: $host changed since this project last synced it; kept it (the session's login is in $rel)"
     return 1
   fi
-  if [ "$key" != - ] && ! same_account "$key" "$copy" "$host"; then
+  if ! same_account "$key" "$copy" "$host"; then
     say "warning: not syncing $rel: it may name another account than $host (sign in again on the host, or copy it yourself)"
     return 1
   fi
   tmp=$(mktemp "$host.cxgen.XXXXXX") || { say "warning: cannot write next to $host"; return 1; }
   if cat -- "$copy" >"$tmp" && keep_owner "$host" "$tmp" && mv -f -- "$tmp" "$host"; then
-    mkdir -p "${mark%/*}" && fingerprint "$host" >"$mark"
+    fingerprint "$host" >"$mark"
     say "wrote the session's refreshed login ($rel) back to $host"
   else
     rm -f -- "$tmp"
@@ -1294,8 +1311,9 @@ write_back() {
   fi
 }
 
-# file_id PATH: device and inode, following a symlink (the open file behind /dev/fd/N).
-file_id() { stat -L -c %d:%i "$1" 2>/dev/null || stat -L -f %d:%i "$1"; }
+# file_id PATH [-L]: device and inode of PATH itself (with -L: of what it points to, as for the
+# open file behind /dev/fd/N).
+file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%i "$1"; }
 
 # keep_owner FILE NEW: as root, NEW gets FILE's owner (sudo writing a user's login file).
 keep_owner() {
@@ -1329,7 +1347,7 @@ prepare_env_dir() {
     make_home_dirs "${COPIES[$((i + 1))]}"
     copy_for_agent "${COPIES[$i]}" "${COPIES[$((i + 1))]}"
   done
-  note_credentials
+  mark_imports
 }
 
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
@@ -1412,10 +1430,10 @@ build_run_args() {
     -e CXGEN_ALLOWED_DOMAINS="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}}"
     -e CXGEN_WORKDIR="/app$WORK_DIR" -e SANDBOX_ENV_DIR="/app$ENV_DIR" -e CODEX_HOME="/app$ENV_DIR"
     -w "/app$WORK_DIR")
+  [ "$COMMAND" != login ] || login_args
   session_args
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
-  [ "$COMMAND" != login ] || login_args
   # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
   if [ "$TTY" = auto ] && [ -t 0 ] && [ -t 1 ]; then
     DOCKER_ARGS+=(-it)
@@ -1442,14 +1460,11 @@ build_run_args() {
 # login: the callback port published on this machine's loopback only (your browser comes back
 # to it) and bridged inside; an API key goes in on stdin, so no terminal.
 login_args() {
-  local item gateway
+  local item
   if [ "$LOGIN_PORT" -ne 0 ]; then
-    # Docker's port publishing reaches the container from the network's gateway: only from there.
-    gateway=$(docker network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
-      || die "cannot read the gateway of Docker network ${NETWORK:-bridge}"
-    for item in $gateway; do case "$item" in *.*.*.*) gateway="$item"; break ;; esac; done
-    [[ "$gateway" =~ ^[0-9.]+$ ]] || die "Docker network ${NETWORK:-bridge} has no IPv4 gateway for the sign-in callback; use login --device"
-    DOCKER_ARGS+=(-p "127.0.0.1:$LOGIN_PORT:$LOGIN_PORT" -e "CXGEN_LOGIN_BRIDGE=$LOGIN_PORT $LOGIN_ADDRESS $gateway")
+    # Published like --port; inside, a bridge forwards it to where the agent listens.
+    PORTS+=("$LOGIN_PORT:$LOGIN_PORT")
+    DOCKER_ARGS+=(-e "CXGEN_LOGIN_BRIDGE=$LOGIN_PORT $LOGIN_ADDRESS")
     say "sign-in callback on http://localhost:$LOGIN_PORT (open the link it prints in your browser here)"
   fi
   for item in ${LOGIN_ENV[@]+"${LOGIN_ENV[@]}"}; do DOCKER_ARGS+=(-e "$item"); done
@@ -1562,9 +1577,22 @@ session_args() {
     port_free "${port%:*}" || port_in_use "$port"
     DOCKER_ARGS+=(-p "127.0.0.1:${port%:*}:${port#*:}")
   done
-  # The firewall lets the Docker host connect to these ports, nothing else comes in.
-  [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}")
+  # The firewall lets the Docker host (the network's gateway, where Docker's port publishing
+  # connects from) reach these ports; nothing else comes in.
+  [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}" -e "CXGEN_DOCKER_GATEWAY=$(docker_gateway)")
   [ "$SSH_AGENT" = no ] || ssh_agent_args
+}
+
+# The IPv4 gateway of the network the sandbox joins (Docker's own answer: an internal network
+# has one though no route inside leads there).
+docker_gateway() {
+  local item gateway
+  gateway=$(docker network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
+    || die "cannot read the gateway of Docker network ${NETWORK:-bridge}"
+  for item in $gateway; do
+    [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }
+  done
+  die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, so nothing can be published from it" "$EXIT_USAGE"
 }
 
 readonly SSH_SOCK_TARGET=/run/cxgen-ssh-agent.sock

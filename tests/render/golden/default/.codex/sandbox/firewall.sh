@@ -86,14 +86,19 @@ fw_host_addresses() {
 # Docker's port proxy connects from) to the ports published with --port (CXGEN_PORTS), and
 # nothing else; replies are "established" on the way out.
 fw_inbound() {
-  local port ports=() list=""
+  local port ports=() list="" from=(${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"})
   read -r -a ports <<<"${CXGEN_PORTS:-}" || true
-  [ "${#ports[@]}" -gt 0 ] && [ "${#FW_GATEWAYS[@]}" -gt 0 ] || return 0
+  # The host names the gateway (an internal network has no default route to read it from).
+  if [ -n "${CXGEN_DOCKER_GATEWAY:-}" ]; then
+    [[ "$CXGEN_DOCKER_GATEWAY" =~ $FW_IPV4_RE ]] || fw_fail "invalid CXGEN_DOCKER_GATEWAY '$CXGEN_DOCKER_GATEWAY'"
+    from=("$CXGEN_DOCKER_GATEWAY")
+  fi
+  [ "${#ports[@]}" -gt 0 ] && [ "${#from[@]}" -gt 0 ] || return 0
   for port in "${ports[@]}"; do
     [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || fw_fail "invalid port '$port' in CXGEN_PORTS"
   done
   fw_join list "${ports[@]}"
-  inbound="ip saddr { $(IFS=,; printf '%s' "${FW_GATEWAYS[*]}") } tcp dport { $list } accept"
+  inbound="ip saddr { $(IFS=,; printf '%s' "${from[*]}") } tcp dport { $list } accept"
 }
 
 # fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
@@ -195,14 +200,6 @@ table inet $FW_TABLE {
   }
 }
 EOF
-}
-
-# fw_accept_login PORT SOURCE: let the Docker host (SOURCE, its address on this container's
-# network, where Docker's port publishing comes from) open connections to PORT, for an agent's
-# sign-in callback. Nobody else may.
-fw_accept_login() {
-  [[ "$1" =~ ^[0-9]+$ ]] && [[ "$2" =~ $FW_IPV4_RE ]] || fw_fail "bad sign-in callback '$1' from '$2'"
-  nft add rule inet "$FW_TABLE" input ip saddr "$2" tcp dport "$1" accept
 }
 
 # dnsmasq pattern for an allowlist entry: "*.example.com" is subdomains only.

@@ -18,6 +18,8 @@ from cxgen.init import run_init
 
 RECORDER = """#!/bin/sh
 for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
+# The default bridge's gateway, for --port's firewall rule.
+[ "$1 $2" != "network inspect" ] || echo "172.17.0.1 fd00::1 "
 exit 0
 """
 
@@ -310,6 +312,7 @@ def test_keep_and_ports(project: Path, tmp_path: Path) -> None:
     published = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-p"]
     assert published == ["127.0.0.1:8080:8080", "127.0.0.1:18000:3000"]
     assert env_of(argv)["CXGEN_PORTS"] == "8080 3000"
+    assert env_of(argv)["CXGEN_DOCKER_GATEWAY"] == "172.17.0.1"
 
 
 @pytest.mark.parametrize(
@@ -366,3 +369,17 @@ def test_help_names_every_subcommand(project: Path, tmp_path: Path) -> None:
         "--name NAME",
     ):
         assert word in result.stdout, word
+
+
+def test_login_publishes_the_callback_on_loopback_only(project: Path, tmp_path: Path) -> None:
+    result, argv = run_script(project, tmp_path, "login")
+    assert result.returncode == 0, result.stderr
+    published = [argv[i + 1] for i, arg in enumerate(argv) if arg == "-p"]
+    assert published == ["127.0.0.1:1455:1455"]
+    env = env_of(argv)
+    assert env["CXGEN_LOGIN_BRIDGE"] == "1455 127.0.0.1" and env["CXGEN_PORTS"] == "1455"
+    assert argv[-2:] == ["codex", "login"]
+    result, argv = run_script(project, tmp_path, "login", "--device")
+    assert argv[-3:] == ["codex", "login", "--device-auth"] and "-p" not in argv
+    result, argv = run_script(project, tmp_path, "login", "--agent", "shell")
+    assert result.returncode == 2 and "no browser sign-in" in result.stderr

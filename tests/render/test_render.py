@@ -16,7 +16,12 @@ from cxgen.presets import agent_presets
 from tests.conftest import REPO, run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"
-SHELL_FILES = ["run_in_container.sh", ".codex/sandbox/entrypoint.sh", ".codex/sandbox/firewall.sh"]
+SHELL_FILES = [
+    "run_in_container.sh",
+    ".codex/sandbox/entrypoint.sh",
+    ".codex/sandbox/firewall.sh",
+    ".codex/sandbox/cxgen-ctl",
+]
 
 
 def render(dest: Path, **data: object) -> Path:

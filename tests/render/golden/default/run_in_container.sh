@@ -130,6 +130,15 @@ Sessions (one per project unless --name or --parallel):
        ./run_in_container.sh images [--clean [--yes]]             cxgen images and the projects using
                                                                   them; --clean removes those none of
                                                                   your projects needs (asks first)
+       ./run_in_container.sh denied [NAME]                        what a running sandbox refused, each
+                                                                  name with the command that allows it
+       ./run_in_container.sh allow DOMAIN [--save] [NAME]         allow DOMAIN in a running sandbox now;
+                                                                  --save: also in the allowlist file
+       ./run_in_container.sh lockdown on|off [NAME]               deny everything in a running sandbox,
+                                                                  or back to its allowlist
+       ./run_in_container.sh exec --learn -- CMD [ARGS...]        run CMD (yours, not an agent) with open
+                                                                  network, then list the domains it used
+                                                                  that the allowlist lacks (asks to save)
 
 Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
@@ -164,6 +173,8 @@ Options:
   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
                        since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
+  --learn              with exec: open network, every name and address recorded (loud)
+  --save               with allow: also add the domain to the allowlist file, accepted here
   --rebuild            with build: rebuild the image without Docker's cache
   -h, --help           show this help
 
@@ -278,10 +289,10 @@ check_control_paths() {
 parse_args() {
   COMMAND=run
   case "${1:-}" in
-    run | shell | exec | build | accept | login | diff | revert) COMMAND="$1"; shift ;;
+    run | shell | exec | build | accept | login | diff | revert | denied | allow | lockdown) COMMAND="$1"; shift ;;
     list | attach | stop | destroy | images | push | pull) parse_manage_args "$@"; return 0 ;;
     -* | "") ;;
-    *) die "unknown command '$1'; commands: run shell exec build accept login diff revert list attach stop destroy push pull images (see --help)" "$EXIT_USAGE" ;;
+    *) die "unknown command '$1'; commands: run shell exec build accept login diff revert denied allow lockdown list attach stop destroy push pull images (see --help)" "$EXIT_USAGE" ;;
   esac
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
@@ -293,6 +304,7 @@ parse_args() {
   TTY=auto
   NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on REBUILD=no AGENT_UPDATE=""
   KEEP=no PARALLEL=no PORTS=() SSH_AGENT=no
+  LEARN=no SAVE=no WORDS=()
   GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
   ACCEPT_CHANGES="${CXGEN_ACCEPT_CHANGES:-0}"
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
@@ -326,9 +338,15 @@ parse_args() {
       --keep) KEEP=yes; shift ;;
       --parallel) PARALLEL=yes; shift ;;
       --ssh-agent) SSH_AGENT=yes; shift ;;
+      --learn) LEARN=yes; shift ;;
+      --save) SAVE=yes; shift ;;
       --) shift; CMD_ARGS=("$@"); break ;;
       -*) die "unknown option '$1' (see --help)" "$EXIT_USAGE" ;;
-      *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
+      *)
+        case "$COMMAND" in
+          denied | allow | lockdown) WORDS+=("$1"); shift ;;
+          *) die "unexpected '$1': the command goes after --, as in ./run_in_container.sh $COMMAND -- $1" "$EXIT_USAGE" ;;
+        esac ;;
     esac
   done
   case "$CREDENTIALS_MODE" in sync | copy | none) ;;
@@ -343,6 +361,7 @@ parse_args() {
   if [ "$COMMAND" = exec ] && [ "${#CMD_ARGS[@]}" -eq 0 ]; then
     die "exec needs a command: ./run_in_container.sh exec -- CMD [ARGS...]" "$EXIT_USAGE"
   fi
+  check_firewall_args
 }
 
 set_option() {
@@ -2008,6 +2027,164 @@ cmd_images() {
   done
 }
 
+# --- A running session's firewall: denied, allow, lockdown, exec --learn -----------------------
+# The work happens in the sandbox, in its root helper cxgen-ctl (.codex/sandbox): here, only the
+# arguments and one docker exec. Its output passes through `printable` on its way to your
+# terminal: names in it come from the agent's lookups.
+readonly CTL=/usr/local/lib/cxgen/cxgen-ctl
+
+check_firewall_args() {
+  case "$COMMAND" in
+    denied) [ "${#WORDS[@]}" -le 1 ] || die "usage: ./run_in_container.sh denied [NAME]" "$EXIT_USAGE" ;;
+    allow)
+      [ "${#WORDS[@]}" -ge 1 ] && [ "${#WORDS[@]}" -le 2 ] \
+        || die "usage: ./run_in_container.sh allow DOMAIN [--save] [NAME]" "$EXIT_USAGE"
+      [[ "${WORDS[0]}" =~ $DOMAIN_RE ]] \
+        || die "allow: invalid domain '$(printf '%q' "${WORDS[0]}")' (expected example.com or *.example.com)" "$EXIT_USAGE" ;;
+    lockdown)
+      case "${WORDS[0]:-} ${#WORDS[@]}" in "on "[12] | "off "[12]) ;;
+        *) die "usage: ./run_in_container.sh lockdown on|off [NAME]" "$EXIT_USAGE" ;;
+      esac ;;
+  esac
+  [ "$SAVE" = no ] || [ "$COMMAND" = allow ] || die "--save goes with allow" "$EXIT_USAGE"
+  if [ "$LEARN" = yes ]; then
+    [ "$COMMAND" = exec ] || die "--learn goes with exec: ./run_in_container.sh exec --learn -- CMD" "$EXIT_USAGE"
+    [ "$FIREWALL" = on ] || die "--learn and --no-firewall exclude each other" "$EXIT_USAGE"
+    [ "$KEEP" = no ] || die "--learn and --keep exclude each other: learn mode removes its sandbox" "$EXIT_USAGE"
+  fi
+}
+
+# Control characters (but tab and newline) removed: nothing the agent named reaches your terminal
+# as a command to it.
+printable() { LC_ALL=C tr -d '\000-\010\013-\037\177'; }
+
+# Sets SESSIONS: the names of this project's running sandboxes.
+running_sessions() {
+  local list name
+  list=$(docker ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
+    --format '{{.Names}}') || die "cannot list the running sandboxes (is Docker running?)"
+  SESSIONS=()
+  while IFS= read -r name; do
+    [ -z "$name" ] || SESSIONS+=("$name")
+  done <<<"$list"
+}
+
+# find_session [NAME]: sets SESSION to the running sandbox NAME of this project, or to its only
+# running sandbox.
+find_session() {
+  local names
+  running_sessions
+  names=(${SESSIONS[@]+"${SESSIONS[@]}"})
+  SESSION="${1:-}"
+  if [ -n "$SESSION" ]; then
+    [[ "$SESSION" =~ $NAME_RE ]] || die "invalid sandbox name '$(printf '%q' "$SESSION")'" "$EXIT_USAGE"
+    case " ${names[*]-} " in *" $SESSION "*) return 0 ;; esac
+    die "no running sandbox of this project is named $SESSION (running: ${names[*]:-none})" "$EXIT_USAGE"
+  fi
+  case "${#names[@]}" in
+    1) SESSION="${names[0]}" ;;
+    0) die "no sandbox of this project is running" "$EXIT_USAGE" ;;
+    *) die "several sandboxes of this project are running (${names[*]}); name one" "$EXIT_USAGE" ;;
+  esac
+}
+
+# ctl ARGS...: cxgen-ctl ARGS in SESSION, as root (the agent cannot run it).
+ctl() {
+  local status=0
+  docker exec -u 0 "$SESSION" "$CTL" "$@" 2>&1 | printable || status=$?
+  return "$status"
+}
+
+cmd_denied() {
+  local name="${WORDS[0]:-$CONTAINER_NAME}"
+  find_session "$name"
+  # Named in the suggested commands when you named it here.
+  ctl denied ${name:+"$SESSION"}
+}
+
+cmd_allow() {
+  local domain="${WORDS[0]}" name="${WORDS[1]:-$CONTAINER_NAME}"
+  [ -n "$name" ] || running_sessions
+  if [ "$SAVE" = yes ] && [ -z "$name" ] && [ "${#SESSIONS[@]}" -eq 0 ]; then
+    say "no sandbox of this project is running: saving only"
+  else
+    find_session "$name"
+    ctl allow "$domain" || die "allow failed in $SESSION"
+  fi
+  [ "$SAVE" = no ] || save_domains "$domain"
+}
+
+cmd_lockdown() {
+  find_session "${WORDS[1]:-$CONTAINER_NAME}"
+  ctl lockdown "${WORDS[0]}" || die "lockdown ${WORDS[0]} failed in $SESSION"
+}
+
+# save_domains DOMAIN...: add the domains the allowlist file lacks to it, and count them as
+# accepted on this machine (the next start does not ask about them; other pending changes still
+# ask). .codex is read-only in every sandbox, so no agent can swap the file meanwhile.
+save_domains() {
+  local domain added=() accepted lead=""
+  for domain in "$@"; do
+    case " ${PROJECT_DOMAINS[*]-} " in *" $domain "*) continue ;; esac
+    added+=("$domain")
+  done
+  if [ "${#added[@]}" -eq 0 ]; then
+    say "already in .codex/allowed-domains.txt: $*"
+    return 0
+  fi
+  refuse_symlink "$DOMAINS_FILE"
+  [ ! -e "$DOMAINS_FILE" ] || [ -f "$DOMAINS_FILE" ] || die "$DOMAINS_FILE is not a file"
+  load_policy
+  # A last line without its newline stays a line of its own.
+  if [ -s "$DOMAINS_FILE" ] && [ -n "$(tail -c 1 "$DOMAINS_FILE")" ]; then lead=$'\n'; fi
+  if ! { printf '%s' "$lead" >>"$DOMAINS_FILE" && printf '%s\n' "${added[@]}" >>"$DOMAINS_FILE"; }; then
+    die "cannot write $DOMAINS_FILE"
+  fi
+  if [ -n "$ACCEPTED" ]; then
+    accepted="$ACCEPTED"
+    for domain in "${added[@]}"; do accepted="${accepted}domain $domain"$'\n'; done
+    if ! { printf '%s' "$accepted" >"$POLICY_DIR/policy.new" && mv -f "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"; }; then
+      die "cannot record the accepted policy in $POLICY_DIR"
+    fi
+  fi
+  say "saved to .codex/allowed-domains.txt (accepted on this machine): ${added[*]}"
+}
+
+# exec --learn: the session is kept when the command ends (no --rm), so that the report it left
+# can be copied out; then it is removed.
+run_learning() {
+  local arg args=() status=0
+  for arg in "${DOCKER_ARGS[@]}"; do [ "$arg" = --rm ] || args+=("$arg"); done
+  DOCKER_ARGS=("${args[@]}" -e CXGEN_LEARN=1)
+  trap 'docker rm -f "$CONTAINER_NAME" >/dev/null 2>&1 || true; rm -rf "$RUN_TMP"' EXIT
+  run_sandbox || status=$?
+  learn_report
+  return "$status"
+}
+
+# Print learn mode's report (to stderr: stdout is the command's) and offer to save what it
+# proposes.
+learn_report() {
+  local line proposals=() answer
+  if ! docker cp "$CONTAINER_NAME:/var/lib/cxgen/learned" - 2>/dev/null | tar -xOf - >"$RUN_TMP/learned" 2>/dev/null; then
+    say "no learn report: the command did not run"
+    return 0
+  fi
+  while IFS= read -r line; do
+    case "$line" in
+      "report "*) say "${line#report }" ;;
+      "propose "*) if [[ "${line#propose }" =~ $DOMAIN_RE ]]; then proposals+=("${line#propose }"); fi ;;
+    esac
+  done < <(printable <"$RUN_TMP/learned")
+  [ "${#proposals[@]}" -gt 0 ] || return 0
+  if [ -t 0 ] && [ -t 2 ]; then
+    printf 'cxgen: add %s to .codex/allowed-domains.txt? [y/N] ' "${proposals[*]}" >&2
+    read -r answer || answer=""
+    case "$answer" in y | Y | yes) save_domains "${proposals[@]}"; return 0 ;; esac
+  fi
+  say "not saved; to allow them: ./run_in_container.sh allow DOMAIN --save (or add them to .codex/allowed-domains.txt)"
+}
+
 cmd_build() {
   [ -z "$AGENT_UPDATE" ] || update_agent_pin
   ensure_image
@@ -2055,7 +2232,12 @@ cmd_session() {
   if [ "$FIREWALL" = off ]; then
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
   fi
-  run_sandbox
+  if [ "$LEARN" = yes ]; then
+    say "WARNING: --learn: the command gets OPEN network access (every name and address it uses is recorded); run only what you trust, never an agent"
+    run_learning
+  else
+    run_sandbox
+  fi
 }
 
 main() {
@@ -2080,6 +2262,9 @@ main() {
     cmd_accept
     return 0
   fi
+  case "$COMMAND" in
+    denied | allow | lockdown) "cmd_$COMMAND"; return 0 ;;
+  esac
   approve_policy
   # After the approval, which may wait for you: the listing must be fresh.
   start_docker_queries

@@ -9,6 +9,9 @@
 #   CXGEN_PRIVATE_DESTINATIONS     deny | allowed-names
 #   CXGEN_HOST_ADDRESSES           the Docker host's own addresses, always denied
 #   CXGEN_FIREWALL                 on | off (off only through --no-firewall)
+#   CXGEN_LEARN                    1: learn mode (exec --learn): every name resolves and every
+#                                  address is reachable, all recorded; the report is written to
+#                                  /var/lib/cxgen/learned when the command ends
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
 #   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
@@ -82,17 +85,30 @@ main() {
   [ "$(id -u)" -eq 0 ] || fw_fail "the entrypoint must start as root; it drops privileges itself"
   [ "$#" -gt 0 ] || set -- bash -l
   agent_ids
-  local domains=() workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
+  local workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
   local agent_umask
-  read -r -a domains <<<"${CXGEN_ALLOWED_DOMAINS:-}"
+  FW_DOMAINS=()
+  read -r -a FW_DOMAINS <<<"${CXGEN_ALLOWED_DOMAINS:-}"
   if [ "${CXGEN_FIREWALL:-on}" = "off" ]; then
     log "WARNING: firewall disabled (--no-firewall): the agent has unrestricted network access"
   else
-    # What the firewall writes (rules, resolver config, lookups) is root's alone.
+    # What the firewall writes (rules, resolver config, lookups, state) is root's alone.
     agent_umask=$(umask)
     umask 077
-    fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${domains[@]+"${domains[@]}"}
-    fw_selfcheck ${domains[@]+"${domains[@]}"}
+    [ "${CXGEN_LEARN:-0}" != 1 ] || FW_LEARN=yes
+    # After a `docker restart`: the domains allowed live and lockdown, in force before anything
+    # else runs.
+    fw_load_state
+    fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
+    if [ "$FW_LOCKDOWN" = on ]; then
+      log "lockdown is on: nothing leaves the sandbox (./run_in_container.sh lockdown off)"
+      fw_selfcheck
+    elif [ "$FW_LEARN" = yes ]; then
+      log "WARNING: learn mode (--learn): the command has OPEN network access; every name and address it uses is recorded"
+      fw_selfcheck
+    else
+      fw_selfcheck ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
+    fi
     umask "$agent_umask"
   fi
   # shellcheck disable=SC2086 # "PORT ADDRESS", both checked
@@ -104,7 +120,20 @@ main() {
   cd "$workdir"
   run_hook "$env_dir/init.sh"
   run_hook "${CXGEN_INIT_SCRIPT:-}"
+  [ "$FW_LEARN" != yes ] || learn "$@"
   exec "${AS_AGENT[@]}" "$@"
+}
+
+# Learn mode: run the command as the agent, then write what it needed for the run script to
+# collect (docker cp), and exit with the command's status. ^C and docker stop reach the command;
+# the report is written all the same.
+learn() {
+  local status=0
+  trap ':' INT TERM
+  "${AS_AGENT[@]}" "$@" || status=$?
+  /usr/local/lib/cxgen/cxgen-ctl learned >"$FW_STATE_DIR/learned" 2>&1 \
+    || log "error: the learn report failed: $(head -c 300 "$FW_STATE_DIR/learned")"
+  exit "$status"
 }
 
 main "$@"

@@ -14,6 +14,19 @@
 readonly FW_TABLE="cxgen"
 readonly FW_DNS_USER="cxgen-dns"
 readonly FW_RUN_DIR="/run/cxgen"
+# What survives `docker restart` (the container's own filesystem, root's alone): domains allowed
+# live, lockdown, the upstream resolver.
+readonly FW_STATE_DIR="/var/lib/cxgen"
+# The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
+readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
+# The names the resolver forwards, re-read on SIGHUP; in a folder the resolver's group may read.
+readonly FW_SERVERS="/run/cxgen-dns/servers"
+# Refused connections are counted per address, protocol and port in sets of this size.
+readonly FW_DENIED_SIZE=4096
+# Lockdown: nothing leaves but through loopback.
+readonly FW_LOCKDOWN_RULE='oif != "lo" goto refuse'
+FW_LEARN=no
+FW_LOCKDOWN=off
 readonly FW_DOCKER_DNS="127.0.0.11"
 # Below this port only root may bind (Docker's default is 0: anyone may bind anything).
 readonly FW_PORT_START_FILE="/proc/sys/net/ipv4/ip_unprivileged_port_start"
@@ -36,10 +49,17 @@ fw_is_ip() { [[ "$1" =~ $FW_IPV4_RE ]] || [[ "$1" =~ $FW_IPV6_RE ]]; }
 
 # Sets FW_UPSTREAM to the resolver Docker gave the container: 127.0.0.11 on user-defined networks, the host's
 # resolver on the default bridge.
+# After a `docker restart` resolv.conf still names our own resolver: the one saved at the first
+# start is used again.
 fw_upstream_resolver() {
   local key value _
   while read -r key value _; do
     if [ "$key" = "nameserver" ] && fw_is_ip "$value"; then
+      if [ "$value" = 127.0.0.1 ]; then
+        read -r value <"$FW_STATE_DIR/upstream" 2>/dev/null && fw_is_ip "$value" || return 1
+      else
+        printf '%s\n' "$value" >"$FW_STATE_DIR/upstream"
+      fi
       FW_UPSTREAM="$value"
       return 0
     fi
@@ -138,17 +158,29 @@ fw_ruleset() {
   esac
   local allow_rules="ip daddr @allow4 accept
     ip6 daddr @allow6 accept"
-  local early_allow="" late_allow="$allow_rules"
+  local early_allow="" late_allow="$allow_rules" last="goto refuse"
   if [ "$private_mode" = "allowed-names" ]; then
     early_allow="$allow_rules"
     late_allow=""
   fi
+  # Learn mode: what no answered name led to passes too, and is recorded.
+  [ "$FW_LEARN" != yes ] || last="meta l4proto { tcp, udp } update @seen4 { ip daddr . meta l4proto . th dport }
+    meta l4proto { tcp, udp } update @seen6 { ip6 daddr . meta l4proto . th dport }
+    accept"
+  local lock=""
+  [ "$FW_LOCKDOWN" != on ] || lock=$FW_LOCKDOWN_RULE
+  local counted="type ipv4_addr . inet_proto . inet_service; flags dynamic; size $FW_DENIED_SIZE; counter;"
   cat <<EOF
 add table inet $FW_TABLE
 delete table inet $FW_TABLE
 table inet $FW_TABLE {
   set allow4 { type ipv4_addr; }
   set allow6 { type ipv6_addr; }
+  # Refused (and, in learn mode, unnamed) destinations, counted; when full, no longer recorded.
+  set denied4 { $counted }
+  set denied6 { ${counted/ipv4_addr/ipv6_addr} }
+  set seen4 { $counted }
+  set seen6 { ${counted/ipv4_addr/ipv6_addr} }
   set never4 { type ipv4_addr; flags interval; auto-merge; elements = { $never4 } }
   set never6 { type ipv6_addr; flags interval; auto-merge; elements = { $never6 } }
   set private4 { type ipv4_addr; flags interval; auto-merge; elements = { $private4 } }
@@ -156,6 +188,7 @@ table inet $FW_TABLE {
 
   chain output {
     type filter hook output priority 0; policy drop;
+    jump lockdown
     # Nobody else sends from a resolver's address, not even as a reply: a flow from
     # 127.0.0.11:53 to the resolver's next query port would capture that query.
     $spoofed
@@ -177,12 +210,21 @@ table inet $FW_TABLE {
     ip daddr @private4 goto refuse
     ip6 daddr @private6 goto refuse
     $late_allow
-    goto refuse
+    $last
+  }
+
+  # Lockdown (cxgen-ctl lockdown on): nothing leaves but through loopback, established flows
+  # included; the resolver forwards nothing then.
+  chain lockdown {
+    $lock
   }
 
   # Refused at once: a TCP reset for TCP (an ICMP error would leave connect() waiting for its
-  # first retransmission, about a second), ICMP admin-prohibited for the rest.
+  # first retransmission, about a second), ICMP admin-prohibited for the rest. Counted first
+  # (cxgen-ctl denied): a full set skips only the count, never the refusal.
   chain refuse {
+    meta l4proto { tcp, udp } update @denied4 { ip daddr . meta l4proto . th dport }
+    meta l4proto { tcp, udp } update @denied6 { ip6 daddr . meta l4proto . th dport }
     meta l4proto tcp reject with tcp reset
     reject with icmpx type admin-prohibited
   }
@@ -202,9 +244,11 @@ table inet $FW_TABLE {
 EOF
 }
 
-# dnsmasq pattern for an allowlist entry: "*.example.com" is subdomains only.
+# The resolver's fixed configuration. Which names it forwards is in the servers file (re-read on
+# SIGHUP: live allow, lockdown); every answer it forwards fills the allow sets, and every name it
+# does not forward is answered locally as non-existent. It logs into a FIFO without ever
+# blocking on it (log-async drops lines when the reader lags).
 fw_dnsmasq_config() {
-  local upstream="$1"; shift
   local sets="4#inet#$FW_TABLE#allow4,6#inet#$FW_TABLE#allow6"
   cat <<EOF
 no-resolv
@@ -216,19 +260,46 @@ user=$FW_DNS_USER
 group=$FW_DNS_USER
 pid-file=$FW_RUN_DIR/dnsmasq.pid
 cache-size=1000
-# Every name not listed below is answered locally as non-existent.
-address=/#/
+log-queries=extra
+log-async=100
+log-facility=$FW_DNS_LOG
+servers-file=$FW_SERVERS
+nftset=/#/$sets
 EOF
-  [ "$#" -gt 0 ] || return 0
-  # One printf per directive over all domains (upstream and sets hold no "%": validated).
-  # nftset does not take the "*." pattern; server= already limits answers to subdomains.
-  # shellcheck disable=SC2059
-  printf "server=/%s/$upstream\n" "$@"
-  # shellcheck disable=SC2059
-  printf "nftset=/%s/$sets\n" "${@#\*.}"
+  # Learn mode forwards every name (the servers file's default server).
+  [ "$FW_LEARN" = yes ] || printf 'address=/#/\n'
 }
 
-# fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver, point resolv.conf at it.
+# fw_servers UPSTREAM DOMAIN...: the servers file; empty in lockdown. dnsmasq matches subdomains
+# too, and "*.example.com" means subdomains only.
+fw_servers() {
+  local upstream="$1"; shift
+  if [ "$FW_LOCKDOWN" = on ]; then return 0; fi
+  if [ "$FW_LEARN" = yes ]; then
+    printf 'server=%s\n' "$upstream"
+    return 0
+  fi
+  [ "$#" -gt 0 ] || return 0
+  # One printf over all domains (upstream holds no "%": validated).
+  # shellcheck disable=SC2059
+  printf "server=/%s/$upstream\n" "$@"
+}
+
+# Sets FW_LOCKDOWN and appends the domains allowed live (cxgen-ctl allow) to FW_DOMAINS: the
+# state kept across `docker restart`.
+fw_load_state() {
+  local domain
+  [ -d "$FW_STATE_DIR" ] || install -d -m 0700 "$FW_STATE_DIR"
+  FW_LOCKDOWN=off
+  [ ! -f "$FW_STATE_DIR/lockdown" ] || FW_LOCKDOWN=on
+  [ -f "$FW_STATE_DIR/allowed" ] || return 0
+  while IFS= read -r domain; do
+    FW_DOMAINS+=("$domain")
+  done <"$FW_STATE_DIR/allowed"
+}
+
+# fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver and its log's reader,
+# point resolv.conf at it. FW_LEARN and FW_LOCKDOWN choose the mode.
 fw_setup() {
   local private_mode="$1"; shift
   local upstream domain
@@ -241,10 +312,27 @@ fw_setup() {
   case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
   fw_upstream_resolver || fw_fail "no nameserver in /etc/resolv.conf"
   upstream="$FW_UPSTREAM"
-  # Rules, resolver config and lookups are root's alone (the caller sets umask 077).
+  # Rules, resolver config and lookups are root's alone (the caller sets umask 077). The servers
+  # file is the resolver's to read too (made in the image with its group; rewritten in place,
+  # which keeps group and mode).
   install -d -m 0700 "$FW_RUN_DIR"
+  if [ ! -f "$FW_SERVERS" ]; then
+    install -d -m 0750 -g "$FW_DNS_USER" "${FW_SERVERS%/*}"
+    install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
+  fi
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
-  fw_dnsmasq_config "$upstream" "$@" >"$FW_RUN_DIR/dnsmasq.conf"
+  fw_dnsmasq_config >"$FW_RUN_DIR/dnsmasq.conf"
+  # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.
+  printf '%s\n' "$@" >"$FW_RUN_DIR/domains"
+  fw_servers "$upstream" "$@" >"$FW_SERVERS"
+  # The resolver's log: a FIFO read by dnslog.awk, which keeps a bounded summary (a FIFO never
+  # fills a disk). Opened read-write, so it never sees an end of file nor blocks anyone.
+  command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
+  # (Made here, not in the image: a FIFO from an image layer is copied up, to another pipe,
+  # when the resolver takes it over.)
+  [ -p "$FW_DNS_LOG" ] || mkfifo -m 0600 "$FW_DNS_LOG"
+  mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
+    <>"$FW_DNS_LOG" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" &
   # The resolver starts while the rules load (it needs the sets only when it answers); nothing
   # else runs before both have succeeded.
   local resolver_pid resolver_status=0
@@ -268,7 +356,7 @@ fw_setup() {
 # few on purpose: this runs on every start.
 fw_selfcheck() {
   local pid="" domain address table line i chunk=() names=() pids=() dead=()
-  local blocked_pid size resolved=0 out="$FW_RUN_DIR/lookup" port_start=""
+  local blocked_pid="" size resolved=0 out="$FW_RUN_DIR/lookup" port_start=""
   # The agent must not be able to serve on port 53 (127.0.0.11:53 is the upstream's address).
   read -r port_start <"$FW_PORT_START_FILE" || true
   if ! [[ "$port_start" =~ ^[0-9]+$ ]] || [ "$port_start" -lt "$FW_MIN_PORT_START" ]; then
@@ -283,8 +371,11 @@ fw_selfcheck() {
   done
   # A blocked name must not resolve; meanwhile resolve the allowed names in at most
   # FW_LOOKUPS parallel lookups (getent exits 2 when any of its names is dead).
-  getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
-  blocked_pid=$!
+  # (Learn mode forwards every name: then this one would leave the sandbox, and prove nothing.)
+  if [ "$FW_LEARN" != yes ]; then
+    getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
+    blocked_pid=$!
+  fi
   if [ "${#names[@]}" -gt 0 ]; then
     size=$(( (${#names[@]} + FW_LOOKUPS - 1) / FW_LOOKUPS ))
     for ((i = 0; i * size < ${#names[@]}; i++)); do
@@ -292,7 +383,7 @@ fw_selfcheck() {
       pids+=("$!")
     done
   fi
-  if wait "$blocked_pid"; then
+  if [ -n "$blocked_pid" ] && wait "$blocked_pid"; then
     fw_fail "self-check: a name outside the allowlist resolved"
   fi
   # Every lookup must be done (its answers in the sets) before the sets are listed.

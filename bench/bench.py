@@ -9,7 +9,8 @@ of N runs with min and max, written to bench/results.json and bench/results.md:
 
 1. start overhead: `run_in_container.sh exec -- true` vs bare `docker run --rm IMAGE true` on the
    same image, run alternately, 0 and 30 allowed domains (ratio and ms added);
-2. firewall setup + self-check inside the container, 0/10/30/100/300 domains;
+2. firewall setup + self-check inside the container (what runs before the command), 0/10/30/
+   100/300 domains; and the allowed names' diagnostic, which runs beside the command;
 3. the no-change path on the host: `run_in_container.sh build` with the image present;
 4. `cxgen init --defaults` and a no-op `cxgen update`;
 5. inside a sandbox: a blocked connection's time to fail and a blocked name's;
@@ -72,7 +73,8 @@ LABEL = f"org.cxgen.bench={RUN}"
 RESULTS_JSON = REPO / "bench" / "results.json"
 RESULTS_MD = REPO / "bench" / "results.md"
 DOMAIN_COUNTS = (0, 10, 30, 100, 300)
-# Firewall setup and self-check as the entrypoint runs them, timed inside the container.
+# Firewall setup and self-check as the entrypoint runs them before the command, then the allowed
+# names' diagnostic (beside the command in a real start), each timed inside the container.
 TIMED_SETUP = r"""
 . /usr/local/lib/cxgen/firewall.sh
 fw_fail() { echo "FAIL $*" >&2; exit 1; }
@@ -82,10 +84,12 @@ read -r -a domains <<<"$CXGEN_ALLOWED_DOMAINS"
 start=$(us)
 fw_setup deny ${domains[@]+"${domains[@]}"}
 mid=$(us)
-fw_selfcheck ${domains[@]+"${domains[@]}"}
+fw_selfcheck
 end=$(us)
+fw_diagnose ${domains[@]+"${domains[@]}"}
+diag=$(us)
 learned=$(nft list set inet cxgen allow4 | grep -c 'elements' || true)
-echo "$((mid - start)) $((end - mid)) $learned"
+echo "$((mid - start)) $((end - mid)) $((diag - end)) $learned"
 """
 # As the agent, in a running sandbox: N connections to a live host's open port that the firewall
 # blocks, N lookups of names outside the allowlist; bash's /dev/tcp, no fork per attempt.
@@ -245,7 +249,7 @@ def firewall(runs: int, image: str, network: str, names: list[str]) -> list[Figu
     for count in DOMAIN_COUNTS:
         domains = names[:count]
 
-        def once(domains: list[str] = domains, count: int = count) -> tuple[float, float]:
+        def once(domains: list[str] = domains, count: int = count) -> tuple[float, float, float]:
             out = docker(
                 "run", "--rm", "--label", LABEL, "--network", network,
                 "--cap-add", "NET_ADMIN",
@@ -254,17 +258,17 @@ def firewall(runs: int, image: str, network: str, names: list[str]) -> list[Figu
                 "-e", "CXGEN_ALLOWED_DOMAINS=" + " ".join(domains),
                 "--entrypoint", "bash", image, "-c", TIMED_SETUP,
             ).stdout.split()  # fmt: skip
-            if domains and out[2] != "1":
+            if domains and out[3] != "1":
                 raise SystemExit(f"bench: the firewall learned no address for {count}: {out}")
-            return float(out[0]) / 1000, float(out[1]) / 1000
+            return float(out[0]) / 1000, float(out[1]) / 1000, float(out[2]) / 1000
 
         once()
-        pairs = [once() for _ in range(runs)]
+        triples = [once() for _ in range(runs)]
         figures.append(
             Figure(
                 f"firewall_{count}",
-                f"firewall setup + self-check, {count} domains",
-                [setup + check for setup, check in pairs],
+                f"firewall setup + self-check (before the command), {count} domains",
+                [setup + check for setup, check, _ in triples],
                 target=targets.get(count),
             )
         )
@@ -272,9 +276,17 @@ def firewall(runs: int, image: str, network: str, names: list[str]) -> list[Figu
             Figure(
                 f"firewall_setup_{count}",
                 f"  of which setup (rules + resolver), {count} domains",
-                [setup for setup, _ in pairs],
+                [setup for setup, _, _ in triples],
             )
         )
+        if count:
+            figures.append(
+                Figure(
+                    f"firewall_diagnostic_{count}",
+                    f"  allowed-name diagnostic (beside the command), {count} domains",
+                    [diagnostic for _, _, diagnostic in triples],
+                )
+            )
     return figures
 
 
@@ -378,7 +390,8 @@ def markdown(results: dict[str, object]) -> str:
     lines = [
         f"Measured {results['date']} on {info['cpu']} ({info['cores']} cores), {info['os']}, "
         f"Docker {info['docker']}, bash {info['bash']}; load average at start "
-        f"{', '.join(map(str, info['load_avg_at_start']))}. Median of {results['runs']} runs "
+        f"{', '.join(map(str, info['load_avg_at_start']))}, at the end "
+        f"{', '.join(map(str, info.get('load_avg_at_end', [])))}. Median of {results['runs']} runs "
         "(min-max); `python3 bench/bench.py`.",
         "",
         "| figure | median | min-max | target | met |",
@@ -444,6 +457,7 @@ def main() -> None:
                 figures += step()
         finally:
             cleanup()
+    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": info,

@@ -9,9 +9,12 @@ curl exit codes: 0 connected, 6 name did not resolve, 7 connection refused, 28 t
 from __future__ import annotations
 
 import os
+import pty
 import random
+import select
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,11 +240,46 @@ def test_no_firewall_is_loud(sandbox: Sandbox) -> None:
 
 
 def test_dead_and_duplicate_domains_warn_but_start(sandbox: Sandbox) -> None:
+    """The allowed names are looked up beside the command (a diagnostic, never a wait before
+    it): a session that lasts a moment gets the warning on stderr, and stdout stays the
+    command's."""
     result = sandbox.run(
-        "exec", "--allow", "allowed.test", "--allow", "dead.allowed.test", "--", "echo", "up"
-    )
-    assert result.returncode == 0 and result.stdout.strip() == "up"
+        "exec", "--allow", "allowed.test", "--allow", "dead.allowed.test",
+        "--allow", "allowed.test", "--", "bash", "-c", "sleep 3; echo up",
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "up\n"
     assert "'dead.allowed.test' does not resolve" in result.stderr
+    assert "'allowed.test' does not resolve" not in result.stderr
+    assert "did not learn" not in result.stderr
+
+
+def test_on_a_terminal_the_warnings_come_before_the_command(sandbox: Sandbox) -> None:
+    """A line written across a full-screen agent would garble it: when the session has a
+    terminal, the entrypoint waits for the diagnostic and its warnings come first."""
+    command, env = sandbox.command(
+        "exec", "--allow", "dead.allowed.test", "--", "bash", "-c", "echo STARTED"
+    )
+    main, side = pty.openpty()
+    proc = subprocess.Popen(command, stdin=side, stdout=side, stderr=side, env=env)
+    os.close(side)
+    out = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the terminal's last user closed it
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0, out
+    text = out.decode(errors="replace")
+    assert "'dead.allowed.test' does not resolve" in text and "STARTED" in text
+    assert text.index("does not resolve") < text.index("STARTED")
 
 
 def test_hostile_allow_value_is_refused_before_docker_runs(sandbox: Sandbox) -> None:

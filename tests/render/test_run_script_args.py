@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -383,3 +385,158 @@ def test_login_publishes_the_callback_on_loopback_only(project: Path, tmp_path: 
     assert argv[-3:] == ["codex", "login", "--device-auth"] and "-p" not in argv
     result, argv = run_script(project, tmp_path, "login", "--agent", "shell")
     assert result.returncode == 2 and "no browser sign-in" in result.stderr
+
+
+def test_the_agent_gets_your_uid_and_gid(project: Path, tmp_path: Path) -> None:
+    _, argv = run_script(project, tmp_path, "exec", "--", "true")
+    env = env_of(argv)
+    if os.geteuid() != 0:
+        assert (env["CXGEN_UID"], env["CXGEN_GID"]) == (str(os.geteuid()), str(os.getgid()))
+    else:  # as root: the work dir's owner
+        owner = project.stat()
+        assert (env["CXGEN_UID"], env["CXGEN_GID"]) == (str(owner.st_uid), str(owner.st_gid))
+
+
+def test_the_image_is_never_pulled(project: Path, tmp_path: Path) -> None:
+    """A registry's image under the cxgen/ name is not what was hashed: if the tag went missing
+    between the check and the start, the start must fail, not pull."""
+    _, argv = run_script(project, tmp_path, "exec", "--", "true")
+    image = next(arg for arg in argv if arg.startswith("cxgen/"))
+    assert argv[argv.index(image) - 2 : argv.index(image)] == ["--pull", "never"]
+    _, argv = run_script(
+        project, tmp_path, "exec", "--", "true", env={"CODEX_DOCKER_IMAGE": "my/image:1"}
+    )
+    assert "--pull" not in argv
+
+
+# --- The start cache: .codex/sandbox is hashed only when it changed ------------------------------
+
+
+def build_tag(project: Path, tmp_path: Path, **tools: str) -> str:
+    result = subprocess.run(
+        [*SHELL, str(project / "run_in_container.sh"), "build"],
+        env={**stand_ins(tmp_path, docker=RECORDER, **tools), "CXGEN_ACCEPT_CHANGES": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def start_cache(project: Path) -> Path:
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(project.resolve()))[:200]
+    return Path(os.environ["XDG_STATE_HOME"]) / "cxgen" / "start-cache" / name
+
+
+def cached_tag(project: Path, tmp_path: Path) -> str:
+    """The tag, once the start cache holds it: lines are cached only a whole second after the
+    last change (a change in the same clock tick could otherwise hide)."""
+    tag = build_tag(project, tmp_path)
+    time.sleep(1.1)
+    assert build_tag(project, tmp_path) == tag
+    assert tag.split(":")[1] in start_cache(project).read_text().splitlines()
+    return tag
+
+
+def uncached_tag(project: Path, tmp_path: Path) -> str:
+    start_cache(project).unlink(missing_ok=True)
+    return build_tag(project, tmp_path)
+
+
+def test_an_unchanged_context_is_not_hashed_again(tmp_path: Path) -> None:
+    """The no-change path runs no hash at all (here: with sha256sum and shasum failing), also
+    in a folder whose name holds what bash's pattern replacement treats specially."""
+    project = tmp_path / "R&D \\ x" / "proj"
+    run_init(project, {"agents": ["shell"]}, defaults=True, interactive=False)
+    tag = cached_tag(project, tmp_path)
+    failing = "#!/bin/sh\nexit 1\n"
+    assert build_tag(project, tmp_path, sha256sum=failing, shasum=failing) == tag
+    (project / ".codex/sandbox/Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(AssertionError):
+        build_tag(project, tmp_path, sha256sum=failing, shasum=failing)
+
+
+def test_a_change_with_the_old_size_and_mtime_still_changes_the_tag(
+    project: Path, tmp_path: Path
+) -> None:
+    """mtime can be set back (touch -r); the cache compares ctime, which cannot."""
+    before = cached_tag(project, tmp_path)
+    dockerfile = project / ".codex/sandbox/Dockerfile"
+    old = dockerfile.stat()
+    text = dockerfile.read_text()
+    dockerfile.write_text(text.replace("Sandbox image", "Sandbox imagE", 1))
+    os.utime(dockerfile, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert dockerfile.stat().st_size == old.st_size
+    assert dockerfile.stat().st_mtime_ns == old.st_mtime_ns
+    after = build_tag(project, tmp_path)
+    assert after != before
+    assert after == uncached_tag(project, tmp_path)
+
+
+@pytest.mark.parametrize("change", ["new file", "new folder", "chmod", "removed", "renamed"])
+def test_every_change_to_the_build_context_changes_the_tag(
+    project: Path, tmp_path: Path, change: str
+) -> None:
+    before = cached_tag(project, tmp_path)
+    sandbox = project / ".codex/sandbox"
+    if change == "new file":
+        (sandbox / "extra.txt").write_text("x")
+    elif change == "new folder":
+        (sandbox / "files").mkdir()
+        (sandbox / "files/extra.txt").write_text("x")
+    elif change == "chmod":
+        (sandbox / "Dockerfile").chmod(0o755)
+    elif change == "removed":
+        (sandbox / "firewall.sh").unlink()
+    else:
+        (sandbox / "firewall.sh").rename(sandbox / "firewall2.sh")
+    after = build_tag(project, tmp_path)
+    assert after != before
+    assert after == uncached_tag(project, tmp_path)
+
+
+def test_a_file_changed_in_a_cached_subfolder_changes_the_tag(
+    project: Path, tmp_path: Path
+) -> None:
+    sub = project / ".codex/sandbox/files"
+    sub.mkdir()
+    (sub / "a.txt").write_text("one")
+    before = cached_tag(project, tmp_path)
+    (sub / "b.txt").write_text("two")
+    assert build_tag(project, tmp_path) != before
+
+
+def forged(project: Path, tmp_path: Path) -> tuple[str, str]:
+    """The true tag, and a copy of this project's valid cache that names another hash."""
+    tag = cached_tag(project, tmp_path)
+    lines = start_cache(project).read_text().splitlines()
+    lines[lines.index(tag.split(":")[1])] = "0123456789ab"
+    return tag, "\n".join(lines) + "\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another user needs root")
+def test_a_start_cache_of_another_user_is_ignored(project: Path, tmp_path: Path) -> None:
+    tag, text = forged(project, tmp_path)
+    cache = start_cache(project)
+    cache.write_text(text)
+    os.chown(cache, 12345, 12345)
+    assert build_tag(project, tmp_path) == tag
+
+
+def test_a_symlinked_or_foreign_start_cache_is_ignored(project: Path, tmp_path: Path) -> None:
+    tag, text = forged(project, tmp_path)
+    cache = start_cache(project)
+    # A symlink to a file with the right lines and the wrong hash.
+    elsewhere = tmp_path / "planted"
+    elsewhere.write_text(text)
+    cache.unlink()
+    cache.symlink_to(elsewhere)
+    assert build_tag(project, tmp_path) == tag
+    # Another project's cache copied over this one's (the paths differ in its second line).
+    cache.unlink()
+    cache.write_text(text.replace(str(project.resolve()), str(project.resolve()) + "2", 1))
+    assert build_tag(project, tmp_path) == tag
+    # Nothing of the cache is in the project, where the agent writes.
+    assert not any("start-cache" in str(path) for path in project.rglob("*"))

@@ -79,7 +79,9 @@ readonly PIDS_RE='^([1-9][0-9]*|none)$'
 readonly PORT_RE='^([1-9][0-9]{0,4}:)?[1-9][0-9]{0,4}$'
 # A CDPATH from the environment would make `cd DIR` enter another DIR than the one checked.
 unset CDPATH
-PROJECT_DIR=$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# This script's folder (dirname without its fork).
+case "${BASH_SOURCE[0]}" in */*) PROJECT_DIR="${BASH_SOURCE[0]%/*}" ;; *) PROJECT_DIR=. ;; esac
+PROJECT_DIR=$(cd -P "${PROJECT_DIR:-/}" && pwd)
 readonly PROJECT_DIR
 readonly CODEX_DIR="$PROJECT_DIR/.codex"
 readonly SANDBOX_DIR="$CODEX_DIR/sandbox"
@@ -499,9 +501,11 @@ collect_domains() {
     ALLOWED_DOMAINS+=("$domain")
     SOURCES+=(--allow)
   done
-  # One grep checks the whole list (bash's =~ recompiles the pattern for every domain);
-  # only when it finds a bad one, look for which, to name it and where it came from.
-  if [ "${#ALLOWED_DOMAINS[@]}" -gt 0 ] && printf '%s\n' "${ALLOWED_DOMAINS[@]}" | grep -Evq "$DOMAIN_RE"; then
+  # One match checks the whole list (bash's =~ compiles its pattern on every test, grep would
+  # cost a fork): words hold no spaces, so the joined list is unambiguous. Only when it fails,
+  # look for which, to name it and where it came from.
+  local list_re="^(${DOMAIN_RE:1:${#DOMAIN_RE}-2} )*\$" joined="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}} "
+  if [ "${#ALLOWED_DOMAINS[@]}" -gt 0 ] && ! [[ "$joined" =~ $list_re ]]; then
     for i in "${!ALLOWED_DOMAINS[@]}"; do
       domain="${ALLOWED_DOMAINS[$i]}"
       [[ "$domain" =~ $DOMAIN_RE ]] \
@@ -515,7 +519,11 @@ collect_domains() {
 # --- Image ------------------------------------------------------------------------------------
 
 # sha256: the hash of stdin.
-sha256() { sha256_files | cut -d ' ' -f 1; }
+sha256() {
+  local line
+  line=$(sha256_files)
+  printf '%s\n' "${line%% *}"
+}
 
 # sha256_files FILE...: "HASH  FILE" lines, one sha256sum (or shasum) for all of them; stdin's
 # hash with no FILE.
@@ -529,32 +537,128 @@ sha256_files() {
   fi
 }
 
-# context_hash DIR: the build context's sorted relative paths, executable bits and bytes; no
-# mtimes or owners, so every teammate's host gives the same tag. Few forks: this runs on every
-# start.
+# context_hash DIR [MARK]: the build context's sorted relative paths, executable bits and bytes;
+# no mtimes or owners, so every teammate's host gives the same tag. With MARK (a file just
+# written): also, after the hash, every file and folder's path on one line and their
+# context_stat lines, then MARK's, taken before any content is read (see context_hash_cached).
 context_hash() {
   (
-    local files=() file line lines="" mode
+    local files=() all=() file line lines="" mode stats=""
     cd "$1"
     # Regular files with plain names only: a symlink, or a name with a newline (which would
     # split into two lines here), would escape the hash.
     while IFS= read -r file; do
+      all+=("$file")
+      [ "$file" != . ] || continue
       case "$file" in
         ./*[!A-Za-z0-9._/-]* | ./ | [!.]* | .[!/]*) odd_context_file "$file" ;;
       esac
-      [ -f "$file" ] && [ ! -L "$file" ] || odd_context_file "$file"
+      [ ! -L "$file" ] || odd_context_file "$file"
+      [ ! -d "$file" ] || continue
+      [ -f "$file" ] || odd_context_file "$file"
       files+=("$file")
-    done < <(LC_ALL=C find . ! -type d | LC_ALL=C sort)
+    done < <(LC_ALL=C find . | LC_ALL=C sort)
     [ "${#files[@]}" -gt 0 ] || die "refusing .codex/sandbox: it is empty; restore it with git" "$EXIT_USAGE"
+    [ -z "${2:-}" ] || stats=$(context_stat "${all[@]}" "$2") || stats=""
+    local count=0
     while IFS= read -r line; do
       file="${line#*  }"
       mode=-
       [ -x "$file" ] && mode=x
       lines="$lines${line%%  *} $mode $file"$'\n'
+      count=$((count + 1))
     done < <(sha256_files "${files[@]}")
     line=$(printf '%s' "$lines" | sha256)
+    # A hasher that failed (its status is lost in the process substitution) must not give a tag.
+    if [ "$count" -ne "${#files[@]}" ] || ! [[ "${line:0:12}" =~ ^[0-9a-f]{12}$ ]]; then
+      die "hashing .codex/sandbox failed (sha256sum or shasum)"
+    fi
     printf '%s\n' "${line:0:12}"
+    [ -z "${2:-}" ] || printf '%s\n%s\n' "${all[*]}" "$stats"
   )
+}
+
+# context_stat PATH...: a line per path that changes whenever its content, mode, size, inode or
+# (for a folder) its entries change: ctime, which no user program can set (mtime can: touch -r),
+# to the nanosecond where stat shows it. GNU stat, or BSD's (macOS).
+context_stat() {
+  if [ "$STAT_FLAVOR" = gnu ]; then
+    stat -c '%Z %z %d:%i %f %s %Y' -- "$@"
+  else
+    stat -f '%c %d:%i %p %z %m' -- "$@"
+  fi
+}
+STAT_FLAVOR=gnu
+
+# The start cache: hashing .codex/sandbox costs several forks, so it is done only when the
+# folder changed. One file per project in this user's state folder (where the agent cannot
+# write: only you can make it lie, as you can your accepted policy) holds the project, its policy
+# key, the hash, the paths hashed and their context_stat lines; while one stat of those paths
+# gives the same lines, nothing was added, removed, renamed, chmod-ed or written there. Lines are
+# cached only when every ctime is a second older than the snapshot (as git's "racily clean"
+# index entries), so a change in the same clock tick cannot hide behind an unchanged line.
+readonly START_CACHE_DIR="$STATE_DIR/start-cache"
+START_CACHE="${PROJECT_DIR//[!A-Za-z0-9._-]/_}"
+readonly START_CACHE="$START_CACHE_DIR/${START_CACHE:0:200}"
+readonly START_CACHE_MAGIC="cxgen-start-cache 1"
+
+# Sets CONTEXT_HASH and POLICY_KEY: from the start cache when .codex/sandbox is unchanged (one
+# fork: stat), else hashed and cached.
+context_hash_cached() {
+  local magic="" project="" key="" hash="" flavor="" entries="" stats="" paths=() path now out tmp
+  local status absolute=()
+  if [ -f "$START_CACHE" ] && [ ! -L "$START_CACHE" ] && [ -O "$START_CACHE" ] \
+    && [ ! -L "$START_CACHE_DIR" ] && [ -O "$START_CACHE_DIR" ]; then
+    {
+      IFS= read -r magic && IFS= read -r project && read -r key && read -r hash \
+        && read -r flavor && IFS= read -r entries && IFS= read -r -d '' stats
+    } <"$START_CACHE" || true
+    read -r -a paths <<<"$entries" || true
+    if [ "$magic" = "$START_CACHE_MAGIC" ] && [ "$project" = "$PROJECT_DIR" ] \
+      && [[ "$key" =~ ^[0-9a-f]{16}$ ]] && [[ "$hash" =~ ^[0-9a-f]{12}$ ]] \
+      && [ "${#paths[@]}" -gt 0 ] && { [ "$flavor" = gnu ] || [ "$flavor" = bsd ]; } \
+      && [ "${paths[0]}" = . ]; then
+      STAT_FLAVOR="$flavor"
+      for path in "${paths[@]}"; do absolute+=("$SANDBOX_DIR${path#.}"); done
+      if now=$(context_stat "${absolute[@]}" 2>/dev/null) && [ "$now"$'\n' = "$stats" ]; then
+        CONTEXT_HASH="$hash" POLICY_KEY="$key"
+        return 0
+      fi
+    fi
+  fi
+  policy_key
+  # The mark's mtime is the snapshot's time: written before anything is looked at.
+  tmp="$START_CACHE.$$"
+  # Only in a folder of yours: nobody else can have planted a symlink at that name.
+  if { [ -d "$START_CACHE_DIR" ] || mkdir -p "$START_CACHE_DIR"; } 2>/dev/null \
+    && [ ! -L "$START_CACHE_DIR" ] && [ -O "$START_CACHE_DIR" ] && { : >"$tmp"; } 2>/dev/null; then
+    stat -c %Z -- "$tmp" >/dev/null 2>&1 || STAT_FLAVOR=bsd
+    out=$(context_hash "$SANDBOX_DIR" "$tmp") || { status=$?; rm -f -- "$tmp"; exit "$status"; }
+    CONTEXT_HASH="${out%%$'\n'*}"
+    out="${out#*$'\n'}"
+    entries="${out%%$'\n'*}"
+    stats="${out#*$'\n'}"
+    if ! { cacheable_stats "$stats" \
+      && printf '%s\n' "$START_CACHE_MAGIC" "$PROJECT_DIR" "$POLICY_KEY" "$CONTEXT_HASH" \
+        "$STAT_FLAVOR" "$entries" "${stats%$'\n'*}" >"$tmp" \
+      && mv -f -- "$tmp" "$START_CACHE" 2>/dev/null; }; then
+      rm -f -- "$tmp"
+    fi
+  else
+    CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
+  fi
+}
+
+# cacheable_stats LINES: the last line is the mark's; every other path's ctime (the first field)
+# is a whole second older than the mark's mtime (the last field).
+cacheable_stats() {
+  local line ctime mark="${1##*$'\n'}"
+  [ -n "$1" ] && [ "$mark" != "$1" ] || return 1
+  mark="${mark##* }"
+  [[ "$mark" =~ ^[0-9]+$ ]] || return 1
+  while read -r ctime line; do
+    [[ "$ctime" =~ ^[0-9]+$ ]] && [ "$ctime" -lt "$mark" ] || return 1
+  done <<<"${1%$'\n'*}"
 }
 
 odd_context_file() {
@@ -569,6 +673,14 @@ snapshot_context() {
     || die ".codex/sandbox changed while it was being read; is something writing it? Retry" "$EXIT_USAGE"
 }
 
+# Sets RUN_TMP: this run's private folder, removed on exit (made only when needed: a build with
+# its image present needs none).
+make_run_tmp() {
+  [ -z "${RUN_TMP:-}" ] || return 0
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
+  trap 'rm -rf "$RUN_TMP"' EXIT
+}
+
 need_docker() {
   command -v docker >/dev/null 2>&1 \
     || die "docker not found: install Docker (https://docs.docker.com/get-docker/) and retry"
@@ -580,11 +692,15 @@ ensure_image() {
     [[ "$CODEX_DOCKER_IMAGE" =~ $IMAGE_RE ]] \
       || die "CODEX_DOCKER_IMAGE: invalid image reference '$CODEX_DOCKER_IMAGE'" "$EXIT_USAGE"
     IMAGE="$CODEX_DOCKER_IMAGE"
+    PULL_ARGS=()
     return 0
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"
   IMAGE="$IMAGE_REPO:$CONTEXT_HASH"
   record_image
+  # Never pulled: a registry's image under this name is not what was hashed. If the tag goes
+  # missing between the check below and the start (docker image prune), the start fails instead.
+  PULL_ARGS=(--pull never)
   if [ "$REBUILD" = no ] && image_present; then
     return 0
   fi
@@ -592,6 +708,7 @@ ensure_image() {
   local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION")
   [ "$REBUILD" = no ] || build_args+=(--no-cache)
   # Built from a private copy that is proven to be what the tag's hash says.
+  make_run_tmp
   snapshot_context "$RUN_TMP/context"
   say "building $IMAGE (only when .codex/sandbox changes)..."
   docker "${build_args[@]}" "$RUN_TMP/context" >&2 \
@@ -599,25 +716,30 @@ ensure_image() {
 }
 
 # Docker calls whose answers are needed later start early, side by side with this script's own
-# work (each docker CLI call costs tens of milliseconds): the image check and the list of
-# running sandboxes. RUN_TMP is this run's private folder, removed on exit.
+# work (each docker CLI call costs tens of milliseconds): the image check, the --network check
+# and the list of running sandboxes.
 start_docker_queries() {
-  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
-  IMAGE_PID="" LISTING_PID=""
-  trap 'rm -rf "$RUN_TMP"' EXIT
+  IMAGE_PID="" LISTING_PID="" NETWORK_PID=""
   if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
     docker image inspect "$IMAGE_REPO:$CONTEXT_HASH" >/dev/null 2>&1 &
     IMAGE_PID=$!
   fi
   [ "$COMMAND" != build ] || return 0
+  make_run_tmp
+  # (attach has no --network)
+  if [ -n "${NETWORK:-}" ]; then
+    docker network inspect "$NETWORK" >/dev/null 2>&1 &
+    NETWORK_PID=$!
+  fi
   # Per sandbox, stopped ones too (a kept one can be started again at any time, also with plain
   # docker start): name, state, work dir, project, sessions folder, its pinned paths, then ".".
-  # The file is opened here, so an early exit that removes RUN_TMP cannot break the query's output.
-  exec 3>"$RUN_TMP/sandboxes"
+  # The files are opened here, so an early exit that removes RUN_TMP cannot break the query's
+  # output (or its error message) before the background job opens them.
+  exec 3>"$RUN_TMP/sandboxes" 4>"$RUN_TMP/sandboxes.err"
   docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
-    >&3 2>"$RUN_TMP/sandboxes.err" &
+    >&3 2>&4 &
   LISTING_PID=$!
-  exec 3>&-
+  exec 3>&- 4>&-
 }
 
 # The image is there (the early check, when it was started).
@@ -672,7 +794,7 @@ update_agent_pin() {
   agent_package "$name" || die "--agent-update: '$name' is not an npm agent pinned in $dockerfile (installed: $INSTALLED_AGENTS)" "$EXIT_USAGE"
   if [ -z "$version" ]; then
     ensure_image
-    version=$(docker run --rm --entrypoint npm "$IMAGE" view "$PACKAGE" version 2>/dev/null) \
+    version=$(docker run --rm ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} --entrypoint npm "$IMAGE" view "$PACKAGE" version 2>/dev/null) \
       || die "cannot ask npm for $PACKAGE's latest version (this image has no npm, or no registry); give it: --agent-update $name@X.Y.Z"
   fi
   [[ "$version" =~ $VERSION_RE ]] || die "--agent-update: invalid version '$version' (expected X.Y.Z)" "$EXIT_USAGE"
@@ -823,11 +945,17 @@ cmd_revert() {
 # project, where a git pull or an earlier agent could change them, so this user accepts every
 # change once, on this machine, before anything is built or started.
 
+# Sets POLICY_KEY: this project's folder name in STATE_DIR/projects.
+policy_key() {
+  POLICY_KEY=$(printf '%s' "$PROJECT_DIR" | sha256)
+  POLICY_KEY="${POLICY_KEY:0:16}"
+}
+
 # Sets POLICY_DIR (per user, per project) and POLICY (what is in force now).
 load_policy() {
-  local key domain
-  key=$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-16)
-  POLICY_DIR="$STATE_DIR/projects/$key"
+  local domain
+  [ -n "${POLICY_KEY:-}" ] || policy_key
+  POLICY_DIR="$STATE_DIR/projects/$POLICY_KEY"
   POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
   # The init hook runs at every start: accepted like the image.
   if [ -f "$ENV_DIR/init.sh" ]; then
@@ -1374,10 +1502,12 @@ prepare_env_dir() {
 set_agent_ids() {
   local uid gid
   uid=$EUID
-  gid=$(id -g)
+  # Your (real) group: bash keeps it first in GROUPS; id -g only where it is missing.
+  gid="${GROUPS[0]:-}"
+  [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
   if [ "$uid" -eq 0 ]; then
-    uid=$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")
-    gid=$(stat -c %g "$WORK_DIR" 2>/dev/null || stat -f %g "$WORK_DIR")
+    uid=$(stat -c %u:%g "$WORK_DIR" 2>/dev/null || stat -f %u:%g "$WORK_DIR")
+    gid="${uid#*:}" uid="${uid%:*}"
     [ "$uid" -ne 0 ] || say "warning: $WORK_DIR belongs to root, so the agent (uid 1000) cannot write it; run as its owner or chown it"
   fi
   AGENT_IDS="$uid:$gid"
@@ -1385,7 +1515,13 @@ set_agent_ids() {
 
 # --- The container ----------------------------------------------------------------------------
 
-slug() { printf '%s' "$1" | LC_ALL=C tr -c 'A-Za-z0-9_.-' '-' | cut -c 1-40; }
+# slug TEXT: sets SLUG, TEXT as a container name part (byte by byte, as tr would; no forks:
+# this runs on every start).
+slug() {
+  local LC_ALL=C
+  SLUG="${1//[!A-Za-z0-9_.-]/-}"
+  SLUG="${SLUG:0:40}"
+}
 
 # Sets HOST_ADDRESSES: this machine's own addresses (the Docker host's, where Docker runs here),
 # which the sandbox denies even when an allowed name resolves to one. Loopback and link-local
@@ -1460,7 +1596,8 @@ build_run_args() {
     DOCKER_ARGS+=(-i)
   fi
   if [ -n "$NETWORK" ]; then
-    docker network inspect "$NETWORK" >/dev/null 2>&1 \
+    # Asked early, beside this script's work (start_docker_queries).
+    wait "$NETWORK_PID" \
       || { need_daemon; die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"; }
     DOCKER_ARGS+=(--network "$NETWORK")
   fi
@@ -1560,9 +1697,9 @@ run_sandbox() {
   if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
     # printf is a builtin: the key shows in no process list.
     [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
-    printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   else
-    docker "${DOCKER_ARGS[@]}" "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   fi
   trap - INT
   write_back_credentials
@@ -1580,9 +1717,10 @@ run_sandbox() {
 
 # The project's session name, the same at every start: cxgen-<folder>-<hash of its path>.
 default_session_name() {
-  local key
-  key=$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-8)
-  printf 'cxgen-%s-%s\n' "$(slug "${PROJECT_DIR##*/}")" "$key"
+  # The policy key is the same hash of the path.
+  [ -n "${POLICY_KEY:-}" ] || policy_key
+  slug "${PROJECT_DIR##*/}"
+  printf 'cxgen-%s-%s\n' "$SLUG" "${POLICY_KEY:0:8}"
 }
 
 # Options for this session: removed on exit unless --keep, --port's ports on loopback only.
@@ -2241,6 +2379,7 @@ cmd_session() {
 }
 
 main() {
+  RUN_TMP=""
   parse_args "$@"
   case "$COMMAND" in
     diff | revert)
@@ -2257,7 +2396,7 @@ main() {
   esac
   check_control_paths
   collect_domains
-  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
+  context_hash_cached
   if [ "$COMMAND" = accept ]; then
     cmd_accept
     return 0

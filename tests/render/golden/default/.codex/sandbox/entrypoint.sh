@@ -40,7 +40,8 @@ agent_ids() {
   [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
   [ "$uid" -ne 0 ] || uid=$FALLBACK_UID
   [ "$gid" -ne 0 ] || gid=$FALLBACK_UID
-  [ "$uid" -ne "$(id -u "$FW_DNS_USER")" ] || fw_fail "uid $uid is the resolver's; run as another user"
+  account_id /etc/passwd name "$FW_DNS_USER" || fw_fail "the resolver's user $FW_DNS_USER is missing from the image"
+  [ "$uid" -ne "$ACCOUNT_ID" ] || fw_fail "uid $uid is the resolver's; run as another user"
   AGENT_UID=$uid
   AGENT_GID=$gid
   # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
@@ -48,12 +49,55 @@ agent_ids() {
     --inh-caps=-all --bounding-set=-all --no-new-privs --)
 }
 
+# account_id FILE name|id VALUE: the line of FILE (/etc/passwd or /etc/group) with that name or
+# id exists; sets ACCOUNT_ID to its id. Read by bash itself (the image's accounts are files):
+# every fork costs start-up time.
+account_id() {
+  local name _x id _rest
+  ACCOUNT_ID=""
+  while IFS=: read -r name _x id _rest; do
+    if { [ "$2" = name ] && [ "$name" = "$3" ]; } || { [ "$2" = id ] && [ "$id" = "$3" ]; }; then
+      ACCOUNT_ID="$id"
+      return 0
+    fi
+  done <"$1"
+  return 1
+}
+
 # passwd/group entries so tools that look the user up work; HOME in the project's agent home.
 agent_account() {
   local home="$1"
-  getent group "$AGENT_GID" >/dev/null || printf 'agent:x:%s:\n' "$AGENT_GID" >>/etc/group
-  getent passwd "$AGENT_UID" >/dev/null \
+  account_id /etc/group id "$AGENT_GID" || printf 'agent:x:%s:\n' "$AGENT_GID" >>/etc/group
+  account_id /etc/passwd id "$AGENT_UID" \
     || printf 'agent:x:%s:%s:agent:%s:/bin/bash\n' "$AGENT_UID" "$AGENT_GID" "$home" >>/etc/passwd
+}
+
+# Sets CURRENT_UMASK from the kernel's view of this shell ($(umask) would fork).
+current_umask() {
+  local key value
+  CURRENT_UMASK=0022
+  while read -r key value; do
+    if [ "$key" = "Umask:" ]; then CURRENT_UMASK="$value"; return 0; fi
+  done <"/proc/$$/status"
+}
+
+# The allowed names' diagnostic (fw_diagnose) runs beside the command, never before it: waiting
+# for every name to resolve protects nothing (an address the resolver did not learn is refused).
+# Its warnings go to stderr as they come, unless stderr is a terminal: a line written into a
+# full-screen agent would garble it, so then the entrypoint waits for them first (as before).
+# Beside the command it starts DIAGNOSE_DELAY seconds late: it does not compete with the
+# command's own start, and a command that is over by then leaves no lookup in flight (Docker's
+# embedded DNS holds a container's end until its forwarded queries are answered or time out).
+readonly DIAGNOSE_DELAY=0.5
+start_diagnostic() {
+  [ "$#" -gt 0 ] || return 0
+  if [ -t 2 ]; then
+    fw_diagnose "$@"
+    return 0
+  fi
+  # Detached (its parent exits at once, init reaps it), errors never stop anything, and stdout
+  # stays the command's.
+  ( trap - ERR; set +e; { sleep "$DIAGNOSE_DELAY"; fw_diagnose "$@"; } >/dev/null & )
 }
 
 # login_bridge PORT ADDRESS: Docker publishes PORT to this container's own address, while the
@@ -82,7 +126,7 @@ run_hook() {
 }
 
 main() {
-  [ "$(id -u)" -eq 0 ] || fw_fail "the entrypoint must start as root; it drops privileges itself"
+  [ "$EUID" -eq 0 ] || fw_fail "the entrypoint must start as root; it drops privileges itself"
   [ "$#" -gt 0 ] || set -- bash -l
   agent_ids
   local workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
@@ -93,7 +137,8 @@ main() {
     log "WARNING: firewall disabled (--no-firewall): the agent has unrestricted network access"
   else
     # What the firewall writes (rules, resolver config, lookups, state) is root's alone.
-    agent_umask=$(umask)
+    current_umask
+    agent_umask="$CURRENT_UMASK"
     umask 077
     [ "${CXGEN_LEARN:-0}" != 1 ] || FW_LEARN=yes
     # After a `docker restart`: the domains allowed live and lockdown, in force before anything
@@ -107,7 +152,8 @@ main() {
       log "WARNING: learn mode (--learn): the command has OPEN network access; every name and address it uses is recorded"
       fw_selfcheck
     else
-      fw_selfcheck ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
+      fw_selfcheck
+      start_diagnostic ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
     fi
     umask "$agent_umask"
   fi
@@ -115,7 +161,8 @@ main() {
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
   export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"
-  "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
+  # The run script made it (as the agent); created here, as the agent, only when missing.
+  [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
   agent_account "$HOME"
   cd "$workdir"
   run_hook "$env_dir/init.sh"

@@ -68,20 +68,76 @@ fw_upstream_resolver() {
 }
 
 # fw_routes FAMILY: set FW_GATEWAYS (the Docker host) and FW_SUBNETS (the directly connected
-# LAN) from one `ip route` call.
+# LAN, and any other routed prefix) from the kernel's main routing table, as `ip route` shows
+# it, read by bash itself from /proc (an `ip` call per family costs a fork each start). Host
+# routes, local and multicast entries, link-local and unreachable routes are not subnets.
 fw_routes() {
-  local line
   FW_GATEWAYS=()
   FW_SUBNETS=()
-  while read -r line; do
-    # shellcheck disable=SC2086  # split on purpose: "default via ADDR ..." or "SUBNET dev IF ..."
-    set -- $line
-    if [ "${1:-}" = default ] && [ "${2:-}" = via ] && fw_is_ip "${3:-}"; then
-      FW_GATEWAYS+=("$3")
-    else
-      case "${1:-}" in fe80:*) ;; */*) FW_SUBNETS+=("$1") ;; esac
+  if [ "$1" = 4 ]; then
+    fw_routes4 </proc/net/route
+  else
+    fw_routes6 </proc/net/ipv6_route
+  fi
+}
+
+# /proc/net/route: "IFACE DEST GATEWAY FLAGS REFCNT USE METRIC MASK ...", addresses in
+# little-endian hex.
+fw_routes4() {
+  local _iface dest gateway flags _refcnt _use _metric mask _rest bits prefix
+  read -r _rest || return 0
+  while read -r _iface dest gateway flags _refcnt _use _metric mask _rest; do
+    [[ "$dest$gateway$mask" =~ ^[0-9A-Fa-f]{24}$ && "$flags" =~ ^[0-9A-Fa-f]{1,8}$ ]] || continue
+    flags=$((16#$flags))
+    # RTF_UP set, RTF_REJECT not.
+    [ $((flags & 0x1)) -ne 0 ] && [ $((flags & 0x200)) -eq 0 ] || continue
+    if [ $((16#$dest)) -eq 0 ] && [ $((16#$mask)) -eq 0 ]; then
+      # The default route: its gateway (RTF_GATEWAY), if it has one.
+      if [ $((flags & 0x2)) -ne 0 ]; then
+        fw_hex4 "$gateway"
+        FW_GATEWAYS+=("$FW_ADDRESS")
+      fi
+      continue
     fi
-  done < <(ip "-$1" route show 2>/dev/null || true)
+    bits=$((16#$mask)) prefix=0
+    while [ "$bits" -ne 0 ]; do prefix=$((prefix + (bits & 1))) bits=$((bits >> 1)); done
+    [ "$prefix" -lt 32 ] || continue
+    fw_hex4 "$dest"
+    FW_SUBNETS+=("$FW_ADDRESS/$prefix")
+  done
+}
+
+# /proc/net/ipv6_route: "DEST PLEN SRC SPLEN NEXTHOP METRIC REFCNT USE FLAGS IFACE", hex. It
+# holds every table: the local table's entries are host routes (/128) or multicast.
+fw_routes6() {
+  local dest plen _src _splen next _metric _refcnt _use flags _rest
+  while read -r dest plen _src _splen next _metric _refcnt _use flags _rest; do
+    [[ "$dest$next" =~ ^[0-9a-f]{64}$ && "$plen$flags" =~ ^[0-9a-f]{10}$ ]] || continue
+    flags=$((16#$flags)) plen=$((16#$plen))
+    [ $((flags & 0x1)) -ne 0 ] && [ $((flags & 0x200)) -eq 0 ] || continue
+    case "$dest" in fe[89ab]* | ff*) continue ;; esac
+    if [ "$plen" -eq 0 ]; then
+      if [ $((flags & 0x2)) -ne 0 ] && [ "${next//0/}" != "" ]; then
+        fw_hex6 "$next"
+        FW_GATEWAYS+=("$FW_ADDRESS")
+      fi
+      continue
+    fi
+    [ "$plen" -lt 128 ] || continue
+    fw_hex6 "$dest"
+    FW_SUBNETS+=("$FW_ADDRESS/$plen")
+  done
+}
+
+# fw_hex4 HEX: FW_ADDRESS, the dotted IPv4 address of /proc/net/route's little-endian HEX.
+fw_hex4() {
+  local n=$((16#$1))
+  FW_ADDRESS="$((n & 255)).$(((n >> 8) & 255)).$(((n >> 16) & 255)).$(((n >> 24) & 255))"
+}
+
+# fw_hex6 HEX: FW_ADDRESS, the IPv6 address of 32 hex digits, in groups.
+fw_hex6() {
+  FW_ADDRESS="${1:0:4}:${1:4:4}:${1:8:4}:${1:12:4}:${1:16:4}:${1:20:4}:${1:24:4}:${1:28:4}"
 }
 
 # Sets FW_HOST4 and FW_HOST6 from CXGEN_HOST_ADDRESSES: the Docker host's own addresses, as
@@ -298,17 +354,26 @@ fw_load_state() {
   done <"$FW_STATE_DIR/allowed"
 }
 
+# fw_valid_domains DOMAIN...: all of them match FW_DOMAIN_RE. One match over the joined list
+# (bash's =~ compiles its pattern on every test, and grep would cost a fork); only when that
+# fails, one by one, to name the bad one. Names hold no spaces (split on them), so the join is
+# unambiguous.
+fw_valid_domains() {
+  local domain list_re="^(${FW_DOMAIN_RE:1:${#FW_DOMAIN_RE}-2} )*\$" joined="$* "
+  [ "$#" -gt 0 ] || return 0
+  [[ "$joined" =~ $list_re ]] && return 0
+  for domain in "$@"; do
+    [[ "$domain" =~ $FW_DOMAIN_RE ]] || fw_fail "invalid allowed domain '$domain'"
+  done
+  fw_fail "invalid allowed domain list"
+}
+
 # fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver and its log's reader,
 # point resolv.conf at it. FW_LEARN and FW_LOCKDOWN choose the mode.
 fw_setup() {
   local private_mode="$1"; shift
-  local upstream domain
-  # One grep for the whole list: bash's =~ recompiles the pattern on every test.
-  if [ "$#" -gt 0 ] && printf '%s\n' "$@" | grep -Evq "$FW_DOMAIN_RE"; then
-    for domain in "$@"; do
-      [[ "$domain" =~ $FW_DOMAIN_RE ]] || fw_fail "invalid allowed domain '$domain'"
-    done
-  fi
+  local upstream
+  fw_valid_domains "$@"
   case "$private_mode" in deny|allowed-names) ;; *) fw_fail "invalid private_destinations '$private_mode'" ;; esac
   fw_upstream_resolver || fw_fail "no nameserver in /etc/resolv.conf"
   upstream="$FW_UPSTREAM"
@@ -352,40 +417,54 @@ fw_setup() {
   printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
 }
 
-# fw_selfcheck DOMAIN... : prove the firewall is in force before anything starts. Forks are
-# few on purpose: this runs on every start.
+# fw_selfcheck : prove the firewall is in force before anything starts; every check here
+# protects, so every one blocks the start. Forks are few on purpose: this runs on every start.
+# Whether the allowed names resolve is not checked here (fw_diagnose does, beside the agent): an
+# address the resolver did not put in the allow sets is refused anyway.
 fw_selfcheck() {
-  local pid="" domain address table line i chunk=() names=() pids=() dead=()
-  local blocked_pid="" size resolved=0 out="$FW_RUN_DIR/lookup" port_start=""
+  local pid="" table blocked_pid="" port_start=""
   # The agent must not be able to serve on port 53 (127.0.0.11:53 is the upstream's address).
   read -r port_start <"$FW_PORT_START_FILE" || true
   if ! [[ "$port_start" =~ ^[0-9]+$ ]] || [ "$port_start" -lt "$FW_MIN_PORT_START" ]; then
     fw_fail "self-check: unprivileged processes may bind ports from ${port_start:-?} up, so the agent could pose as the resolver; start the sandbox with run_in_container.sh, or pass --sysctl net.ipv4.ip_unprivileged_port_start=$FW_MIN_PORT_START to docker run"
   fi
   read -r pid <"$FW_RUN_DIR/dnsmasq.pid" 2>/dev/null || true
-  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+  if ! [[ "$pid" =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
     fw_fail "self-check: the resolver is not running"
   fi
-  for domain in "$@"; do
-    case "$domain" in \*.*) ;; *) names+=("$domain") ;; esac
-  done
-  # A blocked name must not resolve; meanwhile resolve the allowed names in at most
-  # FW_LOOKUPS parallel lookups (getent exits 2 when any of its names is dead).
+  # A blocked name must not resolve (through resolv.conf, as the agent's lookups go), while the
+  # ruleset is listed.
   # (Learn mode forwards every name: then this one would leave the sandbox, and prove nothing.)
   if [ "$FW_LEARN" != yes ]; then
     getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
     blocked_pid=$!
   fi
-  if [ "${#names[@]}" -gt 0 ]; then
-    size=$(( (${#names[@]} + FW_LOOKUPS - 1) / FW_LOOKUPS ))
-    for ((i = 0; i * size < ${#names[@]}; i++)); do
-      getent ahosts "${names[@]:$((i * size)):$size}" >"$out.$i" 2>/dev/null &
-      pids+=("$!")
-    done
-  fi
+  table=$(nft list chain inet "$FW_TABLE" output 2>&1) || table=""
   if [ -n "$blocked_pid" ] && wait "$blocked_pid"; then
     fw_fail "self-check: a name outside the allowlist resolved"
   fi
+  case "$table" in
+    *"type filter hook output priority"*"policy drop;"*) ;;
+    *) fw_fail "self-check: the default-deny policy is not in force" ;;
+  esac
+}
+
+# fw_diagnose DOMAIN... : a diagnostic, not a guard (it never stops anything): warn about allowed
+# names that do not resolve and about answers the firewall did not learn (connections to those
+# are refused). Runs as root beside the agent; lookups in at most FW_LOOKUPS parallel getent
+# calls (getent exits 2 when any of its names is dead). Writes only to stderr, one line each.
+fw_diagnose() {
+  local domain address _rest i size table chunk=() names=() pids=() dead=() resolved=0
+  local out="$FW_RUN_DIR/lookup"
+  for domain in "$@"; do
+    case "$domain" in \*.*) ;; *) names+=("$domain") ;; esac
+  done
+  [ "${#names[@]}" -gt 0 ] || return 0
+  size=$(( (${#names[@]} + FW_LOOKUPS - 1) / FW_LOOKUPS ))
+  for ((i = 0; i * size < ${#names[@]}; i++)); do
+    getent ahosts "${names[@]:$((i * size)):$size}" >"$out.$i" 2>/dev/null &
+    pids+=("$!")
+  done
   # Every lookup must be done (its answers in the sets) before the sets are listed.
   for ((i = 0; i < ${#pids[@]}; i++)); do
     if ! wait "${pids[$i]}"; then
@@ -396,24 +475,18 @@ fw_selfcheck() {
       done
     fi
   done
-  # One listing proves the policy and shows what the resolver taught the firewall.
   table=$(nft list table inet "$FW_TABLE" 2>&1) || table=""
-  case "$table" in
-    *"policy drop;"*) ;;
-    *) fw_fail "self-check: the default-deny policy is not in force" ;;
-  esac
   table=" ${table//[,\{\}$'\n'$'\t']/ } "
   for ((i = 0; i < ${#pids[@]}; i++)); do
-    while read -r address line; do
+    while read -r address _rest; do
       case "$table" in
         *" $address "*) resolved=$((resolved + 1)) ;;
-        *) fw_fail "self-check: an allowed name resolved to $address but the firewall did not learn it" ;;
+        *) fw_warn "an allowed name resolved to $address but the firewall did not learn it: connections there are refused" ;;
       esac
     done <"$out.$i"
   done
   for domain in ${dead[@]+"${dead[@]}"}; do
     fw_warn "allowed domain '$domain' does not resolve (dead, or the upstream resolver is down)"
   done
-  [ "${#names[@]}" -eq 0 ] || [ "$resolved" -gt 0 ] \
-    || fw_warn "none of the allowed domains resolves: the sandbox has no network access"
+  [ "$resolved" -gt 0 ] || fw_warn "none of the allowed domains resolves: the sandbox has no network access"
 }

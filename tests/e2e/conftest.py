@@ -398,10 +398,14 @@ class Sandbox:
         )
 
     def start(
-        self, *args: str, env: dict[str, str] | None = None, name: str | None = None
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        user: tuple[int, int] | None = None,
     ) -> subprocess.Popen[str]:
         """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe."""
-        command, full_env = self.command(*args, env=env, name=name)
+        command, full_env = self.command(*args, env=env, name=name, user=user)
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -138,18 +137,8 @@ def test_concurrent_sessions_never_leave_a_broken_login(codex_project) -> None:
     sessions = []
     for script in scripts:
         who = "ab"[len(sessions)]
-        command, full_env = sandbox.command(
-            "exec", "--", "bash", "-c", script, "write", who, env=env, user=USER
-        )
         sessions.append(
-            subprocess.Popen(
-                command,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            sandbox.start("exec", "--", "bash", "-c", script, "write", who, env=env, user=USER)
         )
     for session in sessions:
         _, err = session.communicate(timeout=180)

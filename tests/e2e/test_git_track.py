@@ -92,16 +92,8 @@ def test_revert_waits_for_the_sandbox_to_stop(
     root = open_tmp / f"track-{tmp_path.name}"
     root.mkdir()
     sandbox, env = committed_project(base_image, topology, root)
-    command, full_env = sandbox.command(
+    session = sandbox.start(
         "exec", "--", "sh", "-c", "echo x > b.txt; sleep 60", env=env, user=USER
-    )
-    session = subprocess.Popen(
-        command,
-        env=full_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         for _ in range(100):

@@ -415,3 +415,21 @@ def test_the_helper_checks_domains_itself(make_sandbox) -> None:  # type: ignore
         for bad in ("Bad.test", "a..test", "-a.test", "x.test\nother.test", "*.*.test", "test"):
             result = docker("exec", "-u", "0", current.name, CTL, "allow", bad, check=False)
             assert result.returncode == 1 and "invalid domain" in result.stderr, bad
+
+
+def test_learn_mode_does_not_run_with_the_agents_home(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """A startup file the agent left in its home (here a Python .pth, which runs at every
+    python start) must not run inside the trusted command, which has open network."""
+    sandbox = make_sandbox()
+    plant = (
+        'd="$HOME/.local/lib/python3.11/site-packages" && mkdir -p "$d" '
+        '&& echo "import sys; print(\'PLANTED-RAN\')" > "$d/zz.pth" && python3 -c pass'
+    )
+    planted = sandbox.sh(plant)
+    assert planted.returncode == 0 and "PLANTED-RAN" in planted.stdout, planted.stderr
+    result = sandbox.run(
+        "exec", "--learn", "--", "bash", "-c", 'python3 -c pass; echo "home=$HOME"'
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PLANTED-RAN" not in result.stdout
+    assert "home=/tmp/cxgen-learn-home." in result.stdout

@@ -540,3 +540,12 @@ def test_a_symlinked_or_foreign_start_cache_is_ignored(project: Path, tmp_path: 
     assert build_tag(project, tmp_path) == tag
     # Nothing of the cache is in the project, where the agent writes.
     assert not any("start-cache" in str(path) for path in project.rglob("*"))
+
+
+def test_messages_never_carry_control_characters(project: Path, tmp_path: Path) -> None:
+    """What goes to the terminal in an error (here a network name) loses its control codes."""
+    result, _ = run_script(
+        project, tmp_path, "exec", "--network", "x\x1b]0;PWNED\x07\x1b[2J", "--", "true"
+    )
+    assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "PWNED" in result.stderr

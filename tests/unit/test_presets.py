@@ -86,7 +86,7 @@ def test_presets_of_earlier_releases_still_load(tmp_path: Path) -> None:
         {"credentials": [{"path": "auth.json", "host": ["/etc/shadow"]}]},
         {"credentials": [{"path": "auth.json", "host": ["~/x y"]}]},
         {"credentials": [{"path": "auth.json", "host": []}]},
-        {"credentials": [{"path": "auth.json", "host": ["~/a"], "account_key": "a\"b"}]},
+        {"credentials": [{"path": "auth.json", "host": ["~/a"], "account_key": 'a"b'}]},
         {"login": {"args": ["login"], "callback_port": 80, "callback_address": "127.0.0.1"}},
         {"login": {"args": ["login"], "callback_port": 1455}},
         {"login": {"args": ["login"], "callback_port": 1455, "callback_address": "0.0.0.0"}},

@@ -161,6 +161,13 @@ main() {
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
   export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"
+  if [ "$FW_LEARN" = yes ]; then
+    # The command you trust runs with open network: not with the agent's home, where an agent
+    # may have left startup files (.pth, .npmrc, .gitconfig) to run in it.
+    HOME=$(mktemp -d /tmp/cxgen-learn-home.XXXXXX)
+    chown "$AGENT_UID:$AGENT_GID" "$HOME"
+    export PYTHONNOUSERSITE=1
+  fi
   # The run script made it (as the agent); created here, as the agent, only when missing.
   [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
   agent_account "$HOME"

@@ -91,8 +91,11 @@ readonly ENV_DIR="$CODEX_DIR/.environment"
 # agent can neither read nor forge it.
 readonly STATE_DIR="${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/cxgen"
 
-say() { printf 'cxgen: %s\n' "$*" >&2; }
-die() { printf 'cxgen: error: %s\n' "$1" >&2; exit "${2:-1}"; }
+# Control characters (but tab and newline) removed: nothing the agent named or wrote reaches
+# your terminal as a command to it. Messages go through it, whatever the caller passed.
+printable() { LC_ALL=C tr -d '\000-\010\013-\037\177'; }
+say() { printf 'cxgen: %s\n' "$*" | printable >&2; }
+die() { printf 'cxgen: error: %s\n' "$1" | printable >&2; exit "${2:-1}"; }
 
 usage() {
   cat <<USAGE
@@ -1929,6 +1932,8 @@ cmd_attach() {
     exited | created) ;;
     *) die "session $TARGET is $S_STATE; wait for it, or destroy it" "$EXIT_USAGE" ;;
   esac
+  # Only a session started with --keep is meant to run again (a learn run's leftover is not).
+  [ "$S_KEEP" = 1 ] || die "session $TARGET was not started with --keep; destroy it (./run_in_container.sh destroy $TARGET)" "$EXIT_USAGE"
   [ "$S_HASH" = "$CONTEXT_HASH" ] \
     || say "note: $TARGET keeps the image and allowlist it was created with (.codex/sandbox changed since); destroy it and start a new session to use the current ones"
   ATTACH_NAME="$TARGET"
@@ -2191,10 +2196,6 @@ check_firewall_args() {
     [ "$KEEP" = no ] || die "--learn and --keep exclude each other: learn mode removes its sandbox" "$EXIT_USAGE"
   fi
 }
-
-# Control characters (but tab and newline) removed: nothing the agent named reaches your terminal
-# as a command to it.
-printable() { LC_ALL=C tr -d '\000-\010\013-\037\177'; }
 
 # Sets SESSIONS: the names of this project's running sandboxes.
 running_sessions() {

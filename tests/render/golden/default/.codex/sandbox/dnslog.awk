@@ -48,7 +48,8 @@ $7 == "config" && $9 == "is" && $10 ~ /^(NXDOMAIN|NODATA)/ { count("refused", cl
 function clean(name) {
   name = tolower(name)
   sub(/\.$/, "", name)
-  return (name ~ /^[a-z0-9_*-]+(\.[a-z0-9_-]+)*$/) ? name : "?"
+  # No "*": a lookup never asks for one, only a forged query would (a pasted `allow *.co.uk`).
+  return (name ~ /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/) ? name : "?"
 }
 
 function count(kind, name) {

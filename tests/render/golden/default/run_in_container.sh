@@ -92,10 +92,10 @@ readonly ENV_DIR="$CODEX_DIR/.environment"
 readonly STATE_DIR="${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/cxgen"
 
 # Control characters (but tab and newline) removed: nothing the agent named or wrote reaches
-# your terminal as a command to it. Messages go through it, whatever the caller passed.
+# your terminal as a command to it. say and die drop them (all) from every message themselves.
 printable() { LC_ALL=C tr -d '\000-\010\013-\037\177'; }
-say() { printf 'cxgen: %s\n' "$*" | printable >&2; }
-die() { printf 'cxgen: error: %s\n' "$1" | printable >&2; exit "${2:-1}"; }
+say() { local message="cxgen: $*"; printf '%s\n' "${message//[[:cntrl:]]/}" >&2; }
+die() { local message="cxgen: error: $1"; printf '%s\n' "${message//[[:cntrl:]]/}" >&2; exit "${2:-1}"; }
 
 usage() {
   cat <<USAGE

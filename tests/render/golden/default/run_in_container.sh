@@ -1346,7 +1346,7 @@ plan_credential() {
   check_home_path "$path"
   # The last sync of this pair (host file, this project's copy), kept where no agent reaches.
   mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
-  if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
+  if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
     plan_copy "$host" "$home"
     SYNC_MARKS+=("$host" "$mark")
   fi
@@ -1390,6 +1390,9 @@ make_home_dirs() {
 # for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
 fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
 
+# last_sync MARK: the host file's fingerprint at the last sync (nothing before the first).
+last_sync() { local line=""; IFS= read -r line 2>/dev/null <"$1" || true; printf '%s\n' "$line"; }
+
 # json_value KEY FILE: the value of the one "KEY": "value" string in FILE (login files are
 # small JSON); nothing when KEY is not there exactly once, or FILE has escapes (\u0061... would
 # spell KEY in a way only a JSON parser sees).
@@ -1412,7 +1415,8 @@ same_account() {
 write_back_credentials() {
   local i
   [ "${#SYNCS[@]}" -gt 0 ] || return 0
-  if [ -n "$(docker ps -q --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" 2>/dev/null)" ]; then
+  # In a subshell: when Docker cannot tell, nothing is synced (running_sessions would exit).
+  if ! (running_sessions && [ "${#SESSIONS[@]}" -eq 0 ]) 2>/dev/null; then
     say "logins not synced back by this session: another session of this project is running (the last one to end syncs)"
     return 0
   fi
@@ -1442,7 +1446,7 @@ write_back() {
   [ -s "$copy" ] || return 0
   [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
   ! cmp -s -- "$copy" "$host" || return 0
-  if [ "$(fingerprint "$host")" != "$(cat "$mark" 2>/dev/null)" ]; then
+  if [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
     say "warning: $host changed since this project last synced it; kept it (the session's login is in $rel)"
     return 1
   fi

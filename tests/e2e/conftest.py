@@ -273,7 +273,7 @@ def cleanup() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
     ids += docker("ps", "-aq", "--filter", f"name=cxgen-test-{RUN_ID}", check=False).stdout.split()
     if ids:
-        docker("rm", "-f", *sorted(set(ids)), check=False)
+        docker("rm", "-f", "-v", *sorted(set(ids)), check=False)
     networks = docker(
         "network", "ls", "-q", "--filter", f"label={LABEL}", check=False
     ).stdout.split()
@@ -291,8 +291,9 @@ def chown_tree(path: Path, uid: int = PROJECT_UID) -> None:
         os.lchown(item, uid, uid)
 
 
-def generate(dest: Path, base_image: str, **data: object) -> Path:
-    """A project for the attack suite: the shell agent plus probing tools."""
+def generate(dest: Path, base_image: str, owner: int = PROJECT_UID, **data: object) -> Path:
+    """A project for the attack suite: the shell agent plus probing tools, owned by `owner`
+    (0: root mode, the agent runs as uid 0 without capabilities)."""
     answers: dict[str, object] = {
         "base_image": base_image,
         "agents": ["shell"],
@@ -302,7 +303,7 @@ def generate(dest: Path, base_image: str, **data: object) -> Path:
     }
     answers.update(data)
     run_init(dest, answers, defaults=True, interactive=False)
-    chown_tree(dest)
+    chown_tree(dest, owner)
     return dest
 
 
@@ -326,6 +327,8 @@ class Sandbox:
     project: Path
     image: str
     network: str
+    # Root mode: the project is root's, so the agent runs as uid 0 (without capabilities).
+    root_mode: bool = False
 
     def command(
         self,
@@ -421,20 +424,44 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox(
+def user_sandbox(
     base_image: str, topology: Topology, tmp_path_factory: pytest.TempPathFactory
 ) -> Sandbox:
     project = generate(tmp_path_factory.mktemp("proj") / "project", base_image)
     return Sandbox(project, build(project), topology.network)
 
 
+@pytest.fixture(scope="session")
+def sandbox(user_sandbox: Sandbox) -> Sandbox:
+    """The attack suite's project (a user's); the attack modules run their tests in root mode
+    too (`sandbox` overridden by `either_sandbox`)."""
+    return user_sandbox
+
+
+@pytest.fixture(scope="session")
+def root_sandbox(
+    base_image: str, topology: Topology, tmp_path_factory: pytest.TempPathFactory
+) -> Sandbox:
+    """The attack suite's project, root's: root mode."""
+    project = generate(tmp_path_factory.mktemp("root-proj") / "project", base_image, owner=0)
+    return Sandbox(project, build(project), topology.network, root_mode=True)
+
+
+@pytest.fixture(params=["user", "root"])
+def either_sandbox(
+    request: pytest.FixtureRequest, user_sandbox: Sandbox, root_sandbox: Sandbox
+) -> Sandbox:
+    """The attack suite's project in both modes: a user's (the agent has its uid) and root's."""
+    return root_sandbox if request.param == "root" else user_sandbox
+
+
 @pytest.fixture
 def make_sandbox(base_image: str, topology: Topology, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Another project with other answers (same build context, so the same image)."""
 
-    def make(dest: Path | None = None, **data: object) -> Sandbox:
-        project = generate(dest or tmp_path / "project", base_image, **data)
-        return Sandbox(project, build(project), topology.network)
+    def make(dest: Path | None = None, owner: int = PROJECT_UID, **data: object) -> Sandbox:
+        project = generate(dest or tmp_path / "project", base_image, owner=owner, **data)
+        return Sandbox(project, build(project), topology.network, root_mode=owner == 0)
 
     return make
 

@@ -235,7 +235,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
     finally:
         # The container first: the docker CLI holds the output pipes open.
         args = list(session.args)
-        docker("rm", "-f", args[args.index("--name") + 1], check=False)
+        docker("rm", "-f", "-v", args[args.index("--name") + 1], check=False)
         session.kill()
         session.communicate(timeout=30)
 

@@ -120,7 +120,7 @@ def session(sandbox: Sandbox, shell: list[str] | None = None, *options: str) -> 
         wait_ready(name)
         yield Session(sandbox, name, process, shell or ["bash"])
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)
         process.wait(timeout=60)
 
 

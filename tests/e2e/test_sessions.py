@@ -328,7 +328,7 @@ def private_images(tmp_path: Path) -> Iterator[dict[str, str]]:
     for container in containers:
         image = docker("container", "inspect", "-f", "{{.Image}}", container, check=False)
         if image.stdout.strip().removeprefix("sha256:")[:12] in ids:
-            docker("rm", "-f", container, check=False)
+            docker("rm", "-f", "-v", container, check=False)
     if ids:
         docker("rmi", "-f", *sorted(set(ids)), check=False)
 
@@ -378,7 +378,7 @@ def test_images_clean_keeps_used_images(
     assert docker("image", "inspect", old_tag, check=False).returncode != 0
     for tag in (kept_tag, new_tag, gone_tag):
         assert docker("image", "inspect", tag, check=False).returncode == 0, tag
-    docker("rm", "-f", name, check=False)
+    docker("rm", "-f", "-v", name, check=False)
 
 
 def test_sessions_under_bash_32(project: Sandbox, script_shell: list[str]) -> None:

@@ -35,6 +35,12 @@ def open_tmp() -> Iterator[Path]:
         yield Path(tmp)
 
 
+@pytest.fixture
+def sandbox(either_sandbox: Sandbox) -> Sandbox:
+    """Every test here runs in both modes: a user's project and root's (root mode)."""
+    return either_sandbox
+
+
 def run_as(
     sandbox: Sandbox, who: str, open_tmp: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -553,7 +559,7 @@ def running_sandbox(sandbox: Sandbox) -> Iterator[None]:
             time.sleep(0.2)
         yield
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)
         process.communicate(timeout=30)
 
 

@@ -79,6 +79,12 @@ print("lookup:", (lookup.communicate()[0] or "nothing").split()[0])
 """
 
 
+@pytest.fixture
+def sandbox(either_sandbox: Sandbox) -> Sandbox:
+    """Every test here runs in both modes: a user's project and root's (root mode)."""
+    return either_sandbox
+
+
 def takeover(evil: str, name: str) -> str:
     return f"python3 -c {shlex.quote(RESOLVER_TAKEOVER)} {evil} {name}"
 
@@ -267,12 +273,15 @@ def test_agent_cannot_use_the_forwarding_path_itself(
 
 
 def test_agent_cannot_read_the_firewalls_files(sandbox: Sandbox) -> None:
+    """Closed to the agent by ownership, not by root's: in root mode the agent is uid 0."""
     result = sandbox.sh(
-        "stat -c '%a %U' /run/cxgen; cat /run/cxgen/rules.nft; echo cat rc=$?;"
-        " ls /run/cxgen; echo ls rc=$?"
+        "stat -c '%a %U' /run/cxgen /var/lib/cxgen; cat /run/cxgen/rules.nft; echo cat rc=$?;"
+        " ls /run/cxgen; echo ls rc=$?; echo x >> /run/cxgen-dns/servers; echo servers rc=$?;"
+        " touch /var/lib/cxgen/lockdown; echo state rc=$?"
     )
-    assert result.stdout.startswith("700 root\n"), result.stdout
+    assert result.stdout.startswith("700 cxgen-fw\n700 cxgen-fw\n"), result.stdout
     assert "cat rc=1" in result.stdout and "ls rc=2" in result.stdout, result.stdout
+    assert "servers rc=1" in result.stdout and "state rc=1" in result.stdout, result.stdout
     assert "policy" not in result.stdout and "Permission denied" in result.stderr
 
 
@@ -328,7 +337,7 @@ def rotating_dns(topology: Topology, server_image: str) -> Iterator[Host]:
     try:
         yield server
     finally:
-        docker("rm", "-f", server.container, check=False)
+        docker("rm", "-f", "-v", server.container, check=False)
 
 
 def test_an_allowed_names_new_address_is_followed_without_a_restart(

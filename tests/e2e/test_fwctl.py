@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pytest
+
 from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, docker
 
 AGENT = [
@@ -27,6 +29,22 @@ AGENT = [
     "--no-new-privs",
     "--",
 ]
+# Root mode's agent, as the entrypoint makes it: uid 0 in nogroup, nothing to regain.
+ROOT_AGENT = [
+    "setpriv",
+    "--reuid=0",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+    "--securebits=+noroot,+noroot_locked",
+    "--",
+    "perl",
+    "/usr/local/lib/cxgen/no-setuid.pl",
+]
+# Tests that hold in root mode too (the project is root's): owner 0.
+BOTH_MODES = pytest.mark.parametrize("owner", [PROJECT_UID, 0], ids=["user", "root"])
 CTL = "/usr/local/lib/cxgen/cxgen-ctl"
 # How each tool fails on a refused name and a refused connection: at once, never a timeout.
 PROBE = r"""
@@ -72,7 +90,8 @@ class Session:
 
     def agent(self, *command: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
         """COMMAND as the agent inside the session."""
-        return docker("exec", self.name, *AGENT, *command, check=False, timeout=timeout)
+        agent = ROOT_AGENT if self.sandbox.root_mode else AGENT
+        return docker("exec", self.name, *agent, *command, check=False, timeout=timeout)
 
     def host(
         self, *args: str, stdin: int | None = subprocess.DEVNULL
@@ -212,12 +231,14 @@ def test_allow_save_adds_to_the_allowlist_as_accepted(make_sandbox, topology: To
     assert refused.returncode == 2 and "no sandbox of this project is running" in refused.stderr
 
 
+@BOTH_MODES
 def test_the_agent_cannot_call_the_helper_nor_touch_its_log_and_state(
     make_sandbox,
     topology: Topology,  # type: ignore[no-untyped-def]
+    owner: int,
 ) -> None:
     blocked = topology.hosts["blocked"].ipv4
-    with session(make_sandbox()) as current:
+    with session(make_sandbox(owner=owner)) as current:
         attacks = {
             "run the helper": f"{CTL} allow blocked.test",
             "read the helper": f"bash {CTL} allow blocked.test",
@@ -258,13 +279,15 @@ def test_the_agent_cannot_call_the_helper_nor_touch_its_log_and_state(
         assert current.agent("curl", "-sS", "-m", "5", "http://allowed.test/").returncode == 6
 
 
+@BOTH_MODES
 def test_lockdown_denies_everything_fast_and_survives_docker_restart(
     make_sandbox,
     topology: Topology,  # type: ignore[no-untyped-def]
+    owner: int,
 ) -> None:
     allowed = topology.hosts["allowed"]
     # --keep: Docker may remove an --rm container that is being restarted.
-    with session(make_sandbox(), None, "--keep") as current:
+    with session(make_sandbox(owner=owner), None, "--keep") as current:
         # Refused by the allowlist: every tool fails at once, the same way.
         assert probe(current, "blocked.test", topology.hosts["blocked"].ipv4) == REFUSED
         assert probe(current, "allowed.test", allowed.ipv4) == {
@@ -289,8 +312,9 @@ def test_lockdown_denies_everything_fast_and_survives_docker_restart(
         assert result.stdout.strip() == "hello-from-allowed", result.stderr
 
 
-def test_a_domain_allowed_live_survives_docker_restart(make_sandbox) -> None:  # type: ignore[no-untyped-def]
-    with session(make_sandbox(), None, "--keep") as current:
+@BOTH_MODES
+def test_a_domain_allowed_live_survives_docker_restart(make_sandbox, owner: int) -> None:  # type: ignore[no-untyped-def]
+    with session(make_sandbox(owner=owner), None, "--keep") as current:
         assert current.host("allow", "ext.test").returncode == 0
         docker("restart", "-t", "1", current.name)
         wait_ready(current.name, since="restart")

@@ -392,9 +392,25 @@ def test_the_agent_gets_your_uid_and_gid(project: Path, tmp_path: Path) -> None:
     env = env_of(argv)
     if os.geteuid() != 0:
         assert (env["CXGEN_UID"], env["CXGEN_GID"]) == (str(os.geteuid()), str(os.getgid()))
-    else:  # as root: the work dir's owner
+    elif project.stat().st_uid != 0:  # as root: the work dir's owner
         owner = project.stat()
         assert (env["CXGEN_UID"], env["CXGEN_GID"]) == (str(owner.st_uid), str(owner.st_gid))
+        assert "--read-only" not in argv
+    else:  # root mode: uid 0 in nogroup, on a read-only image
+        assert (env["CXGEN_UID"], env["CXGEN_GID"]) == ("0", "65534")
+        assert "--read-only" in argv and "type=volume,dst=/var/lib/cxgen" in argv
+
+
+def test_root_mode_only_for_a_root_owned_work_dir(project: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: root mode is for root on a root-owned project")
+    os.chown(project, 4321, 4321)
+    try:
+        _, argv = run_script(project, tmp_path, "exec", "--", "true")
+    finally:
+        os.chown(project, 0, 0)
+    env = env_of(argv)
+    assert (env["CXGEN_UID"], env["CXGEN_GID"]) == ("4321", "4321") and "--read-only" not in argv
 
 
 def test_the_image_is_never_pulled(project: Path, tmp_path: Path) -> None:

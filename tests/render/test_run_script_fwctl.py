@@ -177,7 +177,7 @@ def test_learn_runs_without_rm_in_learn_mode(project: Path, tmp_path: Path) -> N
     assert "--rm" not in argv and "CXGEN_LEARN=1" in argv
     name = argv[argv.index("--name") + 1]
     # The report is copied out of the stopped container, which is then removed.
-    assert docker_calls(tmp_path)["rm"] == ["rm", "-f", name]
+    assert docker_calls(tmp_path)["rm"] == ["rm", "-f", "-v", name]
 
 
 def test_the_domain_pattern_is_the_same_on_both_sides(project: Path) -> None:

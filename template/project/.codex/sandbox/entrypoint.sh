@@ -58,7 +58,7 @@ agent_ids() {
     command -v perl >/dev/null || fw_fail "root mode needs perl in the image (Debian's perl-base) for its setuid guard"
     FW_REDIRECT_DNS=yes
     # uid 0 never regains capabilities by exec, and the seccomp guard runs before the command.
-    AS_AGENT+=(--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked --
+    AS_AGENT+=("--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked" --
       perl /usr/local/lib/cxgen/no-setuid.pl)
   else
     AS_AGENT+=(--)

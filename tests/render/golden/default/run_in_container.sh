@@ -1505,19 +1505,34 @@ prepare_env_dir() {
 }
 
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
-# instead, because the sandbox never runs agents as root (the image falls back to 1000:1000).
+# instead. Root mode (ROOT_MODE=yes) when that is root too: the agent is uid 0 without
+# capabilities, in group ROOT_MODE_GID, so what it writes is root's (see the entrypoint).
+readonly ROOT_MODE_GID=65534
 set_agent_ids() {
   local uid gid
   uid=$EUID
   # Your (real) group: bash keeps it first in GROUPS; id -g only where it is missing.
   gid="${GROUPS[0]:-}"
   [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
+  ROOT_MODE=no
   if [ "$uid" -eq 0 ]; then
     uid=$(stat -c %u:%g "$WORK_DIR" 2>/dev/null || stat -f %u:%g "$WORK_DIR")
     gid="${uid#*:}" uid="${uid%:*}"
-    [ "$uid" -ne 0 ] || say "warning: $WORK_DIR belongs to root, so the agent (uid 1000) cannot write it; run as its owner or chown it"
+    if [ "$uid" -eq 0 ]; then
+      ROOT_MODE=yes
+      gid=$ROOT_MODE_GID
+    fi
   fi
   AGENT_IDS="$uid:$gid"
+}
+
+# Root mode's container: nothing of the image is writable (root's tools run it later), only
+# these: temporary folders, and the firewall's state, which outlives a docker restart in an
+# anonymous volume (removed with the container).
+root_mode_args() {
+  [ "$ROOT_MODE" = yes ] || return 0
+  DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777" --tmpfs "/var/tmp:exec,mode=1777"
+    --tmpfs "/run:mode=0755" --mount "type=volume,dst=/var/lib/cxgen")
 }
 
 # --- The container ----------------------------------------------------------------------------
@@ -1594,6 +1609,7 @@ build_run_args() {
     -w "/app$WORK_DIR")
   [ "$COMMAND" != login ] || login_args
   session_args
+  root_mode_args
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
   # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
@@ -1826,7 +1842,7 @@ choose_session_name() {
 start_failed() {
   local port state
   state=$(docker container inspect -f '{{.State.Status}} {{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null || true)
-  [ "$state" != "created $LAUNCH_ID" ] || docker rm -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+  [ "$state" != "created $LAUNCH_ID" ] || docker rm -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
   for port in ${PORTS[@]+"${PORTS[@]}"}; do
     port_free "${port%:*}" || port_in_use "$port"
   done
@@ -1902,7 +1918,7 @@ cmd_destroy() {
   local out name state project names=()
   if [ -n "$TARGET" ]; then
     sandbox_info "$TARGET"
-    out=$(docker rm -f -- "$TARGET" 2>&1) || docker_failed "$out"
+    out=$(docker rm -f -v -- "$TARGET" 2>&1) || docker_failed "$out"
     say "destroyed $TARGET"
     return 0
   fi
@@ -1916,7 +1932,7 @@ cmd_destroy() {
     say "no stopped sessions of this project"
     return 0
   fi
-  out=$(docker rm -- "${names[@]}" 2>&1) || docker_failed "$out"
+  out=$(docker rm -v -- "${names[@]}" 2>&1) || docker_failed "$out"
   say "destroyed ${#names[@]} stopped session(s): ${names[*]}"
 }
 
@@ -2007,6 +2023,11 @@ copy_session() {
   done <<<"$env"
   [[ "$uid:$gid" =~ ^[0-9]+:[0-9]+$ ]] || die "$COMMAND: session $TARGET has no agent uid; it was not started by cxgen" "$EXIT_USAGE"
   COPY_IDS="$uid:$gid"
+  AGENT_EXEC=(docker exec -i -u "$COPY_IDS" -- "$TARGET")
+  # Root mode: docker exec gives uid 0 the container's capabilities; the agent has none, and
+  # lives under the setuid guard (else it could take this process over with ptrace to escape it).
+  [ "$uid" -ne 0 ] || AGENT_EXEC+=(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs
+    "--securebits=+noroot,+noroot_locked" -- perl /usr/local/lib/cxgen/no-setuid.pl)
 }
 
 # container_path PATH [confined]: PATH inside the session, absolute (a relative one is in its work
@@ -2044,7 +2065,7 @@ cmd_push() {
   dest=$(container_path "${COPY_ARGS[1]:-}" confined)
   # tar stores symlinks as symlinks; -k: an existing file there is an error, never replaced.
   out=$( { (cd -P -- "${src%/*}/" && tar -cf - -- "${src##*/}") \
-    | docker exec -i -u "$COPY_IDS" -- "$TARGET" tar -x -k -f - -C "$dest"; } 2>&1) \
+    | "${AGENT_EXEC[@]}" tar -x -k --no-same-owner -f - -C "$dest"; } 2>&1) \
     || die "push: nothing or only part was copied: $(printf '%s' "$out" | grep -v '^$' | head -n 1)"
   say "pushed $src to $TARGET:$dest/${src##*/}"
 }
@@ -2064,7 +2085,7 @@ cmd_pull() {
     || die "pull: $dest/$base exists; remove it or choose another DEST" "$EXIT_USAGE"
   if is_inside "$dest" "$S_WORKDIR"; then
     # The session's own work dir: copied there inside, by the agent.
-    out=$(docker exec -u "$COPY_IDS" -- "$TARGET" cp -a -n -- "$src" "/app$dest/$base" 2>&1) \
+    out=$("${AGENT_EXEC[@]}" cp -a -n -- "$src" "/app$dest/$base" 2>&1) \
       || die "pull: $(printf '%s' "$out" | head -n 1)"
   else
     ! in_agent_tree "$dest" \
@@ -2072,7 +2093,7 @@ cmd_pull() {
     confirm_copy "into $dest"
     # A private folder first: only plain files and folders go on, without set-id bits.
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/cxgen-pull.XXXXXX") || die "cannot create a temporary folder"
-    out=$( { docker exec -u "$COPY_IDS" -- "$TARGET" tar -cf - -C "${src%/*}/" -- "$base" \
+    out=$( { "${AGENT_EXEC[@]}" tar -cf - -C "${src%/*}/" -- "$base" \
       | (cd -- "$tmp" && tar -x --no-same-owner -f -); } 2>&1) \
       || { rm -rf "$tmp"; die "pull: $(printf '%s' "$out" | grep -v '^$' | head -n 1)"; }
     odd=$(find "$tmp" ! -type f ! -type d | wc -l | tr -d ' ')
@@ -2299,7 +2320,7 @@ run_learning() {
   local arg args=() status=0
   for arg in "${DOCKER_ARGS[@]}"; do [ "$arg" = --rm ] || args+=("$arg"); done
   DOCKER_ARGS=("${args[@]}" -e CXGEN_LEARN=1)
-  trap 'docker rm -f "$CONTAINER_NAME" >/dev/null 2>&1 || true; rm -rf "$RUN_TMP"' EXIT
+  trap 'docker rm -f -v "$CONTAINER_NAME" >/dev/null 2>&1 || true; rm -rf "$RUN_TMP"' EXIT
   run_sandbox || status=$?
   learn_report
   return "$status"

@@ -4,7 +4,7 @@
 # command. Any failure before that stops the container: the command never runs unprotected.
 #
 # Environment (set by run_in_container.sh):
-#   CXGEN_UID, CXGEN_GID           the host user's ids (root becomes an unprivileged uid)
+#   CXGEN_UID, CXGEN_GID           the host user's ids; uid 0 is root mode (see agent_ids)
 #   CXGEN_ALLOWED_DOMAINS          allowed domains, separated by spaces
 #   CXGEN_PRIVATE_DESTINATIONS     deny | allowed-names
 #   CXGEN_HOST_ADDRESSES           the Docker host's own addresses, always denied
@@ -35,18 +35,34 @@ fw_fail() { log "error: $* (nothing was started)"; exit "$EXIT_SETUP_FAILED"; }
 trap 'fw_fail "sandbox setup failed at line $LINENO"' ERR
 
 # The agent's uid and gid: the host user's, so files it writes belong to that user.
+# Root mode (uid 0: you are root and the project is root's): the agent is uid 0 with no
+# capabilities, in a group other than root's (the firewall tells Docker's DNS server, uid and gid
+# root, from it by that), on a read-only root filesystem (else the image's root-owned files, run
+# later by root's own tools, would be its to change), and unable to make setuid files (they
+# would be root's on your host).
 agent_ids() {
   local uid="${CXGEN_UID:-$FALLBACK_UID}" gid="${CXGEN_GID:-$FALLBACK_UID}"
   [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
-  [ "$uid" -ne 0 ] || uid=$FALLBACK_UID
-  [ "$gid" -ne 0 ] || gid=$FALLBACK_UID
   account_id /etc/passwd name "$FW_DNS_USER" || fw_fail "the resolver's user $FW_DNS_USER is missing from the image"
   [ "$uid" -ne "$ACCOUNT_ID" ] || fw_fail "uid $uid is the resolver's; run as another user"
+  account_id /etc/passwd name "$FW_OWNER" || fw_fail "the firewall's user $FW_OWNER is missing from the image; rebuild it"
+  [ "$uid" -ne "$ACCOUNT_ID" ] || fw_fail "uid $uid is the firewall's; run as another user"
   AGENT_UID=$uid
   AGENT_GID=$gid
   # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
   AS_AGENT=(setpriv --reuid "$uid" --regid "$gid" --clear-groups
-    --inh-caps=-all --bounding-set=-all --no-new-privs --)
+    --inh-caps=-all --bounding-set=-all --no-new-privs)
+  if [ "$uid" -eq 0 ]; then
+    [ "$gid" -ne 0 ] || fw_fail "root mode: the agent's group must not be root's (CXGEN_GID=0)"
+    [ ! -w / ] || fw_fail "root mode needs a read-only root filesystem (docker run --read-only; run_in_container.sh passes it)"
+    command -v perl >/dev/null || fw_fail "root mode needs perl in the image (Debian's perl-base) for its setuid guard"
+    FW_REDIRECT_DNS=yes
+    # uid 0 never regains capabilities by exec, and the seccomp guard runs before the command.
+    AS_AGENT+=("--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked" --
+      perl /usr/local/lib/cxgen/no-setuid.pl)
+  else
+    AS_AGENT+=(--)
+  fi
 }
 
 # account_id FILE name|id VALUE: the line of FILE (/etc/passwd or /etc/group) with that name or

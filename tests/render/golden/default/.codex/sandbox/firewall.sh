@@ -17,6 +17,10 @@ readonly FW_RUN_DIR="/run/cxgen"
 # What survives `docker restart` (the container's own filesystem, root's alone): domains allowed
 # live, lockdown, the upstream resolver.
 readonly FW_STATE_DIR="/var/lib/cxgen"
+# The firewall's folders belong to this account, not to root: an agent running as uid 0 (root
+# mode) has no capabilities, so a folder it does not own is closed to it; root's own tools pass
+# by capability (DAC_OVERRIDE).
+readonly FW_OWNER="cxgen-fw"
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
 # The names the resolver forwards, re-read on SIGHUP; in a folder the resolver's group may read.
@@ -27,6 +31,9 @@ readonly FW_DENIED_SIZE=4096
 readonly FW_LOCKDOWN_RULE='oif != "lo" goto refuse'
 FW_LEARN=no
 FW_LOCKDOWN=off
+# yes: lookups are redirected to our resolver by NAT instead of through resolv.conf (read-only
+# when the agent runs as root).
+FW_REDIRECT_DNS=no
 readonly FW_DOCKER_DNS="127.0.0.11"
 # Below this port only root may bind (Docker's default is 0: anyone may bind anything).
 readonly FW_PORT_START_FILE="/proc/sys/net/ipv4/ip_unprivileged_port_start"
@@ -177,6 +184,23 @@ fw_inbound() {
   inbound="ip saddr { $(IFS=,; printf '%s' "${from[*]}") } tcp dport { $list } accept"
 }
 
+# fw_owned_dir MODE DIR [GROUP]: a new folder of the firewall's account. (Mode first: once it
+# is not root's, root may no longer chmod it without CAP_FOWNER, which the sandbox lacks.)
+fw_owned_dir() {
+  mkdir -m "$1" "$2"
+  chown "$FW_OWNER${3:+:$3}" "$2"
+}
+
+# fw_senders VAR MATCH: append to VAR the rules refusing packets that MATCH (a resolver's
+# address as source) from anyone but Docker's DNS server (uid and gid root: an agent running as
+# uid 0 has another gid) and our resolver.
+fw_senders() {
+  local rules="$2 meta skuid != { root, \"$FW_DNS_USER\" } reject
+    $2 meta skuid root meta skgid != root reject"
+  printf -v "$1" '%s' "${!1:+${!1}
+    }$rules"
+}
+
 # fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
 fw_join() {
   local var="$1" out="" item
@@ -187,8 +211,7 @@ fw_join() {
 
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
-  local never4 never6 private4 private6 up_match spoofed docker_forward="" inbound=""
-  local senders="meta skuid != { root, \"$FW_DNS_USER\" }"
+  local never4 never6 private4 private6 up_match spoofed="" docker_forward="" inbound=""
   fw_host_addresses
   fw_routes 4
   fw_inbound
@@ -200,18 +223,30 @@ fw_ruleset() {
   case "$upstream" in
     "$FW_DOCKER_DNS")
       up_match="ct original ip daddr $upstream"
-      spoofed="ip saddr $FW_DOCKER_DNS $senders reject"
+      fw_senders spoofed "ip saddr $FW_DOCKER_DNS"
       # Docker's DNS server forwards names it does not know to the host's resolvers from a
       # root socket inside this namespace: that (and only root) may reach port 53 elsewhere.
-      docker_forward="meta skuid root meta l4proto { tcp, udp } th dport 53 accept" ;;
+      docker_forward="meta skuid root meta skgid root meta l4proto { tcp, udp } th dport 53 accept" ;;
     *:*)
+      [ "$FW_REDIRECT_DNS" != yes ] || fw_fail "the sandbox's resolver is IPv6 ($upstream): running the agent as root needs an IPv4 one"
       up_match="ct original ip6 daddr $upstream"
-      spoofed="ip saddr $FW_DOCKER_DNS $senders reject
-    ip6 saddr $upstream $senders reject" ;;
+      fw_senders spoofed "ip saddr $FW_DOCKER_DNS"
+      fw_senders spoofed "ip6 saddr $upstream" ;;
     *)
       up_match="ct original ip daddr $upstream"
-      spoofed="ip saddr { $FW_DOCKER_DNS, $upstream } $senders reject" ;;
+      fw_senders spoofed "ip saddr { $FW_DOCKER_DNS, $upstream }" ;;
   esac
+  # Root mode: resolv.conf is read-only, so lookups sent to the upstream are redirected to our
+  # resolver instead (and accepted here, before the rules that refuse the upstream).
+  local resolver_chain="" redirected=""
+  if [ "$FW_REDIRECT_DNS" = yes ]; then
+    # Before Docker's own NAT (priority -100), which would otherwise claim 127.0.0.11.
+    resolver_chain="chain resolver {
+    type nat hook output priority -150; policy accept;
+    meta skuid != \"$FW_DNS_USER\" ip daddr $upstream meta l4proto { tcp, udp } th dport 53 redirect to :53
+  }"
+    redirected="meta l4proto { tcp, udp } ip daddr 127.0.0.1 th dport 53 $up_match accept"
+  fi
   local allow_rules="ip daddr @allow4 accept
     ip6 daddr @allow6 accept"
   local early_allow="" late_allow="$allow_rules" last="goto refuse"
@@ -255,6 +290,7 @@ table inet $FW_TABLE {
     # Only the resolver may reach the upstream resolver, on port 53. Docker DNATs its
     # embedded DNS, so match the original destination.
     meta skuid "$FW_DNS_USER" meta l4proto { tcp, udp } $up_match ct original proto-dst 53 accept
+    $redirected
     ct original ip daddr $FW_DOCKER_DNS reject
     $up_match reject
     $docker_forward
@@ -296,6 +332,8 @@ table inet $FW_TABLE {
   chain forward {
     type filter hook forward priority 0; policy drop;
   }
+
+  $resolver_chain
 }
 EOF
 }
@@ -345,7 +383,7 @@ fw_servers() {
 # state kept across `docker restart`.
 fw_load_state() {
   local domain
-  [ -d "$FW_STATE_DIR" ] || install -d -m 0700 "$FW_STATE_DIR"
+  [ -d "$FW_STATE_DIR" ] || fw_owned_dir 0700 "$FW_STATE_DIR"
   FW_LOCKDOWN=off
   [ ! -f "$FW_STATE_DIR/lockdown" ] || FW_LOCKDOWN=on
   [ -f "$FW_STATE_DIR/allowed" ] || return 0
@@ -380,9 +418,9 @@ fw_setup() {
   # Rules, resolver config and lookups are root's alone (the caller sets umask 077). The servers
   # file is the resolver's to read too (made in the image with its group; rewritten in place,
   # which keeps group and mode).
-  install -d -m 0700 "$FW_RUN_DIR"
+  [ -d "$FW_RUN_DIR" ] || fw_owned_dir 0700 "$FW_RUN_DIR"
   if [ ! -f "$FW_SERVERS" ]; then
-    install -d -m 0750 -g "$FW_DNS_USER" "${FW_SERVERS%/*}"
+    [ -d "${FW_SERVERS%/*}" ] || fw_owned_dir 0750 "${FW_SERVERS%/*}" "$FW_DNS_USER"
     install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
   fi
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
@@ -413,8 +451,9 @@ fw_setup() {
   wait "$resolver_pid" || resolver_status=$?
   [ "$resolver_status" -eq 0 ] \
     || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
-  # Replace the file's content (it is a bind mount, so it cannot be renamed over).
-  printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
+  # Replace the file's content (it is a bind mount, so it cannot be renamed over); in root mode
+  # it is read-only and the ruleset redirects lookups instead.
+  [ "$FW_REDIRECT_DNS" = yes ] || printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
 }
 
 # fw_selfcheck : prove the firewall is in force before anything starts; every check here

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -283,12 +284,13 @@ def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -
 
 
 # --- A ChatGPT sign-in, refreshed by the real codex ----------------------------------------------
-# codex 0.147.0 refreshes a ChatGPT sign-in when its access token (a JWT) has expired, or, for
-# one without an expiry, 8 days after last_refresh: it POSTs {client_id, grant_type:
-# refresh_token, refresh_token} to https://auth.openai.com/oauth/token, or to
-# CODEX_REFRESH_TOKEN_URL_OVERRIDE when that is set, and rewrites auth.json with the answer's
-# id_token, access_token and refresh_token and a new last_refresh (account_id kept). Only this
-# test sets the override (passed with --env); cxgen's presets never do.
+# codex 0.147.0 refreshes a ChatGPT sign-in as a session starts when its access token (a JWT)
+# has expired or, for one without an expiry, 8 days after last_refresh (its source: also after
+# a 401). It POSTs {client_id, grant_type: refresh_token, refresh_token} to
+# https://auth.openai.com/oauth/token, or to CODEX_REFRESH_TOKEN_URL_OVERRIDE when that is set,
+# and rewrites auth.json in place with the answer's id_token, access_token and refresh_token and
+# a new last_refresh (account_id kept). Only this test sets the override (passed with --env);
+# cxgen's presets never do.
 REFRESH_OVERRIDE = "CODEX_REFRESH_TOKEN_URL_OVERRIDE"
 
 
@@ -299,21 +301,26 @@ def unsigned_jwt(claims: dict[str, object]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
 
 
-def chatgpt_login(account: str, refresh_token: str) -> str:
-    """A ChatGPT sign-in's auth.json as codex writes it, its access token expired a month ago."""
-    expired = int(time.time()) - 30 * 86400
+def chatgpt_login(account: str, refresh_token: str, due: str) -> str:
+    """A ChatGPT sign-in's auth.json as codex writes it, due for a refresh: its access token
+    expired an hour ago (refreshed 2 hours ago), or, with no expiry in it, refreshed 9 days
+    ago."""
+    now = time.time()
+    refreshed = now - (2 * 3600 if due == "expired" else 9 * 86400)
+    access = {"exp": int(now - 3600)} if due == "expired" else {"sub": "no-expiry"}
     claims = {"chatgpt_account_id": account, "chatgpt_plan_type": "plus"}
+    id_token = {"email": "user@mock.test", "exp": int(now), "https://api.openai.com/auth": claims}
     login = {
         "OPENAI_API_KEY": None,
         "tokens": {
-            "id_token": unsigned_jwt(
-                {"email": "user@mock.test", "exp": expired, "https://api.openai.com/auth": claims}
-            ),
-            "access_token": unsigned_jwt({"exp": expired}),
+            "id_token": unsigned_jwt(id_token),
+            "access_token": unsigned_jwt(access),
             "refresh_token": refresh_token,
             "account_id": account,
         },
-        "last_refresh": "2025-01-01T00:00:00Z",
+        "last_refresh": datetime.fromtimestamp(refreshed, timezone.utc)
+        .isoformat()
+        .replace("+00:00", "Z"),
     }
     return json.dumps(login, indent=2)
 
@@ -345,8 +352,9 @@ def chatgpt_project(
     return Sandbox(project, build(project), topology.network), home
 
 
+@pytest.mark.parametrize("due", ["expired", "last-refresh-9-days-ago"])
 def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
-    chatgpt_project: tuple[Sandbox, Path], mock_api: str
+    chatgpt_project: tuple[Sandbox, Path], mock_api: str, due: str
 ) -> None:
     sandbox, home = chatgpt_project
     assert REFRESH_OVERRIDE not in (sandbox.project / "run_in_container.sh").read_text()
@@ -354,7 +362,8 @@ def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
     home_login = sandbox.project / ".codex/.environment/auth.json"
     old_token = f"rt-{uuid.uuid4().hex[:12]}"
     new_token = f"{old_token}+"  # the stand-in's answer
-    host_login.write_text(chatgpt_login(MOCK_ACCOUNT, old_token))
+    host_login.write_text(chatgpt_login(MOCK_ACCOUNT, old_token, due))
+    last_refresh = json.loads(host_login.read_text())["last_refresh"]
     host_login.chmod(0o600)
     chown_tree(host_login)
     env = {
@@ -364,7 +373,7 @@ def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
     }
     session = ("--env", REFRESH_OVERRIDE, "--", "exec", "write your uid to proof.txt")
 
-    # First session: codex finds its access token expired and refreshes it at the stand-in.
+    # First session: codex finds its sign-in due and refreshes it at the stand-in.
     result = run(sandbox, home, *session, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
@@ -384,7 +393,7 @@ def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
     refreshed = json.loads(host_login.read_text())
     assert refreshed["tokens"]["refresh_token"] == new_token
     assert refreshed["tokens"]["account_id"] == MOCK_ACCOUNT
-    assert refreshed["last_refresh"] != "2025-01-01T00:00:00Z"
+    assert refreshed["last_refresh"] > last_refresh
     assert (host_login.stat().st_uid, host_login.stat().st_gid) == USER
     assert host_login.stat().st_mode & 0o777 == 0o600
     assert home_login.read_text() == host_login.read_text()

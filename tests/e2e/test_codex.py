@@ -10,40 +10,24 @@ only OPENAI_API_KEY set, as a user would.
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import (
+    MOCK_NAME,
     PROJECT_UID,
     Sandbox,
     Topology,
     build,
     chown_tree,
-    docker,
     generate,
-    start_server,
+    requests_seen,
 )
 
-MOCK_NAME = "api.mock.test"
 TASK = "write your uid to proof.txt"
-
-
-@pytest.fixture(scope="session")
-def mock_api(codex_image: str, topology: Topology) -> str:
-    """The OpenAI stand-in's container, answering as api.mock.test on the test network."""
-    host = start_server(
-        topology.network,
-        "openai",
-        [MOCK_NAME],
-        codex_image,
-        ("python3", "/usr/local/bin/openai-mock"),
-    )
-    return host.container
 
 
 @pytest.fixture(scope="session")
@@ -78,11 +62,6 @@ def as_user(sandbox: Sandbox, home: Path, key: str, *args: str) -> subprocess.Co
         "CXGEN_ACCEPT_CHANGES": "1",
     }
     return sandbox.run(*args, user=(PROJECT_UID, PROJECT_UID), env=env, timeout=240)
-
-
-def requests_seen(container: str) -> list[dict[str, Any]]:
-    lines = docker("logs", container).stdout.splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 @pytest.mark.parametrize(

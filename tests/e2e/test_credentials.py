@@ -1,6 +1,8 @@
 """Agents' login files on real Docker: imported from the host's own agent, a login refreshed in
 a session written back (same account only, one writer at a time, never through a symlink the
-agent planted), nothing secret in the image; and `login`, with the real codex CLI.
+agent planted), nothing secret in the image; and `login`, with the real codex CLI, which also
+refreshes a ChatGPT sign-in's token itself, against the tests' stand-in for OpenAI's token
+endpoint.
 
 The projects install codex (the real binary, from the codex test image, so nothing is fetched
 from npm) and are run by an unprivileged host user whose home holds ~/.codex/auth.json.
@@ -8,20 +10,30 @@ from npm) and are run by an unprivileged host user whose home holds ~/.codex/aut
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
+import subprocess
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import (
+    MOCK_ACCOUNT,
+    MOCK_NAME,
     PROJECT_UID,
     Sandbox,
+    Topology,
+    build,
     chown_tree,
     docker,
+    generate,
     login_file,
+    requests_seen,
 )
 
 USER = (PROJECT_UID, PROJECT_UID)
@@ -269,3 +281,137 @@ def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -
     assert "r-new-host-login" in result.stdout, result.stderr
     # Its refresh (same account, the host's unchanged since this import) goes back.
     assert "r-agent" in host_login.read_text()
+
+
+# --- A ChatGPT sign-in, refreshed by the real codex ----------------------------------------------
+# codex 0.147.0 refreshes a ChatGPT sign-in as a session starts when its access token (a JWT)
+# has expired or, for one without an expiry, 8 days after last_refresh (its source: also after
+# a 401). It POSTs {client_id, grant_type: refresh_token, refresh_token} to
+# https://auth.openai.com/oauth/token, or to CODEX_REFRESH_TOKEN_URL_OVERRIDE when that is set,
+# and rewrites auth.json in place with the answer's id_token, access_token and refresh_token and
+# a new last_refresh (account_id kept). Only this test sets the override (passed with --env);
+# cxgen's presets never do.
+REFRESH_OVERRIDE = "CODEX_REFRESH_TOKEN_URL_OVERRIDE"
+
+
+def unsigned_jwt(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+
+def chatgpt_login(account: str, refresh_token: str, due: str) -> str:
+    """A ChatGPT sign-in's auth.json as codex writes it, due for a refresh: its access token
+    expired an hour ago (refreshed 2 hours ago), or, with no expiry in it, refreshed 9 days
+    ago."""
+    now = time.time()
+    refreshed = now - (2 * 3600 if due == "expired" else 9 * 86400)
+    access = {"exp": int(now - 3600)} if due == "expired" else {"sub": "no-expiry"}
+    claims = {"chatgpt_account_id": account, "chatgpt_plan_type": "plus"}
+    id_token = {"email": "user@mock.test", "exp": int(now), "https://api.openai.com/auth": claims}
+    login = {
+        "OPENAI_API_KEY": None,
+        "tokens": {
+            "id_token": unsigned_jwt(id_token),
+            "access_token": unsigned_jwt(access),
+            "refresh_token": refresh_token,
+            "account_id": account,
+        },
+        "last_refresh": datetime.fromtimestamp(refreshed, timezone.utc)
+        .isoformat()
+        .replace("+00:00", "Z"),
+    }
+    return json.dumps(login, indent=2)
+
+
+@pytest.fixture
+def chatgpt_project(
+    codex_image: str, topology: Topology, mock_api: str, open_tmp: Path
+) -> tuple[Sandbox, Path]:
+    """A codex project whose codex talks to the stand-in (allowed by name) and a home whose
+    ~/.codex/auth.json is a ChatGPT sign-in, both the unprivileged user's."""
+    root = open_tmp / f"chatgpt-{uuid.uuid4().hex[:8]}"
+    project = root / "project"
+    project.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    generate(project, codex_image, agents=["codex"], apt_packages=[], allowed_domains=[MOCK_NAME])
+    # The user's codex config: the API and ChatGPT's backend are the stand-in; request bodies
+    # uncompressed (with a ChatGPT sign-in codex sends them zstd-compressed, which the
+    # standard-library stand-in cannot read).
+    (project / ".codex/.environment/config.toml").write_text(
+        'model = "mock-model"\n'
+        f'openai_base_url = "http://{MOCK_NAME}/v1"\n'
+        f'chatgpt_base_url = "http://{MOCK_NAME}/backend-api"\n'
+        "[features]\n"
+        "enable_request_compression = false\n"
+    )
+    home = root / "home"
+    (home / ".codex").mkdir(parents=True)
+    chown_tree(root)
+    return Sandbox(project, build(project), topology.network), home
+
+
+@pytest.mark.parametrize("due", ["expired", "last-refresh-9-days-ago"])
+def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
+    chatgpt_project: tuple[Sandbox, Path], mock_api: str, due: str
+) -> None:
+    sandbox, home = chatgpt_project
+    assert REFRESH_OVERRIDE not in (sandbox.project / "run_in_container.sh").read_text()
+    host_login = home / ".codex/auth.json"
+    home_login = sandbox.project / ".codex/.environment/auth.json"
+    old_token = f"rt-{uuid.uuid4().hex[:12]}"
+    new_token = f"{old_token}+"  # the stand-in's answer
+    host_login.write_text(chatgpt_login(MOCK_ACCOUNT, old_token, due))
+    last_refresh = json.loads(host_login.read_text())["last_refresh"]
+    host_login.chmod(0o600)
+    chown_tree(host_login)
+    env = {
+        "OPENAI_API_KEY": "",
+        "CODEX_API_KEY": "",
+        REFRESH_OVERRIDE: f"http://{MOCK_NAME}/oauth/token",
+    }
+    session = ("--env", REFRESH_OVERRIDE, "--", "exec", "write your uid to proof.txt")
+
+    # First session: codex finds its sign-in due and refreshes it at the stand-in.
+    result = run(sandbox, home, *session, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
+    refreshes = [r for r in requests_seen(mock_api) if r["path"] == "/oauth/token"]
+    assert [r["body"] for r in refreshes if r["body"].get("refresh_token") == old_token] == [
+        {
+            "client_id": "app_EMoamEEZ73f0CkXaXp7hrann",
+            "grant_type": "refresh_token",
+            "refresh_token": old_token,
+        }
+    ]
+    # The login codex rewrote went back to the host's file: the new refresh token, same
+    # account, owner and mode kept, and the project's copy is the same login.
+    assert "wrote the session's refreshed login (.codex/.environment/auth.json) back to" in (
+        result.stderr
+    )
+    refreshed = json.loads(host_login.read_text())
+    assert refreshed["tokens"]["refresh_token"] == new_token
+    assert refreshed["tokens"]["account_id"] == MOCK_ACCOUNT
+    assert refreshed["last_refresh"] > last_refresh
+    assert (host_login.stat().st_uid, host_login.stat().st_gid) == USER
+    assert host_login.stat().st_mode & 0o777 == 0o600
+    assert home_login.read_text() == host_login.read_text()
+    new_access = f"Bearer {refreshed['tokens']['access_token']}"
+    first = [r for r in requests_seen(mock_api) if r["authorization"] == new_access]
+    assert [r["path"] for r in first if r["path"] == "/v1/responses"] == ["/v1/responses"] * 2
+    assert {r["account"] for r in first} == {MOCK_ACCOUNT}
+    before = len(requests_seen(mock_api))
+
+    # Second session, from the host's file alone (the project's copy gone): codex signs in with
+    # the refreshed token, still valid, so no new refresh.
+    home_login.unlink()
+    result = run(sandbox, home, *session, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
+    second = requests_seen(mock_api)[before:]
+    assert [r for r in second if r["path"] == "/oauth/token"] == []
+    responses = [r for r in second if r["path"] == "/v1/responses"]
+    assert len(responses) == 2
+    assert {(r["authorization"], r["account"]) for r in responses} == {(new_access, MOCK_ACCOUNT)}
+    assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == new_token

@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 """A stand-in for the OpenAI Responses API (POST /v1/responses, server-sent events), enough for
 the real Codex CLI: the first turn asks for one shell tool call (the command in MOCK_COMMAND),
-the turn that carries the tool's output gets a final message. Every request is logged as one
-JSON line (path, Authorization header, body) to stdout and kept for GET /requests.
-Standard library only: it runs in a test container with nothing but python3.
+the turn that carries the tool's output gets a final message. It also stands in for OpenAI's
+OAuth token endpoint (POST /oauth/token, where codex sends a ChatGPT sign-in's refresh token when
+CODEX_REFRESH_TOKEN_URL_OVERRIDE points it here): each refresh token REFRESH gets REFRESH+
+as the new one, an access token good for an hour and an id token for MOCK_ACCOUNT_ID. Every
+request is logged as one JSON line (path, Authorization and ChatGPT-Account-ID headers, body)
+to stdout and kept for GET /requests. Standard library only: it runs in a test container with
+nothing but python3.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 COMMAND = os.environ.get("MOCK_COMMAND", "id -u > proof.txt")
 FINAL_TEXT = "mock: done"
+ACCOUNT_ID = os.environ.get("MOCK_ACCOUNT_ID", "acct-mock")
 REQUESTS: list[dict[str, Any]] = []
 
 
@@ -68,6 +76,38 @@ def events(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT (codex reads a ChatGPT token's claims, it does not verify them)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+
+def refreshed_tokens(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The OAuth token endpoint's answer to a refresh grant (None: not one)."""
+    old = body.get("refresh_token")
+    if body.get("grant_type") != "refresh_token" or not isinstance(old, str) or not old:
+        return None
+    new = f"{old}+"
+    expires = int(time.time()) + 3600
+    auth = {"chatgpt_account_id": ACCOUNT_ID, "chatgpt_plan_type": "plus"}
+    return {
+        "id_token": jwt(
+            {
+                "email": "user@mock.test",
+                "exp": expires,
+                "https://api.openai.com/auth": auth,
+            }
+        ),
+        "access_token": jwt({"exp": expires, "jti": new}),
+        "refresh_token": new,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    }
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -90,15 +130,27 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         try:
             body = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or not text (a compressed body)
             body = {"unparsed": raw.decode(errors="replace")}
+        if "x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
+            body = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
         record = {
             "path": self.path,
             "authorization": self.headers.get("Authorization", ""),
+            "account": self.headers.get("ChatGPT-Account-ID", ""),
             "body": body,
         }
         REQUESTS.append(record)
         print(json.dumps(record), flush=True)
+        if self.path.split("?")[0] == "/oauth/token":
+            tokens = refreshed_tokens(body)
+            answer = json.dumps(tokens or {"error": "invalid_grant"}).encode()
+            self.send_response(200 if tokens else 400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         if not self.path.endswith("/responses"):
             self.send_response(404)
             self.send_header("Content-Length", "0")

@@ -10,10 +10,11 @@ from tests.conftest import run_cxgen
 from tests.e2e.conftest import RUN_ID, Sandbox, docker
 
 
-def test_init_defaults_then_exec_prints_a_non_root_uid(
+def test_init_defaults_then_exec_runs_as_the_owner_without_capabilities(
     base_image: str, topology, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """The foundation's promise, through the CLI as a user types it."""
+    """The foundation's promise, through the CLI as a user types it: the agent is the project's
+    owner (root here, so root mode), with no capabilities."""
     project = tmp_path / "demo"
     result = run_cxgen(
         [
@@ -30,9 +31,10 @@ def test_init_defaults_then_exec_prints_a_non_root_uid(
     sandbox = Sandbox(project, "", topology.network)
     built = sandbox.run("build", timeout=1200)
     assert built.returncode == 0, built.stderr[-2000:]
-    result = sandbox.run("exec", "--", "id", "-u")
+    result = sandbox.run("exec", "--", "bash", "-c", "id -u; grep ^CapEff /proc/self/status")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().isdigit() and int(result.stdout) != 0
+    uid, caps = result.stdout.splitlines()
+    assert int(uid) == project.stat().st_uid and caps.split()[1] == "0" * 16
 
 
 def test_second_build_does_not_rebuild(sandbox: Sandbox) -> None:

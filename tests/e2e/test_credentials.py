@@ -81,6 +81,26 @@ def test_login_refreshed_in_a_session_goes_back_to_the_host(codex_project) -> No
     assert "r3" in result.stdout, result.stderr
 
 
+def test_in_root_mode_a_refreshed_login_goes_back_and_stays_roots(codex_project) -> None:
+    """Root on a root-owned project: the agent is uid 0 (without capabilities); the sync is the
+    same, and every file stays root's, mode 0600."""
+    sandbox, home = codex_project
+    chown_tree(sandbox.project.parent, 0)
+    host_login = home / ".codex/auth.json"
+    home_login = sandbox.project / ".codex/.environment/auth.json"
+    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    result = sandbox.run("exec", "--", "bash", "-c", 'id -u; cat "$CODEX_HOME/auth.json"', env=env)
+    assert result.returncode == 0 and result.stdout.startswith("0\n"), result.stderr
+    assert "r1" in result.stdout and f"copied {host_login}" in result.stderr
+    assert (home_login.stat().st_uid, home_login.stat().st_mode & 0o777) == (0, 0o600)
+    refreshed = login_file("acct-1", "r2")
+    script = f"printf '%s' '{refreshed}' >\"$CODEX_HOME/auth.json\""
+    result = sandbox.run("exec", "--", "bash", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert host_login.read_text() == refreshed and "back to" in result.stderr
+    assert (host_login.stat().st_uid, host_login.stat().st_mode & 0o777) == (0, 0o600)
+
+
 @pytest.mark.parametrize(
     "planted",
     [

@@ -63,6 +63,7 @@ MANAGE_COMMANDS = (
     "accept",
     "diff",
     "revert",
+    "fetch",
 )
 # The tests' DNS server answers these names (and their subdomains) itself, everything else
 # NXDOMAIN; Docker's embedded DNS knows none of them, so it must forward them there.

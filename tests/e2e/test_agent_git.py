@@ -1,0 +1,188 @@
+"""git=track's agent repository on real Docker: inside, the agent's git works in the work dir
+(the project's history, HEAD and your uncommitted changes) and commits to a repository of its
+own; `fetch` brings its branches to the host as agent/<branch>, through git upload-pack run in
+a container (the running session, or a throwaway one). A hostile agent repository (config,
+hooks, alternates to a host path, a symlinked objects folder, a symlink or FIFO in its place)
+runs nothing on the host and leaks nothing into it."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import Topology, chown_tree
+from tests.e2e.test_git_track import USER, as_user, committed_project, git
+
+
+def wait_for(path: Path) -> None:
+    for _ in range(150):
+        if path.exists():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never appeared")
+
+
+def stop(session: subprocess.Popen[str]) -> None:
+    args = list(session.args)
+    subprocess.run(
+        ["docker", "rm", "-f", args[args.index("--name") + 1]], capture_output=True, check=False
+    )
+    session.communicate(timeout=60)
+
+
+def test_agent_commits_reach_the_host_through_fetch(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    root = open_tmp / f"agentgit-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    result = as_user(sandbox, env, "fetch")
+    assert result.returncode == 2 and "--git track" in result.stderr, result.stderr
+    # Your uncommitted change: the agent's git shows it as uncommitted.
+    (project / "a.txt").write_text("hello\nmine\n")
+    script = (
+        "set -e; git status --porcelain; git rev-parse --abbrev-ref HEAD; git log --format=%s; "
+        "echo agent > agent.txt; git add agent.txt; git commit -qm 'agent work'; "
+        "git checkout -qb feature; echo f > f.txt; git add f.txt; git commit -qm 'feature work'; "
+        f"git checkout -q {branch}; git update-ref refs/heads/-dash HEAD"
+    )
+    result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert " M a.txt" in lines and branch in lines and "init" in lines, result.stdout
+    # The project's own repository did not move.
+    assert git(project, "log", "--format=%s", branch) == "init\n"
+    assert "agent" not in git(project, "branch", "-a")
+    # No session runs: upload-pack runs in a throwaway container.
+    result = as_user(sandbox, env, "fetch")
+    assert result.returncode == 0, result.stderr
+    assert f"agent/{branch}" in result.stderr and "agent/feature" in result.stderr
+    assert git(project, "log", "--format=%s", f"agent/{branch}") == "agent work\ninit\n"
+    assert git(project, "log", "-1", "--format=%s", "agent/feature") == "feature work\n"
+    # A ref name starting with '-' arrives as a ref, never as an option.
+    assert git(project, "rev-parse", "refs/remotes/agent/-dash") == git(
+        project, "rev-parse", f"agent/{branch}"
+    )
+    # The next session keeps the agent's branch (it is ahead of yours); fetch while it runs goes
+    # through that session.
+    ready = project / "ready"
+    session = sandbox.start(
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        "git log -1 --format=%s > seen; git commit -q --allow-empty -m again; touch ready; sleep 60",
+        env=env,
+        user=USER,
+    )
+    try:
+        wait_for(ready)
+        assert (project / "seen").read_text() == "agent work\n"
+        result = as_user(sandbox, env, "fetch")
+        assert result.returncode == 0, result.stderr
+        assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "again\n"
+    finally:
+        stop(session)
+    # diff and revert still cover the last session's files.
+    result = as_user(sandbox, env, "diff", "--stat")
+    assert result.returncode == 0 and "ready" in result.stdout, result.stderr
+    assert ".environment" not in result.stdout
+    result = as_user(sandbox, env, "revert", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not ready.exists() and (project / "agent.txt").exists()
+    assert (project / "a.txt").read_text() == "hello\nmine\n"
+    assert git(project, "log", "--format=%s", branch) == "init\n"
+
+
+def secret_repo(root: Path) -> str:
+    """A repository of the host user's that the agent must never reach; its commit's id."""
+    secret = root / "secret"
+    secret.mkdir()
+    git(secret, "init", "-q")
+    (secret / "s.txt").write_text("TOPSECRET\n")
+    git(secret, "add", "-A")
+    git(secret, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "secret")
+    chown_tree(secret)
+    return git(secret, "rev-parse", "HEAD").strip()
+
+
+def has_object(repo: Path, sha: str) -> bool:
+    return (
+        subprocess.run(
+            ["git", "-c", "safe.directory=*", "--git-dir", str(repo), "cat-file", "-e", sha],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+
+
+def test_a_hostile_agent_repository_runs_and_leaks_nothing_on_the_host(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    root = open_tmp / f"agentgit-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    sha = secret_repo(root)
+    # Not mounted in any container: only a command run on this host can create it.
+    marker = root / "marker"
+    touch = f"touch {marker}"
+    hook = f"#!/bin/sh\n{touch}\n"
+    script = (
+        "set -e; echo w > w.txt; git add w.txt; git commit -qm work; "
+        "repo=$(git rev-parse --absolute-git-dir); "
+        f"git config core.fsmonitor '{touch}'; git config core.hooksPath \"$repo/evil-hooks\"; "
+        f"git config core.sshCommand '{touch}'; git config core.pager '{touch}'; "
+        f"git config uploadpack.packObjectsHook '{touch}'; "
+        f"git config core.alternateRefsCommand '{touch}'; git config protocol.allow always; "
+        "mkdir -p \"$repo/evil-hooks\"; "
+        "for h in reference-transaction post-checkout post-merge pre-auto-gc fsmonitor-watchman "
+        "post-index-change push-to-checkout; do "
+        f"printf '%s' '{hook}' > \"$repo/hooks/$h\"; cp \"$repo/hooks/$h\" \"$repo/evil-hooks/$h\"; "
+        "chmod +x \"$repo/hooks/$h\" \"$repo/evil-hooks/$h\"; done; "
+        f"echo {root}/secret/.git/objects >> \"$repo/objects/info/alternates\""
+    )
+    result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    result = as_user(sandbox, env, "fetch")
+    assert result.returncode == 0, result.stderr
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "work\n"
+    assert not marker.exists()
+    # A ref to the secret commit (reachable only through an alternate on this host), then the
+    # objects folder swapped for a symlink to the secret one: nothing of it arrives.
+    for step in (
+        f"git update-ref refs/heads/leak {sha} || "
+        f"printf '%s\\n' {sha} > \"$(git rev-parse --absolute-git-dir)/refs/heads/leak\"",
+        "repo=$(git rev-parse --absolute-git-dir); mv \"$repo/objects\" \"$repo/objects.real\"; "
+        f"ln -s {root}/secret/.git/objects \"$repo/objects\"",
+    ):
+        result = as_user(sandbox, env, "exec", "--", "bash", "-c", step)
+        assert result.returncode == 0, result.stderr
+        as_user(sandbox, env, "fetch")
+        assert not marker.exists()
+        assert not has_object(project / ".git", sha)
+        assert "leak" not in git(project, "branch", "-a")
+    for relay in (root / "state/cxgen/tracks").glob("*-agent.git"):
+        assert not has_object(relay, sha)
+    # The agent repository itself swapped for a symlink to your secret repository (by an agent
+    # whose session does not pin it, e.g. --git readonly), then for a FIFO: refused at once.
+    agent_repo = ".codex/.environment/git/agent.git"
+    for swap, why in (
+        (f"rm -rf {agent_repo} && ln -s {root}/secret/.git {agent_repo}", "symlink"),
+        (f"rm -rf {agent_repo} && mkfifo {agent_repo}", "no agent repository"),
+    ):
+        result = as_user(sandbox, env, "exec", "--git", "readonly", "--", "bash", "-c", swap)
+        assert result.returncode == 0, result.stderr
+        result = as_user(sandbox, env, "fetch")
+        assert result.returncode == 2 and why in result.stderr, result.stderr
+        assert not has_object(project / ".git", sha)
+    # A git=track start refuses the FIFO too, rather than mount something else at .git.
+    result = as_user(sandbox, env, "exec", "--", "true")
+    assert result.returncode != 0 and "agent.git" in result.stderr, result.stderr
+    assert not marker.exists()
+

@@ -74,7 +74,8 @@ def test_agent_commits_reach_the_host_through_fetch(
         "--",
         "bash",
         "-c",
-        "git log -1 --format=%s > seen; git commit -q --allow-empty -m again; touch ready; sleep 60",
+        "git log -1 --format=%s > seen; git commit -q --allow-empty -m again; "
+        "touch ready; sleep 60",
         env=env,
         user=USER,
     )
@@ -139,12 +140,12 @@ def test_a_hostile_agent_repository_runs_and_leaks_nothing_on_the_host(
         f"git config core.sshCommand '{touch}'; git config core.pager '{touch}'; "
         f"git config uploadpack.packObjectsHook '{touch}'; "
         f"git config core.alternateRefsCommand '{touch}'; git config protocol.allow always; "
-        "mkdir -p \"$repo/evil-hooks\"; "
+        'mkdir -p "$repo/evil-hooks"; '
         "for h in reference-transaction post-checkout post-merge pre-auto-gc fsmonitor-watchman "
         "post-index-change push-to-checkout; do "
-        f"printf '%s' '{hook}' > \"$repo/hooks/$h\"; cp \"$repo/hooks/$h\" \"$repo/evil-hooks/$h\"; "
-        "chmod +x \"$repo/hooks/$h\" \"$repo/evil-hooks/$h\"; done; "
-        f"echo {root}/secret/.git/objects >> \"$repo/objects/info/alternates\""
+        f'printf \'%s\' \'{hook}\' > "$repo/hooks/$h"; cp "$repo/hooks/$h" "$repo/evil-hooks/$h"; '
+        'chmod +x "$repo/hooks/$h" "$repo/evil-hooks/$h"; done; '
+        f'echo {root}/secret/.git/objects >> "$repo/objects/info/alternates"'
     )
     result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
     assert result.returncode == 0, result.stderr
@@ -158,8 +159,8 @@ def test_a_hostile_agent_repository_runs_and_leaks_nothing_on_the_host(
     for step in (
         f"git update-ref refs/heads/leak {sha} || "
         f"printf '%s\\n' {sha} > \"$(git rev-parse --absolute-git-dir)/refs/heads/leak\"",
-        "repo=$(git rev-parse --absolute-git-dir); mv \"$repo/objects\" \"$repo/objects.real\"; "
-        f"ln -s {root}/secret/.git/objects \"$repo/objects\"",
+        'repo=$(git rev-parse --absolute-git-dir); mv "$repo/objects" "$repo/objects.real"; '
+        f'ln -s {root}/secret/.git/objects "$repo/objects"',
     ):
         result = as_user(sandbox, env, "exec", "--", "bash", "-c", step)
         assert result.returncode == 0, result.stderr
@@ -185,4 +186,3 @@ def test_a_hostile_agent_repository_runs_and_leaks_nothing_on_the_host(
     result = as_user(sandbox, env, "exec", "--", "true")
     assert result.returncode != 0 and "agent.git" in result.stderr, result.stderr
     assert not marker.exists()
-

@@ -21,6 +21,7 @@ SHELL_FILES = [
     ".codex/sandbox/entrypoint.sh",
     ".codex/sandbox/firewall.sh",
     ".codex/sandbox/cxgen-ctl",
+    ".codex/sandbox/agent-git",
 ]
 
 

@@ -113,6 +113,10 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
                                                                   changed (since it started)
        ./run_in_container.sh revert [--yes] [--work-dir PATH]     with git=track: put the work dir back
                                                                   as the last session found it
+       ./run_in_container.sh fetch                                with git=track: bring the commits the
+                                                                  agent made in its own repository (its
+                                                                  .git inside) into this project, as
+                                                                  agent/<branch> (git log agent/main)
        ./run_in_container.sh accept                               accept the current allowlist,
                                                                   .codex/sandbox and init hook after
                                                                   reviewing them
@@ -149,9 +153,10 @@ Options:
   --agent NAME         agent to start (installed: $INSTALLED_AGENTS)
   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>
   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
-  --git MODE           readonly (default here: $DEFAULT_GIT_MODE), track (readonly, and diff /
-                       revert show and undo what the session changed), off (.git hidden) or
-                       writable (unsafe: the agent can plant code your git runs)
+  --git MODE           readonly (default here: $DEFAULT_GIT_MODE), track (the agent commits to a
+                       repository of its own, which fetch brings here; diff / revert show and
+                       undo what the session changed), off (.git hidden) or writable (unsafe:
+                       the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          session (container) name (default: cxgen-<project>-<hash>, one per project)
   --parallel           start another session when NAME runs (NAME-2, NAME-3...)
@@ -294,10 +299,10 @@ check_control_paths() {
 parse_args() {
   COMMAND=run
   case "${1:-}" in
-    run | shell | exec | build | accept | login | diff | revert | denied | allow | lockdown) COMMAND="$1"; shift ;;
+    run | shell | exec | build | accept | login | diff | revert | fetch | denied | allow | lockdown) COMMAND="$1"; shift ;;
     list | attach | stop | destroy | images | push | pull) parse_manage_args "$@"; return 0 ;;
     -* | "") ;;
-    *) die "unknown command '$1'; commands: run shell exec build accept login diff revert denied allow lockdown list attach stop destroy push pull images (see --help)" "$EXIT_USAGE" ;;
+    *) die "unknown command '$1'; commands: run shell exec build accept login diff revert fetch denied allow lockdown list attach stop destroy push pull images (see --help)" "$EXIT_USAGE" ;;
   esac
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
@@ -943,6 +948,151 @@ cmd_revert() {
   say "reverted $WORK_DIR to the session's start; the session's work is kept as commit $now (git=track repository $TRACK_DIR)"
 }
 
+# --- The agent's own repository (git=track) ---------------------------------------------------
+# With git=track the agent also gets a repository of its own, in its home, mounted at the
+# project's .git: it may commit there freely. The real .git is read-only inside, at
+# PROJECT_GIT_INSIDE, and lends it its objects; agent-git (in the image) sets it up at each
+# start, as the agent. The host never runs git on that repository (its config, hooks and objects
+# are the agent's): fetch runs `git upload-pack` in a container, as the agent, and fetches from
+# it as from a remote, every object checked, into a private relay repository of yours; the
+# project then fetches from the relay into refs/remotes/agent/*.
+readonly AGENT_GIT_DIR="$ENV_DIR/git/agent.git"
+readonly PROJECT_GIT_INSIDE=/run/cxgen-git/project.git
+readonly AGENT_GIT_HELPER=/usr/local/lib/cxgen/agent-git
+# The largest file one fetch may write (ulimit -f counts 512-byte blocks): 4 GiB.
+readonly FETCH_MAX_BLOCKS=8388608
+
+# The agent's repository at the project's .git (a mount point there, which the agent cannot
+# rename), its folders pinned (no other sandbox's agent can swap them for symlinks), the real
+# .git read-only outside every tree the agent writes. Sets AGENT_GIT_DIRS, made before the start.
+agent_git_mounts() {
+  local git_dir="$PROJECT_DIR/.git"
+  refuse_symlink "$ENV_DIR/git"
+  refuse_symlink "$AGENT_GIT_DIR"
+  add_mount "$git_dir" "$PROJECT_GIT_INSIDE" ",readonly"
+  at_risk "$git_dir"
+  pin "$ENV_DIR/git"
+  pin "$AGENT_GIT_DIR"
+  add_mount "$AGENT_GIT_DIR" "/app$git_dir"
+  PINNED+=("$git_dir")
+  AGENT_GIT_DIRS=("$ENV_DIR/git" "$AGENT_GIT_DIR")
+  # fetch finds a running session by this label, and its agent's ids.
+  DOCKER_ARGS+=(--label "org.cxgen.agentgit=$(agent_git_ids)")
+}
+
+# The agent's uid:gid, as the entrypoint runs it (never root: 1000:1000 instead). upload-pack
+# runs as that user: root inside a session still has the firewall's capabilities.
+agent_git_ids() {
+  if [ "${AGENT_IDS%%:*}" -eq 0 ]; then printf '1000:1000\n'; else printf '%s\n' "$AGENT_IDS"; fi
+}
+
+# The session's command, started by agent-git once the agent's repository is ready.
+agent_git_command() {
+  [ "${#AGENT_GIT_DIRS[@]}" -gt 0 ] || return 0
+  CMD_ARGS=("$AGENT_GIT_HELPER" "/app$PROJECT_DIR/.git" "$PROJECT_GIT_INSIDE" -- "${CMD_ARGS[@]}")
+}
+
+# relay_git ARGS...: git on the relay (yours alone, written only by this git), with cxgen's
+# config only: no hooks, every fetched object checked, nothing run on what it receives.
+relay_git() {
+  HOME="$RELAY_DIR" XDG_CONFIG_HOME="$RELAY_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 \
+    git --git-dir="$RELAY_DIR" -c core.hooksPath=/dev/null -c core.fsmonitor=false \
+    -c transfer.fsckObjects=true -c fetch.fsckObjects=true -c gc.auto=0 -c maintenance.auto=false \
+    -c fetch.writeCommitGraph=false -c fetch.recurseSubmodules=false -c protocol.file.allow=always "$@"
+}
+
+# Sets RELAY_DIR (created on first use): per project, beside the git=track repositories. It
+# borrows the project's objects (your repository), so only the agent's new objects are copied.
+relay_paths() {
+  RELAY_DIR="$STATE_DIR/tracks/$(printf '%s' "$PROJECT_DIR" | sha256 | cut -c 1-16)-agent.git"
+  [ ! -d "$RELAY_DIR" ] || return 0
+  if ! (umask 077 && mkdir -p "$STATE_DIR/tracks" \
+    && HOME="$STATE_DIR/tracks" GIT_CONFIG_NOSYSTEM=1 git init -q --bare "$RELAY_DIR" >/dev/null \
+    && printf '%s\n' "$PROJECT_DIR/.git/objects" >"$RELAY_DIR/objects/info/alternates"); then
+    die "cannot create $RELAY_DIR"
+  fi
+}
+
+# Sets UPLOAD_PACK (a shell command for git fetch --upload-pack; the values it uses are in
+# CXGEN_UPLOAD_* variables, never spliced into it) and UPLOAD_URL: git upload-pack as the agent,
+# in this project's running git=track session, else in a throwaway container without network
+# or capabilities that sees the agent's repository and the project's .git read-only.
+upload_pack_command() {
+  local line name ids
+  line=$(docker ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
+    --filter label=org.cxgen.agentgit --format '{{.Names}} {{.Label "org.cxgen.agentgit"}}') \
+    || die "cannot list the running sandboxes (is Docker running?)"
+  line="${line%%$'\n'*}" name="${line%% *}" ids="${line#* }"
+  if [ -n "$line" ] && [[ "$name" =~ $NAME_RE ]] && [[ "$ids" =~ ^[1-9][0-9]*:[0-9]+$ ]]; then
+    export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids"
+    # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
+    UPLOAD_PACK='docker exec -i -u "$CXGEN_UPLOAD_USER" -- "$CXGEN_UPLOAD_NAME" git -c safe.directory="*" upload-pack'
+    # git decodes %XX in file:// URLs.
+    UPLOAD_URL="file:///app${PROJECT_DIR//%/%25}/.git"
+    return 0
+  fi
+  # No agent runs that could swap these for symlinks between the check and docker's mount.
+  AT_RISK=()
+  at_risk "$ENV_DIR/git"
+  at_risk "$AGENT_GIT_DIR"
+  refuse_racing_sandboxes
+  ensure_image
+  set_agent_ids
+  # Docker's CSV quoting (as add_mount): the double quotes are meant literally.
+  # shellcheck disable=SC2089,SC2090
+  printf -v CXGEN_UPLOAD_REPO 'type=bind,"source=%s",target=/cxgen/agent.git,readonly' "$AGENT_GIT_DIR"
+  # shellcheck disable=SC2089,SC2090
+  printf -v CXGEN_UPLOAD_PROJECT 'type=bind,"source=%s","target=%s",readonly' "$PROJECT_DIR/.git" "$PROJECT_GIT_INSIDE"
+  CXGEN_UPLOAD_USER=$(agent_git_ids)
+  # shellcheck disable=SC2090
+  export CXGEN_UPLOAD_REPO CXGEN_UPLOAD_PROJECT CXGEN_UPLOAD_USER CXGEN_UPLOAD_IMAGE="$IMAGE"
+  export CXGEN_UPLOAD_PULL="${PULL_ARGS[*]-}"
+  # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
+  UPLOAD_PACK='docker run --rm -i $CXGEN_UPLOAD_PULL --network none --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g --label org.cxgen.fetch=1 --user "$CXGEN_UPLOAD_USER" --mount "$CXGEN_UPLOAD_REPO" --mount "$CXGEN_UPLOAD_PROJECT" --entrypoint git "$CXGEN_UPLOAD_IMAGE" -c safe.directory="*" upload-pack'
+  UPLOAD_URL=file:///cxgen/agent.git
+}
+
+# fetch: the agent's branches into the relay (refs/agent/*), then into the project
+# (refs/remotes/agent/*).
+cmd_fetch() {
+  local git_dir="$PROJECT_DIR/.git" branch branches=()
+  command -v git >/dev/null 2>&1 || die "fetch needs git on this machine" "$EXIT_USAGE"
+  [ -d "$git_dir" ] || die "fetch: $PROJECT_DIR has no .git folder (the agent's repository needs the project's)" "$EXIT_USAGE"
+  refuse_symlink "$ENV_DIR/git"
+  refuse_symlink "$AGENT_GIT_DIR"
+  [ -d "$AGENT_GIT_DIR" ] || die "no agent repository yet: start a session with --git track (or the git=track answer)" "$EXIT_USAGE"
+  if [ "$EUID" -eq 0 ] && [ "$(stat -c %u "$git_dir" 2>/dev/null || stat -f %u "$git_dir")" -ne 0 ]; then
+    die "fetch as the project's owner, not root: files git writes in .git would belong to root" "$EXIT_USAGE"
+  fi
+  load_agent_trees
+  relay_paths
+  upload_pack_command
+  # The agent answers; this side only receives (a file larger than the limit ends the fetch).
+  # Its ref names reach your terminal without control characters.
+  # (docker keeps your Docker config and context: git runs with the relay as HOME.)
+  if ! (cd "$RELAY_DIR" && { ulimit -S -f "$FETCH_MAX_BLOCKS" 2>/dev/null || true; } \
+    && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" relay_git fetch -q --no-tags \
+      --prune --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" '+refs/heads/*:refs/agent/*') 2>&1 | printable >&2; then
+    die "could not fetch from the agent's repository (see above)"
+  fi
+  # Your repository fetches from the relay, which only this script's git wrote.
+  if ! git --git-dir="$git_dir" fetch -q --no-tags --prune "$RELAY_DIR" '+refs/agent/*:refs/remotes/agent/*' 2>&1 | printable >&2; then
+    die "could not fetch from $RELAY_DIR into $PROJECT_DIR (see above)"
+  fi
+  while IFS= read -r branch; do branches+=("$branch"); done \
+    < <(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' refs/remotes/agent/ | printable)
+  if [ "${#branches[@]}" -eq 0 ]; then
+    say "the agent's repository has no branches"
+    return 0
+  fi
+  if [ "${#branches[@]}" -gt 20 ]; then
+    say "the agent's branches, in this project (${#branches[@]}; git branch -r lists them): ${branches[*]:0:20} ..."
+  else
+    say "the agent's branches, in this project: ${branches[*]}"
+  fi
+  say "see its work: git log ${branches[0]}   (git diff HEAD...${branches[0]}; git merge ${branches[0]})"
+}
+
 # --- Policy approval --------------------------------------------------------------------------
 # The allowlist and the image's build context decide what the sandbox may do. They live in the
 # project, where a git pull or an earlier agent could change them, so this user accepts every
@@ -1130,7 +1280,8 @@ protect_git() {
   [ -e "$git_dir" ] || return 0
   [ "$GIT_MODE" = writable ] || GIT_PINNED=yes
   case "$GIT_MODE" in
-    readonly | track) pin "$git_dir" ",readonly" ;;
+    track) if [ -d "$git_dir" ]; then agent_git_mounts; else pin "$git_dir" ",readonly"; fi ;;
+    readonly) pin "$git_dir" ",readonly" ;;
     off)
       if [ -d "$git_dir" ]; then
         DOCKER_ARGS+=(--mount "type=tmpfs,\"target=/app$git_dir\",tmpfs-mode=0555,readonly")
@@ -1496,7 +1647,9 @@ unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 prepare_env_dir() {
   local dir i
   [ -d "$CODEX_DIR" ] || die "missing $CODEX_DIR; restore it with git or re-run cxgen"
-  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home"; do make_agent_dir "$dir"; done
+  for dir in "$ENV_DIR" "$ENV_DIR/sessions" "$ENV_DIR/home" ${AGENT_GIT_DIRS[@]+"${AGENT_GIT_DIRS[@]}"}; do
+    make_agent_dir "$dir"
+  done
   for ((i = 0; i < ${#COPIES[@]}; i += 2)); do
     make_home_dirs "${COPIES[$((i + 1))]}"
     copy_for_agent "${COPIES[$i]}" "${COPIES[$((i + 1))]}"
@@ -1675,9 +1828,11 @@ pass_env() {
 # also at its top, a file in an existing .git, a bare repository's HEAD) would run its config and
 # hooks in any git command you start there. Folders the agent made unreadable are named too.
 warn_new_git_dirs() {
-  local since="$1" errors="$1.err" skip="" line found=()
+  local since="$1" errors="$1.err" skip="" agent_repo="" line found=()
   # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
   [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
+  # git=track's agent repository: the agent's by design (fetch reads it; see the README).
+  ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
   # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
   # anything inside it, is new.
   while IFS= read -r -d '' line; do
@@ -1685,7 +1840,8 @@ warn_new_git_dirs() {
       */HEAD) found+=("${line%/HEAD}") ;;
       *) [ -z "$(find "$WORK_DIR/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || found+=("$line") ;;
     esac
-  done < <(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) -o \( -name .git -print0 -prune \) \
+  done < <(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) \
+    -o \( -path "$(glob_quote "$agent_repo")" -prune \) -o \( -name .git -print0 -prune \) \
     -o \( -name HEAD -type f -cnewer "$since" -print0 \) 2>>"$errors")
   if [ "${#found[@]}" -gt 0 ]; then
     say "WARNING: the agent created or changed git metadata in ${#found[@]} place(s); git commands run"
@@ -1981,6 +2137,11 @@ verify_kept_mounts() {
   AT_RISK=()
   while IFS= read -r type && IFS= read -r source && IFS= read -r target; do
     if [ "$target" = "$SSH_SOCK_TARGET" ]; then
+      still_physical "$1" "$source"
+      at_risk "$source"
+      continue
+    fi
+    if [ "$target" = "$PROJECT_GIT_INSIDE" ]; then
       still_physical "$1" "$source"
       at_risk "$source"
       continue
@@ -2380,7 +2541,9 @@ cmd_session() {
   fi
   set_agent_ids
   plan_env_dir
+  AGENT_GIT_DIRS=()
   build_run_args
+  agent_git_command
   local pinned
   printf -v pinned '%s\n' "${PINNED[@]}"
   DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
@@ -2435,6 +2598,7 @@ main() {
   start_docker_queries
   case "$COMMAND" in
     build) cmd_build ;;
+    fetch) cmd_fetch ;;
     attach) cmd_attach ;;
     *) cmd_session ;;
   esac

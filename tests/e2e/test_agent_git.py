@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import Topology, chown_tree
+from tests.e2e.conftest import RUN_ID, Topology, chown_tree
 from tests.e2e.test_git_track import USER, as_user, committed_project, git
 
 
@@ -186,3 +187,29 @@ def test_a_hostile_agent_repository_runs_and_leaks_nothing_on_the_host(
     result = as_user(sandbox, env, "exec", "--", "true")
     assert result.returncode != 0 and "agent.git" in result.stderr, result.stderr
     assert not marker.exists()
+
+
+def test_a_kept_track_session_resumes_and_fetch_works_under_bash_32(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    """attach checks the read-only .git mount like the others; the agent's commits of both runs
+    arrive; the run script's fetch runs under bash 3.2 too."""
+    root = open_tmp / f"agentgit-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    name = f"cxgen-test-{RUN_ID}-agit-{uuid.uuid4().hex[:4]}"
+    script = 'git commit -q --allow-empty -m "run $(git rev-list --count HEAD)"'
+    try:
+        for command in (("exec", "--keep", "--", "bash", "-c", script), ("attach", name)):
+            result = sandbox.run(
+                *command, user=USER, env=env, timeout=180, name=name, shell=script_shell
+            )
+            assert result.returncode == 0, result.stderr
+        result = sandbox.run("fetch", user=USER, env=env, timeout=180, shell=script_shell)
+        assert result.returncode == 0, result.stderr
+        log = git(project, "log", "--format=%s", f"agent/{branch}")
+        assert log == "run 2\nrun 1\ninit\n", log
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)

@@ -1035,6 +1035,7 @@ upload_pack_command() {
   AT_RISK=()
   at_risk "$ENV_DIR/git"
   at_risk "$AGENT_GIT_DIR"
+  at_risk "$PROJECT_DIR/.git"
   refuse_racing_sandboxes
   ensure_image
   set_agent_ids

@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import RUN_ID, Topology, chown_tree
+from tests.e2e.conftest import RUN_ID, Sandbox, Topology, build, chown_tree, generate
 from tests.e2e.test_git_track import USER, as_user, committed_project, git
 
 
@@ -213,3 +213,47 @@ def test_a_kept_track_session_resumes_and_fetch_works_under_bash_32(
         assert log == "run 2\nrun 1\ninit\n", log
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def test_root_mode_agent_commits_reach_the_host(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """A root-owned project (root mode: the agent is uid 0 without capabilities): the same
+    repository and fetch, through the running session and a throwaway container; upload-pack
+    runs as an unprivileged uid in both."""
+    root = open_tmp / f"agentgit-{tmp_path.name}"
+    root.mkdir()
+    project = root / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    generate(project, base_image, owner=0, git="track")
+    (project / "a.txt").write_text("hello\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    env = {"XDG_STATE_HOME": str(root / "state"), "CXGEN_ACCEPT_CHANGES": "1"}
+    sandbox = Sandbox(project, build(project), topology.network, root_mode=True)
+    script = (
+        "set -e; git status --porcelain; echo r > r.txt; git add r.txt; git commit -qm root-work"
+    )
+    result = sandbox.run("exec", "--", "bash", "-c", script, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    result = sandbox.run("fetch", env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert git(project, "log", "--format=%s", f"agent/{branch}") == "root-work\ninit\n"
+    ready = project / "ready"
+    session = sandbox.start(
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        "git commit -q --allow-empty -m live; touch ready; sleep 60",
+        env=env,
+    )
+    try:
+        wait_for(ready)
+        result = sandbox.run("fetch", env=env, timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "live\n"
+    finally:
+        stop(session)

@@ -48,10 +48,14 @@ def test_agent_commits_reach_the_host_through_fetch(
         "set -e; git status --porcelain; git rev-parse --abbrev-ref HEAD; git log --format=%s; "
         "echo agent > agent.txt; git add agent.txt; git commit -qm 'agent work'; "
         "git checkout -qb feature; echo f > f.txt; git add f.txt; git commit -qm 'feature work'; "
-        f"git checkout -q {branch}; git update-ref refs/heads/-dash HEAD"
+        f"git checkout -q {branch}; git update-ref refs/heads/-dash HEAD; "
+        # Clones and nested repositories of its own work as anywhere.
+        "git clone -q . /tmp/clone; git -C /tmp/clone log -1 --format=%s >&2; "
+        "git init -q nested; git -C nested commit -q --allow-empty -m n; git status --porcelain >&2"
     )
     result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
     assert result.returncode == 0, result.stderr
+    assert "agent work" in result.stderr and "?? nested/" in result.stderr, result.stderr
     lines = result.stdout.splitlines()
     assert " M a.txt" in lines and branch in lines and "init" in lines, result.stdout
     # The project's own repository did not move.
@@ -257,3 +261,25 @@ def test_root_mode_agent_commits_reach_the_host(
         assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "live\n"
     finally:
         stop(session)
+
+
+def test_fetch_stops_at_the_size_limit(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    root = open_tmp / f"agentgit-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    script = "head -c 3000000 /dev/urandom > big.bin && git add big.bin && git commit -qm big"
+    result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    limited = {**env, "CXGEN_FETCH_MAX_MB": "1"}
+    result = sandbox.run("fetch", user=USER, env=limited, timeout=180)
+    assert result.returncode == 1 and "CXGEN_FETCH_MAX_MB" in result.stderr, result.stderr
+    assert "agent/" not in git(project, "branch", "-a")
+    (relay,) = (root / "state/cxgen/tracks").glob("*-agent.git")
+    assert not list((relay / "objects/pack").glob("tmp_*"))
+    result = as_user(sandbox, env, "fetch")
+    assert result.returncode == 0, result.stderr
+    branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
+    assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "big\n"

@@ -959,8 +959,9 @@ cmd_revert() {
 readonly AGENT_GIT_DIR="$ENV_DIR/git/agent.git"
 readonly PROJECT_GIT_INSIDE=/run/cxgen-git/project.git
 readonly AGENT_GIT_HELPER=/usr/local/lib/cxgen/agent-git
-# The largest file one fetch may write (ulimit -f counts 512-byte blocks): 4 GiB.
-readonly FETCH_MAX_BLOCKS=8388608
+# The most one fetch may write, in MiB (CXGEN_FETCH_MAX_MB; default 4 GiB): it arrives as one
+# pack file, and ulimit -f bounds every file.
+readonly DEFAULT_FETCH_MAX_MB=4096
 
 # The agent's repository at the project's .git (a mount point there, which the agent cannot
 # rename), its folders pinned (no other sandbox's agent can swap them for symlinks), the real
@@ -998,7 +999,8 @@ relay_git() {
   HOME="$RELAY_DIR" XDG_CONFIG_HOME="$RELAY_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 \
     git --git-dir="$RELAY_DIR" -c core.hooksPath=/dev/null -c core.fsmonitor=false \
     -c transfer.fsckObjects=true -c fetch.fsckObjects=true -c gc.auto=0 -c maintenance.auto=false \
-    -c fetch.writeCommitGraph=false -c fetch.recurseSubmodules=false -c protocol.file.allow=always "$@"
+    -c fetch.writeCommitGraph=false -c fetch.recurseSubmodules=false -c protocol.file.allow=always \
+    -c fetch.unpackLimit=1 "$@"
 }
 
 # Sets RELAY_DIR (created on first use): per project, beside the git=track repositories. It
@@ -1056,8 +1058,9 @@ upload_pack_command() {
 # fetch: the agent's branches into the relay (refs/agent/*), then into the project
 # (refs/remotes/agent/*).
 cmd_fetch() {
-  local git_dir="$PROJECT_DIR/.git" branch branches=()
+  local git_dir="$PROJECT_DIR/.git" branch branches=() max_mb="${CXGEN_FETCH_MAX_MB:-$DEFAULT_FETCH_MAX_MB}"
   command -v git >/dev/null 2>&1 || die "fetch needs git on this machine" "$EXIT_USAGE"
+  [[ "$max_mb" =~ ^[1-9][0-9]{0,6}$ ]] || die "CXGEN_FETCH_MAX_MB: expected a number of MiB, not '$max_mb'" "$EXIT_USAGE"
   [ -d "$git_dir" ] || die "fetch: $PROJECT_DIR has no .git folder (the agent's repository needs the project's)" "$EXIT_USAGE"
   refuse_symlink "$ENV_DIR/git"
   refuse_symlink "$AGENT_GIT_DIR"
@@ -1071,10 +1074,11 @@ cmd_fetch() {
   # The agent answers; this side only receives (a file larger than the limit ends the fetch).
   # Its ref names reach your terminal without control characters.
   # (docker keeps your Docker config and context: git runs with the relay as HOME.)
-  if ! (cd "$RELAY_DIR" && { ulimit -S -f "$FETCH_MAX_BLOCKS" 2>/dev/null || true; } \
+  if ! (cd "$RELAY_DIR" && { ulimit -S -f $((max_mb * 2048)) 2>/dev/null || true; } \
     && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" relay_git fetch -q --no-tags \
       --prune --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" '+refs/heads/*:refs/agent/*') 2>&1 | printable >&2; then
-    die "could not fetch from the agent's repository (see above)"
+    rm -f "$RELAY_DIR"/objects/pack/tmp_* 2>/dev/null || true
+    die "could not fetch from the agent's repository (see above; a pack over ${max_mb} MiB stops it: CXGEN_FETCH_MAX_MB)"
   fi
   # Your repository fetches from the relay, which only this script's git wrote.
   if ! git --git-dir="$git_dir" fetch -q --no-tags --prune "$RELAY_DIR" '+refs/agent/*:refs/remotes/agent/*' 2>&1 | printable >&2; then

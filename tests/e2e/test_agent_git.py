@@ -71,8 +71,8 @@ def test_agent_commits_reach_the_host_through_fetch(
     assert git(project, "rev-parse", "refs/remotes/agent/-dash") == git(
         project, "rev-parse", f"agent/{branch}"
     )
-    # The next session keeps the agent's branch (it is ahead of yours); fetch while it runs goes
-    # through that session.
+    # The next session: the agent's branch follows yours again (you have its commits, as
+    # agent/BRANCH); fetch while it runs goes through that session.
     ready = project / "ready"
     session = sandbox.start(
         "exec",
@@ -86,7 +86,7 @@ def test_agent_commits_reach_the_host_through_fetch(
     )
     try:
         wait_for(ready)
-        assert (project / "seen").read_text() == "agent work\n"
+        assert (project / "seen").read_text() == "init\n"
         result = as_user(sandbox, env, "fetch")
         assert result.returncode == 0, result.stderr
         assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "again\n"
@@ -279,6 +279,9 @@ def test_fetch_stops_at_the_size_limit(
     assert "agent/" not in git(project, "branch", "-a")
     (relay,) = (root / "state/cxgen/tracks").glob("*-agent.git")
     assert not list((relay / "objects/pack").glob("tmp_*"))
+    # Not fetched: the next session keeps the agent's branch as it was.
+    result = as_user(sandbox, env, "exec", "--", "git", "log", "-1", "--format=%s")
+    assert result.stdout == "big\n" and "not in the project yet" in result.stderr, result.stderr
     result = as_user(sandbox, env, "fetch")
     assert result.returncode == 0, result.stderr
     branch = git(project, "symbolic-ref", "--short", "HEAD").strip()

@@ -2557,7 +2557,8 @@ cmd_session() {
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
-  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start
+  # (Its commit id is not the command's output.)
+  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start >/dev/null
   prepare_env_dir
   ensure_image
   notice_newer_versions

@@ -189,7 +189,8 @@ Options:
   -h, --help           show this help
 
 Environment: OPENAI_ALLOWED_DOMAINS (more domains), CODEX_DOCKER_IMAGE (use this image,
-no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE.
+no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE,
+CXGEN_FETCH_MAX_MB (the most fetch takes from the agent's repository; default $DEFAULT_FETCH_MAX_MB).
 Allowed domains: $DOMAINS_FILE
 USAGE
 }

@@ -29,6 +29,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,8 @@ from tests.e2e.conftest import (  # noqa: E402
 
 RUN = uuid.uuid4().hex[:6]
 LABEL = f"org.cxgen.bench={RUN}"
+# Run as root, the main project belongs to this uid (the agent's, as for most users).
+BENCH_UID = 4242
 RESULTS_JSON = REPO / "bench" / "results.json"
 RESULTS_MD = REPO / "bench" / "results.md"
 DOMAIN_COUNTS = (0, 10, 30, 100, 300)
@@ -217,9 +220,10 @@ def cleanup() -> None:
 
 
 def start_overhead(
-    runs: int, script: Path, image: str, network: str, domains: list[str]
+    runs: int, script: Path, image: str, network: str, domains: list[str], mode: str = ""
 ) -> list[Figure]:
-    """Bare `docker run` and the run script, alternately, on the same image and network."""
+    """Bare `docker run` and the run script, alternately, on the same image and network.
+    mode "root": the project is root's and this runs as root (root mode)."""
     env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": ",".join(domains)}
     bare_cmd = ["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image]
     bare_cmd[2:2] = ["--label", LABEL]
@@ -233,14 +237,30 @@ def start_overhead(
     n = len(domains)
     ratios = [w / b for w, b in zip(wrapped, bare, strict=True)]
     added = [w - b for w, b in zip(wrapped, bare, strict=True)]
+    key = f"{n}_{mode}" if mode else f"{n}"
+    what = f"{n} domains, {mode} mode" if mode else f"{n} domains"
     return [
-        Figure(f"bare_{n}", f"bare `docker run --rm IMAGE true` ({n} domains)", bare),
-        Figure(f"exec_{n}", f"`run_in_container.sh exec -- true`, {n} domains", wrapped),
-        Figure(
-            f"ratio_{n}", f"start overhead ratio, {n} domains", ratios, "x", target=1.3, aim=1.15
-        ),
-        Figure(f"added_{n}", f"start overhead added, {n} domains", added, aim=50),
+        Figure(f"bare_{key}", f"bare `docker run --rm IMAGE true` ({what})", bare),
+        Figure(f"exec_{key}", f"`run_in_container.sh exec -- true`, {what}", wrapped),
+        Figure(f"ratio_{key}", f"start overhead ratio, {what}", ratios, "x", target=1.3, aim=1.15),
+        Figure(f"added_{key}", f"start overhead added, {what}", added, aim=50),
     ]
+
+
+def root_mode_copy(project: Path) -> Path | None:
+    """Run as root: the project becomes an unprivileged user's (the agent gets that uid, as for
+    most users), and a copy stays root's for root mode's figure. None when not root."""
+    if os.geteuid() != 0:
+        return None
+    root_project = project.parent / "root-project"
+    shutil.copytree(project, root_project, symlinks=True)
+    for path in [project, *project.rglob("*")]:
+        os.lchown(path, BENCH_UID, BENCH_UID)
+    # The copy's policy (its own path) is accepted as init accepted the original's.
+    subprocess.run(
+        [str(root_project / "run_in_container.sh"), "accept"], check=True, capture_output=True
+    )
+    return root_project
 
 
 def firewall(runs: int, image: str, network: str, names: list[str]) -> list[Figure]:
@@ -431,6 +451,7 @@ def main() -> None:
         image = subprocess.run(
             [str(script), "build"], check=True, stdout=subprocess.PIPE, text=True
         ).stdout.strip()
+        root_project = root_mode_copy(project)
         info = machine()
         network = f"cxgen-bench-{RUN}"
         names = [f"d{i}.bench.test" for i in range(max(DOMAIN_COUNTS))]
@@ -443,6 +464,11 @@ def main() -> None:
                  lambda: start_overhead(runs, script, image, network, [])),
                 ("start overhead, 30 domains",
                  lambda: start_overhead(runs, script, image, network, names[:30])),
+                *(
+                    [("start overhead, root mode", lambda: start_overhead(
+                        runs, root_project / "run_in_container.sh", image, network, [], "root"))]
+                    if root_project else []
+                ),
                 ("firewall", lambda: firewall(runs, image, network, names)),
                 ("no-change path",
                  lambda: [Figure("build_noop", "host no-change path: `run_in_container.sh "

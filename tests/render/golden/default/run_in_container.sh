@@ -191,8 +191,8 @@ Options:
 Environment: OPENAI_ALLOWED_DOMAINS (more domains), CODEX_DOCKER_IMAGE (use this image,
 no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE,
 CXGEN_FETCH_MAX_MB (the most fetch takes from the agent's repository; default $DEFAULT_FETCH_MAX_MB).
-The agent runs as you, or as root's project owner; as root on a root-owned work dir, as uid 0
-without capabilities, on a read-only image (root mode: what it writes is root's; README).
+The agent runs as you; as root, as the work dir's owner. A root-owned work dir gives root mode:
+uid 0 without capabilities, on a read-only image, so what it writes is root's (see the README).
 Allowed domains: $DOMAINS_FILE
 USAGE
 }

@@ -109,3 +109,27 @@ def test_revert_waits_for_the_sandbox_to_stop(
             ["docker", "rm", "-f", args[args.index("--name") + 1]], capture_output=True, check=False
         )
         session.communicate(timeout=30)
+
+
+def test_a_nested_repositorys_filter_never_runs_on_the_host(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """The agent plants a repository with a clean filter in its own config and attributes that
+    use it; the host's snapshots and diffs must never start git inside it."""
+    root = open_tmp / f"track-nested-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    marker = root / "PWNED-filter"
+    plant = (
+        "mkdir -p sub && cd sub && git init -q && echo one > f"
+        " && git -c user.name=a -c user.email=a@a add f"
+        " && git -c user.name=a -c user.email=a@a commit -qm one"
+        f" && git config filter.x.clean 'sh -c \"id >{marker}; cat\"'"
+        " && echo '* filter=x' > .gitattributes && echo two > f"
+    )
+    for step in (plant, "cd sub && echo six > f && touch -d '2001-01-01' f"):
+        result = as_user(sandbox, env, "exec", "--", "bash", "-c", step)
+        assert result.returncode == 0, result.stderr
+        assert as_user(sandbox, env, "diff", "--stat").returncode == 0
+        assert as_user(sandbox, env, "diff").returncode == 0
+    assert not marker.exists()

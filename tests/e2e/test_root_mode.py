@@ -185,3 +185,67 @@ def test_the_image_run_by_hand_as_root_without_read_only_refuses(root_sandbox: S
     )
     assert result.returncode == 78 and "started" not in result.stdout
     assert "read-only root filesystem" in result.stderr, result.stderr
+
+
+def wait_for(path: Path, session: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline and session.poll() is None, "the session did not start"
+        time.sleep(0.1)
+
+
+# What an agent running as uid 0 would do to steer root's tools: its own /run/cxgen (with a
+# domains file that allows everything under .test), its own /dev/null.
+TAKEOVER = """
+mv /run/cxgen /run/cxgen.orig; echo "run rc=$?"
+mv /run/cxgen-dns /run/cxgen-dns.orig; echo "dns rc=$?"
+mkdir -m 755 /run/evil; echo "mkdir rc=$?"
+mv /dev/null /dev/null.orig; echo "null rc=$?"
+ln -s /var/lib/cxgen/upstream /dev/evil; echo "link rc=$?"
+stat -c "tmp owner %u" /tmp /var/tmp /run /dev
+"""
+
+
+def test_the_agent_cannot_replace_the_folders_roots_tools_use(root_sandbox: Sandbox) -> None:
+    """Root mode's writable folders (/run, /tmp, /var/tmp) and /dev are not root's: uid 0 owns
+    nothing there to rename, so allow and lockdown keep working on the real files."""
+    name = f"cxgen-test-{RUN_ID}-takeover-{uuid.uuid4().hex[:4]}"
+    project = root_sandbox.project
+    script = (
+        f"{TAKEOVER} touch took-over; while [ ! -f allowed-now ]; do sleep 0.1; done;"
+        ' getent hosts blocked.test; echo "blocked rc=$?" >result-takeover'
+    )
+    session = root_sandbox.start("exec", "--", "bash", "-c", script, name=name)
+    try:
+        wait_for(project / "took-over", session)
+        allowed = subprocess.run(
+            [str(project / "run_in_container.sh"), "allow", "ext.test", name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert allowed.returncode == 0, allowed.stderr
+        (project / "allowed-now").touch()
+        session.wait(timeout=60)
+        out = session.stdout.read() if session.stdout else ""
+        for step in ("run", "dns", "mkdir", "null", "link"):
+            assert f"{step} rc=0" not in out, out
+        assert out.count("tmp owner 65530") == 4, out
+        assert (project / "result-takeover").read_text().strip() == "blocked rc=2"
+        assert session.returncode == 0
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+        session.wait(timeout=60)
+        for leftover in ("took-over", "allowed-now", "result-takeover"):
+            (project / leftover).unlink(missing_ok=True)
+
+
+def test_the_agent_cannot_signal_the_firewalls_helpers(root_sandbox: Sandbox) -> None:
+    """The denied log's reader and cxgen-ctl run as the firewall's account: uid 0 without
+    capabilities cannot signal them (so it cannot make allow or lockdown fail either)."""
+    result = root_sandbox.sh(
+        'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" != mawk ] || pid=${p#/proc/};'
+        " done; stat -c %u /proc/$pid; kill -0 $pid; echo kill=$?"
+    )
+    assert result.stdout.split() == ["65530", "kill=1"], result.stdout + result.stderr

@@ -57,6 +57,8 @@ agent_ids() {
     [ ! -w / ] || fw_fail "root mode needs a read-only root filesystem (docker run --read-only; run_in_container.sh passes it)"
     command -v perl >/dev/null || fw_fail "root mode needs perl in the image (Debian's perl-base) for its setuid guard"
     FW_REDIRECT_DNS=yes
+    # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools.
+    chown "$FW_OWNER" /dev
     # uid 0 never regains capabilities by exec, and the seccomp guard runs before the command.
     AS_AGENT+=("--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked" --
       perl /usr/local/lib/cxgen/no-setuid.pl)

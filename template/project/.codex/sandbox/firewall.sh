@@ -21,6 +21,8 @@ readonly FW_STATE_DIR="/var/lib/cxgen"
 # mode) has no capabilities, so a folder it does not own is closed to it; root's own tools pass
 # by capability (DAC_OVERRIDE).
 readonly FW_OWNER="cxgen-fw"
+# Its uid in the image (the run script mounts root mode's temporary folders as this uid too).
+readonly FW_OWNER_UID=65530
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
 # The names the resolver forwards, re-read on SIGHUP; in a folder the resolver's group may read.
@@ -189,6 +191,17 @@ fw_inbound() {
 fw_owned_dir() {
   mkdir -m "$1" "$2"
   chown "$FW_OWNER${3:+:$3}" "$2"
+}
+
+# fw_check_dirs: the firewall's folders are what the entrypoint made (folders of the firewall's
+# account, not links): in root mode, uid 0 would own anything root made in a folder it may write.
+fw_check_dirs() {
+  local dir owner
+  for dir in "$FW_RUN_DIR" "$FW_STATE_DIR" "${FW_SERVERS%/*}"; do
+    owner=$(stat -c %u -- "$dir" 2>/dev/null) || owner=""
+    [ -d "$dir" ] && [ ! -L "$dir" ] && [ "$owner" = "$FW_OWNER_UID" ] \
+      || fw_fail "$dir is not the firewall's folder (owner ${owner:-none}); this sandbox cannot be trusted"
+  done
 }
 
 # fw_senders VAR MATCH: append to VAR the rules refusing packets that MATCH (a resolver's
@@ -433,8 +446,11 @@ fw_setup() {
   command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
   # (Made here, not in the image: a FIFO from an image layer is copied up, to another pipe,
   # when the resolver takes it over.)
-  [ -p "$FW_DNS_LOG" ] || mkfifo -m 0600 "$FW_DNS_LOG"
-  mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
+  # The reader runs as the firewall's account, without capabilities: an agent running as uid 0
+  # (root mode) can neither signal nor trace it.
+  [ -p "$FW_DNS_LOG" ] || { mkfifo -m 0600 "$FW_DNS_LOG" && chown "$FW_OWNER" "$FW_DNS_LOG"; }
+  setpriv --reuid="$FW_OWNER" --regid="$FW_OWNER" --clear-groups --inh-caps=-all --bounding-set=-all \
+    -- mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
     <>"$FW_DNS_LOG" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" &
   # The resolver starts while the rules load (it needs the sets only when it answers); nothing
   # else runs before both have succeeded.

@@ -872,7 +872,8 @@ track_git() {
     GIT_COMMITTER_EMAIL=cxgen@localhost GIT_INDEX_FILE="$TRACK_INDEX" \
     git --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
     -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
-    -c core.quotePath=true -c diff.external= "$@"
+    -c core.quotePath=true -c diff.external= -c diff.ignoreSubmodules=all \
+    -c submodule.recurse=false -c status.submoduleSummary=false "$@"
 }
 
 # Sets TRACK_DIR (the work dir's private repository) and TRACK_INDEX.
@@ -880,6 +881,20 @@ track_paths() {
   command -v git >/dev/null 2>&1 || die "git=track needs git on this machine; install it, or use --git readonly" "$EXIT_USAGE"
   TRACK_DIR="$STATE_DIR/tracks/$(printf '%s' "$WORK_DIR" | sha256 | cut -c 1-16).git"
   TRACK_INDEX="$TRACK_DIR/index"
+}
+
+# drop_nested_repositories: no repository inside the work dir (a gitlink) stays in the index. With
+# one there, the next `git add` runs `git status` inside it, which would run that repository's
+# config (its filters: the agent's code) on this machine; git ignores diff.ignoreSubmodules there.
+# Their files are not tracked (as before: a gitlink is only a commit id).
+drop_nested_repositories() {
+  local entry paths=()
+  while IFS= read -r -d '' entry; do
+    case "$entry" in 160000\ *) paths+=("${entry#*$'\t'}") ;; esac
+  done < <(track_git ls-files --stage -z 2>/dev/null)
+  [ "${#paths[@]}" -gt 0 ] || return 0
+  printf '%s\0' "${paths[@]}" | track_git update-index -z --force-remove --stdin \
+    || die "could not snapshot $WORK_DIR for git=track (a repository inside it)"
 }
 
 # snapshot_work_dir REF: record the work dir as it is now (what git add -A sees, without the
@@ -894,9 +909,11 @@ snapshot_work_dir() {
   fi
   ! is_inside "$ENV_DIR" "$WORK_DIR" || exclude=(":(exclude,literal)${ENV_DIR#"$WORK_DIR/"}")
   # A file it cannot read (the agent's chmod 000) stays out, with a warning.
+  drop_nested_repositories
   if ! errors=$(track_git add -A --ignore-errors -- . ${exclude[@]+"${exclude[@]}"} 2>&1 >/dev/null); then
     say "warning: git=track: some files could not be read and are not tracked: ${errors%%$'\n'*}"
   fi
+  drop_nested_repositories
   if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
     && track_git update-ref "$1" "$commit"; }; then
     die "could not snapshot $WORK_DIR for git=track"
@@ -1689,11 +1706,16 @@ set_agent_ids() {
 
 # Root mode's container: nothing of the image is writable (root's tools run it later), only
 # these: temporary folders, and the firewall's state, which outlives a docker restart in an
-# anonymous volume (removed with the container).
+# anonymous volume (removed with the container). Each belongs to the firewall's account (uid
+# FW_OWNER_UID in the image), never to root: uid 0 would own them, so the agent could rename
+# what root's tools use there.
+readonly FW_OWNER_UID=65530
 root_mode_args() {
+  local owner="uid=$FW_OWNER_UID,gid=$FW_OWNER_UID"
   [ "$ROOT_MODE" = yes ] || return 0
-  DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777" --tmpfs "/var/tmp:exec,mode=1777"
-    --tmpfs "/run:mode=0755" --mount "type=volume,dst=/var/lib/cxgen")
+  DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777,$owner"
+    --tmpfs "/var/tmp:exec,mode=1777,$owner" --tmpfs "/run:mode=0755,$owner"
+    --mount "type=volume,dst=/var/lib/cxgen")
 }
 
 # --- The container ----------------------------------------------------------------------------
@@ -2268,7 +2290,7 @@ cmd_pull() {
     odd=$(find "$tmp" ! -type f ! -type d | wc -l | tr -d ' ')
     [ "$odd" -eq 0 ] || say "warning: left out $odd symlink(s) or special file(s) the sandbox had there"
     find "$tmp" ! -type f ! -type d -exec rm -f {} +
-    chmod -R u+rwX,ug-s "$tmp"
+    chmod -R u+rwX,ug-s,go-w "$tmp"
     mv -- "$tmp/$base" "$dest/$base" || { rm -rf "$tmp"; die "pull: cannot move it into $dest"; }
     rm -rf "$tmp"
   fi

@@ -286,3 +286,60 @@ def test_fetch_stops_at_the_size_limit(
     assert result.returncode == 0, result.stderr
     branch = git(project, "symbolic-ref", "--short", "HEAD").strip()
     assert git(project, "log", "-1", "--format=%s", f"agent/{branch}") == "big\n"
+
+
+def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Attack review: branch names that are commands when pasted, or hold C1 controls; a
+    commit that changes the run script; escape sequences in a file; a sparse file of 200 MiB."""
+    root = open_tmp / f"agentgit-names-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    marker = root / "PWNED-paste"
+    script = (
+        "set -e; git update-ref 'refs/heads/0;touch${IFS}" + str(marker) + ";true' HEAD;"
+        " git update-ref \"refs/heads/evil$(printf '\\302\\233')31m\" HEAD;"
+        " git checkout -qb feature; echo '# changed' >> notes.txt; git add notes.txt;"
+        " h=$(printf 'echo evil\\n' | git hash-object -w --stdin);"
+        " git update-index --cacheinfo 100755,$h,run_in_container.sh;"
+        " git commit -qm 'docs: notes';"
+        " printf 'x \\033]0;TITLE\\007 \\302\\233 y \\033]52;c;cHduZWQ=\\007\\n' > esc.txt;"
+        " truncate -s 200M sparse.bin"
+    )
+    result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    fetched = as_user(sandbox, env, "fetch")
+    assert fetched.returncode == 0, fetched.stderr
+    err = fetched.stderr
+    assert "\x9b" not in err and "\x1b" not in err
+    hint = next(line for line in err.splitlines() if "see its work" in line)
+    assert "touch" not in hint and "agent/feature" in hint, hint
+    assert (
+        "agent/feature changes files that run on your host" in err and "run_in_container.sh" in err
+    )
+    # The branches arrived with their real names.
+    assert "evil" in git(project, "branch", "-r") and not marker.exists()
+    diff = as_user(sandbox, env, "diff")
+    assert diff.returncode == 0, diff.stderr
+    assert "esc.txt" in diff.stdout and "TITLE" in diff.stdout
+    assert "\x1b" not in diff.stdout and "\x9b" not in diff.stdout and "\x07" not in diff.stdout
+    assert "sparse.bin" not in diff.stdout and "not tracked" in diff.stderr
+
+
+def test_fetch_refuses_an_endless_list_of_branches(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    root = open_tmp / f"agentgit-refs-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    script = (
+        "h=$(git rev-parse HEAD); for i in $(seq 1 1001); do"
+        ' printf \'%s refs/heads/spam/%04d\\n\' "$h" "$i"; done >> .git/packed-refs'
+    )
+    result = as_user(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    fetched = as_user(sandbox, env, "fetch")
+    assert fetched.returncode != 0 and "more than 1000 branches" in fetched.stderr, fetched.stderr
+    assert "agent/" not in git(sandbox.project, "branch", "-r")

@@ -26,8 +26,8 @@ OLD = "0.0.1"
 OLD_LINES = [
     (
         "project/run_in_container.sh.jinja",
-        "say() { local message=\"cxgen: $*\"; printf '%s\\n' \"${message//[[:cntrl:]]/}\" >&2; }",
-        "say() { printf 'cxgen: %s\\n' \"$*\" >&2; }",
+        "printable() { LC_ALL=C tr -d '\\000-\\010\\013-\\037\\177-\\237'; }",
+        "printable() { LC_ALL=C tr -d '\\000-\\010\\013-\\037\\177'; }",
     ),
     (
         "project/.codex/sandbox/Dockerfile.jinja",

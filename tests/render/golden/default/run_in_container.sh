@@ -93,9 +93,20 @@ readonly STATE_DIR="${XDG_STATE_HOME:-${HOME:-/nonexistent}/.local/state}/cxgen"
 
 # Control characters (but tab and newline) removed: nothing the agent named or wrote reaches
 # your terminal as a command to it. say and die drop them (all) from every message themselves.
-printable() { LC_ALL=C tr -d '\000-\010\013-\037\177'; }
-say() { local message="cxgen: $*"; printf '%s\n' "${message//[[:cntrl:]]/}" >&2; }
-die() { local message="cxgen: error: $1"; printf '%s\n' "${message//[[:cntrl:]]/}" >&2; exit "${2:-1}"; }
+# Text from the sandbox reaches your terminal without control characters: C0, DEL and the C1
+# range (bytes 0x80-0x9f: raw, or in UTF-8's two-byte form, whose second byte this drops; some
+# other non-ASCII letters show damaged).
+printable() { LC_ALL=C tr -d '\000-\010\013-\037\177-\237'; }
+# say and die do printable's work in bash itself (they must work with a bare PATH, and fork not).
+say() {
+  local LC_ALL=C message="cxgen: $*"
+  printf '%s\n' "${message//[$'\001'-$'\037'$'\177'-$'\237']/}" >&2
+}
+die() {
+  local LC_ALL=C message="cxgen: error: $1"
+  printf '%s\n' "${message//[$'\001'-$'\037'$'\177'-$'\237']/}" >&2
+  exit "${2:-1}"
+}
 
 usage() {
   cat <<USAGE
@@ -190,7 +201,8 @@ Options:
 
 Environment: OPENAI_ALLOWED_DOMAINS (more domains), CODEX_DOCKER_IMAGE (use this image,
 no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE,
-CXGEN_FETCH_MAX_MB (the most fetch takes from the agent's repository; default $DEFAULT_FETCH_MAX_MB).
+CXGEN_FETCH_MAX_MB (the most fetch takes from the agent's repository; default $DEFAULT_FETCH_MAX_MB),
+CXGEN_TRACK_MAX_MB (git=track leaves out larger files; default 100).
 The agent runs as you; as root, as the work dir's owner. A root-owned work dir gives root mode:
 uid 0 without capabilities, on a read-only image, so what it writes is root's (see the README).
 Allowed domains: $DOMAINS_FILE
@@ -883,6 +895,21 @@ track_paths() {
   TRACK_INDEX="$TRACK_DIR/index"
 }
 
+# large_files: LARGE_FILES, pathspecs leaving out the work dir's files over CXGEN_TRACK_MAX_MB
+# (default 100) MiB, with a warning: git reads every byte of what it snapshots, and the agent can
+# make a file of terabytes that takes no disk (sparse).
+large_files() {
+  local path max_mb="${CXGEN_TRACK_MAX_MB:-100}" first=""
+  LARGE_FILES=()
+  [[ "$max_mb" =~ ^[1-9][0-9]{0,6}$ ]] || die "CXGEN_TRACK_MAX_MB: expected a number of MiB, not '$max_mb'" "$EXIT_USAGE"
+  while IFS= read -r -d '' path; do
+    LARGE_FILES+=(":(exclude,literal)${path#"$WORK_DIR/"}")
+    [ -n "$first" ] || first="${path#"$WORK_DIR/"}"
+  done < <(find "$WORK_DIR" -xdev -name .git -prune -o -type f -size +"$max_mb"M -print0 2>/dev/null)
+  [ -z "$first" ] \
+    || say "warning: git=track: ${#LARGE_FILES[@]} file(s) over $max_mb MiB not tracked (diff and revert leave them alone), e.g. $first"
+}
+
 # drop_nested_repositories: no repository inside the work dir (a gitlink) stays in the index. With
 # one there, the next `git add` runs `git status` inside it, which would run that repository's
 # config (its filters: the agent's code) on this machine; git ignores diff.ignoreSubmodules there.
@@ -908,6 +935,8 @@ snapshot_work_dir() {
     die "cannot create $TRACK_DIR"
   fi
   ! is_inside "$ENV_DIR" "$WORK_DIR" || exclude=(":(exclude,literal)${ENV_DIR#"$WORK_DIR/"}")
+  large_files
+  exclude+=(${LARGE_FILES[@]+"${LARGE_FILES[@]}"})
   # A file it cannot read (the agent's chmod 000) stays out, with a warning.
   drop_nested_repositories
   if ! errors=$(track_git add -A --ignore-errors -- . ${exclude[@]+"${exclude[@]}"} 2>&1 >/dev/null); then
@@ -937,11 +966,26 @@ cmd_diff() {
   if [ -n "$(track_git diff --name-only "$start" refs/cxgen/now -- .gitignore '*/.gitignore')" ]; then
     say "note: the session changed .gitignore files; what they now ignore is not shown (nor reverted)"
   fi
-  if [ "$DIFF_STAT" = yes ]; then
-    track_git diff --no-ext-diff --no-textconv --color="$color" --stat "$start" refs/cxgen/now
+  local diff=(diff --no-ext-diff --no-textconv --color="$color" "$start" refs/cxgen/now)
+  [ "$DIFF_STAT" = no ] || diff+=(--stat)
+  # The agent's bytes, through a filter (git's pager would pass them on); paged as git would.
+  if [ "$color" = always ]; then
+    local pager="${PAGER:-less}"
+    command -v "${pager%% *}" >/dev/null 2>&1 || pager="cat"
+    # shellcheck disable=SC2086 # PAGER may hold arguments, as git reads it
+    track_git --no-pager "${diff[@]}" | safe_diff | LESS="${LESS:-FRX}" $pager
   else
-    track_git diff --no-ext-diff --no-textconv --color="$color" "$start" refs/cxgen/now
+    track_git --no-pager "${diff[@]}" | safe_diff
   fi
+}
+
+# safe_diff: a diff of the agent's files with their control characters dropped (escape sequences
+# that retitle, clear or write to the clipboard, and C1 controls in UTF-8), git's colors kept.
+safe_diff() {
+  local esc=$'\033' sub=$'\032'
+  LC_ALL=C sed -e "s/$sub//g" -e "s/$esc\(\[[0-9;]*m\)/$sub\1/g" \
+    | LC_ALL=C tr -d '\000-\010\013-\031\033-\037\177' \
+    | LC_ALL=C sed -e "s/$sub/$esc/g" -e "s/"$'\302'"["$'\200'"-"$'\237'"]//g"
 }
 
 cmd_revert() {
@@ -1075,10 +1119,22 @@ upload_pack_command() {
   UPLOAD_URL=file:///cxgen/agent.git
 }
 
+# fetch_limits MAX_MB CMD...: CMD in the relay, with files of at most twice MAX_MB and at most
+# MAX_MB + 1 GiB of memory: a pack of a few bytes can declare deltas of many gigabytes, which git
+# would build in memory. (docker keeps your Docker config: git runs with the relay as HOME.)
+readonly MAX_AGENT_BRANCHES=1000
+fetch_limits() {
+  local max_mb="$1"
+  shift
+  (cd "$RELAY_DIR" && { ulimit -S -f $((max_mb * 2048)) 2>/dev/null || true; } \
+    && { ulimit -S -v $(((max_mb + 1024) * 1024)) 2>/dev/null || true; } \
+    && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" "$@")
+}
+
 # fetch: the agent's branches into the relay (refs/agent/*), then into the project
 # (refs/remotes/agent/*).
 cmd_fetch() {
-  local git_dir="$PROJECT_DIR/.git" branch branches=() max_mb="${CXGEN_FETCH_MAX_MB:-$DEFAULT_FETCH_MAX_MB}"
+  local git_dir="$PROJECT_DIR/.git" branch branches=() count max_mb="${CXGEN_FETCH_MAX_MB:-$DEFAULT_FETCH_MAX_MB}"
   command -v git >/dev/null 2>&1 || die "fetch needs git on this machine" "$EXIT_USAGE"
   [[ "$max_mb" =~ ^[1-9][0-9]{0,6}$ ]] || die "CXGEN_FETCH_MAX_MB: expected a number of MiB, not '$max_mb'" "$EXIT_USAGE"
   [ -d "$git_dir" ] || die "fetch: $PROJECT_DIR has no .git folder (the agent's repository needs the project's)" "$EXIT_USAGE"
@@ -1091,31 +1147,69 @@ cmd_fetch() {
   load_agent_trees
   relay_paths
   upload_pack_command
-  # The agent answers; this side only receives (a file larger than the limit ends the fetch).
-  # Its ref names reach your terminal without control characters.
-  # (docker keeps your Docker config and context: git runs with the relay as HOME.)
-  if ! (cd "$RELAY_DIR" && { ulimit -S -f $((max_mb * 2048)) 2>/dev/null || true; } \
-    && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" relay_git fetch -q --no-tags \
-      --prune --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" '+refs/heads/*:refs/agent/*') 2>&1 | printable >&2; then
+  # Counted first, from the list alone: an endless one would fill your disk with refs.
+  count=$(fetch_limits "$max_mb" relay_git ls-remote --heads --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" \
+    2>/dev/null | head -n $((MAX_AGENT_BRANCHES + 1)) | wc -l) || true
+  [ "$count" -le "$MAX_AGENT_BRANCHES" ] \
+    || die "fetch: the agent's repository has more than $MAX_AGENT_BRANCHES branches; nothing was fetched (delete some inside the sandbox)"
+  # The agent answers; this side only receives. Its ref names reach your terminal without
+  # control characters.
+  if ! fetch_limits "$max_mb" relay_git fetch -q --no-tags --prune --upload-pack "$UPLOAD_PACK" \
+    "$UPLOAD_URL" '+refs/heads/*:refs/agent/*' 2>&1 | printable >&2; then
     rm -f "$RELAY_DIR"/objects/pack/tmp_* 2>/dev/null || true
-    die "could not fetch from the agent's repository (see above; a pack over ${max_mb} MiB stops it: CXGEN_FETCH_MAX_MB)"
+    die "could not fetch from the agent's repository (see above; a pack over ${max_mb} MiB, or one that needs more memory than that and 1 GiB, stops it: CXGEN_FETCH_MAX_MB)"
   fi
-  # Your repository fetches from the relay, which only this script's git wrote.
-  if ! git --git-dir="$git_dir" fetch -q --no-tags --prune "$RELAY_DIR" '+refs/agent/*:refs/remotes/agent/*' 2>&1 | printable >&2; then
+  # Your repository fetches from the relay, which only this script's git wrote (under the same
+  # limits: it indexes the same pack again).
+  if ! fetch_limits "$max_mb" git --git-dir="$git_dir" fetch -q --no-tags --prune "$RELAY_DIR" \
+    '+refs/agent/*:refs/remotes/agent/*' 2>&1 | printable >&2; then
     die "could not fetch from $RELAY_DIR into $PROJECT_DIR (see above)"
   fi
   while IFS= read -r branch; do branches+=("$branch"); done \
-    < <(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' refs/remotes/agent/ | printable)
+    < <(git --git-dir="$git_dir" for-each-ref --format='%(refname:short)' refs/remotes/agent/)
   if [ "${#branches[@]}" -eq 0 ]; then
     say "the agent's repository has no branches"
     return 0
   fi
+  shown_names "${branches[@]:0:20}"
   if [ "${#branches[@]}" -gt 20 ]; then
-    say "the agent's branches, in this project (${#branches[@]}; git branch -r lists them): ${branches[*]:0:20} ..."
+    say "the agent's branches, in this project (${#branches[@]}; git branch -r lists them): $SHOWN ..."
   else
-    say "the agent's branches, in this project: ${branches[*]}"
+    say "the agent's branches, in this project: $SHOWN"
   fi
-  say "see its work: git log ${branches[0]}   (git diff HEAD...${branches[0]}; git merge ${branches[0]})"
+  [ -z "$PLAIN_NAME" ] \
+    || say "see its work: git log $PLAIN_NAME   (git diff HEAD...$PLAIN_NAME; git merge $PLAIN_NAME)"
+  warn_host_files "${branches[@]:0:50}"
+}
+
+# shown_names NAME...: SHOWN, the names as you could type them (any but plain ones quoted, so
+# none is a command when pasted), and PLAIN_NAME, the first plain one (for the hint).
+shown_names() {
+  local name quoted LC_ALL=C
+  SHOWN="" PLAIN_NAME=""
+  for name in "$@"; do
+    if [[ "$name" =~ ^[A-Za-z0-9._/@+-]+$ ]]; then
+      quoted="$name"
+      [ -n "$PLAIN_NAME" ] || PLAIN_NAME="$name"
+    else
+      printf -v quoted '%q' "$name"
+    fi
+    SHOWN="${SHOWN:+$SHOWN }$quoted"
+  done
+}
+
+# warn_host_files BRANCH...: name the agent's branches that change files your host runs or obeys
+# (this script, the sandbox's build context and answers, git's and direnv's settings): merged,
+# they would run on your host, outside every sandbox.
+readonly HOST_FILES=(run_in_container.sh .copier-answers.yml .codex .gitattributes .gitmodules
+  .lfsconfig .envrc)
+warn_host_files() {
+  local branch changed
+  for branch in "$@"; do
+    changed=$(git --git-dir="$PROJECT_DIR/.git" diff --no-ext-diff --no-textconv --name-only \
+      "HEAD...refs/remotes/$branch" -- "${HOST_FILES[@]}" 2>/dev/null | printable | head -n 5) || changed=""
+    [ -z "$changed" ] || say "warning: $branch changes files that run on your host when merged: ${changed//$'\n'/, } (review them first)"
+  done
 }
 
 # --- Policy approval --------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def start_server(network: str, names: list[str]) -> str:
 def cleanup() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
     if ids:
-        docker("rm", "-f", *ids, check=False)
+        docker("rm", "-f", "-v", *ids, check=False)
     for network in docker("network", "ls", "-q", "--filter", f"label={LABEL}").stdout.split():
         docker("network", "rm", network, check=False)
 

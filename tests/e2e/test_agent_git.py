@@ -27,7 +27,7 @@ def wait_for(path: Path) -> None:
 def stop(session: subprocess.Popen[str]) -> None:
     args = list(session.args)
     subprocess.run(
-        ["docker", "rm", "-f", args[args.index("--name") + 1]], capture_output=True, check=False
+        ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]], capture_output=True, check=False
     )
     session.communicate(timeout=60)
 
@@ -216,7 +216,7 @@ def test_a_kept_track_session_resumes_and_fetch_works_under_bash_32(
         log = git(project, "log", "--format=%s", f"agent/{branch}")
         assert log == "run 2\nrun 1\ninit\n", log
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
 
 
 def test_root_mode_agent_commits_reach_the_host(

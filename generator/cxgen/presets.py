@@ -150,8 +150,10 @@ def _credentials(path: Path, value: Any) -> tuple[Credential, ...]:
             raise _fail(path, "credentials path must be relative, like auth.json")
         if ".." in item["path"].split("/"):
             raise _fail(path, "credentials path must stay inside the agent home")
-        if not isinstance(hosts, list) or not hosts or not all(
-            isinstance(h, str) and _HOST_PATH_RE.match(h) for h in hosts
+        if (
+            not isinstance(hosts, list)
+            or not hosts
+            or not all(isinstance(h, str) and _HOST_PATH_RE.match(h) for h in hosts)
         ):
             raise _fail(path, "credentials host must list paths like ~/.agent/file or $VAR/file")
         if not isinstance(key, str) or (key and not _KEY_RE.match(key)):

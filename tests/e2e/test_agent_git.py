@@ -27,7 +27,9 @@ def wait_for(path: Path) -> None:
 def stop(session: subprocess.Popen[str]) -> None:
     args = list(session.args)
     subprocess.run(
-        ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]], capture_output=True, check=False
+        ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]],
+        capture_output=True,
+        check=False,
     )
     session.communicate(timeout=60)
 

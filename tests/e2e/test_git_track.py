@@ -106,7 +106,9 @@ def test_revert_waits_for_the_sandbox_to_stop(
     finally:
         args = list(session.args)
         subprocess.run(
-            ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]], capture_output=True, check=False
+            ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]],
+            capture_output=True,
+            check=False,
         )
         session.communicate(timeout=30)
 

@@ -202,6 +202,7 @@ mv /run/cxgen-dns /run/cxgen-dns.orig; echo "dns rc=$?"
 mkdir -m 755 /run/evil; echo "mkdir rc=$?"
 mv /dev/null /dev/null.orig; echo "null rc=$?"
 ln -s /var/lib/cxgen/upstream /dev/evil; echo "link rc=$?"
+chmod 000 /dev/null; echo "chmod rc=$?"
 stat -c "tmp owner %u" /tmp /var/tmp /run /dev
 """
 
@@ -229,7 +230,7 @@ def test_the_agent_cannot_replace_the_folders_roots_tools_use(root_sandbox: Sand
         (project / "allowed-now").touch()
         session.wait(timeout=60)
         out = session.stdout.read() if session.stdout else ""
-        for step in ("run", "dns", "mkdir", "null", "link"):
+        for step in ("run", "dns", "mkdir", "null", "link", "chmod"):
             assert f"{step} rc=0" not in out, out
         assert out.count("tmp owner 65530") == 4, out
         assert (project / "result-takeover").read_text().strip() == "blocked rc=2"

@@ -57,8 +57,15 @@ agent_ids() {
     [ ! -w / ] || fw_fail "root mode needs a read-only root filesystem (docker run --read-only; run_in_container.sh passes it)"
     command -v perl >/dev/null || fw_fail "root mode needs perl in the image (Debian's perl-base) for its setuid guard"
     FW_REDIRECT_DNS=yes
-    # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools.
-    chown "$FW_OWNER" /dev
+    # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools, or
+    # chmod its nodes. (Not the terminals: the agent must keep reopening its own.)
+    local node nodes=()
+    for node in /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/shm /dev/mqueue; do
+      [ ! -e "$node" ] || nodes+=("$node")
+    done
+    chown -h "$FW_OWNER" "${nodes[@]}"
+    # resolv.conf is Docker's here, without the quick retries ours has.
+    export RES_OPTIONS="${RES_OPTIONS:-attempts:2 timeout:2}"
     # uid 0 never regains capabilities by exec, and the seccomp guard runs before the command.
     AS_AGENT+=("--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked" --
       perl /usr/local/lib/cxgen/no-setuid.pl)

@@ -1779,7 +1779,7 @@ prepare_env_dir() {
 # Sets AGENT_IDS (uid:gid) for the agent: yours; when you are root, the work dir's owner
 # instead. Root mode (ROOT_MODE=yes) when that is root too: the agent is uid 0 without
 # capabilities, in group ROOT_MODE_GID, so what it writes is root's (see the entrypoint).
-readonly ROOT_MODE_GID=65534
+readonly ROOT_MODE_GID=65534 ROOT_MODE_COPY_GID=65533
 set_agent_ids() {
   local uid gid
   uid=$EUID
@@ -2308,6 +2308,8 @@ copy_session() {
   done <<<"$env"
   [[ "$uid:$gid" =~ ^[0-9]+:[0-9]+$ ]] || die "$COMMAND: session $TARGET has no agent uid; it was not started by cxgen" "$EXIT_USAGE"
   COPY_IDS="$uid:$gid"
+  # Root mode: a group of its own, so the agent (uid 0 too) can neither trace nor read the copy.
+  [ "$uid" -ne 0 ] || COPY_IDS="0:$ROOT_MODE_COPY_GID"
   AGENT_EXEC=(docker exec -i -u "$COPY_IDS" -- "$TARGET")
   # Root mode: docker exec gives uid 0 the container's capabilities; the agent has none, and
   # lives under the setuid guard (else it could take this process over with ptrace to escape it).

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from tests.e2e.conftest import RUN_ID, Sandbox, Topology, build, chown_tree, generate
-from tests.e2e.test_git_track import USER, as_user, committed_project, git
+from tests.e2e.test_git_track import USER, as_user, committed_project, git, stop
 
 
 def wait_for(path: Path) -> None:
@@ -22,16 +22,6 @@ def wait_for(path: Path) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{path} never appeared")
-
-
-def stop(session: subprocess.Popen[str]) -> None:
-    args = list(session.args)
-    subprocess.run(
-        ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]],
-        capture_output=True,
-        check=False,
-    )
-    session.communicate(timeout=60)
 
 
 def test_agent_commits_reach_the_host_through_fetch(

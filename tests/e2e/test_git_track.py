@@ -38,6 +38,17 @@ def committed_project(base_image: str, topology: Topology, root: Path) -> tuple[
     return Sandbox(project, build(project), topology.network), env
 
 
+def stop(session: subprocess.Popen[str]) -> None:
+    """Remove a session started with Sandbox.start (and its anonymous volumes); reap it."""
+    args = list(session.args)
+    subprocess.run(
+        ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]],
+        capture_output=True,
+        check=False,
+    )
+    session.communicate(timeout=60)
+
+
 def as_user(sandbox: Sandbox, env: dict, *args: str):  # type: ignore[no-untyped-def]
     return sandbox.run(*args, user=USER, env=env, timeout=180)
 
@@ -104,13 +115,7 @@ def test_revert_waits_for_the_sandbox_to_stop(
         assert result.returncode == 2 and "a sandbox is running" in result.stderr
         assert (sandbox.project / "b.txt").exists()
     finally:
-        args = list(session.args)
-        subprocess.run(
-            ["docker", "rm", "-f", "-v", args[args.index("--name") + 1]],
-            capture_output=True,
-            check=False,
-        )
-        session.communicate(timeout=30)
+        stop(session)
 
 
 def test_a_nested_repositorys_filter_never_runs_on_the_host(

@@ -114,9 +114,10 @@ def _dry_run_base(path: str, uncommitted: list[str]) -> str:
     if not uncommitted:
         return f"on a throwaway copy of {path} as last committed"
     names = ", ".join(uncommitted[:3]) + (" ..." if len(uncommitted) > 3 else "")
+    changes = "change" if len(uncommitted) == 1 else "changes"
     return (
-        f"on a throwaway copy of {path} with its {len(uncommitted)} uncommitted changes "
-        f"({names}); the update itself needs them committed"
+        f"on a throwaway copy of {path} with its {len(uncommitted)} uncommitted {changes} to "
+        f"generated files ({names}); the update itself needs them committed"
     )
 
 

@@ -12,6 +12,9 @@ from cxgen.errors import CxgenError, UsageError
 from cxgen.resources import template_dir
 
 ANSWERS_FILE = ".copier-answers.yml"
+# The largest generated file cxgen reads from a project (the run script is ~130 KB): anything
+# bigger is not one of its files, whatever its name.
+MAX_GENERATED_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -61,6 +64,29 @@ def template_files() -> list[Path]:
                 Path(rel.replace("{{ _copier_conf.answers_file }}", ".copier-answers.yml"))
             )
     return names
+
+
+def read_regular(path: Path, limit: int = MAX_GENERATED_BYTES) -> tuple[bytes, int]:
+    """The bytes and mode of the regular file at path, read without following a link and without
+    waiting: the agent writes the project, so a name may hold a FIFO (an open that never
+    returns), a device, or a sparse file of terabytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path} is not a regular file; move it away and retry")
+        if info.st_size > limit:
+            raise UsageError(
+                f"{path} is over {limit // (1024 * 1024)} MiB, too big to be a file cxgen wrote; "
+                "move it away and retry"
+            )
+        content = file.read(limit + 1)
+    if len(content) > limit:  # it grew while being read
+        raise UsageError(f"{path} changed while being read; retry")
+    return content, stat.S_IMODE(info.st_mode)
 
 
 def refuse_symlinks(dest: Path, files: list[Path]) -> None:

@@ -7,8 +7,6 @@ Copier's own update does the merge; the versions come from the local template hi
 
 from __future__ import annotations
 
-import os
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +24,7 @@ from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import TEMPLATE_SOURCE, copier_data, portable_answers, render_template
 from cxgen.line_endings import check_gitattributes, ensure_lf_rules
-from cxgen.project_files import ANSWERS_FILE, refuse_symlinks, template_files
+from cxgen.project_files import ANSWERS_FILE, read_regular, refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
     git_bytes,
@@ -149,7 +147,8 @@ def _user_owned(project: Path) -> list[str]:
     path = project / USER_OWNED_FILE
     if not path.is_file():
         return []
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    text = read_regular(path)[0].decode("utf-8", errors="replace")
+    lines = (line.strip() for line in text.splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
 
@@ -217,14 +216,21 @@ def _changes(project: Path) -> tuple[list[str], list[str]]:
     unmerged = git("ls-files", "-u", "--", ".", cwd=project).splitlines()
     conflicts = {line.split("\t", 1)[1] for line in unmerged}
     for rel in changed:
-        path = project / rel
-        if rel.endswith(".rej"):
+        if rel.endswith(".rej") or _has_markers(project / rel):
             conflicts.add(rel)
-        elif path.is_file():
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if any(f"\n{marker}" in f"\n{text}" for marker in CONFLICT_MARKERS):
-                conflicts.add(rel)
     return changed, sorted(conflicts)
+
+
+def _has_markers(path: Path) -> bool:
+    """Copier's inline conflict markers are in the file (only a file cxgen could have written:
+    regular and of a generated file's size; anything else is not read)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        text = read_regular(path)[0].decode("utf-8", errors="replace")
+    except UsageError:
+        return False
+    return any(f"\n{marker}" in f"\n{text}" for marker in CONFLICT_MARKERS)
 
 
 def _diff(project: Path) -> str:
@@ -244,6 +250,8 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
     project = project.expanduser().resolve()
     answers = _read_answers(project)
     old, dirty = _check_preconditions(project, answers, dry_run=dry_run)
+    if dry_run:
+        dirty = _generated(dirty)
     given = validate_answers(data) if data else {}
     answers_changed = [key for key in data if given.get(key) != answers.get(key)]
     if old == __version__ and not answers_changed:
@@ -284,9 +292,18 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         )
 
 
+def _generated(paths: list[str]) -> list[str]:
+    """Of paths, those an update reads or writes: the template's files and the list of files the
+    user owns. Nothing else takes part in the merge, so the dry run copies nothing else (the
+    agent may have left a sparse file of terabytes or a FIFO anywhere in the tree)."""
+    wanted = {str(path) for path in template_files()} | {str(USER_OWNED_FILE)}
+    return [path for path in paths if path in wanted]
+
+
 def _copy_uncommitted(project: Path, copy: Path, paths: list[str]) -> None:
     """Make the clone's files under `copy` what the project's are now, and commit that in the
-    clone (Copier updates only a clean tree). Links are copied as links, never followed."""
+    clone (Copier updates only a clean tree). Links are copied as links, never followed; files
+    are read without waiting on a FIFO, and only up to a generated file's size."""
     for rel in paths:
         source, target = project / rel, copy / rel
         for parent in [*reversed(Path(rel).parents)][1:]:
@@ -297,12 +314,9 @@ def _copy_uncommitted(project: Path, copy: Path, paths: list[str]) -> None:
         if source.is_symlink():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source.readlink())
-        elif source.is_file():
+        elif source.exists():
+            content, mode = read_regular(source)
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as file:
-                content = file.read()
-                mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
             target.write_bytes(content)
             target.chmod(mode)
     git("add", "-A", "--", ".", cwd=copy)

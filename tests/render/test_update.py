@@ -469,7 +469,10 @@ def test_dry_run_works_on_uncommitted_changes_and_says_so(history: Path, tmp_pat
     status = sh("git", "status", "--porcelain", cwd=project)
     result = run_cxgen(["update", "--dry-run", str(project)])
     assert result.returncode == 0, result.stderr
-    assert "with its 2 uncommitted changes (run_in_container.sh, notes.txt)" in result.stderr
+    # Only generated files take part in the merge: the untracked note is not copied.
+    assert (
+        "with its 1 uncommitted change to generated files (run_in_container.sh)" in result.stderr
+    )
     assert f"would update {project} from v{OLD} to v{__version__}" in result.stderr
     # The diff is against the files as they are: the uncommitted line is context, not a change.
     assert f"+{OLD_LINES[1][1]}" in result.stdout
@@ -519,3 +522,35 @@ def test_a_git_failure_shows_gits_own_message(history: Path, tmp_path: Path) -> 
     sh("git", "config", "--global", "--add", "safe.directory", str(project), cwd=tmp_path)
     result = run_cxgen(["update", "--dry-run", str(project)])
     assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_copies_no_hostile_file(history: Path, tmp_path: Path) -> None:
+    """What the agent may leave in the tree (a sparse file of a terabyte, a FIFO) is not read:
+    the dry run copies only generated files, each read without waiting and up to a size."""
+    project = old_project(tmp_path)
+    with (project / "huge.bin").open("wb") as huge:
+        huge.truncate(1 << 40)
+    os.mkfifo(project / "pipe")
+    (project / "cache").mkdir()
+    os.mkfifo(project / "cache" / "pipe")
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert "as last committed" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "sparse"])
+def test_dry_run_refuses_a_generated_path_that_is_no_file(
+    history: Path, tmp_path: Path, kind: str
+) -> None:
+    project = old_project(tmp_path)
+    path = project / ".codex/allowed-domains.txt"
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        with path.open("wb") as sparse:
+            sparse.truncate(1 << 40)
+    result = run_cxgen(["update", "--dry-run", str(project)])
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert ".codex/allowed-domains.txt" in line and "move it away and retry" in line

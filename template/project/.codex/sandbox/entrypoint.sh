@@ -11,7 +11,8 @@
 #   CXGEN_FIREWALL                 on | off (off only through --no-firewall)
 #   CXGEN_LEARN                    1: learn mode (exec --learn): every name resolves and every
 #                                  address is reachable, all recorded; the report is written to
-#                                  /var/lib/cxgen/learned when the command ends
+#                                  /var/lib/cxgen/learned when the command ends. The command
+#                                  gets an empty home and caches of its own (learn_env)
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
 #   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
@@ -186,13 +187,7 @@ main() {
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
   export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"
-  if [ "$FW_LEARN" = yes ]; then
-    # The command you trust runs with open network: not with the agent's home, where an agent
-    # may have left startup files (.pth, .npmrc, .gitconfig) to run in it.
-    HOME=$(mktemp -d /tmp/cxgen-learn-home.XXXXXX)
-    chown "$AGENT_UID:$AGENT_GID" "$HOME"
-    export PYTHONNOUSERSITE=1
-  fi
+  [ "$FW_LEARN" != yes ] || learn_env
   # The run script made it (as the agent); created here, as the agent, only when missing.
   [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
   agent_account "$HOME"
@@ -201,6 +196,32 @@ main() {
   run_hook "${CXGEN_INIT_SCRIPT:-}"
   [ "$FW_LEARN" != yes ] || learn "$@"
   exec "${AS_AGENT[@]}" "$@"
+}
+
+# Learn mode: the command you trust runs with open network, so nothing the agent wrote may steer
+# it. Not its home, where tools read (and some run) dotfiles: .gitconfig, .profile and .bashrc,
+# .npmrc, pip.conf, .cargo/config.toml, a Python .pth; not CODEX_HOME (the agent home); not the
+# caches tools keep there or in the work dir, whose entries they run without a second look:
+# Python's __pycache__ (a .pyc with the source's mtime and size copied into its header passes
+# Python's check; git ignores it), Go's build and module caches, cargo's registry and target/,
+# npm's and pip's. All of it starts empty, in a folder made for this run in this container's own
+# /tmp (in root mode a tmpfs), whatever the image or --env set. The work dir's other files stay
+# as they are: what git ignores there (node_modules, .venv, build outputs) is not covered.
+learn_env() {
+  local dir
+  dir=$(mktemp -d /tmp/cxgen-learn.XXXXXX)
+  mkdir "$dir/home" "$dir/pycache" "$dir/cargo-target"
+  chown -R "$AGENT_UID:$AGENT_GID" "$dir"
+  export HOME="$dir/home"
+  export XDG_CONFIG_HOME="$HOME/.config" XDG_CACHE_HOME="$HOME/.cache" \
+    XDG_DATA_HOME="$HOME/.local/share" XDG_STATE_HOME="$HOME/.local/state"
+  export PYTHONPYCACHEPREFIX="$dir/pycache" PYTHONNOUSERSITE=1 PIP_CACHE_DIR="$XDG_CACHE_HOME/pip" \
+    UV_CACHE_DIR="$XDG_CACHE_HOME/uv" npm_config_cache="$HOME/.npm" \
+    GOCACHE="$XDG_CACHE_HOME/go-build" GOMODCACHE="$HOME/go/pkg/mod" \
+    CARGO_HOME="$HOME/.cargo" CARGO_TARGET_DIR="$dir/cargo-target"
+  # The agent home's own variable for codex (its config names commands to run); SANDBOX_ENV_DIR
+  # stays, for your init hook.
+  unset CODEX_HOME XDG_RUNTIME_DIR
 }
 
 # Learn mode: run the command as the agent, then write what it needed for the run script to

@@ -194,7 +194,9 @@ Options:
   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
                        since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
-  --learn              with exec: open network, every name and address recorded (loud)
+  --learn              with exec: open network, every name and address recorded (loud); the
+                       command gets an empty home and caches, and your .git read-only (not
+                       git=track's agent repository); refused while a sandbox runs there
   --save               with allow: also add the domain to the allowlist file, accepted here
   --rebuild            with build: rebuild the image without Docker's cache
   -h, --help           show this help
@@ -1392,14 +1394,16 @@ protect_project() {
 }
 
 # .git as a whole: config, hooks, commondir, modules, worktrees all steer the host's git. Sets
-# GIT_PINNED when the agent cannot change it.
+# GIT_PINNED when the agent cannot change it. exec --learn runs your command with open network:
+# with git=track it sees your .git read-only, never the agent's repository (whose config, such
+# as core.fsmonitor, is the agent's code).
 protect_git() {
   local git_dir="$PROJECT_DIR/.git"
   GIT_PINNED=no
   [ -e "$git_dir" ] || return 0
   [ "$GIT_MODE" = writable ] || GIT_PINNED=yes
   case "$GIT_MODE" in
-    track) if [ -d "$git_dir" ]; then agent_git_mounts; else pin "$git_dir" ",readonly"; fi ;;
+    track) if [ -d "$git_dir" ] && [ "$LEARN" = no ]; then agent_git_mounts; else pin "$git_dir" ",readonly"; fi ;;
     readonly) pin "$git_dir" ",readonly" ;;
     off)
       if [ -d "$git_dir" ]; then
@@ -2601,6 +2605,67 @@ save_domains() {
   say "saved to .codex/allowed-domains.txt (accepted on this machine): ${added[*]}"
 }
 
+# exec --learn runs your command on the work dir as you reviewed it: refused while a sandbox runs
+# (or is paused) that can write it meanwhile, one whose work dir, agent home or sessions folder
+# contains the work dir or lies inside it. (A kept, stopped one starts only when you start it.)
+refuse_agents_during_learn() {
+  local line field=0 name="" state="" workdir="" trees=() tree
+  while IFS= read -r line; do
+    field=$((field + 1))
+    case "$field" in
+      1) name="$line" trees=() ;;
+      2) state="$line" ;;
+      3) workdir="$line" trees+=("$line") ;;
+      4) [ -z "$line" ] || trees+=("$line/.codex/.environment") ;;
+      5) [ -z "$line" ] || trees+=("$line") ;;
+      *)
+        [ "$line" = . ] || continue
+        field=0
+        case "$state" in running | paused | restarting) ;; *) continue ;; esac
+        for tree in ${trees[@]+"${trees[@]}"}; do
+          if [ -n "$tree" ] && { is_inside "$WORK_DIR" "$tree" || is_inside "$tree" "$WORK_DIR"; }; then
+            die "a running sandbox ($name, work dir $workdir) can write $WORK_DIR while your trusted command runs; stop it first (./run_in_container.sh stop $name) and retry" "$EXIT_USAGE"
+          fi
+        done ;;
+    esac
+  done <"$RUN_TMP/sandboxes"
+}
+
+# exec --learn: one line when the work dir holds files your git ignores, which your review (git
+# status, git diff) did not show you, yet the command may run as they are: node_modules, .venv,
+# build outputs, a sourceless .pyc. Left out: the agent home and __pycache__ (learn mode gives
+# the command its own). Your git's rules on your .git, without fsmonitor; folders git ignores
+# as a whole count once. Not with --git writable (that .git is the agent's), nor without git or
+# a .git; what takes git over 3 s (a huge tree, a .gitignore made a FIFO) gets a warning.
+readonly IGNORED_CHECK_SECONDS=3
+note_ignored_files() {
+  local git_dir="$PROJECT_DIR/.git" top="$PROJECT_DIR" out="$RUN_TMP/ignored" pid watch status=0 entry first="" count=0
+  command -v git >/dev/null 2>&1 && [ "$GIT_MODE" != writable ] && [ -d "$git_dir" ] && [ ! -L "$git_dir" ] || return 0
+  is_inside "$PROJECT_DIR" "$WORK_DIR" || top="$WORK_DIR"
+  is_inside "$top" "$PROJECT_DIR" || return 0
+  (cd "$top" && GIT_OPTIONAL_LOCKS=0 exec git --git-dir="$git_dir" --work-tree="$PROJECT_DIR" \
+    -c safe.directory="$PROJECT_DIR" -c core.fsmonitor=false -c core.untrackedCache=false \
+    ls-files -z --others --ignored --exclude-standard --directory --no-empty-directory -- . \
+    ":(top,literal,exclude)${ENV_DIR#"$PROJECT_DIR/"}" ':(top,glob,exclude)**/__pycache__/**') \
+    >"$out" 2>/dev/null </dev/null &
+  pid=$!
+  (sleep "$IGNORED_CHECK_SECONDS" && kill "$pid") >/dev/null 2>&1 </dev/null &
+  watch=$!
+  wait "$pid" || status=$?
+  kill "$watch" 2>/dev/null || true
+  if [ "$status" -gt 128 ]; then
+    say "warning: could not list the files git ignores in $top within ${IGNORED_CHECK_SECONDS} s; the agent may have written some, and this command may run them: check with git status --ignored"
+    return 0
+  fi
+  [ "$status" -eq 0 ] || return 0
+  while IFS= read -r -d '' entry; do
+    count=$((count + 1))
+    [ -n "$first" ] || first="$entry"
+  done <"$out"
+  [ "$count" -eq 0 ] \
+    || say "warning: $count path(s) git ignores in the work dir (e.g. ${first:0:80}) were not in your review; the agent may have written them, and this command may run them as they are (git status --ignored lists them, git clean -ndX what clean removes)"
+}
+
 # exec --learn: the session is kept when the command ends (no --rm), so that the report it left
 # can be copied out; then it is removed.
 run_learning() {
@@ -2674,6 +2739,7 @@ cmd_session() {
   printf -v pinned '%s\n' "${PINNED[@]}"
   DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
   refuse_racing_sandboxes
+  [ "$LEARN" = no ] || refuse_agents_during_learn
   choose_session_name
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
@@ -2688,6 +2754,7 @@ cmd_session() {
   fi
   if [ "$LEARN" = yes ]; then
     say "WARNING: --learn: the command gets OPEN network access (every name and address it uses is recorded); run only what you trust, never an agent"
+    note_ignored_files
     run_learning
   else
     run_sandbox

@@ -47,12 +47,12 @@ AGENT_PACKAGES=(
   codex @openai/codex
 )
 
-# The agents' login files, four words each: agent, path in the agent home, where the host's own
-# agent keeps it (first found wins; ~ is your home, $VAR a variable's folder), and the JSON key
-# naming the account (- for none). See plan_credentials.
+# The agents' login files, three words each: agent, path in the agent home, and where the host's
+# own agent keeps it (first found wins; ~ is your home, $VAR a variable's folder). See
+# plan_credentials.
 # shellcheck disable=SC2016,SC2088 # ~ and $VAR are expanded later, by host_credential
 CREDENTIALS=(
-  codex auth.json '$CODEX_CONFIG_DIR/auth.json $CODEX_HOME/auth.json ~/.codex/auth.json' account_id
+  codex auth.json '$CODEX_CONFIG_DIR/auth.json $CODEX_HOME/auth.json ~/.codex/auth.json'
 )
 
 # Host variables handed to the agent (API keys, the `env` answer, --env); passed by name when
@@ -184,9 +184,9 @@ Options:
   --config DIR         agent config to seed from (default: \$CODEX_CONFIG_DIR or ~/.codex)
   --auth_file FILE     the agent's host login file to use (default: where its own CLI keeps it,
                        e.g. ~/.codex/auth.json)
-  --credentials MODE   sync (default): import the host's login when newer, write a login the
-                       session refreshed back to it (same account only); copy: import only;
-                       none: leave both alone (also: CXGEN_CREDENTIALS)
+  --credentials MODE   copy (default): import the host's login when the agent home has none or
+                       the host's changed; none: never; nothing goes back to the host (sync,
+                       the old default, is copy) (also: CXGEN_CREDENTIALS)
   --device             with login: the device-code sign-in (no browser callback)
   --with-api-key       with login: store the API key from the agent's key variable
   --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
@@ -335,7 +335,7 @@ parse_args() {
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
   CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
-  CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-sync}"
+  CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-copy}"
   LOGIN_MODE=browser DIFF_STAT=no ASSUME_YES=no
   while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -375,7 +375,7 @@ parse_args() {
     esac
   done
   case "$CREDENTIALS_MODE" in sync | copy | none) ;;
-    *) die "--credentials (or CXGEN_CREDENTIALS): expected sync, copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
+    *) die "--credentials (or CXGEN_CREDENTIALS): expected copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
   esac
   if [ -n "$AGENT_UPDATE" ] && [ "$COMMAND" != build ]; then
     die "--agent-update goes with build: ./run_in_container.sh build --agent-update NAME[@VERSION]" "$EXIT_USAGE"
@@ -1556,10 +1556,11 @@ plan_env_dir() {
 }
 
 # --- Credentials ------------------------------------------------------------------------------
-# Each agent's login file lives in its project home (git ignores it; no image has it) and is
-# kept in step with the host's own copy (CREDENTIALS_MODE): sync imports the host's when it is
-# newer and writes a copy the session changed (a refreshed token) back, so the host's agent and
-# the next session use the same login; copy only imports; none leaves both alone.
+# Each agent's login file lives in its project home (git ignores it; no image has it), imported
+# from the host's own copy (CREDENTIALS_MODE copy; sync, its old name, is the same) when the home
+# has none or the host's changed since the last import; none leaves both alone. Nothing ever goes
+# back: the agent can edit its copy, and no check it could satisfy (an account id it has read)
+# proves a login is yours, so a file it wrote never replaces a host credential.
 
 # host_credential CANDIDATES: the first existing file of the space-separated candidates
 # ("~/x", "$VAR/x"; a candidate whose variable is unset is skipped), or nothing.
@@ -1582,48 +1583,55 @@ host_credential() {
   done
 }
 
-# Plans each installed agent's login import (COPIES) and, with sync, its write-back (SYNCS,
-# four words each: home file, host file, account key, and the file where the host file's
-# fingerprint at the last sync is kept). --auth_file is the started agent's login file (else
-# the first agent's with one; with none, codex's auth.json, for a codex started by hand).
+# Plans each installed agent's login import (COPIES; SYNC_MARKS: the host file and where its
+# fingerprint at the import is kept). --auth_file is the started agent's login file (else the
+# first agent's with one; with none, codex's auth.json, for a codex started by hand).
 plan_credentials() {
   local i auth_index=-1 host
-  SYNCS=() SYNC_MARKS=()
+  SYNC_MARKS=()
   [ "$CREDENTIALS_MODE" != none ] || return 0
-  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+  notice_no_write_back
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
     [ "$auth_index" -ge 0 ] || auth_index=$i
     [ "${CREDENTIALS[$i]}" != "$AGENT" ] || { auth_index=$i; break; }
   done
-  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
     host=""
     if [ -n "$AUTH_FILE" ] && [ "$i" -eq "$auth_index" ]; then
       host="$AUTH_FILE"
     else
       host=$(host_credential "${CREDENTIALS[$((i + 2))]}")
     fi
-    [ -z "$host" ] || plan_credential "${CREDENTIALS[$i]}" "${CREDENTIALS[$((i + 1))]}" "$host" "${CREDENTIALS[$((i + 3))]}"
+    [ -z "$host" ] || plan_credential "${CREDENTIALS[$i]}" "${CREDENTIALS[$((i + 1))]}" "$host"
   done
-  [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE" -
+  [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE"
 }
 
-# plan_credential AGENT PATH HOST KEY: import HOST as the agent home's PATH when that is missing
-# or HOST changed since the last sync (you signed in again on the host: never decided by dates,
-# which the agent can set); with sync and an account KEY, write it back after the session.
+# Once per machine, to whom an earlier run script may have written logins back (sync was the
+# default, and it left import marks in STATE_DIR/credentials) or who asks for sync: it no longer
+# does.
+notice_no_write_back() {
+  local mark="$STATE_DIR/no-write-back"
+  [ ! -e "$mark" ] || return 0
+  if [ "$CREDENTIALS_MODE" = sync ] || [ -d "$STATE_DIR/credentials" ]; then
+    say "note: a login refreshed in the sandbox is no longer written back to your host's agent (--credentials sync works as copy); if that one is signed out, sign in again there (README: Logins and credentials)"
+  fi
+  { mkdir -p "$STATE_DIR" && : >"$mark"; } 2>/dev/null || true
+}
+
+# plan_credential AGENT PATH HOST: import HOST as the agent home's PATH when that is missing or
+# HOST changed since the last import (you signed in again on the host: never decided by dates,
+# which the agent can set).
 plan_credential() {
   local path="$2" host="$3" home="$ENV_DIR/$2" mark
   [ "$host" != "$AUTH_FILE" ] || [ -f "$host" ] || die "--auth_file: not a file: $host" "$EXIT_USAGE"
   host=$(safe_path "$1 login file" "$host")
   check_home_path "$path"
-  # The last sync of this pair (host file, this project's copy), kept where no agent reaches.
+  # The last import of this pair (host file, this project's copy), kept where no agent reaches.
   mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
   if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
     plan_copy "$host" "$home"
     SYNC_MARKS+=("$host" "$mark")
-  fi
-  # Only a login that names its account goes back: anything else could be the agent's own
-  # account (or key) passed off as yours.
-  if [ "$CREDENTIALS_MODE" = sync ] && [ "$4" != - ]; then
-    SYNCS+=("$home" "$host" "$4" "$mark")
   fi
 }
 
@@ -1660,107 +1668,8 @@ make_home_dirs() {
 # for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
 fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
 
-# last_sync MARK: the host file's fingerprint at the last sync (nothing before the first).
+# last_sync MARK: the host file's fingerprint at the last import (nothing before the first).
 last_sync() { local line=""; IFS= read -r line 2>/dev/null <"$1" || true; printf '%s\n' "$line"; }
-
-# json_value KEY FILE: the value of the one "KEY": "value" string in FILE (login files are
-# small JSON); nothing when KEY is not there exactly once, or FILE has escapes (\u0061... would
-# spell KEY in a way only a JSON parser sees).
-json_value() {
-  ! grep -q '[\]' "$2" || return 0
-  [ "$(grep -o "\"$1\"" "$2" | wc -l)" -eq 1 ] || return 0
-  sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2"
-}
-
-# same_account KEY NEW OLD: both name one account, the same.
-same_account() {
-  local new
-  new=$(json_value "$1" "$2")
-  [ -n "$new" ] && [ "$new" = "$(json_value "$1" "$3")" ]
-}
-
-# After the session, with sync: a login that differs from the host's goes back to it (a token
-# refreshed in a session), one writer at a time; not while another session of the project runs
-# (its agent could swap the file as it is read: the last session to end syncs).
-write_back_credentials() {
-  local i
-  [ "${#SYNCS[@]}" -gt 0 ] || return 0
-  # In a subshell: when Docker cannot tell, nothing is synced (running_sessions would exit).
-  if ! (running_sessions && [ "${#SESSIONS[@]}" -eq 0 ]) 2>/dev/null; then
-    say "logins not synced back by this session: another session of this project is running (the last one to end syncs)"
-    return 0
-  fi
-  lock_state credentials || return 0
-  for ((i = 0; i < ${#SYNCS[@]}; i += 4)); do
-    write_back "${SYNCS[@]:$i:4}" || true
-  done
-  unlock_state credentials
-}
-
-# write_back HOME HOST KEY MARK
-write_back() {
-  local home="$1" host="$2" key="$3" mark="$4" copy="$RUN_TMP/credential" rel="${1#"$PROJECT_DIR/"}" tmp
-  ( check_home_path "${home#"$ENV_DIR/"}" ) 2>/dev/null || { say "warning: not syncing $rel: a symlink is in the way"; return 1; }
-  [ -f "$home" ] || return 0
-  # Read once, and only the file itself: opened read-write (a FIFO swapped in does not make
-  # the open wait), then it must be a regular file and the very file the name holds now
-  # (lstat: a symlink's own inode never matches what it points to).
-  exec 4<>"$home" || { say "warning: not syncing $rel: cannot open it"; return 1; }
-  if [ ! -f /dev/fd/4 ] || [ "$(file_id /dev/fd/4 -L)" != "$(file_id "$home")" ]; then
-    exec 4<&-
-    say "warning: not syncing $rel: it changed while being read"
-    return 1
-  fi
-  head -c 1048577 <&4 >"$copy"
-  exec 4<&-
-  [ -s "$copy" ] || return 0
-  [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
-  ! cmp -s -- "$copy" "$host" || return 0
-  if [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
-    say "warning: $host changed since this project last synced it; kept it (the session's login is in $rel)"
-    return 1
-  fi
-  if ! same_account "$key" "$copy" "$host"; then
-    say "warning: not syncing $rel: it may name another account than $host (sign in again on the host, or copy it yourself)"
-    return 1
-  fi
-  tmp=$(mktemp "$host.cxgen.XXXXXX") || { say "warning: cannot write next to $host"; return 1; }
-  if cat -- "$copy" >"$tmp" && keep_owner "$host" "$tmp" && mv -f -- "$tmp" "$host"; then
-    fingerprint "$host" >"$mark"
-    say "wrote the session's refreshed login ($rel) back to $host"
-  else
-    rm -f -- "$tmp"
-    say "warning: could not write $host"
-    return 1
-  fi
-}
-
-# file_id PATH [-L]: device and inode of PATH itself (with -L: of what it points to, as for the
-# open file behind /dev/fd/N).
-file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%i "$1"; }
-
-# keep_owner FILE NEW: as root, NEW gets FILE's owner (sudo writing a user's login file).
-keep_owner() {
-  [ "$EUID" -eq 0 ] || return 0
-  chown "$(stat -c %u:%g "$1" 2>/dev/null || stat -f %u:%g "$1")" "$2"
-}
-
-# lock_state NAME / unlock_state NAME: one run script at a time (mkdir is atomic everywhere);
-# a lock older than a minute is a crashed run's and is taken over.
-lock_state() {
-  local lock="$STATE_DIR/$1.lock" tries=0
-  mkdir -p "$STATE_DIR" 2>/dev/null || return 1
-  until mkdir "$lock" 2>/dev/null; do
-    tries=$((tries + 1))
-    if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-      rmdir "$lock" 2>/dev/null || true
-      tries=0
-    fi
-    sleep 0.1
-  done
-}
-
-unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 
 # The agent home's folders, then the planned copies.
 prepare_env_dir() {
@@ -2005,7 +1914,6 @@ run_sandbox() {
     docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   fi
   trap - INT
-  write_back_credentials
   [ "$status" -ne 125 ] || start_failed
   warn_new_git_dirs "$marker"
   if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then

@@ -128,9 +128,11 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
                                                                   agent made in its own repository (its
                                                                   .git inside) into this project, as
                                                                   agent/<branch> (git log agent/main)
-       ./run_in_container.sh accept                               accept the current allowlist,
-                                                                  .codex/sandbox and init hook after
-                                                                  reviewing them
+       ./run_in_container.sh accept                               show the changes to the allowlist,
+                                                                  .codex/sandbox and init hook and
+                                                                  accept them: what a refused start
+                                                                  showed, else asks (no terminal:
+                                                                  refuses; or --accept-changes)
 Sessions (one per project unless --name or --parallel):
        ./run_in_container.sh list [--all]                         this project's sandboxes (--all: every
                                                                   cxgen sandbox): name, agent, image,
@@ -192,7 +194,8 @@ Options:
   --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
   --pids-limit N       process limit (default $DEFAULT_PIDS_LIMIT, or none)
   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
-                       since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
+                       since you accepted them; with accept: no question (also:
+                       CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
   --learn              with exec: open network, every name and address recorded (loud)
   --save               with allow: also add the domain to the allowlist file, accepted here
@@ -826,22 +829,30 @@ update_agent_pin() {
     say "$name is already at $version"
     return 0
   fi
+  # The new context is made from the accepted copy with the pin moved, in this run's private
+  # folder: that is what is shown, recorded and built; the allowlist and init hook stay as you
+  # accepted them (anything else that changed still needs your review).
+  make_run_tmp
+  SNAPSHOT="$RUN_TMP/policy"
+  rm -rf "$SNAPSHOT"
+  mkdir "$SNAPSHOT" || die "cannot create $SNAPSHOT"
+  cp -R "$POLICY_DIR/sandbox" "$SNAPSHOT/sandbox" || die "cannot copy $POLICY_DIR/sandbox"
+  [ ! -f "$POLICY_DIR/init.sh" ] || cp "$POLICY_DIR/init.sh" "$SNAPSHOT/init.sh" || die "cannot copy $POLICY_DIR/init.sh"
+  sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$POLICY_DIR/sandbox/Dockerfile" >"$SNAPSHOT/sandbox/Dockerfile" \
+    || die "cannot write $SNAPSHOT"
+  ! cmp -s "$POLICY_DIR/sandbox/Dockerfile" "$SNAPSHOT/sandbox/Dockerfile" \
+    || die "--agent-update: the Dockerfile you accepted does not pin $PACKAGE@$PINNED; review .codex/sandbox with ./run_in_container.sh accept" "$EXIT_USAGE"
+  SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox")
   refuse_symlink "$dockerfile"
   new=$(mktemp "$dockerfile.XXXXXX") || die "cannot write $dockerfile"
-  if ! { sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$dockerfile" >"$new" \
-    && chmod 0644 "$new" && mv -f "$new" "$dockerfile"; }; then
+  if ! { cat -- "$SNAPSHOT/sandbox/Dockerfile" >"$new" && chmod 0644 "$new" && mv -f "$new" "$dockerfile"; }; then
     rm -f "$new"
     die "cannot write $dockerfile"
   fi
   say "$name: $PINNED -> $version in .codex/sandbox/Dockerfile (commit it):"
-  diff -u "$POLICY_DIR/sandbox/Dockerfile" "$dockerfile" >&2 || true
-  # Accept this change alone: anything else that differs from what you approved (the init
-  # hook, the allowlist) still needs your review.
-  local approved="$POLICY" before="$CONTEXT_HASH"
-  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
-  load_policy
-  [ "$POLICY" = "${approved/"sandbox $before"/"sandbox $CONTEXT_HASH"}" ] \
-    || die "something besides the pin changed meanwhile (init hook, allowlist or .codex/sandbox); review it with ./run_in_container.sh accept" "$EXIT_USAGE"
+  diff -u "$POLICY_DIR/sandbox/Dockerfile" "$SNAPSHOT/sandbox/Dockerfile" >&2 || true
+  POLICY="${POLICY/"sandbox $CONTEXT_HASH"/"sandbox $SNAPSHOT_HASH"}"
+  CONTEXT_HASH="$SNAPSHOT_HASH"
   record_policy
 }
 
@@ -1223,113 +1234,230 @@ policy_key() {
   POLICY_KEY="${POLICY_KEY:0:16}"
 }
 
-# Sets POLICY_DIR (per user, per project) and POLICY (what is in force now).
+# Sets POLICY_DIR (per user, per project), POLICY (what is in force now, for the check: the
+# build context's hash as context_hash_cached gave it) and ACCEPTED.
 load_policy() {
-  local domain
+  local hook
   [ -n "${POLICY_KEY:-}" ] || policy_key
   POLICY_DIR="$STATE_DIR/projects/$POLICY_KEY"
-  POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
   # The init hook runs at every start: accepted like the image.
-  if [ -f "$ENV_DIR/init.sh" ]; then
-    POLICY="${POLICY}init $(sha256 <"$ENV_DIR/init.sh")"$'\n'
-  fi
-  for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
-    POLICY="${POLICY}domain $domain"$'\n'
-  done
+  hook=$(hook_hash) || exit "$?"
+  policy_text "$CONTEXT_HASH" "$hook"
   ACCEPTED=""
   if [ -f "$POLICY_DIR/policy" ]; then
     IFS= read -r -d '' ACCEPTED <"$POLICY_DIR/policy" || true
   fi
 }
 
-# Record POLICY and a copy of the build context (for the next diff) as accepted.
+# policy_text HASH HOOK_HASH: sets POLICY: the project, the build context's hash, the init hook's
+# (if any), and the allowlist file's domains as collect_domains read them (the ones a start uses).
+policy_text() {
+  local domain
+  POLICY="project $PROJECT_DIR"$'\n'"sandbox $1"$'\n'
+  [ -z "$2" ] || POLICY="${POLICY}init $2"$'\n'
+  for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
+    POLICY="${POLICY}domain $domain"$'\n'
+  done
+}
+
+# hook_hash: the init hook's sha256 (nothing when there is none).
+hook_hash() {
+  [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ] || return 0
+  read_hook | sha256 || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+}
+
+# read_hook: the init hook's bytes (at most 1 MiB and one more, so a bigger one shows as such),
+# from one open of the file itself: opened read-write where it can be (a FIFO swapped in does not
+# make the open wait), and nothing unless it is a regular file.
+read_hook() {
+  local hook="$ENV_DIR/init.sh"
+  refuse_symlink "$hook"
+  (
+    exec 5<>"$hook" 2>/dev/null || { [ ! -p "$hook" ] && exec 5<"$hook"; } || exit 1
+    [ -f /dev/fd/5 ] || exit 1
+    head -c 1048577 <&5
+  )
+}
+
+# snapshot_policy: one read of what you are asked to accept, into this run's private folder
+# SNAPSHOT: the build context copied (SNAPSHOT_HASH hashed from the copy), the init hook copied,
+# the domains as collect_domains read them; POLICY is set from it. What is shown and recorded is
+# this copy, never the project's files read again (a sandbox whose work dir holds the project
+# could be rewriting them).
+snapshot_policy() {
+  make_run_tmp
+  SNAPSHOT="$RUN_TMP/policy"
+  rm -rf "$SNAPSHOT"
+  mkdir "$SNAPSHOT" "$SNAPSHOT/sandbox" || die "cannot create $SNAPSHOT"
+  # The folder's content, even if a symlink was swapped in for it: what is copied is what counts.
+  cp -R "$SANDBOX_DIR/." "$SNAPSHOT/sandbox" || die "cannot copy $SANDBOX_DIR"
+  SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox") SNAPSHOT_HOOK=""
+  if [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ]; then
+    read_hook >"$SNAPSHOT/init.sh" || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+    [ "$(wc -c <"$SNAPSHOT/init.sh")" -le 1048576 ] || die "refusing $ENV_DIR/init.sh: over 1 MiB" "$EXIT_USAGE"
+    SNAPSHOT_HOOK=$(sha256 <"$SNAPSHOT/init.sh")
+  fi
+  # For the diffs: the accepted copies under one short name.
+  ln -s "$POLICY_DIR" "$SNAPSHOT/accepted"
+  policy_text "$SNAPSHOT_HASH" "$SNAPSHOT_HOOK"
+}
+
+# Record the snapshot (SNAPSHOT, POLICY) as accepted: exactly what was shown.
 record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
   rm -rf "$POLICY_DIR/sandbox.new"
-  snapshot_context "$POLICY_DIR/sandbox.new"
+  cp -R "$SNAPSHOT/sandbox" "$POLICY_DIR/sandbox.new" || die "cannot write $POLICY_DIR"
   rm -f "$POLICY_DIR/init.sh"
-  # The copy kept for the next diff must be the hook that was hashed (an agent of a running
-  # session may be rewriting it).
-  if [ -f "$ENV_DIR/init.sh" ]; then
-    cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
-    case "$POLICY" in
-      *$'\n'"init $(sha256 <"$POLICY_DIR/init.sh")"$'\n'*) ;;
-      *) rm -f "$POLICY_DIR/init.sh"; die "the init hook changed while being accepted; review it and retry" "$EXIT_USAGE" ;;
-    esac
+  if [ -f "$SNAPSHOT/init.sh" ]; then
+    cp "$SNAPSHOT/init.sh" "$POLICY_DIR/init.sh" || die "cannot write $POLICY_DIR"
   fi
   printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
   rm -rf "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"
+  rm -f "$POLICY_DIR/refused"
 }
 
-# Print what changed between ACCEPTED and POLICY: domains, then the build context as a diff.
+# policy_delta OLD NEW: sets ADDED and REMOVED (domains, each after a space), NEW_DOMAINS (NEW's),
+# and CHANGED: what else differs ("sandbox", "init").
+policy_delta() {
+  local line old=" " new=" " old_rest="" new_rest="" words
+  while IFS= read -r line; do
+    case "$line" in
+      "domain "*) old="$old${line#domain } " ;;
+      sandbox* | init*) old_rest="$old_rest$line;" ;;
+    esac
+  done <<<"$1"
+  while IFS= read -r line; do
+    case "$line" in
+      "domain "*) new="$new${line#domain } " ;;
+      sandbox* | init*) new_rest="$new_rest$line;" ;;
+    esac
+  done <<<"$2"
+  ADDED="" REMOVED="" CHANGED="" NEW_DOMAINS="${new% }"
+  read -r -a words <<<"$new" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$old" in *" $line "*) ;; *) ADDED="$ADDED $line" ;; esac
+  done
+  read -r -a words <<<"$old" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$new" in *" $line "*) ;; *) REMOVED="$REMOVED $line" ;; esac
+  done
+  for line in sandbox init; do
+    [ "$(policy_field "$line" "$old_rest")" = "$(policy_field "$line" "$new_rest")" ] || CHANGED="$CHANGED $line"
+  done
+}
+
+# policy_field NAME LINES: the value of NAME in ;-separated "NAME value" LINES.
+policy_field() {
+  case ";$2" in *";$1 "*) local rest="${2#*"$1 "}"; printf '%s' "${rest%%;*}" ;; esac
+}
+
+# Print what changed between ACCEPTED and the snapshot: domains, then the build context and the
+# init hook as diffs of the copies.
 show_policy_changes() {
-  local line old_domains=" " new_domains=" " added="" removed="" words
-  while IFS= read -r line; do
-    case "$line" in "domain "*) old_domains="$old_domains${line#domain } " ;; esac
-  done <<<"$ACCEPTED"
-  while IFS= read -r line; do
-    case "$line" in "domain "*) new_domains="$new_domains${line#domain } " ;; esac
-  done <<<"$POLICY"
-  read -r -a words <<<"$new_domains" || true
-  for line in ${words[@]+"${words[@]}"}; do
-    case "$old_domains" in *" $line "*) ;; *) added="$added $line" ;; esac
-  done
-  read -r -a words <<<"$old_domains" || true
-  for line in ${words[@]+"${words[@]}"}; do
-    case "$new_domains" in *" $line "*) ;; *) removed="$removed $line" ;; esac
-  done
+  policy_delta "$ACCEPTED" "$POLICY"
   {
     if [ -z "$ACCEPTED" ]; then
       printf 'cxgen: first run of %s on this machine; please review what its sandbox allows:\n' "$PROJECT_DIR"
-      printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "${new_domains% }"
-      printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SANDBOX_DIR" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
-      [ ! -f "$ENV_DIR/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
+      printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "$NEW_DOMAINS"
+      printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SNAPSHOT/sandbox" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
+      [ ! -f "$SNAPSHOT/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
       return 0
     fi
     printf 'cxgen: the sandbox policy of %s changed since you accepted it:\n' "$PROJECT_DIR"
-    [ -z "$added" ] || printf '  allowed domains added:%s\n' "$added"
-    [ -z "$removed" ] || printf '  allowed domains removed:%s\n' "$removed"
-    case "$ACCEPTED" in
-      *"sandbox $CONTEXT_HASH"*) ;;
-      *)
+    [ -z "$ADDED" ] || printf '  allowed domains added:%s\n' "$ADDED"
+    [ -z "$REMOVED" ] || printf '  allowed domains removed:%s\n' "$REMOVED"
+    case "$CHANGED" in
+      *sandbox*)
         printf '  image build context .codex/sandbox changed:\n'
         # -N shows new files whole, -a binary ones too; cat -v: no control codes reach your terminal.
-        (cd "$POLICY_DIR" && diff -ruNa sandbox "$SANDBOX_DIR" 2>&1) | cat -v | sed 's/^/    /' || true ;;
+        (cd "$SNAPSHOT" && diff -ruNa accepted/sandbox sandbox 2>&1) | cat -v | sed 's/^/    /' || true ;;
     esac
-    if [ "$(printf '%s' "$ACCEPTED" | grep '^init ' || true)" != "$(printf '%s' "$POLICY" | grep '^init ' || true)" ]; then
-      printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
-      local accepted_hook=/dev/null current_hook=/dev/null
-      [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook="$POLICY_DIR/init.sh"
-      [ ! -f "$ENV_DIR/init.sh" ] || current_hook="$ENV_DIR/init.sh"
-      diff -ua "$accepted_hook" "$current_hook" 2>&1 | cat -v | sed 's/^/    /' || true
-    fi
+    case "$CHANGED" in
+      *init*)
+        printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
+        local accepted_hook=/dev/null current_hook=/dev/null
+        [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook=accepted/init.sh
+        [ ! -f "$SNAPSHOT/init.sh" ] || current_hook=init.sh
+        (cd "$SNAPSHOT" && diff -ua "$accepted_hook" "$current_hook" 2>&1) | cat -v | sed 's/^/    /' || true ;;
+    esac
   } >&2
 }
 
-# Go on only if the policy in force is the one this user accepted, or they accept it now.
+# Go on only if the policy in force is the one this user accepted, or they accept it now. A
+# refusal without a terminal is remembered (POLICY_DIR/refused): accept records that, and only
+# that, without asking.
 approve_policy() {
+  local hook
   load_policy
+  if [ "$POLICY" = "$ACCEPTED" ]; then
+    # A refusal you undid yourself (say, with git) is not there to accept later.
+    [ ! -e "$POLICY_DIR/refused" ] || rm -f "$POLICY_DIR/refused"
+    return 0
+  fi
+  snapshot_policy
+  # The image is the one shown (ensure_image checks its own copy against this hash).
+  CONTEXT_HASH="$SNAPSHOT_HASH"
   [ "$POLICY" != "$ACCEPTED" ] || return 0
   show_policy_changes
   if [ "$ACCEPT_CHANGES" = 1 ]; then
     say "accepted (--accept-changes)"
   elif [ -t 0 ] && [ -t 2 ]; then
-    local answer
-    printf 'cxgen: accept and continue? [y/N] ' >&2
-    read -r answer || answer=""
-    case "$answer" in y | Y | yes) ;; *) die "not accepted; nothing was built or started" "$EXIT_USAGE" ;; esac
+    rm -f "$POLICY_DIR/refused"
+    ask_acceptance "accept and continue?" "not accepted; nothing was built or started"
   else
+    { mkdir -p "$POLICY_DIR" && printf '%s' "$POLICY" >"$POLICY_DIR/refused"; } 2>/dev/null || true
     die "the sandbox policy is not accepted on this machine (see above); review it, then run ./run_in_container.sh accept, or pass --accept-changes" "$EXIT_USAGE"
   fi
+  # The hook that runs is the project's file (mounted read-only): still the one shown, or stop.
+  hook=$(hook_hash) || exit "$?"
+  [ "$hook" = "$SNAPSHOT_HOOK" ] \
+    || die "the init hook changed while being accepted; nothing was accepted: review it and retry" "$EXIT_USAGE"
   record_policy
 }
 
+# ask_acceptance QUESTION REFUSAL: a yes from the terminal, or exit with REFUSAL.
+ask_acceptance() {
+  local answer
+  printf 'cxgen: %s [y/N] ' "$1" >&2
+  read -r answer || answer=""
+  case "$answer" in y | Y | yes) ;; *) die "$2" "$EXIT_USAGE" ;; esac
+}
+
+# accept: record the policy as it is now, showing what it records. What a refused start showed
+# is recorded as it is; anything else (no refusal, or a change since) needs a yes at a terminal,
+# or --accept-changes.
 cmd_accept() {
+  local refused="" subject what
   load_policy
+  snapshot_policy
+  if [ "$POLICY" = "$ACCEPTED" ]; then
+    rm -f "$POLICY_DIR/refused"
+    say "already accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+    return 0
+  fi
+  show_policy_changes
+  if [ -f "$POLICY_DIR/refused" ]; then IFS= read -r -d '' refused <"$POLICY_DIR/refused" || true; fi
+  if [ "$ACCEPT_CHANGES" = 1 ] || [ "$POLICY" = "$refused" ]; then
+    :
+  elif [ -t 0 ] && [ -t 2 ]; then
+    ask_acceptance "accept this?" "not accepted; nothing was recorded"
+  elif [ -z "$refused" ]; then
+    die "no refused start to accept (the changes are above): run ./run_in_container.sh accept in a terminal to review them, or pass --accept-changes" "$EXIT_USAGE"
+  else
+    policy_delta "$refused" "$POLICY"
+    subject="" what=""
+    [ -z "$ADDED$REMOVED" ] || subject="allowed domains"
+    case "$CHANGED" in *sandbox*) subject="${subject:+$subject and }.codex/sandbox" ;; esac
+    case "$CHANGED" in *init*) subject="${subject:+$subject and }the init hook" ;; esac
+    subject="${subject:-the policy}"
+    [ -z "$ADDED" ] || what=": added$ADDED"
+    [ -z "$REMOVED" ] || what="${what:-:}${ADDED:+,} removed$REMOVED"
+    die "$subject changed since the refusal you reviewed$what; nothing was recorded: run ./run_in_container.sh accept in a terminal to review" "$EXIT_USAGE"
+  fi
   record_policy
-  say "accepted for $PROJECT_DIR: .codex/sandbox ($CONTEXT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+  say "accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
 }
 
 # --- Mounts -----------------------------------------------------------------------------------

@@ -40,13 +40,18 @@ from tests.e2e.conftest import (
 USER = (PROJECT_UID, PROJECT_UID)
 
 
+def session_env(home: Path) -> dict[str, str]:
+    """The user's home, and a state folder of this test's own: the marks of what was imported
+    are then this test's, written by whoever runs the script here (root or the user)."""
+    return {
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "CXGEN_ACCEPT_CHANGES": "1",
+    }
+
+
 def run(sandbox: Sandbox, home: Path, *args: str, env: dict[str, str] | None = None):
-    return sandbox.run(
-        *args,
-        user=USER,
-        env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", **(env or {})},
-        timeout=180,
-    )
+    return sandbox.run(*args, user=USER, env={**session_env(home), **(env or {})}, timeout=180)
 
 
 def in_session(sandbox: Sandbox, home: Path, script: str, *options: str):
@@ -88,7 +93,7 @@ def test_in_root_mode_a_refreshed_login_stays_inside_and_roots(codex_project) ->
     chown_tree(sandbox.project.parent, 0)
     host_login = home / ".codex/auth.json"
     home_login = sandbox.project / ".codex/.environment/auth.json"
-    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    env = session_env(home)
     result = sandbox.run("exec", "--", "bash", "-c", 'id -u; cat "$CODEX_HOME/auth.json"', env=env)
     assert result.returncode == 0 and result.stdout.startswith("0\n"), result.stderr
     assert "r1" in result.stdout and f"copied {host_login}" in result.stderr
@@ -128,7 +133,7 @@ def test_a_forged_login_under_your_account_id_never_reaches_the_host(
         user = None
     else:
         user = USER
-    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    env = session_env(home)
     script = (
         'grep -q acct-1 "$CODEX_HOME/auth.json" && '
         f"printf '%s' '{FORGED}' >\"$CODEX_HOME/auth.json\" && echo forged"
@@ -200,7 +205,7 @@ def test_a_symlink_the_agent_planted_is_never_followed(codex_project, open_tmp: 
 def test_concurrent_sessions_leave_the_host_login_alone(codex_project) -> None:
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
-    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    env = session_env(home)
     # Each session rewrites the login 30 times, whole (as codex does: a new file, renamed).
     write = (
         'printf \'{"tokens":{"account_id":"acct-1","refresh_token":"%s"}}\' "$1$i"'
@@ -272,9 +277,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
     where Docker publishes nothing, so this connects to the container's address from the
     Docker host, as Docker's port publishing does."""
     sandbox, home = codex_project
-    session = sandbox.start(
-        "login", env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", "BROWSER": "true"}
-    )
+    session = sandbox.start("login", env={**session_env(home), "BROWSER": "true"})
     try:
         args = list(session.args)
         name = args[args.index("--name") + 1]

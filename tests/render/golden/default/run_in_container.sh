@@ -1302,9 +1302,11 @@ snapshot_policy() {
   policy_text "$SNAPSHOT_HASH" "$SNAPSHOT_HOOK"
 }
 
-# Record the snapshot (SNAPSHOT, POLICY) as accepted: exactly what was shown.
+# Record the snapshot (SNAPSHOT, POLICY) as accepted: exactly what was shown. One recorder at
+# a time (two starts accepting at once would trip over each other's copies).
 record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
+  lock_policy
   rm -rf "$POLICY_DIR/sandbox.new"
   cp -R "$SNAPSHOT/sandbox" "$POLICY_DIR/sandbox.new" || die "cannot write $POLICY_DIR"
   rm -f "$POLICY_DIR/init.sh"
@@ -1316,6 +1318,21 @@ record_policy() {
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"
   rm -f "$POLICY_DIR/refused"
+  rmdir "$POLICY_DIR/lock" 2>/dev/null || true
+}
+
+# lock_policy: POLICY_DIR/lock, made by one run script at a time (mkdir is atomic everywhere);
+# one older than a minute is a crashed run's and is taken over.
+lock_policy() {
+  local lock="$POLICY_DIR/lock" tries=0
+  until mkdir "$lock" 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+      rmdir "$lock" 2>/dev/null || true
+      tries=0
+    fi
+    sleep 0.1
+  done
 }
 
 # policy_delta OLD NEW: sets ADDED and REMOVED (domains, each after a space), NEW_DOMAINS (NEW's),

@@ -2,7 +2,8 @@
 
 The run script refuses to build or start when the allowlist or the build context changed since
 the user last accepted them; `run_in_container.sh accept` records the current ones (under
-XDG_STATE_HOME, outside the project). init and update call it: the user chose those files.
+XDG_STATE_HOME, outside the project). init and update call it with CXGEN_ACCEPT_CHANGES=1 (no
+question, no earlier refusal needed): the user chose those files.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def accept_policy(project: Path, version: str) -> None:
         bash = local["bash"]
     except CommandNotFound as error:
         raise CxgenError("bash not found: it runs run_in_container.sh") from error
-    code, out, err = bash[str(script), "accept"].with_cwd(project).run(retcode=None)
+    accept = bash[str(script), "accept"].with_cwd(project).with_env(CXGEN_ACCEPT_CHANGES="1")
+    code, out, err = accept.run(retcode=None)
     if code != 0:
         lines = [line for line in f"{out}\n{err}".splitlines() if line.strip()]
         reason = lines[-1].removeprefix("cxgen: error: ") if lines else f"exit status {code}"

@@ -57,10 +57,12 @@ class ImageFile:
 
 @dataclass(frozen=True)
 class Credential:
-    """A file holding the agent's login: kept in its project home, synced with the host's."""
+    """A file holding the agent's login: kept in its project home, imported from the host's."""
 
     path: str
     host: tuple[str, ...]
+    # Ignored: logins are never written back, so no account check is made (still read, so
+    # presets that name it load, and templates that read it render).
     account_key: str = ""
 
 

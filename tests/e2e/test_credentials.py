@@ -1,6 +1,7 @@
-"""Agents' login files on real Docker: imported from the host's own agent, a login refreshed in
-a session written back (same account only, one writer at a time, never through a symlink the
-agent planted), nothing secret in the image; and `login`, with the real codex CLI, which also
+"""Agents' login files on real Docker: imported from the host's own agent (never through a
+symlink the agent planted), and never written back: whatever the agent leaves in its copy (a
+refreshed token, its own key under your account id) stays in the sandbox, the host's file byte for
+byte as it was; nothing secret in the image; and `login`, with the real codex CLI, which also
 refreshes a ChatGPT sign-in's token itself, against the tests' stand-in for OpenAI's token
 endpoint.
 
@@ -39,56 +40,60 @@ from tests.e2e.conftest import (
 USER = (PROJECT_UID, PROJECT_UID)
 
 
+def session_env(home: Path) -> dict[str, str]:
+    """The user's home, and a state folder of this test's own: the marks of what was imported
+    are then this test's, written by whoever runs the script here (root or the user)."""
+    return {
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "CXGEN_ACCEPT_CHANGES": "1",
+    }
+
+
 def run(sandbox: Sandbox, home: Path, *args: str, env: dict[str, str] | None = None):
-    return sandbox.run(
-        *args,
-        user=USER,
-        env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", **(env or {})},
-        timeout=180,
-    )
+    return sandbox.run(*args, user=USER, env={**session_env(home), **(env or {})}, timeout=180)
 
 
 def in_session(sandbox: Sandbox, home: Path, script: str, *options: str):
     return run(sandbox, home, "exec", *options, "--", "bash", "-c", script)
 
 
-def test_login_refreshed_in_a_session_goes_back_to_the_host(codex_project) -> None:
+def test_a_login_refreshed_in_a_session_stays_in_the_sandbox(codex_project) -> None:
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     home_login = sandbox.project / ".codex/.environment/auth.json"
-    # First session: imported (and said so), unchanged, so the host's file is left alone.
+    original = host_login.read_bytes()
     before = host_login.stat()
+    # First session: imported (and said so).
     result = in_session(sandbox, home, 'cat "$CODEX_HOME/auth.json"')
     assert result.returncode == 0, result.stderr
     assert "r1" in result.stdout
     assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
     assert home_login.stat().st_mode & 0o777 == 0o600
     assert (home_login.stat().st_uid, home_login.stat().st_gid) == USER
-    assert host_login.stat().st_mtime_ns == before.st_mtime_ns
-    assert "wrote" not in result.stderr
-    # Second session refreshes the token (same account): the host's file gets it.
+    # Second session refreshes the token (same account): it stays in the agent home, and the
+    # next session uses it; the host's file is untouched.
     refreshed = login_file("acct-1", "r2")
     result = in_session(sandbox, home, f"printf '%s' '{refreshed}' >\"$CODEX_HOME/auth.json\"")
     assert result.returncode == 0, result.stderr
-    assert host_login.read_text() == refreshed
-    assert "back to" in result.stderr
-    assert host_login.stat().st_mode & 0o777 == 0o600
-    assert host_login.stat().st_uid == PROJECT_UID
-    # The host signs in again (a newer file): the next session uses the host's.
-    time.sleep(1.1)
+    assert host_login.read_bytes() == original
+    assert host_login.stat().st_mtime_ns == before.st_mtime_ns
+    result = in_session(sandbox, home, 'cat "$CODEX_HOME/auth.json"')
+    assert "r2" in result.stdout and "copied" not in result.stderr, result.stderr
+    # The host signs in again (its file changed): the next session uses the host's.
     host_login.write_text(login_file("acct-1", "r3"))
     result = in_session(sandbox, home, 'cat "$CODEX_HOME/auth.json"')
     assert "r3" in result.stdout, result.stderr
 
 
-def test_in_root_mode_a_refreshed_login_goes_back_and_stays_roots(codex_project) -> None:
-    """Root on a root-owned project: the agent is uid 0 (without capabilities); the sync is the
-    same, and every file stays root's, mode 0600."""
+def test_in_root_mode_a_refreshed_login_stays_inside_and_roots(codex_project) -> None:
+    """Root on a root-owned project: the agent is uid 0 (without capabilities); the import is
+    the same (root's, mode 0600), and nothing goes back."""
     sandbox, home = codex_project
     chown_tree(sandbox.project.parent, 0)
     host_login = home / ".codex/auth.json"
     home_login = sandbox.project / ".codex/.environment/auth.json"
-    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    env = session_env(home)
     result = sandbox.run("exec", "--", "bash", "-c", 'id -u; cat "$CODEX_HOME/auth.json"', env=env)
     assert result.returncode == 0 and result.stdout.startswith("0\n"), result.stderr
     assert "r1" in result.stdout and f"copied {host_login}" in result.stderr
@@ -97,8 +102,50 @@ def test_in_root_mode_a_refreshed_login_goes_back_and_stays_roots(codex_project)
     script = f"printf '%s' '{refreshed}' >\"$CODEX_HOME/auth.json\""
     result = sandbox.run("exec", "--", "bash", "-c", script, env=env)
     assert result.returncode == 0, result.stderr
-    assert host_login.read_text() == refreshed and "back to" in result.stderr
-    assert (host_login.stat().st_uid, host_login.stat().st_mode & 0o777) == (0, 0o600)
+    assert host_login.read_text() == login_file("acct-1", "r1")
+    assert home_login.read_text() == refreshed
+
+
+# What the agent can leave in its copy: its own key and tokens under the account id it read from
+# yours (a check on that id would pass), another account, decoys.
+FORGED = json.dumps(
+    {
+        "OPENAI_API_KEY": "sk-attacker",
+        "tokens": {
+            "account_id": "acct-1",
+            "id_token": "attacker.id.token",
+            "access_token": "attacker-access",
+            "refresh_token": "attacker-refresh",
+        },
+    }
+)
+
+
+@pytest.mark.parametrize("mode", ["user", "root"])
+def test_a_forged_login_under_your_account_id_never_reaches_the_host(
+    codex_project, mode: str
+) -> None:
+    sandbox, home = codex_project
+    host_login = home / ".codex/auth.json"
+    original = host_login.read_bytes()
+    if mode == "root":
+        chown_tree(sandbox.project.parent, 0)
+        user = None
+    else:
+        user = USER
+    env = session_env(home)
+    script = (
+        'grep -q acct-1 "$CODEX_HOME/auth.json" && '
+        f"printf '%s' '{FORGED}' >\"$CODEX_HOME/auth.json\" && echo forged"
+    )
+    result = sandbox.run("exec", "--", "bash", "-c", script, env=env, user=user, timeout=180)
+    assert result.stdout.strip() == "forged", result.stderr
+    assert host_login.read_bytes() == original
+    assert (sandbox.project / ".codex/.environment/auth.json").read_text() == FORGED
+    # Nor later: the next session ends the same way.
+    result = sandbox.run("exec", "--", "true", env=env, user=user, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert host_login.read_bytes() == original
 
 
 @pytest.mark.parametrize(
@@ -125,7 +172,6 @@ def test_a_login_for_another_account_is_not_written_back(codex_project, planted:
     host_login = home / ".codex/auth.json"
     result = in_session(sandbox, home, f"printf '%s' '{planted}' >\"$CODEX_HOME/auth.json\"")
     assert result.returncode == 0, result.stderr
-    assert "may name another account" in result.stderr
     assert host_login.read_text() == login_file("acct-1", "r1")
 
 
@@ -156,10 +202,10 @@ def test_a_symlink_the_agent_planted_is_never_followed(codex_project, open_tmp: 
     assert "symlink" in result.stderr
 
 
-def test_concurrent_sessions_never_leave_a_broken_login(codex_project) -> None:
+def test_concurrent_sessions_leave_the_host_login_alone(codex_project) -> None:
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
-    env = {"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1"}
+    env = session_env(home)
     # Each session rewrites the login 30 times, whole (as codex does: a new file, renamed).
     write = (
         'printf \'{"tokens":{"account_id":"acct-1","refresh_token":"%s"}}\' "$1$i"'
@@ -175,16 +221,16 @@ def test_concurrent_sessions_never_leave_a_broken_login(codex_project) -> None:
     for session in sessions:
         _, err = session.communicate(timeout=180)
         assert session.returncode == 0, err
-    # The host has the last login either session wrote, whole.
-    final = json.loads(host_login.read_text())
-    assert final["tokens"]["account_id"] == "acct-1"
+    # The agent home has the last login either session wrote, whole; the host's is as it was.
+    final = json.loads((sandbox.project / ".codex/.environment/auth.json").read_text())
     assert final["tokens"]["refresh_token"] in ("a30", "b30")
-    assert host_login.read_text() == (sandbox.project / ".codex/.environment/auth.json").read_text()
-    assert not list(host_login.parent.glob("auth.json.cxgen.*"))
+    assert host_login.read_text() == login_file("acct-1", "r1")
+    assert sorted(p.name for p in host_login.parent.iterdir()) == ["auth.json"]
 
 
-@pytest.mark.parametrize("mode", ["copy", "none"])
-def test_copy_imports_only_and_none_leaves_both_alone(codex_project, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["copy", "sync", "none"])
+def test_copy_and_sync_import_only_and_none_leaves_both_alone(codex_project, mode: str) -> None:
+    """sync, once the default, is accepted and works as copy (said once per machine)."""
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     original = host_login.read_text()
@@ -194,7 +240,7 @@ def test_copy_imports_only_and_none_leaves_both_alone(codex_project, mode: str) 
     )
     result = in_session(sandbox, home, script, "--credentials", mode)
     assert result.returncode == 0, result.stderr
-    assert ("r1" in result.stdout) == (mode == "copy")
+    assert ("r1" in result.stdout) == (mode != "none")
     assert host_login.read_text() == original
 
 
@@ -231,9 +277,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
     where Docker publishes nothing, so this connects to the container's address from the
     Docker host, as Docker's port publishing does."""
     sandbox, home = codex_project
-    session = sandbox.start(
-        "login", env={"HOME": str(home), "CXGEN_ACCEPT_CHANGES": "1", "BROWSER": "true"}
-    )
+    session = sandbox.start("login", env={**session_env(home), "BROWSER": "true"})
     try:
         args = list(session.args)
         name = args[args.index("--name") + 1]
@@ -274,8 +318,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
 
 def test_an_api_key_the_real_codex_stored_stays_in_the_sandbox(codex_project) -> None:
     """codex itself rewrites its auth.json in the session (a new API key, stored by `codex login
-    --with-api-key` started by hand inside). A login naming no account is never written back:
-    it could be the agent's own key passed off as yours."""
+    --with-api-key` started by hand inside): it stays there."""
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     host_login.write_text(json.dumps({"OPENAI_API_KEY": "sk-old"}))
@@ -283,12 +326,11 @@ def test_an_api_key_the_real_codex_stored_stays_in_the_sandbox(codex_project) ->
     assert result.returncode == 0, result.stderr
     assert "sk-new" in (sandbox.project / ".codex/.environment/auth.json").read_text()
     assert json.loads(host_login.read_text())["OPENAI_API_KEY"] == "sk-old", result.stderr
-    assert "may name another account" in result.stderr
 
 
 def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -> None:
     """The agent dates its copy far in the future; you sign in again on the host: the next
-    session still gets the host's login, and the stale one never goes back."""
+    session still gets the host's login, and what the agent makes of it stays inside."""
     sandbox, home = codex_project
     host_login = home / ".codex/auth.json"
     result = in_session(sandbox, home, 'touch -d 2099-01-01 "$CODEX_HOME/auth.json"')
@@ -299,8 +341,7 @@ def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -
     )
     result = in_session(sandbox, home, script)
     assert "r-new-host-login" in result.stdout, result.stderr
-    # Its refresh (same account, the host's unchanged since this import) goes back.
-    assert "r-agent" in host_login.read_text()
+    assert host_login.read_text() == login_file("acct-1", "r-new-host-login")
 
 
 # --- A ChatGPT sign-in, refreshed by the real codex ----------------------------------------------
@@ -373,7 +414,7 @@ def chatgpt_project(
 
 
 @pytest.mark.parametrize("due", ["expired", "last-refresh-9-days-ago"])
-def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
+def test_a_token_the_real_codex_refreshed_stays_inside_and_serves_the_next_session(
     chatgpt_project: tuple[Sandbox, Path], mock_api: str, due: str
 ) -> None:
     sandbox, home = chatgpt_project
@@ -383,7 +424,8 @@ def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
     old_token = f"rt-{uuid.uuid4().hex[:12]}"
     new_token = f"{old_token}+"  # the stand-in's answer
     host_login.write_text(chatgpt_login(MOCK_ACCOUNT, old_token, due))
-    last_refresh = json.loads(host_login.read_text())["last_refresh"]
+    original = host_login.read_bytes()
+    last_refresh = json.loads(original)["last_refresh"]
     host_login.chmod(0o600)
     chown_tree(host_login)
     env = {
@@ -405,33 +447,27 @@ def test_a_token_the_real_codex_refreshed_goes_back_and_serves_the_next_session(
             "refresh_token": old_token,
         }
     ]
-    # The login codex rewrote went back to the host's file: the new refresh token, same
-    # account, owner and mode kept, and the project's copy is the same login.
-    assert "wrote the session's refreshed login (.codex/.environment/auth.json) back to" in (
-        result.stderr
-    )
-    refreshed = json.loads(host_login.read_text())
+    # The login codex rewrote stays in the agent home (the new refresh token, same account);
+    # the host's file is as it was.
+    refreshed = json.loads(home_login.read_text())
     assert refreshed["tokens"]["refresh_token"] == new_token
     assert refreshed["tokens"]["account_id"] == MOCK_ACCOUNT
     assert refreshed["last_refresh"] > last_refresh
-    assert (host_login.stat().st_uid, host_login.stat().st_gid) == USER
-    assert host_login.stat().st_mode & 0o777 == 0o600
-    assert home_login.read_text() == host_login.read_text()
+    assert host_login.read_bytes() == original
     new_access = f"Bearer {refreshed['tokens']['access_token']}"
     first = [r for r in requests_seen(mock_api) if r["authorization"] == new_access]
     assert [r["path"] for r in first if r["path"] == "/v1/responses"] == ["/v1/responses"] * 2
     assert {r["account"] for r in first} == {MOCK_ACCOUNT}
     before = len(requests_seen(mock_api))
 
-    # Second session, from the host's file alone (the project's copy gone): codex signs in with
-    # the refreshed token, still valid, so no new refresh.
-    home_login.unlink()
+    # Second session, from the agent home's copy (the host's unchanged: nothing imported):
+    # codex signs in with the refreshed token, still valid, so no new refresh.
     result = run(sandbox, home, *session, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
+    assert "copied" not in result.stderr
     second = requests_seen(mock_api)[before:]
     assert [r for r in second if r["path"] == "/oauth/token"] == []
     responses = [r for r in second if r["path"] == "/v1/responses"]
     assert len(responses) == 2
     assert {(r["authorization"], r["account"]) for r in responses} == {(new_access, MOCK_ACCOUNT)}
-    assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == new_token
+    assert host_login.read_bytes() == original

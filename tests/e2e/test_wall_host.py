@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from cxgen.doctor import policy_dir
+from tests.conftest import STATE_HOME
 from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker
 
 # The host user the run script runs as: root, or an unprivileged user in the docker group.
@@ -414,6 +416,55 @@ def test_changed_sandbox_files_need_approval_and_show_a_diff(make_sandbox) -> No
     assert accept.returncode == 0 and "accepted" in accept.stderr
     # Accepted: the build goes ahead (the image of the changed context is built).
     assert sandbox.run("build").returncode == 0
+
+
+def accepted_record(project: Path) -> Path:
+    """This user's accepted policy of `project` (the run script's POLICY_DIR/policy)."""
+    return policy_dir(project, STATE_HOME) / "policy"
+
+
+def at_a_terminal(project: Path, command: str, answer: str) -> subprocess.CompletedProcess[str]:
+    """`run_in_container.sh COMMAND` on a terminal (script's pty) that answers ANSWER; what the
+    terminal showed is in stdout."""
+    return subprocess.run(
+        ["script", "-qec", f"{project / 'run_in_container.sh'} {command}", "/dev/null"],
+        input=answer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("owner", [PROJECT_UID, 0], ids=["user", "root"])
+def test_accept_records_only_what_the_refusal_showed(  # type: ignore[no-untyped-def]
+    make_sandbox, tmp_path: Path, owner: int
+) -> None:
+    """A start is refused (no terminal) and shows first.test; meanwhile the agent of a sandbox
+    whose work dir holds the project adds evil.test to its allowlist. `accept` without a terminal
+    refuses, naming evil.test, and records nothing; at a terminal it shows both before asking."""
+    outer = make_sandbox(tmp_path / "outer", owner=owner)
+    sandbox = make_sandbox(tmp_path / "outer/inner/project", owner=owner)
+    record = accepted_record(sandbox.project)
+    accepted = record.read_bytes()
+    with (sandbox.project / ".codex/allowed-domains.txt").open("a") as f:
+        f.write("first.test\n")
+    refused = sandbox.run("exec", "--", "true")
+    one_line_error(refused, "not accepted", "run ./run_in_container.sh accept")
+    assert "allowed domains added: first.test\n" in refused.stderr
+    added = outer.sh("echo evil.test >>inner/project/.codex/allowed-domains.txt && echo added")
+    assert added.stdout.strip() == "added", added.stderr
+    accept = sandbox.run("accept")
+    one_line_error(accept, "changed since the refusal you reviewed: added evil.test", "terminal")
+    assert "added: first.test evil.test\n" in accept.stderr  # the diff it would have recorded
+    assert record.read_bytes() == accepted
+    declined = at_a_terminal(sandbox.project, "accept", "n\n")
+    assert declined.returncode == 2 and record.read_bytes() == accepted, declined.stdout
+    shown = declined.stdout
+    assert shown.index("allowed domains added: first.test evil.test") < shown.index("[y/N]")
+    assert at_a_terminal(sandbox.project, "accept", "y\n").returncode == 0
+    assert "domain evil.test\n" in record.read_text()
+    assert sandbox.run("exec", "--", "true").returncode == 0
 
 
 def test_fresh_machine_asks_once(make_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

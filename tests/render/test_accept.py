@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import stat
 import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 from cxgen import __version__
 from cxgen.accept import carries_accept
@@ -18,14 +23,19 @@ def records(state: Path) -> list[str]:
     return sorted(p.read_text() for p in state.glob("projects/*/policy"))
 
 
-def build_without_approval(project: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """`run_in_container.sh build` with no terminal and a docker that has every image."""
+def fake_docker(tmp_path: Path) -> Path:
+    """A folder whose `docker` says yes to everything (every image is there)."""
     bindir = tmp_path / "fake-docker"
     bindir.mkdir(exist_ok=True)
     fake = bindir / "docker"
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    return bindir
+
+
+def build_without_approval(project: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`run_in_container.sh build` with no terminal and a docker that has every image."""
+    env = {**os.environ, "PATH": f"{fake_docker(tmp_path)}:{os.environ['PATH']}"}
     env.pop("CXGEN_ACCEPT_CHANGES", None)
     return subprocess.run(
         [str(project / "run_in_container.sh"), "build"],
@@ -68,3 +78,152 @@ def test_a_failed_accept_is_one_line_and_exit_1(state: Path, tmp_path: Path) -> 
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("cxgen: error: ")
     assert "the files are written, but `run_in_container.sh accept` failed: " in result.stderr
     assert (tmp_path / "p/run_in_container.sh").is_file()
+
+
+# --- accept records what it showed -----------------------------------------------------------
+
+
+def run_script(
+    shell: list[str], project: Path, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`run_in_container.sh ARGS` under SHELL, no terminal, a docker that has every image."""
+    env = {**os.environ, "PATH": f"{fake_docker(tmp_path)}:{os.environ['PATH']}"}
+    env.pop("CXGEN_ACCEPT_CHANGES", None)
+    return subprocess.run(
+        [*shell, str(project / "run_in_container.sh"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def accepted_project(state: Path, tmp_path: Path) -> Path:
+    """A project whose policy init recorded: pypi.org allowed."""
+    project = tmp_path / "p"
+    result = run_cxgen(["init", "--defaults", "--data", "allowed_domains=[pypi.org]", str(project)])
+    assert result.returncode == 0, result.stderr
+    return project
+
+
+def change_policy(project: Path, *, add: str = "", remove: str = "", context: str = "") -> None:
+    domains = project / ".codex/allowed-domains.txt"
+    lines = [line for line in domains.read_text().splitlines() if line != remove]
+    domains.write_text("\n".join([*lines, *([add] if add else [])]) + "\n")
+    if context:
+        entrypoint = project / ".codex/sandbox/entrypoint.sh"
+        entrypoint.write_text(entrypoint.read_text() + context + "\n")
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_accept_records_and_shows_what_the_refused_start_showed(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    change_policy(accepted_project, add="files.example", context="# reviewed change")
+    refused = run_script(script_shell, accepted_project, tmp_path, "build")
+    assert "not accepted" in last_line(refused)
+    shown = ["  allowed domains added: files.example\n", "+# reviewed change\n"]
+    assert all(line in refused.stderr for line in shown), refused.stderr
+    result = run_script(script_shell, accepted_project, tmp_path, "accept")
+    assert result.returncode == 0, result.stderr
+    assert all(line in result.stderr for line in shown), result.stderr
+    assert "accepted for " in result.stderr
+    [record] = records(state)
+    assert "domain files.example\n" in record
+    assert not list(state.glob("projects/*/refused"))
+    accepted = next(state.glob("projects/*/sandbox/entrypoint.sh")).read_text()
+    assert accepted.endswith("# reviewed change\n")
+    assert run_script(script_shell, accepted_project, tmp_path, "build").returncode == 0
+
+
+def test_accept_without_a_refusal_needs_a_terminal_or_accept_changes(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    before = records(state)
+    change_policy(accepted_project, add="files.example")
+    result = run_script(script_shell, accepted_project, tmp_path, "accept")
+    assert "no refused start to accept" in last_line(result) and "terminal" in last_line(result)
+    assert "allowed domains added: files.example" in result.stderr
+    assert records(state) == before
+    result = run_script(script_shell, accepted_project, tmp_path, "accept", "--accept-changes")
+    assert result.returncode == 0, result.stderr
+    assert "domain files.example\n" in records(state)[0]
+
+
+def test_accept_names_what_changed_since_the_refusal_and_records_nothing(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    change_policy(accepted_project, add="files.example")
+    assert run_script(script_shell, accepted_project, tmp_path, "build").returncode == 2
+    before = records(state)
+    change_policy(accepted_project, add="evil.example", remove="pypi.org", context="# later")
+    result = run_script(script_shell, accepted_project, tmp_path, "accept")
+    assert last_line(result) == (
+        "cxgen: error: allowed domains and .codex/sandbox changed since the refusal you reviewed:"
+        " added evil.example, removed pypi.org; nothing was recorded: run ./run_in_container.sh"
+        " accept in a terminal to review"
+    )
+    assert records(state) == before
+
+
+def test_a_refusal_undone_by_hand_is_not_accepted_later(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    domains = accepted_project / ".codex/allowed-domains.txt"
+    original = domains.read_text()
+    change_policy(accepted_project, add="files.example")
+    assert run_script(script_shell, accepted_project, tmp_path, "build").returncode == 2
+    domains.write_text(original)  # you decided against it
+    assert run_script(script_shell, accepted_project, tmp_path, "build").returncode == 0
+    change_policy(accepted_project, add="files.example")  # back, behind your back
+    result = run_script(script_shell, accepted_project, tmp_path, "accept")
+    assert "no refused start to accept" in last_line(result)
+
+
+def test_an_init_hook_swapped_for_a_fifo_is_refused_not_waited_for(
+    script_shell: list[str], accepted_project: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(accepted_project / ".codex/.environment/init.sh")
+    result = run_script(script_shell, accepted_project, tmp_path, "build")
+    assert "init.sh: it must be a regular file" in last_line(result)
+
+
+def test_a_yes_at_a_terminal_records_what_was_shown_not_what_came_after(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    """While accept waits for your answer, the allowlist and .codex/sandbox change again (an
+    agent of a sandbox holding the project): your yes records what you were shown."""
+    change_policy(accepted_project, add="shown.example", context="# shown")
+    env = {**os.environ, "PATH": f"{fake_docker(tmp_path)}:{os.environ['PATH']}"}
+    env.pop("CXGEN_ACCEPT_CHANGES", None)
+    leader, follower = pty.openpty()
+    command = [*script_shell, str(accepted_project / "run_in_container.sh"), "accept"]
+    process = subprocess.Popen(command, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    try:
+        seen, deadline = b"", time.monotonic() + 60
+        while b"[y/N]" not in seen and time.monotonic() < deadline:
+            if select.select([leader], [], [], 1)[0]:
+                seen += os.read(leader, 65536)
+        assert b"[y/N]" in seen, seen
+        assert b"allowed domains added: shown.example" in seen and b"+# shown" in seen
+        change_policy(accepted_project, add="late.example", context="# late")
+        os.write(leader, b"y\n")
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        os.close(leader)
+    [record] = records(state)
+    assert "domain shown.example\n" in record and "late.example" not in record
+    accepted = next(state.glob("projects/*/sandbox/entrypoint.sh")).read_text()
+    assert accepted.endswith("# shown\n")
+    # The late change is still pending.
+    result = run_script(script_shell, accepted_project, tmp_path, "build")
+    assert "not accepted" in last_line(result) and "added: late.example" in result.stderr

@@ -23,9 +23,10 @@ def sh(*args: str, cwd: Path) -> str:
 
 
 def accepted_hash(checkout: Path, state: Path) -> str:
-    """The build context's hash as `run_in_container.sh accept` reports it."""
+    """The build context's hash as `run_in_container.sh accept` reports it (no terminal, nothing
+    refused before: --accept-changes)."""
     result = subprocess.run(
-        ["./run_in_container.sh", "accept"],
+        ["./run_in_container.sh", "accept", "--accept-changes"],
         cwd=checkout,
         env={**os.environ, "XDG_STATE_HOME": str(state)},
         capture_output=True,

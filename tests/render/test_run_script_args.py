@@ -193,6 +193,30 @@ def test_agent_home_is_seeded_without_overwriting(project: Path, tmp_path: Path)
     assert (env_dir / "sessions").is_dir()
 
 
+NO_WRITE_BACK = "no longer written back"
+
+
+@pytest.mark.parametrize("earlier", ["sync-asked", "marks-of-an-earlier-script", "fresh"])
+def test_sync_works_as_copy_and_is_said_once(project: Path, tmp_path: Path, earlier: str) -> None:
+    """Logins are never written back; whoever may have relied on it (sync asked for, or import
+    marks an earlier run script left, when sync was the default) is told once per machine."""
+    home, state = tmp_path / "home", tmp_path / "state"
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex/auth.json").write_text('{"tokens":{"account_id":"a"}}')
+    env = {"HOME": str(home), "XDG_STATE_HOME": str(state), "CXGEN_ACCEPT_CHANGES": "1"}
+    if earlier == "sync-asked":
+        env["CXGEN_CREDENTIALS"] = "sync"
+    elif earlier == "marks-of-an-earlier-script":
+        (state / "cxgen/credentials").mkdir(parents=True)
+    first, _ = run_script(project, tmp_path, "exec", "--", "true", env=env)
+    assert first.returncode == 0, first.stderr
+    assert (NO_WRITE_BACK in first.stderr) == (earlier != "fresh"), first.stderr
+    assert "copied" in first.stderr
+    again, _ = run_script(project, tmp_path, "exec", "--credentials", "sync", "--", "true", env=env)
+    assert again.returncode == 0 and NO_WRITE_BACK not in again.stderr, again.stderr
+    assert (home / ".codex/auth.json").read_text() == '{"tokens":{"account_id":"a"}}'
+
+
 def test_env_home_and_codex_home_point_into_the_project(project: Path, tmp_path: Path) -> None:
     _, argv = run_script(project, tmp_path, "exec", "--", "true")
     env = env_of(argv)

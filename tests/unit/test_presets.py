@@ -51,7 +51,7 @@ def test_agents_with_a_login_keep_it_in_their_project_home() -> None:
             assert not credential.path.startswith("/") and ".." not in credential.path
     codex = agent_presets()["codex"]
     assert codex.credentials[0].path == "auth.json"
-    assert codex.credentials[0].account_key == "account_id"
+    assert codex.credentials[0].account_key == ""  # nothing is written back to check
     assert codex.login is not None and codex.login.callback_port == 1455
 
 

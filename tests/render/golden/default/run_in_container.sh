@@ -47,12 +47,12 @@ AGENT_PACKAGES=(
   codex @openai/codex
 )
 
-# The agents' login files, four words each: agent, path in the agent home, where the host's own
-# agent keeps it (first found wins; ~ is your home, $VAR a variable's folder), and the JSON key
-# naming the account (- for none). See plan_credentials.
+# The agents' login files, three words each: agent, path in the agent home, and where the host's
+# own agent keeps it (first found wins; ~ is your home, $VAR a variable's folder). See
+# plan_credentials.
 # shellcheck disable=SC2016,SC2088 # ~ and $VAR are expanded later, by host_credential
 CREDENTIALS=(
-  codex auth.json '$CODEX_CONFIG_DIR/auth.json $CODEX_HOME/auth.json ~/.codex/auth.json' account_id
+  codex auth.json '$CODEX_CONFIG_DIR/auth.json $CODEX_HOME/auth.json ~/.codex/auth.json'
 )
 
 # Host variables handed to the agent (API keys, the `env` answer, --env); passed by name when
@@ -128,9 +128,11 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
                                                                   agent made in its own repository (its
                                                                   .git inside) into this project, as
                                                                   agent/<branch> (git log agent/main)
-       ./run_in_container.sh accept                               accept the current allowlist,
-                                                                  .codex/sandbox and init hook after
-                                                                  reviewing them
+       ./run_in_container.sh accept                               show the changes to the allowlist,
+                                                                  .codex/sandbox and init hook and
+                                                                  accept them: what a refused start
+                                                                  showed, else asks (no terminal:
+                                                                  refuses; or --accept-changes)
 Sessions (one per project unless --name or --parallel):
        ./run_in_container.sh list [--all]                         this project's sandboxes (--all: every
                                                                   cxgen sandbox): name, agent, image,
@@ -184,15 +186,16 @@ Options:
   --config DIR         agent config to seed from (default: \$CODEX_CONFIG_DIR or ~/.codex)
   --auth_file FILE     the agent's host login file to use (default: where its own CLI keeps it,
                        e.g. ~/.codex/auth.json)
-  --credentials MODE   sync (default): import the host's login when newer, write a login the
-                       session refreshed back to it (same account only); copy: import only;
-                       none: leave both alone (also: CXGEN_CREDENTIALS)
+  --credentials MODE   copy (default): import the host's login when the agent home has none or
+                       the host's changed; none: never; nothing goes back to the host (sync,
+                       the old default, is copy) (also: CXGEN_CREDENTIALS)
   --device             with login: the device-code sign-in (no browser callback)
   --with-api-key       with login: store the API key from the agent's key variable
   --memory SIZE        memory limit (default $DEFAULT_MEMORY; e.g. 4g, or none)
   --pids-limit N       process limit (default $DEFAULT_PIDS_LIMIT, or none)
   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
-                       since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
+                       since you accepted them; with accept: no question (also:
+                       CXGEN_ACCEPT_CHANGES=1)
   --no-firewall        no egress firewall at all (loud; for debugging only)
   --learn              with exec: open network, every name and address recorded (loud); the
                        command gets an empty home and caches, and your .git read-only (not
@@ -337,7 +340,7 @@ parse_args() {
   CONFIG_DIR="${CODEX_CONFIG_DIR:-${HOME:-}/.codex}"
   CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
-  CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-sync}"
+  CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-copy}"
   LOGIN_MODE=browser DIFF_STAT=no ASSUME_YES=no
   while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -377,7 +380,7 @@ parse_args() {
     esac
   done
   case "$CREDENTIALS_MODE" in sync | copy | none) ;;
-    *) die "--credentials (or CXGEN_CREDENTIALS): expected sync, copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
+    *) die "--credentials (or CXGEN_CREDENTIALS): expected copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
   esac
   if [ -n "$AGENT_UPDATE" ] && [ "$COMMAND" != build ]; then
     die "--agent-update goes with build: ./run_in_container.sh build --agent-update NAME[@VERSION]" "$EXIT_USAGE"
@@ -828,22 +831,30 @@ update_agent_pin() {
     say "$name is already at $version"
     return 0
   fi
+  # The new context is made from the accepted copy with the pin moved, in this run's private
+  # folder: that is what is shown, recorded and built; the allowlist and init hook stay as you
+  # accepted them (anything else that changed still needs your review).
+  make_run_tmp
+  SNAPSHOT="$RUN_TMP/policy"
+  rm -rf "$SNAPSHOT"
+  mkdir "$SNAPSHOT" || die "cannot create $SNAPSHOT"
+  cp -R "$POLICY_DIR/sandbox" "$SNAPSHOT/sandbox" || die "cannot copy $POLICY_DIR/sandbox"
+  [ ! -f "$POLICY_DIR/init.sh" ] || cp "$POLICY_DIR/init.sh" "$SNAPSHOT/init.sh" || die "cannot copy $POLICY_DIR/init.sh"
+  sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$POLICY_DIR/sandbox/Dockerfile" >"$SNAPSHOT/sandbox/Dockerfile" \
+    || die "cannot write $SNAPSHOT"
+  ! cmp -s "$POLICY_DIR/sandbox/Dockerfile" "$SNAPSHOT/sandbox/Dockerfile" \
+    || die "--agent-update: the Dockerfile you accepted does not pin $PACKAGE@$PINNED; review .codex/sandbox with ./run_in_container.sh accept" "$EXIT_USAGE"
+  SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox")
   refuse_symlink "$dockerfile"
   new=$(mktemp "$dockerfile.XXXXXX") || die "cannot write $dockerfile"
-  if ! { sed "s|npm install -g $PACKAGE@$PINNED|npm install -g $PACKAGE@$version|" "$dockerfile" >"$new" \
-    && chmod 0644 "$new" && mv -f "$new" "$dockerfile"; }; then
+  if ! { cat -- "$SNAPSHOT/sandbox/Dockerfile" >"$new" && chmod 0644 "$new" && mv -f "$new" "$dockerfile"; }; then
     rm -f "$new"
     die "cannot write $dockerfile"
   fi
   say "$name: $PINNED -> $version in .codex/sandbox/Dockerfile (commit it):"
-  diff -u "$POLICY_DIR/sandbox/Dockerfile" "$dockerfile" >&2 || true
-  # Accept this change alone: anything else that differs from what you approved (the init
-  # hook, the allowlist) still needs your review.
-  local approved="$POLICY" before="$CONTEXT_HASH"
-  CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
-  load_policy
-  [ "$POLICY" = "${approved/"sandbox $before"/"sandbox $CONTEXT_HASH"}" ] \
-    || die "something besides the pin changed meanwhile (init hook, allowlist or .codex/sandbox); review it with ./run_in_container.sh accept" "$EXIT_USAGE"
+  diff -u "$POLICY_DIR/sandbox/Dockerfile" "$SNAPSHOT/sandbox/Dockerfile" >&2 || true
+  POLICY="${POLICY/"sandbox $CONTEXT_HASH"/"sandbox $SNAPSHOT_HASH"}"
+  CONTEXT_HASH="$SNAPSHOT_HASH"
   record_policy
 }
 
@@ -1225,113 +1236,247 @@ policy_key() {
   POLICY_KEY="${POLICY_KEY:0:16}"
 }
 
-# Sets POLICY_DIR (per user, per project) and POLICY (what is in force now).
+# Sets POLICY_DIR (per user, per project), POLICY (what is in force now, for the check: the
+# build context's hash as context_hash_cached gave it) and ACCEPTED.
 load_policy() {
-  local domain
+  local hook
   [ -n "${POLICY_KEY:-}" ] || policy_key
   POLICY_DIR="$STATE_DIR/projects/$POLICY_KEY"
-  POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
   # The init hook runs at every start: accepted like the image.
-  if [ -f "$ENV_DIR/init.sh" ]; then
-    POLICY="${POLICY}init $(sha256 <"$ENV_DIR/init.sh")"$'\n'
-  fi
-  for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
-    POLICY="${POLICY}domain $domain"$'\n'
-  done
+  hook=$(hook_hash) || exit "$?"
+  policy_text "$CONTEXT_HASH" "$hook"
   ACCEPTED=""
   if [ -f "$POLICY_DIR/policy" ]; then
     IFS= read -r -d '' ACCEPTED <"$POLICY_DIR/policy" || true
   fi
 }
 
-# Record POLICY and a copy of the build context (for the next diff) as accepted.
+# policy_text HASH HOOK_HASH: sets POLICY: the project, the build context's hash, the init hook's
+# (if any), and the allowlist file's domains as collect_domains read them (the ones a start uses).
+policy_text() {
+  local domain
+  POLICY="project $PROJECT_DIR"$'\n'"sandbox $1"$'\n'
+  [ -z "$2" ] || POLICY="${POLICY}init $2"$'\n'
+  for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
+    POLICY="${POLICY}domain $domain"$'\n'
+  done
+}
+
+# hook_hash: the init hook's sha256 (nothing when there is none).
+hook_hash() {
+  [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ] || return 0
+  read_hook | sha256 || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+}
+
+# read_hook: the init hook's bytes (at most 1 MiB and one more, so a bigger one shows as such),
+# from one open of the file itself: opened read-write where it can be (a FIFO swapped in does not
+# make the open wait), and nothing unless it is a regular file.
+read_hook() {
+  local hook="$ENV_DIR/init.sh"
+  refuse_symlink "$hook"
+  (
+    exec 5<>"$hook" 2>/dev/null || { [ ! -p "$hook" ] && exec 5<"$hook"; } || exit 1
+    [ -f /dev/fd/5 ] || exit 1
+    head -c 1048577 <&5
+  )
+}
+
+# snapshot_policy: one read of what you are asked to accept, into this run's private folder
+# SNAPSHOT: the build context copied (SNAPSHOT_HASH hashed from the copy), the init hook copied,
+# the domains as collect_domains read them; POLICY is set from it. What is shown and recorded is
+# this copy, never the project's files read again (a sandbox whose work dir holds the project
+# could be rewriting them).
+snapshot_policy() {
+  make_run_tmp
+  SNAPSHOT="$RUN_TMP/policy"
+  rm -rf "$SNAPSHOT"
+  mkdir "$SNAPSHOT" "$SNAPSHOT/sandbox" || die "cannot create $SNAPSHOT"
+  # The folder's content, even if a symlink was swapped in for it: what is copied is what counts.
+  cp -R "$SANDBOX_DIR/." "$SNAPSHOT/sandbox" || die "cannot copy $SANDBOX_DIR"
+  SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox") SNAPSHOT_HOOK=""
+  if [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ]; then
+    read_hook >"$SNAPSHOT/init.sh" || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+    [ "$(wc -c <"$SNAPSHOT/init.sh")" -le 1048576 ] || die "refusing $ENV_DIR/init.sh: over 1 MiB" "$EXIT_USAGE"
+    SNAPSHOT_HOOK=$(sha256 <"$SNAPSHOT/init.sh")
+  fi
+  # For the diffs: the accepted copies under one short name.
+  ln -s "$POLICY_DIR" "$SNAPSHOT/accepted"
+  policy_text "$SNAPSHOT_HASH" "$SNAPSHOT_HOOK"
+}
+
+# Record the snapshot (SNAPSHOT, POLICY) as accepted: exactly what was shown. One recorder at
+# a time (two starts accepting at once would trip over each other's copies).
 record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
+  lock_policy
   rm -rf "$POLICY_DIR/sandbox.new"
-  snapshot_context "$POLICY_DIR/sandbox.new"
+  cp -R "$SNAPSHOT/sandbox" "$POLICY_DIR/sandbox.new" || die "cannot write $POLICY_DIR"
   rm -f "$POLICY_DIR/init.sh"
-  # The copy kept for the next diff must be the hook that was hashed (an agent of a running
-  # session may be rewriting it).
-  if [ -f "$ENV_DIR/init.sh" ]; then
-    cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
-    case "$POLICY" in
-      *$'\n'"init $(sha256 <"$POLICY_DIR/init.sh")"$'\n'*) ;;
-      *) rm -f "$POLICY_DIR/init.sh"; die "the init hook changed while being accepted; review it and retry" "$EXIT_USAGE" ;;
-    esac
+  if [ -f "$SNAPSHOT/init.sh" ]; then
+    cp "$SNAPSHOT/init.sh" "$POLICY_DIR/init.sh" || die "cannot write $POLICY_DIR"
   fi
   printf '%s' "$POLICY" >"$POLICY_DIR/policy.new"
   rm -rf "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"
+  rm -f "$POLICY_DIR/refused"
+  rmdir "$POLICY_DIR/lock" 2>/dev/null || true
 }
 
-# Print what changed between ACCEPTED and POLICY: domains, then the build context as a diff.
+# lock_policy: POLICY_DIR/lock, made by one run script at a time (mkdir is atomic everywhere);
+# one older than a minute is a crashed run's and is taken over.
+lock_policy() {
+  local lock="$POLICY_DIR/lock" tries=0
+  until mkdir "$lock" 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+      rmdir "$lock" 2>/dev/null || true
+      tries=0
+    fi
+    sleep 0.1
+  done
+}
+
+# policy_delta OLD NEW: sets ADDED and REMOVED (domains, each after a space), NEW_DOMAINS (NEW's),
+# and CHANGED: what else differs ("sandbox", "init").
+policy_delta() {
+  local line old=" " new=" " old_rest="" new_rest="" words
+  while IFS= read -r line; do
+    case "$line" in
+      "domain "*) old="$old${line#domain } " ;;
+      sandbox* | init*) old_rest="$old_rest$line;" ;;
+    esac
+  done <<<"$1"
+  while IFS= read -r line; do
+    case "$line" in
+      "domain "*) new="$new${line#domain } " ;;
+      sandbox* | init*) new_rest="$new_rest$line;" ;;
+    esac
+  done <<<"$2"
+  ADDED="" REMOVED="" CHANGED="" NEW_DOMAINS="${new% }"
+  read -r -a words <<<"$new" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$old" in *" $line "*) ;; *) ADDED="$ADDED $line" ;; esac
+  done
+  read -r -a words <<<"$old" || true
+  for line in ${words[@]+"${words[@]}"}; do
+    case "$new" in *" $line "*) ;; *) REMOVED="$REMOVED $line" ;; esac
+  done
+  for line in sandbox init; do
+    [ "$(policy_field "$line" "$old_rest")" = "$(policy_field "$line" "$new_rest")" ] || CHANGED="$CHANGED $line"
+  done
+}
+
+# policy_field NAME LINES: the value of NAME in ;-separated "NAME value" LINES.
+policy_field() {
+  case ";$2" in *";$1 "*) local rest="${2#*"$1 "}"; printf '%s' "${rest%%;*}" ;; esac
+}
+
+# Print what changed between ACCEPTED and the snapshot: domains, then the build context and the
+# init hook as diffs of the copies.
 show_policy_changes() {
-  local line old_domains=" " new_domains=" " added="" removed="" words
-  while IFS= read -r line; do
-    case "$line" in "domain "*) old_domains="$old_domains${line#domain } " ;; esac
-  done <<<"$ACCEPTED"
-  while IFS= read -r line; do
-    case "$line" in "domain "*) new_domains="$new_domains${line#domain } " ;; esac
-  done <<<"$POLICY"
-  read -r -a words <<<"$new_domains" || true
-  for line in ${words[@]+"${words[@]}"}; do
-    case "$old_domains" in *" $line "*) ;; *) added="$added $line" ;; esac
-  done
-  read -r -a words <<<"$old_domains" || true
-  for line in ${words[@]+"${words[@]}"}; do
-    case "$new_domains" in *" $line "*) ;; *) removed="$removed $line" ;; esac
-  done
+  policy_delta "$ACCEPTED" "$POLICY"
   {
     if [ -z "$ACCEPTED" ]; then
       printf 'cxgen: first run of %s on this machine; please review what its sandbox allows:\n' "$PROJECT_DIR"
-      printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "${new_domains% }"
-      printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SANDBOX_DIR" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
-      [ ! -f "$ENV_DIR/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
+      printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "$NEW_DOMAINS"
+      printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SNAPSHOT/sandbox" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
+      [ ! -f "$SNAPSHOT/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
       return 0
     fi
     printf 'cxgen: the sandbox policy of %s changed since you accepted it:\n' "$PROJECT_DIR"
-    [ -z "$added" ] || printf '  allowed domains added:%s\n' "$added"
-    [ -z "$removed" ] || printf '  allowed domains removed:%s\n' "$removed"
-    case "$ACCEPTED" in
-      *"sandbox $CONTEXT_HASH"*) ;;
-      *)
+    [ -z "$ADDED" ] || printf '  allowed domains added:%s\n' "$ADDED"
+    [ -z "$REMOVED" ] || printf '  allowed domains removed:%s\n' "$REMOVED"
+    case "$CHANGED" in
+      *sandbox*)
         printf '  image build context .codex/sandbox changed:\n'
         # -N shows new files whole, -a binary ones too; cat -v: no control codes reach your terminal.
-        (cd "$POLICY_DIR" && diff -ruNa sandbox "$SANDBOX_DIR" 2>&1) | cat -v | sed 's/^/    /' || true ;;
+        (cd "$SNAPSHOT" && diff -ruNa accepted/sandbox sandbox 2>&1) | cat -v | sed 's/^/    /' || true ;;
     esac
-    if [ "$(printf '%s' "$ACCEPTED" | grep '^init ' || true)" != "$(printf '%s' "$POLICY" | grep '^init ' || true)" ]; then
-      printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
-      local accepted_hook=/dev/null current_hook=/dev/null
-      [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook="$POLICY_DIR/init.sh"
-      [ ! -f "$ENV_DIR/init.sh" ] || current_hook="$ENV_DIR/init.sh"
-      diff -ua "$accepted_hook" "$current_hook" 2>&1 | cat -v | sed 's/^/    /' || true
-    fi
+    case "$CHANGED" in
+      *init*)
+        printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
+        local accepted_hook=/dev/null current_hook=/dev/null
+        [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook=accepted/init.sh
+        [ ! -f "$SNAPSHOT/init.sh" ] || current_hook=init.sh
+        (cd "$SNAPSHOT" && diff -ua "$accepted_hook" "$current_hook" 2>&1) | cat -v | sed 's/^/    /' || true ;;
+    esac
   } >&2
 }
 
-# Go on only if the policy in force is the one this user accepted, or they accept it now.
+# Go on only if the policy in force is the one this user accepted, or they accept it now. A
+# refusal without a terminal is remembered (POLICY_DIR/refused): accept records that, and only
+# that, without asking.
 approve_policy() {
+  local hook
   load_policy
+  if [ "$POLICY" = "$ACCEPTED" ]; then
+    # A refusal you undid yourself (say, with git) is not there to accept later.
+    [ ! -e "$POLICY_DIR/refused" ] || rm -f "$POLICY_DIR/refused"
+    return 0
+  fi
+  snapshot_policy
+  # The image is the one shown (ensure_image checks its own copy against this hash).
+  CONTEXT_HASH="$SNAPSHOT_HASH"
   [ "$POLICY" != "$ACCEPTED" ] || return 0
   show_policy_changes
   if [ "$ACCEPT_CHANGES" = 1 ]; then
     say "accepted (--accept-changes)"
   elif [ -t 0 ] && [ -t 2 ]; then
-    local answer
-    printf 'cxgen: accept and continue? [y/N] ' >&2
-    read -r answer || answer=""
-    case "$answer" in y | Y | yes) ;; *) die "not accepted; nothing was built or started" "$EXIT_USAGE" ;; esac
+    rm -f "$POLICY_DIR/refused"
+    ask_acceptance "accept and continue?" "not accepted; nothing was built or started"
   else
+    { mkdir -p "$POLICY_DIR" && printf '%s' "$POLICY" >"$POLICY_DIR/refused"; } 2>/dev/null || true
     die "the sandbox policy is not accepted on this machine (see above); review it, then run ./run_in_container.sh accept, or pass --accept-changes" "$EXIT_USAGE"
   fi
+  # The hook that runs is the project's file (mounted read-only): still the one shown, or stop.
+  hook=$(hook_hash) || exit "$?"
+  [ "$hook" = "$SNAPSHOT_HOOK" ] \
+    || die "the init hook changed while being accepted; nothing was accepted: review it and retry" "$EXIT_USAGE"
   record_policy
 }
 
+# ask_acceptance QUESTION REFUSAL: a yes from the terminal, or exit with REFUSAL.
+ask_acceptance() {
+  local answer
+  printf 'cxgen: %s [y/N] ' "$1" >&2
+  read -r answer || answer=""
+  case "$answer" in y | Y | yes) ;; *) die "$2" "$EXIT_USAGE" ;; esac
+}
+
+# accept: record the policy as it is now, showing what it records. What a refused start showed
+# is recorded as it is; anything else (no refusal, or a change since) needs a yes at a terminal,
+# or --accept-changes.
 cmd_accept() {
+  local refused="" subject what
   load_policy
+  snapshot_policy
+  if [ "$POLICY" = "$ACCEPTED" ]; then
+    rm -f "$POLICY_DIR/refused"
+    say "already accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+    return 0
+  fi
+  show_policy_changes
+  if [ -f "$POLICY_DIR/refused" ]; then IFS= read -r -d '' refused <"$POLICY_DIR/refused" || true; fi
+  if [ "$ACCEPT_CHANGES" = 1 ] || [ "$POLICY" = "$refused" ]; then
+    :
+  elif [ -t 0 ] && [ -t 2 ]; then
+    ask_acceptance "accept this?" "not accepted; nothing was recorded"
+  elif [ -z "$refused" ]; then
+    die "no refused start to accept (the changes are above): run ./run_in_container.sh accept in a terminal to review them, or pass --accept-changes" "$EXIT_USAGE"
+  else
+    policy_delta "$refused" "$POLICY"
+    subject="" what=""
+    [ -z "$ADDED$REMOVED" ] || subject="allowed domains"
+    case "$CHANGED" in *sandbox*) subject="${subject:+$subject and }.codex/sandbox" ;; esac
+    case "$CHANGED" in *init*) subject="${subject:+$subject and }the init hook" ;; esac
+    subject="${subject:-the policy}"
+    [ -z "$ADDED" ] || what=": added$ADDED"
+    [ -z "$REMOVED" ] || what="${what:-:}${ADDED:+,} removed$REMOVED"
+    die "$subject changed since the refusal you reviewed$what; nothing was recorded: run ./run_in_container.sh accept in a terminal to review" "$EXIT_USAGE"
+  fi
   record_policy
-  say "accepted for $PROJECT_DIR: .codex/sandbox ($CONTEXT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+  say "accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
 }
 
 # --- Mounts -----------------------------------------------------------------------------------
@@ -1560,10 +1705,11 @@ plan_env_dir() {
 }
 
 # --- Credentials ------------------------------------------------------------------------------
-# Each agent's login file lives in its project home (git ignores it; no image has it) and is
-# kept in step with the host's own copy (CREDENTIALS_MODE): sync imports the host's when it is
-# newer and writes a copy the session changed (a refreshed token) back, so the host's agent and
-# the next session use the same login; copy only imports; none leaves both alone.
+# Each agent's login file lives in its project home (git ignores it; no image has it), imported
+# from the host's own copy (CREDENTIALS_MODE copy; sync, its old name, is the same) when the home
+# has none or the host's changed since the last import; none leaves both alone. Nothing ever goes
+# back: the agent can edit its copy, and no check it could satisfy (an account id it has read)
+# proves a login is yours, so a file it wrote never replaces a host credential.
 
 # host_credential CANDIDATES: the first existing file of the space-separated candidates
 # ("~/x", "$VAR/x"; a candidate whose variable is unset is skipped), or nothing.
@@ -1586,48 +1732,55 @@ host_credential() {
   done
 }
 
-# Plans each installed agent's login import (COPIES) and, with sync, its write-back (SYNCS,
-# four words each: home file, host file, account key, and the file where the host file's
-# fingerprint at the last sync is kept). --auth_file is the started agent's login file (else
-# the first agent's with one; with none, codex's auth.json, for a codex started by hand).
+# Plans each installed agent's login import (COPIES; SYNC_MARKS: the host file and where its
+# fingerprint at the import is kept). --auth_file is the started agent's login file (else the
+# first agent's with one; with none, codex's auth.json, for a codex started by hand).
 plan_credentials() {
   local i auth_index=-1 host
-  SYNCS=() SYNC_MARKS=()
+  SYNC_MARKS=()
   [ "$CREDENTIALS_MODE" != none ] || return 0
-  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+  notice_no_write_back
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
     [ "$auth_index" -ge 0 ] || auth_index=$i
     [ "${CREDENTIALS[$i]}" != "$AGENT" ] || { auth_index=$i; break; }
   done
-  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 4)); do
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
     host=""
     if [ -n "$AUTH_FILE" ] && [ "$i" -eq "$auth_index" ]; then
       host="$AUTH_FILE"
     else
       host=$(host_credential "${CREDENTIALS[$((i + 2))]}")
     fi
-    [ -z "$host" ] || plan_credential "${CREDENTIALS[$i]}" "${CREDENTIALS[$((i + 1))]}" "$host" "${CREDENTIALS[$((i + 3))]}"
+    [ -z "$host" ] || plan_credential "${CREDENTIALS[$i]}" "${CREDENTIALS[$((i + 1))]}" "$host"
   done
-  [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE" -
+  [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE"
 }
 
-# plan_credential AGENT PATH HOST KEY: import HOST as the agent home's PATH when that is missing
-# or HOST changed since the last sync (you signed in again on the host: never decided by dates,
-# which the agent can set); with sync and an account KEY, write it back after the session.
+# Once per machine, to whom an earlier run script may have written logins back (sync was the
+# default, and it left import marks in STATE_DIR/credentials) or who asks for sync: it no longer
+# does.
+notice_no_write_back() {
+  local mark="$STATE_DIR/no-write-back"
+  [ ! -e "$mark" ] || return 0
+  if [ "$CREDENTIALS_MODE" = sync ] || [ -d "$STATE_DIR/credentials" ]; then
+    say "note: a login refreshed in the sandbox is no longer written back to your host's agent (--credentials sync works as copy); if that one is signed out, sign in again there (README: Logins and credentials)"
+  fi
+  { mkdir -p "$STATE_DIR" && : >"$mark"; } 2>/dev/null || true
+}
+
+# plan_credential AGENT PATH HOST: import HOST as the agent home's PATH when that is missing or
+# HOST changed since the last import (you signed in again on the host: never decided by dates,
+# which the agent can set).
 plan_credential() {
   local path="$2" host="$3" home="$ENV_DIR/$2" mark
   [ "$host" != "$AUTH_FILE" ] || [ -f "$host" ] || die "--auth_file: not a file: $host" "$EXIT_USAGE"
   host=$(safe_path "$1 login file" "$host")
   check_home_path "$path"
-  # The last sync of this pair (host file, this project's copy), kept where no agent reaches.
+  # The last import of this pair (host file, this project's copy), kept where no agent reaches.
   mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
   if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
     plan_copy "$host" "$home"
     SYNC_MARKS+=("$host" "$mark")
-  fi
-  # Only a login that names its account goes back: anything else could be the agent's own
-  # account (or key) passed off as yours.
-  if [ "$CREDENTIALS_MODE" = sync ] && [ "$4" != - ]; then
-    SYNCS+=("$home" "$host" "$4" "$mark")
   fi
 }
 
@@ -1664,107 +1817,8 @@ make_home_dirs() {
 # for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
 fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
 
-# last_sync MARK: the host file's fingerprint at the last sync (nothing before the first).
+# last_sync MARK: the host file's fingerprint at the last import (nothing before the first).
 last_sync() { local line=""; IFS= read -r line 2>/dev/null <"$1" || true; printf '%s\n' "$line"; }
-
-# json_value KEY FILE: the value of the one "KEY": "value" string in FILE (login files are
-# small JSON); nothing when KEY is not there exactly once, or FILE has escapes (\u0061... would
-# spell KEY in a way only a JSON parser sees).
-json_value() {
-  ! grep -q '[\]' "$2" || return 0
-  [ "$(grep -o "\"$1\"" "$2" | wc -l)" -eq 1 ] || return 0
-  sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$2"
-}
-
-# same_account KEY NEW OLD: both name one account, the same.
-same_account() {
-  local new
-  new=$(json_value "$1" "$2")
-  [ -n "$new" ] && [ "$new" = "$(json_value "$1" "$3")" ]
-}
-
-# After the session, with sync: a login that differs from the host's goes back to it (a token
-# refreshed in a session), one writer at a time; not while another session of the project runs
-# (its agent could swap the file as it is read: the last session to end syncs).
-write_back_credentials() {
-  local i
-  [ "${#SYNCS[@]}" -gt 0 ] || return 0
-  # In a subshell: when Docker cannot tell, nothing is synced (running_sessions would exit).
-  if ! (running_sessions && [ "${#SESSIONS[@]}" -eq 0 ]) 2>/dev/null; then
-    say "logins not synced back by this session: another session of this project is running (the last one to end syncs)"
-    return 0
-  fi
-  lock_state credentials || return 0
-  for ((i = 0; i < ${#SYNCS[@]}; i += 4)); do
-    write_back "${SYNCS[@]:$i:4}" || true
-  done
-  unlock_state credentials
-}
-
-# write_back HOME HOST KEY MARK
-write_back() {
-  local home="$1" host="$2" key="$3" mark="$4" copy="$RUN_TMP/credential" rel="${1#"$PROJECT_DIR/"}" tmp
-  ( check_home_path "${home#"$ENV_DIR/"}" ) 2>/dev/null || { say "warning: not syncing $rel: a symlink is in the way"; return 1; }
-  [ -f "$home" ] || return 0
-  # Read once, and only the file itself: opened read-write (a FIFO swapped in does not make
-  # the open wait), then it must be a regular file and the very file the name holds now
-  # (lstat: a symlink's own inode never matches what it points to).
-  exec 4<>"$home" || { say "warning: not syncing $rel: cannot open it"; return 1; }
-  if [ ! -f /dev/fd/4 ] || [ "$(file_id /dev/fd/4 -L)" != "$(file_id "$home")" ]; then
-    exec 4<&-
-    say "warning: not syncing $rel: it changed while being read"
-    return 1
-  fi
-  head -c 1048577 <&4 >"$copy"
-  exec 4<&-
-  [ -s "$copy" ] || return 0
-  [ "$(wc -c <"$copy")" -le 1048576 ] || { say "warning: not syncing $rel: over 1 MiB"; return 1; }
-  ! cmp -s -- "$copy" "$host" || return 0
-  if [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
-    say "warning: $host changed since this project last synced it; kept it (the session's login is in $rel)"
-    return 1
-  fi
-  if ! same_account "$key" "$copy" "$host"; then
-    say "warning: not syncing $rel: it may name another account than $host (sign in again on the host, or copy it yourself)"
-    return 1
-  fi
-  tmp=$(mktemp "$host.cxgen.XXXXXX") || { say "warning: cannot write next to $host"; return 1; }
-  if cat -- "$copy" >"$tmp" && keep_owner "$host" "$tmp" && mv -f -- "$tmp" "$host"; then
-    fingerprint "$host" >"$mark"
-    say "wrote the session's refreshed login ($rel) back to $host"
-  else
-    rm -f -- "$tmp"
-    say "warning: could not write $host"
-    return 1
-  fi
-}
-
-# file_id PATH [-L]: device and inode of PATH itself (with -L: of what it points to, as for the
-# open file behind /dev/fd/N).
-file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%i "$1"; }
-
-# keep_owner FILE NEW: as root, NEW gets FILE's owner (sudo writing a user's login file).
-keep_owner() {
-  [ "$EUID" -eq 0 ] || return 0
-  chown "$(stat -c %u:%g "$1" 2>/dev/null || stat -f %u:%g "$1")" "$2"
-}
-
-# lock_state NAME / unlock_state NAME: one run script at a time (mkdir is atomic everywhere);
-# a lock older than a minute is a crashed run's and is taken over.
-lock_state() {
-  local lock="$STATE_DIR/$1.lock" tries=0
-  mkdir -p "$STATE_DIR" 2>/dev/null || return 1
-  until mkdir "$lock" 2>/dev/null; do
-    tries=$((tries + 1))
-    if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
-      rmdir "$lock" 2>/dev/null || true
-      tries=0
-    fi
-    sleep 0.1
-  done
-}
-
-unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 
 # The agent home's folders, then the planned copies.
 prepare_env_dir() {
@@ -2009,7 +2063,6 @@ run_sandbox() {
     docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   fi
   trap - INT
-  write_back_credentials
   [ "$status" -ne 125 ] || start_failed
   warn_new_git_dirs "$marker"
   if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then

@@ -270,3 +270,27 @@ def test_a_work_dir_swapped_as_revert_starts_is_left_alone(
     assert result.stderr.strip().splitlines()[-1].startswith("cxgen: error: revert failed")
     # The real work dir, moved aside, was not touched either; nor is a mark left in it.
     assert sorted(path.name for path in (root / "project/src.real").iterdir()) == ["m.c"]
+
+
+def test_diff_and_revert_from_a_subfolder_cover_the_whole_work_dir(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Git's paths were relative to the folder you ran the script in: from src, a snapshot saw
+    only src, so diff missed the session's other changes and revert left them."""
+    root = open_tmp / f"host-actions-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = track_project(base_image, topology, root, USER[0])
+    project = sandbox.project
+    script = "echo changed >> .gitignore && echo t > top.txt && echo n > src/n.c"
+    result = as_owner(sandbox, env, "exec", "--", "bash", "-c", script)
+    assert result.returncode == 0, result.stderr
+    src = project / "src"
+    diff = sandbox.run("diff", "--stat", env=env, user=USER, cwd=src)
+    assert diff.returncode == 0, diff.stderr
+    for name in ("top.txt", "src/n.c", ".gitignore"):
+        assert name in diff.stdout, diff.stdout
+    assert "changed .gitignore" in diff.stderr
+    result = sandbox.run("revert", "--yes", env=env, user=USER, cwd=src, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert not (project / "top.txt").exists() and not (src / "n.c").exists()
+    assert not (project / ".gitignore").exists()

@@ -881,12 +881,13 @@ notice_newer_versions() {
 # back without following its symlinks; the project's own .git stays read-only inside.
 
 # track_git ARGS...: git on the private repository, with none of your or the system's git
-# config (filters, diff drivers, fsmonitor) applied to files the agent wrote.
+# config (filters, diff drivers, fsmonitor) applied to files the agent wrote. From /: paths are
+# the work dir's whole, whatever folder you run this script in.
 track_git() {
   HOME="$TRACK_DIR" XDG_CONFIG_HOME="$TRACK_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_ATTR_NOSYSTEM=1 \
     GIT_AUTHOR_NAME=cxgen GIT_AUTHOR_EMAIL=cxgen@localhost GIT_COMMITTER_NAME=cxgen \
     GIT_COMMITTER_EMAIL=cxgen@localhost GIT_INDEX_FILE="$TRACK_INDEX" \
-    git --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
+    git -C / --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
     -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
     -c core.quotePath=true -c diff.external= -c diff.ignoreSubmodules=all \
     -c submodule.recurse=false -c status.submoduleSummary=false "$@"
@@ -1044,9 +1045,7 @@ revert_tree() {
     paths+=("$prefix$path")
     specs+=(":(literal)$prefix$path")
   done
-  # From /, outside the work dir: paths are the work dir's, whatever folder you are in.
   (
-    cd /
     TRACK_INDEX="$RUN_TMP/revert-index"
     track_git read-tree "$1" \
       && track_git ls-files -z -- "${specs[@]}" | track_git update-index -z --force-remove --stdin \

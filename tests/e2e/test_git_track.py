@@ -112,7 +112,7 @@ def test_revert_waits_for_the_sandbox_to_stop(
                 break
             subprocess.run(["sleep", "0.2"], check=True)
         result = as_user(sandbox, env, "revert", "--yes")
-        assert result.returncode == 2 and "a sandbox is running" in result.stderr
+        assert result.returncode == 2 and "a running sandbox" in result.stderr
         assert (sandbox.project / "b.txt").exists()
     finally:
         stop(session)

@@ -123,7 +123,10 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh diff [--stat] [--work-dir PATH]      with git=track: what the last session
                                                                   changed (since it started)
        ./run_in_container.sh revert [--yes] [--work-dir PATH]     with git=track: put the work dir back
-                                                                  as the last session found it
+                                                                  as the last session found it (git
+                                                                  writes in a throwaway container;
+                                                                  refused while a sandbox can write
+                                                                  there)
        ./run_in_container.sh fetch                                with git=track: bring the commits the
                                                                   agent made in its own repository (its
                                                                   .git inside) into this project, as
@@ -148,7 +151,8 @@ Sessions (one per project unless --name or --parallel):
        ./run_in_container.sh pull [--name NAME] SRC [DEST]        copy one out, into the host folder
                                                                   DEST (default: here); nothing is
                                                                   replaced; outside the work dir:
-                                                                  asks (or --yes)
+                                                                  asks (or --yes), and refused in
+                                                                  another sandbox's folders
        ./run_in_container.sh images [--clean [--yes]]             cxgen images and the projects using
                                                                   them; --clean removes those none of
                                                                   your projects needs (asks first)
@@ -890,12 +894,13 @@ notice_newer_versions() {
 # back without following its symlinks; the project's own .git stays read-only inside.
 
 # track_git ARGS...: git on the private repository, with none of your or the system's git
-# config (filters, diff drivers, fsmonitor) applied to files the agent wrote.
+# config (filters, diff drivers, fsmonitor) applied to files the agent wrote. From /: paths are
+# the work dir's whole, whatever folder you run this script in.
 track_git() {
   HOME="$TRACK_DIR" XDG_CONFIG_HOME="$TRACK_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_ATTR_NOSYSTEM=1 \
     GIT_AUTHOR_NAME=cxgen GIT_AUTHOR_EMAIL=cxgen@localhost GIT_COMMITTER_NAME=cxgen \
     GIT_COMMITTER_EMAIL=cxgen@localhost GIT_INDEX_FILE="$TRACK_INDEX" \
-    git --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
+    git -C / --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
     -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
     -c core.quotePath=true -c diff.external= -c diff.ignoreSubmodules=all \
     -c submodule.recurse=false -c status.submoduleSummary=false "$@"
@@ -1001,16 +1006,21 @@ safe_diff() {
     | LC_ALL=C sed -e "s/$sub/$esc/g" -e "s/"$'\302'"["$'\200'"-"$'\237'"]//g"
 }
 
-cmd_revert() {
-  local start now answer
+# Sets REVERT_START, the commit the last session started from; root reverts only root's work dir.
+revert_checks() {
   track_paths
-  start=$(session_start)
+  REVERT_START=$(session_start)
   if [ "$EUID" -eq 0 ] && [ "$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")" -ne 0 ]; then
     die "revert as its owner, not root: files git writes back would belong to root" "$EXIT_USAGE"
   fi
-  need_docker
-  [ -z "$(docker ps -q --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.workdir=$WORK_DIR")" ] \
-    || die "a sandbox is running in $WORK_DIR; stop it first (its agent would race the revert)" "$EXIT_USAGE"
+}
+
+# revert: after revert_checks, with the image approved (main).
+cmd_revert() {
+  local start="$REVERT_START" now tree answer status=0
+  make_run_tmp
+  refuse_sandboxes_writing "$WORK_DIR" overlap revert
+  ensure_image
   now=$(snapshot_work_dir refs/cxgen/before-revert)
   track_git diff --stat "$start" "$now" >&2
   if [ "$ASSUME_YES" != yes ]; then
@@ -1019,10 +1029,121 @@ cmd_revert() {
     read -r answer || answer=""
     case "$answer" in y | Y | yes) ;; *) die "nothing was changed" ;; esac
   fi
-  # The index holds the work dir as it is: moving it to the start removes what was added,
-  # restores what was changed or removed, and never writes through a symlink.
-  track_git read-tree --reset -u "$start" || die "revert failed; the work dir as it was is kept as $now"
+  # Again: a session may have started while you read the changes.
+  refuse_sandboxes_writing "$WORK_DIR" overlap revert
+  tree=$(revert_tree "$start" "$now") || die "could not prepare the revert in $TRACK_DIR"
+  # (In a subshell: it enters the work dir.)
+  (revert_in_container "$tree" "$now") || status=$?
+  # Your index goes to that tree without a look at the work dir (the container's is gone): the
+  # next snapshot reads every file again.
+  track_git read-tree --reset "$tree" || true
+  [ "$status" -eq 0 ] || exit "$status"
+  [ "$tree" = "$(track_git rev-parse "$start^{tree}")" ] \
+    || say "left as they are: the project's .codex, run_in_container.sh and .copier-answers.yml (no sandbox can change them: what changed there since is yours)"
   say "reverted $WORK_DIR to the session's start; the session's work is kept as commit $now (git=track repository $TRACK_DIR)"
+}
+
+# revert_tree START NOW: prints the tree revert puts in the work dir: START's, but with what no
+# sandbox can change (the project's .codex, run script and answers, read-only in revert's
+# container too) as it is NOW. Only git's objects are read: never the work dir.
+revert_tree() {
+  local prefix path paths=() specs=()
+  if ! is_inside "$PROJECT_DIR" "$WORK_DIR"; then
+    track_git rev-parse "$1^{tree}"
+    return
+  fi
+  prefix="${PROJECT_DIR#"$WORK_DIR"}/"
+  prefix="${prefix#/}"
+  for path in .codex run_in_container.sh .copier-answers.yml; do
+    paths+=("$prefix$path")
+    specs+=(":(literal)$prefix$path")
+  done
+  (
+    TRACK_INDEX="$RUN_TMP/revert-index"
+    track_git read-tree "$1" \
+      && track_git ls-files -z -- "${specs[@]}" | track_git update-index -z --force-remove --stdin \
+      && track_git ls-tree --full-tree -r -z "$2" -- "${paths[@]}" | track_git update-index -z --index-info \
+      && track_git write-tree
+  )
+}
+
+# What sh runs in revert's container: the work dir Docker mounted must hold the mark this script
+# made in the real folder (a folder swapped for a symlink as Docker mounted it holds none); then
+# git on a copy of your index, which has every file's state as the snapshot just read it.
+# shellcheck disable=SC2016 # expanded by that sh
+readonly REVERT_SCRIPT='rmdir -- "$1/$2" 2>/dev/null || { echo "cxgen: error: $1 in the container is not the folder revert checked (swapped for a symlink while it started?); nothing was changed" >&2; exit 3; }
+shift 2
+cp -p /cxgen/track.git/index /tmp/index && exec "$@"'
+
+# revert_in_container TREE NOW: git moves the work dir from the snapshot just taken (NOW) to TREE
+# (read-tree --reset -u: removes what the session added, restores what it changed or removed),
+# in a throwaway container of the project's image: no network, no capabilities, read-only image,
+# as you (root mode: root). It sees the work dir, writable; your git=track repository, read-only
+# (git's index is a copy in its /tmp); and, when the work dir holds the project, what a sandbox
+# of it protects (.git, .codex, the run script, the answers), read-only over it. A folder another
+# sandbox swaps for a symlink while git writes then leads only into the container, where nothing
+# else is writable but its own /tmp: git can neither write nor delete anything of this host's
+# outside the work dir.
+revert_in_container() {
+  local tree="$1" now="$2" marker path uid="$EUID" gid="${GROUPS[0]:-}" group
+  [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
+  DOCKER_ARGS=(run --rm ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} --network none --cap-drop ALL
+    --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g
+    --label org.cxgen.revert=1 --user "$uid:$gid" -e HOME=/tmp -e XDG_CONFIG_HOME=/tmp
+    -e GIT_CONFIG_NOSYSTEM=1 -e GIT_ATTR_NOSYSTEM=1 -e GIT_INDEX_FILE=/tmp/index)
+  # Your groups too, as git here would have them; root mode: root's git writes where root may,
+  # also in a folder the agent made read-only.
+  for group in ${GROUPS[@]+"${GROUPS[@]}"}; do
+    if [[ "$group" =~ ^[0-9]+$ ]] && [ "$group" != "$gid" ]; then DOCKER_ARGS+=(--group-add "$group"); fi
+  done
+  [ "$uid" -ne 0 ] || DOCKER_ARGS+=(--cap-add DAC_OVERRIDE)
+  add_mount "$WORK_DIR" "/app$WORK_DIR"
+  add_mount "$TRACK_DIR" /cxgen/track.git ",readonly"
+  if is_inside "$PROJECT_DIR" "$WORK_DIR"; then
+    path="$PROJECT_DIR"
+    while [ "$path" != "$WORK_DIR" ]; do
+      refuse_symlink "$path"
+      path="${path%/*}"
+    done
+    for path in "$PROJECT_DIR/.git" "$CODEX_DIR" "$PROJECT_DIR/run_in_container.sh" "$PROJECT_DIR/.copier-answers.yml"; do
+      refuse_symlink "$path"
+      [ ! -e "$path" ] || add_mount "$path" "/app$path" ",readonly"
+    done
+  fi
+  # From inside the work dir, entered once its physical path is the work dir's: the mark is made
+  # there, and removed there afterwards (also if the folder was moved), never through a link.
+  if ! { cd -P -- "$WORK_DIR" && [ "$(pwd -P)" = "$WORK_DIR" ] && marker=$(mktemp -d ./.cxgen-revert.XXXXXX); }; then
+    die "revert: cannot write in $WORK_DIR (or it was moved); nothing was changed"
+  fi
+  marker="${marker#./}"
+  if ! docker "${DOCKER_ARGS[@]}" --entrypoint sh "$IMAGE" -c "$REVERT_SCRIPT" sh "/app$WORK_DIR" \
+    "$marker" git --git-dir=/cxgen/track.git --work-tree="/app$WORK_DIR" -c safe.directory='*' \
+    -c core.fsmonitor=false -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
+    -c core.quotePath=true read-tree --reset -u "$tree" 2>&1 | printable >&2; then
+    rmdir -- "$marker" 2>/dev/null || true
+    die "revert failed (see above); the work dir as it was is kept as commit $now (git=track repository $TRACK_DIR)"
+  fi
+}
+
+# refuse_sandboxes_writing PATH HOW WHAT: WHAT refused while a cxgen sandbox on this machine,
+# running or kept (it can start again at any time), can write in PATH: its work dir, agent home
+# or sessions folder holds PATH, or, with HOW=overlap, lies inside it. Docker's list, not this
+# user's record of trees: other users' sandboxes count too.
+refuse_sandboxes_writing() {
+  local listing name state workdir project sessions tree
+  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''.' 2>&1) \
+    || docker_failed "$listing"
+  # (Each ends with ".": $(...) drops the last empty line.)
+  while IFS= read -r name && IFS= read -r state && IFS= read -r workdir && IFS= read -r project \
+    && IFS= read -r sessions && IFS= read -r _; do
+    for tree in "$workdir" "${project:+$project/.codex/.environment}" "$sessions"; do
+      [ -n "$tree" ] || continue
+      if is_inside "$1" "$tree" || { [ "$2" = overlap ] && is_inside "$tree" "$1"; }; then
+        case "$state" in exited | dead) state="stopped (kept)" ;; *) state=running ;; esac
+        die "$3: a $state sandbox ($name, work dir $workdir) can write in $1; stop it (destroy it, if kept: ./run_in_container.sh list --all lists them) and retry" "$EXIT_USAGE"
+      fi
+    done
+  done <<<"$listing"
 }
 
 # --- The agent's own repository (git=track) ---------------------------------------------------
@@ -2434,6 +2555,9 @@ cmd_pull() {
   else
     ! in_agent_tree "$dest" \
       || die "pull: $dest is in a folder another sandbox can write; pull into this session's work dir or a folder outside every sandbox" "$EXIT_USAGE"
+    # Also any sandbox's tree this user's record lacks (another user's): one could swap
+    # $dest/$base for a symlink to a folder, and mv would move into it.
+    refuse_sandboxes_writing "$dest" inside pull
     confirm_copy "into $dest"
     # A private folder first: only plain files and folders go on, without set-id bits.
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/cxgen-pull.XXXXXX") || die "cannot create a temporary folder"
@@ -2818,11 +2942,16 @@ main() {
   RUN_TMP=""
   parse_args "$@"
   case "$COMMAND" in
-    diff | revert)
+    diff)
       load_agent_trees
       resolve_work_dir
-      "cmd_$COMMAND"
+      cmd_diff
       return 0 ;;
+    # revert's writes run in a container of the project's image (approved and built below).
+    revert)
+      load_agent_trees
+      resolve_work_dir
+      revert_checks ;;
   esac
   [ "$COMMAND" = accept ] || need_docker
   case "$COMMAND" in
@@ -2846,6 +2975,7 @@ main() {
   case "$COMMAND" in
     build) cmd_build ;;
     fetch) cmd_fetch ;;
+    revert) cmd_revert ;;
     attach) cmd_attach ;;
     *) cmd_session ;;
   esac

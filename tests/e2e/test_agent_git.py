@@ -335,3 +335,38 @@ def test_fetch_refuses_an_endless_list_of_branches(
     fetched = as_user(sandbox, env, "fetch")
     assert fetched.returncode != 0 and "more than 1000 branches" in fetched.stderr, fetched.stderr
     assert "agent/" not in git(sandbox.project, "branch", "-r")
+
+
+def test_fetch_counts_the_branches_that_arrived_not_what_a_step_said(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Issue 17: in a running git=track session, fetch's upload-pack runs as the agent, which can
+    kill it. The agent kills the first one (the one that lists its branches for the count), so
+    the list says none; 3,001 branches must still not reach the project. (Root mode: upload-pack
+    runs as another uid than the agent's, which cannot signal it.)"""
+    root = open_tmp / f"agentgit-kill-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    script = (
+        'repo=$(git rev-parse --absolute-git-dir); h=$(git rev-parse HEAD); long=$(printf "x%.0s"'
+        ' $(seq 150)); for i in $(seq 3001); do printf "%s refs/heads/spam/%s/%04d\\n" "$h"'
+        ' "$long" "$i"; done >> "$repo/packed-refs"; touch ready;'
+        # The first process whose arguments hold "upload-pack" is killed, then nothing else.
+        " while :; do for d in /proc/[0-9]*; do"
+        ' mapfile -d "" args < "$d/cmdline" 2>/dev/null || continue; for a in "${args[@]}"; do'
+        ' if [ "$a" = upload-pack ]; then kill -9 "${d#/proc/}" && : > killed; break 3; fi;'
+        " done; done; done; sleep 120"
+    )
+    session = sandbox.start("exec", "--", "bash", "-c", script, env=env, user=USER)
+    try:
+        wait_for(project / "ready")
+        fetched = as_user(sandbox, env, "fetch")
+        wait_for(project / "killed")
+        assert fetched.returncode != 0 and "nothing was fetched" in fetched.stderr, fetched.stderr
+        assert git(project, "for-each-ref", "refs/remotes/agent/") == ""
+        (relay,) = (root / "state/cxgen/tracks").glob("*-agent.git")
+        assert git(relay, "--git-dir", str(relay), "for-each-ref", "refs/agent/") == ""
+    finally:
+        stop(session)
+

@@ -127,7 +127,8 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh fetch                                with git=track: bring the commits the
                                                                   agent made in its own repository (its
                                                                   .git inside) into this project, as
-                                                                  agent/<branch> (git log agent/main)
+                                                                  agent/<branch> (git log agent/main;
+                                                                  at most 1000 branches)
        ./run_in_container.sh accept                               accept the current allowlist,
                                                                   .codex/sandbox and init hook after
                                                                   reviewing them
@@ -1131,8 +1132,34 @@ fetch_limits() {
     && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" "$@")
 }
 
+too_many_branches() {
+  die "fetch: the agent's repository has more than $MAX_AGENT_BRANCHES branches; nothing was fetched (delete some inside the sandbox)"
+}
+
+# list_agent_branches MAX_MB: RUN_TMP/refspecs, a refspec per branch of the agent's repository
+# (at most MAX_AGENT_BRANCHES). A list that did not arrive whole (the agent can kill the
+# upload-pack that answers) is a refusal, never an empty list.
+list_agent_branches() {
+  local ref count=0 status=0
+  fetch_limits "$1" relay_git ls-remote --heads --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" \
+    >"$RUN_TMP/heads" 2>"$RUN_TMP/heads.err" || status=$?
+  if [ "$status" -ne 0 ]; then
+    head -c 2000 "$RUN_TMP/heads.err" | printable >&2
+    die "fetch: could not list the agent's branches (see above); nothing was fetched"
+  fi
+  while IFS=$'\t' read -r _ ref; do
+    count=$((count + 1))
+    [ "$count" -le "$MAX_AGENT_BRANCHES" ] || too_many_branches
+    case "$ref" in
+      refs/heads/?*) printf '+%s:refs/agent/%s\n' "$ref" "${ref#refs/heads/}" ;;
+      *) die "fetch: the agent's repository sent a malformed list of branches; nothing was fetched" ;;
+    esac
+  done <"$RUN_TMP/heads" >"$RUN_TMP/refspecs"
+}
+
 # fetch: the agent's branches into the relay (refs/agent/*), then into the project
-# (refs/remotes/agent/*).
+# (refs/remotes/agent/*). At most MAX_AGENT_BRANCHES: listed first, fetched by name, counted
+# again in the relay.
 cmd_fetch() {
   local git_dir="$PROJECT_DIR/.git" branch branches=() count max_mb="${CXGEN_FETCH_MAX_MB:-$DEFAULT_FETCH_MAX_MB}"
   command -v git >/dev/null 2>&1 || die "fetch needs git on this machine" "$EXIT_USAGE"
@@ -1147,17 +1174,26 @@ cmd_fetch() {
   load_agent_trees
   relay_paths
   upload_pack_command
-  # Counted first, from the list alone: an endless one would fill your disk with refs.
-  count=$(fetch_limits "$max_mb" relay_git ls-remote --heads --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" \
-    2>/dev/null | head -n $((MAX_AGENT_BRANCHES + 1)) | wc -l) || true
-  [ "$count" -le "$MAX_AGENT_BRANCHES" ] \
-    || die "fetch: the agent's repository has more than $MAX_AGENT_BRANCHES branches; nothing was fetched (delete some inside the sandbox)"
-  # The agent answers; this side only receives. Its ref names reach your terminal without
-  # control characters.
-  if ! fetch_limits "$max_mb" relay_git fetch -q --no-tags --prune --upload-pack "$UPLOAD_PACK" \
-    "$UPLOAD_URL" '+refs/heads/*:refs/agent/*' 2>&1 | printable >&2; then
+  list_agent_branches "$max_mb"
+  # The relay starts empty (the objects stay: the next fetch need not copy them again), so
+  # what it holds after the fetch is what arrived now.
+  relay_git for-each-ref --format='delete %(refname)' refs/agent/ | relay_git update-ref --stdin \
+    || die "cannot clear the relay's refs in $RELAY_DIR"
+  # The agent answers; this side only receives, the listed branches by name: a repository that
+  # lists others now writes none of them. Its ref names reach your terminal without control
+  # characters.
+  if [ -s "$RUN_TMP/refspecs" ] && ! fetch_limits "$max_mb" relay_git fetch -q --no-tags --stdin \
+    --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" <"$RUN_TMP/refspecs" 2>&1 | printable >&2; then
     rm -f "$RELAY_DIR"/objects/pack/tmp_* 2>/dev/null || true
     die "could not fetch from the agent's repository (see above; a pack over ${max_mb} MiB, or one that needs more memory than that and 1 GiB, stops it: CXGEN_FETCH_MAX_MB)"
+  fi
+  # Counted again on what arrived, never on what a step said.
+  count=$(relay_git for-each-ref --count=$((MAX_AGENT_BRANCHES + 1)) --format=x refs/agent/) \
+    || die "cannot read the relay's refs in $RELAY_DIR"
+  count="${count//[!x]/}"
+  if [ "${#count}" -gt "$MAX_AGENT_BRANCHES" ]; then
+    relay_git for-each-ref --format='delete %(refname)' refs/agent/ | relay_git update-ref --stdin || true
+    too_many_branches
   fi
   # Your repository fetches from the relay, which only this script's git wrote (under the same
   # limits: it indexes the same pack again).

@@ -7,10 +7,13 @@ runs nothing on the host and leaks nothing into it."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import time
 import uuid
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.conftest import RUN_ID, Sandbox, Topology, build, chown_tree, generate
 from tests.e2e.test_git_track import USER, as_user, committed_project, git, stop
@@ -370,3 +373,55 @@ def test_fetch_counts_the_branches_that_arrived_not_what_a_step_said(
     finally:
         stop(session)
 
+
+def track_project(
+    mode: str, base_image: str, topology: Topology, root: Path
+) -> tuple[Sandbox, dict, tuple[int, int] | None]:
+    """A committed git=track project, its environment and the user to run it as: the
+    unprivileged user's (user), or root's (root mode)."""
+    if mode == "user":
+        sandbox, env = committed_project(base_image, topology, root)
+        return sandbox, env, USER
+    project = root / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    generate(project, base_image, owner=0, git="track")
+    (project / "a.txt").write_text("hello\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    env = {"XDG_STATE_HOME": str(root / "state"), "CXGEN_ACCEPT_CHANGES": "1"}
+    return Sandbox(project, build(project), topology.network, root_mode=True), env, None
+
+
+@pytest.mark.parametrize("mode", ["user", "root"])
+@pytest.mark.parametrize("fifo", ["home/.gitconfig", "git/agent.git/info/exclude"])
+def test_a_fifo_the_agent_left_never_hangs_the_next_start(
+    mode: str, fifo: str, base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Issue 17: a FIFO where the agent repository's setup reads (the agent's git config) or
+    writes (info/exclude, copied from the project) made it wait for ever, before the command:
+    every later git=track start hung. The next start runs and names what to remove; fetch
+    refuses a FIFO in the agent's repository at once. (The timeouts are the hang detector.)"""
+    root = open_tmp / f"agentgit-fifo-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env, user = track_project(mode, base_image, topology, root)
+    path = sandbox.project / ".codex/.environment" / fifo
+    inside = path.relative_to(sandbox.project)
+    made = sandbox.run(
+        "exec", "--", "bash", "-c", f"rm -f {inside} && mkfifo {inside}", user=user, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    assert stat.S_ISFIFO(path.lstat().st_mode)
+    started = sandbox.run("exec", "--", "echo", "started", user=user, env=env, timeout=120)
+    assert started.returncode == 0 and started.stdout == "started\n", started.stderr
+    assert f"{path} is a FIFO" in started.stderr, started.stderr
+    if "agent.git" in fifo:
+        fetched = sandbox.run("fetch", user=user, env=env, timeout=120)
+        assert fetched.returncode == 1, fetched.stderr
+        assert f".codex/.environment/{fifo} is a FIFO" in fetched.stderr, fetched.stderr
+    path.unlink()
+    again = sandbox.run(
+        "exec", "--", "git", "log", "-1", "--format=%s", user=user, env=env, timeout=120
+    )
+    assert again.returncode == 0 and again.stdout == "init\n", again.stderr
+    assert "FIFO" not in again.stderr

@@ -263,6 +263,23 @@ refuse_symlink() {
   [ ! -L "$1" ] || die "refusing $1: it is a symlink, which the agent may have planted; remove it (or replace it with the real folder or file) and retry" "$EXIT_USAGE"
 }
 
+# open_agent_file PATH: PATH open on fd 5 when it is a regular file, else false (nothing open).
+# The agent can swap PATH at any time, also for a FIFO, on which a plain open (< "$PATH", cat,
+# cmp) waits for ever: it is opened read-write, which never waits, and the open file's type is
+# checked, not the name's. (That open creates a missing file: only for a path just seen there.)
+open_agent_file() {
+  { exec 5<>"$1"; } 2>/dev/null || return 1
+  [ -f /dev/fd/5 ] && return 0
+  exec 5<&-
+  return 1
+}
+
+# agent_file_failed PATH: a one-line error for a file of the agent home that could not be read
+# as a regular file.
+agent_file_failed() {
+  die "cannot read $1: it is not a regular file (the agent may have made it a FIFO) or not writable by you (cxgen opens such files read-write, never waiting on them); remove it, or chmod u+w it, and retry" "$EXIT_USAGE"
+}
+
 # safe_path WHAT PATH: print PATH absolute and physical, following the symlinks it passes only
 # where the agent cannot have made them; exit with a one-line reason otherwise.
 safe_path() {
@@ -1080,6 +1097,17 @@ relay_paths() {
   fi
 }
 
+# What runs upload-pack inside (sh, the repository as $1): a FIFO in the agent's repository (or
+# a symlink to one) would make git wait on it for ever, so it refuses those first; git reads no
+# config of the agent's home.
+# shellcheck disable=SC2016 # expanded by that sh
+readonly UPLOAD_PACK_SCRIPT='fifo=$(find "$1" \( -type p -o -xtype p \) -print -quit 2>/dev/null) || fifo=""
+if [ -n "$fifo" ]; then
+  echo "cxgen: .codex/.environment/git/agent.git/${fifo#"$1"/} is a FIFO, which git would wait on for ever; remove it and retry" >&2
+  exit 1
+fi
+HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 exec git -c safe.directory="*" upload-pack "$1"'
+
 # Sets UPLOAD_PACK (a shell command for git fetch --upload-pack; the values it uses are in
 # CXGEN_UPLOAD_* variables, never spliced into it) and UPLOAD_URL: git upload-pack as the agent,
 # in this project's running git=track session, else in a throwaway container without network
@@ -1091,9 +1119,9 @@ upload_pack_command() {
     || die "cannot list the running sandboxes (is Docker running?)"
   line="${line%%$'\n'*}" name="${line%% *}" ids="${line#* }"
   if [ -n "$line" ] && [[ "$name" =~ $NAME_RE ]] && [[ "$ids" =~ ^[1-9][0-9]*:[0-9]+$ ]]; then
-    export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids"
+    export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"
     # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
-    UPLOAD_PACK='docker exec -i -u "$CXGEN_UPLOAD_USER" -- "$CXGEN_UPLOAD_NAME" git -c safe.directory="*" upload-pack'
+    UPLOAD_PACK='docker exec -i -u "$CXGEN_UPLOAD_USER" -- "$CXGEN_UPLOAD_NAME" sh -c "$CXGEN_UPLOAD_SCRIPT" upload-pack'
     # git decodes %XX in file:// URLs.
     UPLOAD_URL="file:///app${PROJECT_DIR//%/%25}/.git"
     return 0
@@ -1114,9 +1142,9 @@ upload_pack_command() {
   CXGEN_UPLOAD_USER=$(agent_git_ids)
   # shellcheck disable=SC2090
   export CXGEN_UPLOAD_REPO CXGEN_UPLOAD_PROJECT CXGEN_UPLOAD_USER CXGEN_UPLOAD_IMAGE="$IMAGE"
-  export CXGEN_UPLOAD_PULL="${PULL_ARGS[*]-}"
+  export CXGEN_UPLOAD_PULL="${PULL_ARGS[*]-}" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"
   # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
-  UPLOAD_PACK='docker run --rm -i $CXGEN_UPLOAD_PULL --network none --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g --label org.cxgen.fetch=1 --user "$CXGEN_UPLOAD_USER" --mount "$CXGEN_UPLOAD_REPO" --mount "$CXGEN_UPLOAD_PROJECT" --entrypoint git "$CXGEN_UPLOAD_IMAGE" -c safe.directory="*" upload-pack'
+  UPLOAD_PACK='docker run --rm -i $CXGEN_UPLOAD_PULL --network none --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g --label org.cxgen.fetch=1 --user "$CXGEN_UPLOAD_USER" --mount "$CXGEN_UPLOAD_REPO" --mount "$CXGEN_UPLOAD_PROJECT" --entrypoint sh "$CXGEN_UPLOAD_IMAGE" -c "$CXGEN_UPLOAD_SCRIPT" upload-pack'
   UPLOAD_URL=file:///cxgen/agent.git
 }
 
@@ -1267,7 +1295,9 @@ load_policy() {
   POLICY="project $PROJECT_DIR"$'\n'"sandbox $CONTEXT_HASH"$'\n'
   # The init hook runs at every start: accepted like the image.
   if [ -f "$ENV_DIR/init.sh" ]; then
-    POLICY="${POLICY}init $(sha256 <"$ENV_DIR/init.sh")"$'\n'
+    open_agent_file "$ENV_DIR/init.sh" || agent_file_failed "$ENV_DIR/init.sh"
+    POLICY="${POLICY}init $(sha256 <&5)"$'\n'
+    exec 5<&-
   fi
   for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
     POLICY="${POLICY}domain $domain"$'\n'
@@ -1287,7 +1317,9 @@ record_policy() {
   # The copy kept for the next diff must be the hook that was hashed (an agent of a running
   # session may be rewriting it).
   if [ -f "$ENV_DIR/init.sh" ]; then
-    cat -- "$ENV_DIR/init.sh" >"$POLICY_DIR/init.sh"
+    open_agent_file "$ENV_DIR/init.sh" || agent_file_failed "$ENV_DIR/init.sh"
+    cat <&5 >"$POLICY_DIR/init.sh"
+    exec 5<&-
     case "$POLICY" in
       *$'\n'"init $(sha256 <"$POLICY_DIR/init.sh")"$'\n'*) ;;
       *) rm -f "$POLICY_DIR/init.sh"; die "the init hook changed while being accepted; review it and retry" "$EXIT_USAGE" ;;
@@ -1336,10 +1368,14 @@ show_policy_changes() {
     esac
     if [ "$(printf '%s' "$ACCEPTED" | grep '^init ' || true)" != "$(printf '%s' "$POLICY" | grep '^init ' || true)" ]; then
       printf '  init hook .codex/.environment/init.sh (runs at every start) changed:\n'
-      local accepted_hook=/dev/null current_hook=/dev/null
+      local accepted_hook=/dev/null
       [ ! -f "$POLICY_DIR/init.sh" ] || accepted_hook="$POLICY_DIR/init.sh"
-      [ ! -f "$ENV_DIR/init.sh" ] || current_hook="$ENV_DIR/init.sh"
-      diff -ua "$accepted_hook" "$current_hook" 2>&1 | cat -v | sed 's/^/    /' || true
+      if [ -f "$ENV_DIR/init.sh" ] && open_agent_file "$ENV_DIR/init.sh"; then
+        diff -ua "$accepted_hook" - <&5 2>&1 | cat -v | sed 's/^/    /' || true
+        exec 5<&-
+      else
+        diff -ua "$accepted_hook" /dev/null 2>&1 | cat -v | sed 's/^/    /' || true
+      fi
     fi
   } >&2
 }
@@ -1420,6 +1456,8 @@ protect_project() {
     refuse_symlink "$path"
     [ ! -f "$path" ] || pin "$path" ",readonly"
   done
+  # The entrypoint runs the hook only when it is this mount (never one made since).
+  [ ! -f "$ENV_DIR/init.sh" ] || DOCKER_ARGS+=(-e CXGEN_INIT_HOOK=1)
   if [ -n "$SESSIONS_PATH" ]; then
     add_mount "$SESSIONS_PATH" "/app$ENV_DIR/sessions"
   else
@@ -1547,8 +1585,12 @@ make_agent_dir() {
 plan_copy() {
   refuse_symlink "$2"
   ! in_agent_tree "$1" || refuse_symlink "$1"
-  # Already there (a credentials file given on every run): nothing to write.
-  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then return 0; fi
+  # Already there (a credentials file given on every run): nothing to write. (Anything else
+  # there, a FIFO too, is replaced.)
+  if [ -f "$2" ] && open_agent_file "$2"; then
+    if cmp -s -- "$1" - <&5; then exec 5<&-; return 0; fi
+    exec 5<&-
+  fi
   at_risk "$1"
   at_risk "$2"
   COPIES+=("$1" "$2")
@@ -1692,9 +1734,15 @@ make_home_dirs() {
   done
 }
 
-# fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). Only
-# for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
-fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
+# fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). A file
+# in an agent tree (a --auth_file there) is read as open_agent_file does.
+fingerprint() {
+  if in_agent_tree "$1"; then
+    if [ -f "$1" ] && open_agent_file "$1"; then cksum <&5; exec 5<&-; else printf 'none\n'; fi
+  else
+    [ -f "$1" ] && cksum <"$1" || printf 'none\n'
+  fi
+}
 
 # last_sync MARK: the host file's fingerprint at the last sync (nothing before the first).
 last_sync() { local line=""; IFS= read -r line 2>/dev/null <"$1" || true; printf '%s\n' "$line"; }

@@ -171,7 +171,8 @@ Options:
                        the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          session (container) name (default: cxgen-<project>-<hash>, one per project)
-  --parallel           start another session when NAME runs (NAME-2, NAME-3...)
+  --parallel           start another session when NAME runs (NAME-2, NAME-3...); starts at the
+                       same moment get a name each
   --keep               keep the container after exit (resume it with attach NAME)
   --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
                        repeatable); reachable from this machine only
@@ -953,6 +954,8 @@ snapshot_work_dir() {
     die "cannot create $TRACK_DIR"
   fi
   ! is_inside "$ENV_DIR" "$WORK_DIR" || exclude=(":(exclude,literal)${ENV_DIR#"$WORK_DIR/"}")
+  # One snapshot of a work dir at a time: two --parallel starts would trip on git's index.lock.
+  lock_state "tracks/${TRACK_DIR##*/}" || true
   large_files
   exclude+=(${LARGE_FILES[@]+"${LARGE_FILES[@]}"})
   # A file it cannot read (the agent's chmod 000) stays out, with a warning.
@@ -963,8 +966,10 @@ snapshot_work_dir() {
   drop_nested_repositories
   if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
     && track_git update-ref "$1" "$commit"; }; then
+    unlock_state "tracks/${TRACK_DIR##*/}"
     die "could not snapshot $WORK_DIR for git=track"
   fi
+  unlock_state "tracks/${TRACK_DIR##*/}"
   printf '%s\n' "$commit"
 }
 
@@ -2077,18 +2082,35 @@ glob_quote() {
 }
 
 run_sandbox() {
-  local marker="$RUN_TMP/start" status=0
+  local marker="$RUN_TMP/start" status
   : >"$marker"
-  # ^C goes to the container; this script waits for it to end, then checks what it left.
-  trap ':' INT
   if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
-    # printf is a builtin: the key shows in no process list.
     [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
-    printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
-  else
-    docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   fi
-  trap - INT
+  while :; do
+    status=0
+    # ^C goes to the container; this script waits for it to end, then checks what it left.
+    trap ':' INT
+    if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
+      # printf is a builtin: the key shows in no process list.
+      printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+        --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    else
+      docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \
+        ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    fi
+    trap - INT
+    # Docker's 125: the container did not start. Its name taken (by a start of another user, who
+    # claims names apart): the next free one with --parallel, else the one-line error.
+    if [ "$status" -ne 125 ] || ! name_taken; then break; fi
+    release_session_name
+    [ "$PARALLEL" = yes ] || taken_name_error
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    [ "$SESSION_NUMBER" -le 100 ] || die "no free session name after $CONTAINER_NAME; name one with --name" "$EXIT_USAGE"
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+    choose_free_session_name
+  done
+  release_session_name
   write_back_credentials
   [ "$status" -ne 125 ] || start_failed
   warn_new_git_dirs "$marker"
@@ -2178,30 +2200,105 @@ session_state() {
 # Sets CONTAINER_NAME: --name's or the project's; with --parallel the first free of NAME-2,
 # NAME-3... A name in use is an error that says what to do.
 choose_session_name() {
-  local base="$CONTAINER_NAME" name state n=1
-  if [ -z "$base" ]; then
-    base=$(default_session_name)
+  SESSION_BASE="$CONTAINER_NAME" SESSION_NUMBER=1
+  if [ -z "$SESSION_BASE" ]; then
+    SESSION_BASE=$(default_session_name)
     # A sign-in runs beside the project's session, never instead of it.
-    [ "$COMMAND" != login ] || base="$base-login" PARALLEL=yes
+    [ "$COMMAND" != login ] || SESSION_BASE="$SESSION_BASE-login" PARALLEL=yes
   fi
-  name="$base"
-  while state=$(session_state "$name"); do
-    if [ "$PARALLEL" = no ]; then
-      case "$state" in
-        running | paused | restarting)
-          die "session $name is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $name" "$EXIT_USAGE" ;;
-        *)
-          die "session $name exists ($state, kept); resume it with ./run_in_container.sh attach $name, remove it with destroy $name, or start another one with --parallel" "$EXIT_USAGE" ;;
-      esac
-    fi
-    n=$((n + 1))
-    name="$base-$n"
-  done
-  CONTAINER_NAME="$name"
-  DOCKER_ARGS+=(--name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME")
+  CONTAINER_NAME="$SESSION_BASE"
+  choose_free_session_name
 }
 
-# docker run exits 125 when the container could not start (Docker's reason is above). A kept
+# From CONTAINER_NAME on: the first name no sandbox has (the listing) and no other start of
+# yours has claimed; without --parallel, CONTAINER_NAME or the error.
+choose_free_session_name() {
+  local state
+  while :; do
+    if state=$(session_state "$CONTAINER_NAME"); then
+      [ "$PARALLEL" = yes ] || session_in_use "$state"
+    elif claim_session_name; then
+      return 0
+    else
+      [ "$PARALLEL" = yes ] || session_in_use starting
+    fi
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+  done
+}
+
+# session_in_use STATE: the error for a session CONTAINER_NAME that exists (in STATE).
+session_in_use() {
+  case "$1" in
+    running | paused | restarting | created | starting)
+      die "session $CONTAINER_NAME is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $CONTAINER_NAME" "$EXIT_USAGE" ;;
+    *)
+      die "session $CONTAINER_NAME exists ($1, kept); resume it with ./run_in_container.sh attach $CONTAINER_NAME, remove it with destroy $CONTAINER_NAME, or start another one with --parallel" "$EXIT_USAGE" ;;
+  esac
+}
+
+# Names claimed by this user's starts (claim_session_name), outside every agent's reach.
+readonly CLAIMS_DIR="$STATE_DIR/session-names"
+
+# claim_session_name: CONTAINER_NAME becomes this start's among your starts. Docker takes a name
+# only as it creates the container, so two starts at the same moment would both find it free
+# in the listing (and the second fail with Docker's raw "Conflict"): the claim is a file created
+# only if none is there (noclobber's O_EXCL: atomic, and no fork). It holds this script's pid
+# and lasts while it runs (release_session_name); one whose script is gone is taken over.
+# False when another start holds it.
+claim_session_name() {
+  local claim="$CLAIMS_DIR/$CONTAINER_NAME" pid=""
+  CLAIMED=""
+  # Without a folder of yours to claim in, Docker alone decides (run_sandbox).
+  if ! { [ -d "$CLAIMS_DIR" ] || mkdir -p "$CLAIMS_DIR"; } 2>/dev/null || [ -L "$CLAIMS_DIR" ]; then
+    return 0
+  fi
+  if ! new_claim "$claim"; then
+    IFS= read -r pid 2>/dev/null <"$claim" || pid=""
+    if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
+      ! kill -0 "$pid" 2>/dev/null || return 1
+    else
+      # No pid yet: a start writing its claim now, unless that was over a minute ago.
+      [ -n "$(find "$claim" -maxdepth 0 -mmin +1 2>/dev/null)" ] || return 1
+    fi
+    rm -f -- "$claim"
+    new_claim "$claim" || return 1
+  fi
+  CLAIMED="$claim"
+}
+
+# new_claim FILE: FILE made, holding this script's pid, only if there was none.
+new_claim() {
+  local status=0
+  set -C
+  { printf '%s\n' "$$" >"$1"; } 2>/dev/null || status=1
+  set +C
+  return "$status"
+}
+
+release_session_name() {
+  [ -z "${CLAIMED:-}" ] || rm -f -- "$CLAIMED"
+  CLAIMED=""
+}
+
+# docker run's 125 came from a name conflict: a container that is not this start's holds
+# CONTAINER_NAME (Docker's "Conflict" line is above). Sets TAKEN_BY to its state and whether it
+# is a sandbox.
+name_taken() {
+  local state launch sandbox
+  IFS='|' read -r state launch sandbox < <(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.launch"}}|{{index .Config.Labels "org.cxgen.sandbox"}}' -- "$CONTAINER_NAME" 2>/dev/null || true) || true
+  [ -n "$state" ] && [ "$launch" != "$LAUNCH_ID" ] || return 1
+  TAKEN_BY="$state"
+  [ "$sandbox" = 1 ] || TAKEN_BY=other
+}
+
+taken_name_error() {
+  [ "$TAKEN_BY" != other ] \
+    || die "the name $CONTAINER_NAME is taken by a container that is not a cxgen sandbox; name the session with --name (or remove that container)" "$EXIT_USAGE"
+  session_in_use "$TAKEN_BY"
+}
+
+# The container could not be created or started (status 125; Docker's reason is above). A kept
 # container left behind in "created" state would hold the name: removed, when it is this start's.
 start_failed() {
   local port state
@@ -2691,17 +2788,23 @@ run_learning() {
   local arg args=() status=0
   for arg in "${DOCKER_ARGS[@]}"; do [ "$arg" = --rm ] || args+=("$arg"); done
   DOCKER_ARGS=("${args[@]}" -e CXGEN_LEARN=1)
-  trap 'docker rm -f -v "$CONTAINER_NAME" >/dev/null 2>&1 || true; rm -rf "$RUN_TMP"' EXIT
+  trap 'own_container && docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1; rm -rf "$RUN_TMP"' EXIT
   run_sandbox || status=$?
   learn_report
   return "$status"
+}
+
+# The container named CONTAINER_NAME is this start's (not one that holds the name it wanted).
+own_container() {
+  [ "$(docker container inspect -f '{{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null)" = "$LAUNCH_ID" ]
 }
 
 # Print learn mode's report (to stderr: stdout is the command's) and offer to save what it
 # proposes.
 learn_report() {
   local line proposals=() answer
-  if ! docker cp "$CONTAINER_NAME:/var/lib/cxgen/learned" - 2>/dev/null | tar -xOf - >"$RUN_TMP/learned" 2>/dev/null; then
+  if ! own_container \
+    || ! docker cp "$CONTAINER_NAME:/var/lib/cxgen/learned" - 2>/dev/null | tar -xOf - >"$RUN_TMP/learned" 2>/dev/null; then
     say "no learn report: the command did not run"
     return 0
   fi

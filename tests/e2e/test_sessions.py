@@ -529,9 +529,7 @@ def test_two_starts_at_the_same_moment_claim_a_name_each(project: Sandbox) -> No
     to join it."""
     name = default_name(project.project)
     script = 'touch "started-$(hostname)"; sleep 60'
-    both = [
-        project.start("exec", "--parallel", "--", "bash", "-c", script, name="") for _ in "ab"
-    ]
+    both = [project.start("exec", "--parallel", "--", "bash", "-c", script, name="") for _ in "ab"]
     try:
         deadline = time.monotonic() + 120
         while len(list(project.project.glob("started-*"))) < 2:

@@ -88,9 +88,9 @@ def test_accept_never_waits_on_a_fifo_swapped_in_for_the_init_hook(
     def swap() -> None:
         while not done.is_set():
             regular.write_text("true\n")
-            os.replace(regular, hook)
+            regular.replace(hook)
             os.mkfifo(fifo)
-            os.replace(fifo, hook)
+            fifo.replace(hook)
 
     swapper = threading.Thread(target=swap, daemon=True)
     swapper.start()

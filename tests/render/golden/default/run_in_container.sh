@@ -2244,16 +2244,17 @@ readonly CLAIMS_DIR="$STATE_DIR/session-names"
 # only as it creates the container, so two starts at the same moment would both find it free
 # in the listing (and the second fail with Docker's raw "Conflict"): the claim is a file created
 # only if none is there (noclobber's O_EXCL: atomic, and no fork). It holds this script's pid
-# and lasts while it runs (release_session_name); one whose script is gone is taken over.
-# False when another start holds it.
+# and lasts while it runs (release_session_name); one whose start is gone is taken over. False
+# when another start holds it; where no claim can be made (a folder you cannot write), Docker
+# alone decides (run_sandbox).
 claim_session_name() {
   local claim="$CLAIMS_DIR/$CONTAINER_NAME" pid=""
   CLAIMED=""
-  # Without a folder of yours to claim in, Docker alone decides (run_sandbox).
   if ! { [ -d "$CLAIMS_DIR" ] || mkdir -p "$CLAIMS_DIR"; } 2>/dev/null || [ -L "$CLAIMS_DIR" ]; then
     return 0
   fi
   if ! new_claim "$claim"; then
+    [ -e "$claim" ] || return 0
     IFS= read -r pid 2>/dev/null <"$claim" || pid=""
     if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
       ! kill -0 "$pid" 2>/dev/null || return 1
@@ -2261,7 +2262,7 @@ claim_session_name() {
       # No pid yet: a start writing its claim now, unless that was over a minute ago.
       [ -n "$(find "$claim" -maxdepth 0 -mmin +1 2>/dev/null)" ] || return 1
     fi
-    rm -f -- "$claim"
+    rm -f -- "$claim" 2>/dev/null || return 0
     new_claim "$claim" || return 1
   fi
   CLAIMED="$claim"

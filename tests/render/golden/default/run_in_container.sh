@@ -2257,7 +2257,8 @@ claim_session_name() {
     [ -e "$claim" ] || return 0
     IFS= read -r pid 2>/dev/null <"$claim" || pid=""
     if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
-      ! kill -0 "$pid" 2>/dev/null || return 1
+      # (A start that was killed may have had this script's pid.)
+      [ "$pid" = "$$" ] || ! kill -0 "$pid" 2>/dev/null || return 1
     else
       # No pid yet: a start writing its claim now, unless that was over a minute ago.
       [ -n "$(find "$claim" -maxdepth 0 -mmin +1 2>/dev/null)" ] || return 1

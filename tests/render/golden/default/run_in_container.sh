@@ -1183,10 +1183,12 @@ list_agent_branches() {
   while IFS=$'\t' read -r _ ref; do
     count=$((count + 1))
     [ "$count" -le "$MAX_AGENT_BRANCHES" ] || too_many_branches
+    # Never a pattern (refs/heads/* would fetch every branch) nor anything git refuses in a name.
     case "$ref" in
-      refs/heads/?*) printf '+%s:refs/agent/%s\n' "$ref" "${ref#refs/heads/}" ;;
-      *) die "fetch: the agent's repository sent a malformed list of branches; nothing was fetched" ;;
+      refs/heads/*[*:?[\\^~\ ]* | *..* | *@\{*) ;;
+      refs/heads/?*) printf '+%s:refs/agent/%s\n' "$ref" "${ref#refs/heads/}"; continue ;;
     esac
+    die "fetch: the agent's repository sent a malformed list of branches; nothing was fetched"
   done <"$RUN_TMP/heads" >"$RUN_TMP/refspecs"
 }
 

@@ -7,10 +7,13 @@ runs nothing on the host and leaks nothing into it."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import time
 import uuid
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.conftest import RUN_ID, Sandbox, Topology, build, chown_tree, generate
 from tests.e2e.test_git_track import USER, as_user, committed_project, git, stop
@@ -335,3 +338,90 @@ def test_fetch_refuses_an_endless_list_of_branches(
     fetched = as_user(sandbox, env, "fetch")
     assert fetched.returncode != 0 and "more than 1000 branches" in fetched.stderr, fetched.stderr
     assert "agent/" not in git(sandbox.project, "branch", "-r")
+
+
+def test_fetch_counts_the_branches_that_arrived_not_what_a_step_said(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Issue 17: in a running git=track session, fetch's upload-pack runs as the agent, which can
+    kill it. The agent kills the first one (the one that lists its branches for the count), so
+    the list says none; 3,001 branches must still not reach the project. (Root mode: upload-pack
+    runs as another uid than the agent's, which cannot signal it.)"""
+    root = open_tmp / f"agentgit-kill-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = committed_project(base_image, topology, root)
+    project = sandbox.project
+    script = (
+        'repo=$(git rev-parse --absolute-git-dir); h=$(git rev-parse HEAD); long=$(printf "x%.0s"'
+        ' $(seq 150)); for i in $(seq 3001); do printf "%s refs/heads/spam/%s/%04d\\n" "$h"'
+        ' "$long" "$i"; done >> "$repo/packed-refs"; touch ready;'
+        # The first process whose arguments hold "upload-pack" is killed, then nothing else.
+        " while :; do for d in /proc/[0-9]*; do"
+        ' mapfile -d "" args < "$d/cmdline" 2>/dev/null || continue; for a in "${args[@]}"; do'
+        ' if [ "$a" = upload-pack ]; then kill -9 "${d#/proc/}" && : > killed; break 3; fi;'
+        " done; done; done; sleep 120"
+    )
+    session = sandbox.start("exec", "--", "bash", "-c", script, env=env, user=USER)
+    try:
+        wait_for(project / "ready")
+        fetched = as_user(sandbox, env, "fetch")
+        wait_for(project / "killed")
+        assert fetched.returncode != 0 and "nothing was fetched" in fetched.stderr, fetched.stderr
+        assert git(project, "for-each-ref", "refs/remotes/agent/") == ""
+        (relay,) = (root / "state/cxgen/tracks").glob("*-agent.git")
+        assert git(relay, "--git-dir", str(relay), "for-each-ref", "refs/agent/") == ""
+    finally:
+        stop(session)
+
+
+def track_project(
+    mode: str, base_image: str, topology: Topology, root: Path
+) -> tuple[Sandbox, dict, tuple[int, int] | None]:
+    """A committed git=track project, its environment and the user to run it as: the
+    unprivileged user's (user), or root's (root mode)."""
+    if mode == "user":
+        sandbox, env = committed_project(base_image, topology, root)
+        return sandbox, env, USER
+    project = root / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    generate(project, base_image, owner=0, git="track")
+    (project / "a.txt").write_text("hello\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    env = {"XDG_STATE_HOME": str(root / "state"), "CXGEN_ACCEPT_CHANGES": "1"}
+    return Sandbox(project, build(project), topology.network, root_mode=True), env, None
+
+
+@pytest.mark.parametrize("mode", ["user", "root"])
+@pytest.mark.parametrize("fifo", ["home/.gitconfig", "git/agent.git/info/exclude"])
+def test_a_fifo_the_agent_left_never_hangs_the_next_start(
+    mode: str, fifo: str, base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Issue 17: a FIFO where the agent repository's setup reads (the agent's git config) or
+    writes (info/exclude, copied from the project) made it wait for ever, before the command:
+    every later git=track start hung. The next start runs and names what to remove; fetch
+    refuses a FIFO in the agent's repository at once. (The timeouts are the hang detector.)"""
+    root = open_tmp / f"agentgit-fifo-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env, user = track_project(mode, base_image, topology, root)
+    path = sandbox.project / ".codex/.environment" / fifo
+    inside = path.relative_to(sandbox.project)
+    made = sandbox.run(
+        "exec", "--", "bash", "-c", f"rm -f {inside} && mkfifo {inside}", user=user, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    assert stat.S_ISFIFO(path.lstat().st_mode)
+    started = sandbox.run("exec", "--", "echo", "started", user=user, env=env, timeout=120)
+    assert started.returncode == 0 and started.stdout == "started\n", started.stderr
+    assert f"{path} is a FIFO" in started.stderr, started.stderr
+    if "agent.git" in fifo:
+        fetched = sandbox.run("fetch", user=user, env=env, timeout=120)
+        assert fetched.returncode == 1, fetched.stderr
+        assert f".codex/.environment/{fifo} is a FIFO" in fetched.stderr, fetched.stderr
+    path.unlink()
+    again = sandbox.run(
+        "exec", "--", "git", "log", "-1", "--format=%s", user=user, env=env, timeout=120
+    )
+    assert again.returncode == 0 and again.stdout == "init\n", again.stderr
+    assert "FIFO" not in again.stderr

@@ -512,3 +512,57 @@ def test_push_and_pull_with_a_running_session(project: Sandbox, tmp_path: Path) 
         session.wait(timeout=60)
     stopped = project.run("push", "--name", name, str(tmp_path / "gift.txt"))
     one_line_error(stopped, "no session named")
+
+
+def sessions_of(project: Sandbox) -> set[str]:
+    """The names of the project's running sandboxes."""
+    listed = docker(
+        "ps", "--filter", f"label=org.cxgen.project={project.project}", "--format", "{{.Names}}"
+    )
+    return set(listed.stdout.split())
+
+
+def test_two_starts_at_the_same_moment_claim_a_name_each(project: Sandbox) -> None:
+    """Issue 17: both starts listed the sessions before either existed, so both picked the same
+    name and the second failed with Docker's raw "Conflict". Two --parallel starts at once now
+    both run, under different names; of two plain starts at once one runs, the other says how
+    to join it."""
+    name = default_name(project.project)
+    script = 'touch "started-$(hostname)"; sleep 60'
+    both = [project.start("exec", "--parallel", "--", "bash", "-c", script, name="") for _ in "ab"]
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(project.project.glob("started-*"))) < 2:
+            for session in both:
+                assert session.poll() is None, session.communicate()[1]
+            assert time.monotonic() < deadline, "the two sessions never both started"
+            time.sleep(0.2)
+        assert sessions_of(project) == {name, f"{name}-2"}
+    finally:
+        for session_name in (name, f"{name}-2"):
+            project.run("stop", session_name)
+        for session in both:
+            session.communicate(timeout=60)
+    for started in project.project.glob("started-*"):
+        started.unlink()
+    plain = [project.start("exec", "--", "bash", "-c", script, name="") for _ in "ab"]
+    try:
+        deadline = time.monotonic() + 120
+        while all(session.poll() is None for session in plain):
+            assert time.monotonic() < deadline, "neither plain start ended"
+            time.sleep(0.2)
+        (refused,) = [session for session in plain if session.poll() is not None]
+        out, err = refused.communicate(timeout=60)
+        result = subprocess.CompletedProcess(refused.args, refused.returncode, out, err)
+        one_line_error(result, f"session {name} is already running", "--parallel", "attach")
+        assert "Conflict" not in err
+        (running,) = [session for session in plain if session is not refused]
+        while not list(project.project.glob("started-*")):
+            assert running.poll() is None, running.communicate()[1]
+            assert time.monotonic() < deadline, "the other plain start never ran"
+            time.sleep(0.2)
+        assert sessions_of(project) == {name}
+    finally:
+        project.run("stop", name)
+        for session in plain:
+            session.communicate(timeout=60)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -227,3 +229,49 @@ def test_a_yes_at_a_terminal_records_what_was_shown_not_what_came_after(
     # The late change is still pending.
     result = run_script(script_shell, accepted_project, tmp_path, "build")
     assert "not accepted" in last_line(result) and "added: late.example" in result.stderr
+
+
+def test_accept_never_waits_on_a_fifo_swapped_in_for_the_init_hook(
+    state: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    """Issue 17: the agent of a running session can swap the init hook (in its home) between a
+    file and a FIFO as fast as it likes; a plain read of it (to hash it, to keep a copy) that
+    meets the FIFO waits for ever. accept reads it twice: it must end every time (accepted, or
+    a one-line error about the hook)."""
+    project = tmp_path / "p"
+    assert run_cxgen(["init", "--defaults", str(project)]).returncode == 0
+    hook = project / ".codex/.environment/init.sh"
+    regular, fifo = hook.with_name("regular.tmp"), hook.with_name("fifo.tmp")
+    done = threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            regular.write_text("true\n")
+            regular.replace(hook)
+            os.mkfifo(fifo)
+            fifo.replace(hook)
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    try:
+        for _ in range(20):
+            accept = subprocess.Popen(
+                [*script_shell, str(project / "run_in_container.sh"), "accept", "--accept-changes"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                _, err = accept.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(accept.pid, signal.SIGKILL)
+                accept.communicate()
+                raise AssertionError("accept waited on the FIFO") from None
+            assert accept.returncode == 0 or (
+                accept.returncode == 2 and err.count("\n") == 1 and "init" in err
+            ), err
+    finally:
+        done.set()
+        swapper.join()

@@ -328,6 +328,31 @@ def test_session_is_named_after_the_project_and_labelled(project: Path, tmp_path
     assert "org.cxgen.keep" not in labels and "-p" not in argv
 
 
+def test_a_claimed_session_name_is_left_to_its_start(project: Path, tmp_path: Path) -> None:
+    """Issue 17: a start claims its session name (a file holding its pid) before Docker creates
+    the container, so a start at the same moment does not pick it too. A claim whose start is
+    gone is taken over; the claim ends with the run."""
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    name = f"cxgen-proj-{digest}"
+    claims = Path(os.environ["XDG_STATE_HOME"]) / "cxgen/session-names"
+    claims.mkdir(parents=True, exist_ok=True)
+    run_file = tmp_path / "argv.run"
+    (claims / name).write_text(f"{os.getpid()}\n")  # a start that still runs
+    result, argv = run_script(project, tmp_path, "exec", "--", "true")
+    assert result.returncode == 2 and argv == [], result.stderr
+    assert f"session {name} is already running" in result.stderr and "--parallel" in result.stderr
+    result, argv = run_script(project, tmp_path, "exec", "--parallel", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert argv[argv.index("--name") + 1] == f"{name}-2"
+    assert not (claims / f"{name}-2").exists()
+    run_file.unlink()
+    (claims / name).write_text("999999999\n")  # no such process: its start was killed
+    result, argv = run_script(project, tmp_path, "exec", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert argv[argv.index("--name") + 1] == name
+    assert not (claims / name).exists()
+
+
 def test_keep_and_ports(project: Path, tmp_path: Path) -> None:
     result, argv = run_script(
         project, tmp_path, "run", "--keep", "--port", "8080", "--port", "18000:3000"

@@ -15,11 +15,13 @@ import pytest
 from cxgen.init import run_init
 
 # Records each call's argv to $CXGEN_TEST_ARGV.<subcommand>; `ps` lists $CXGEN_TEST_SESSIONS;
-# `exec` prints what the helper would, with a terminal escape in it.
+# `container inspect` answers with the launch label of the container run; `exec` prints what the
+# helper would, with a terminal escape in it.
 DOCKER = """#!/bin/sh
 for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
 case "$1" in
   ps) for name in $CXGEN_TEST_SESSIONS; do echo "$name"; done ;;
+  container) sed -n 's/^org\\.cxgen\\.launch=//p' "$CXGEN_TEST_ARGV.run" ;;
   exec) printf 'helper says \\033[31mred\\n' ;;
 esac
 exit 0
@@ -176,8 +178,9 @@ def test_learn_runs_without_rm_in_learn_mode(project: Path, tmp_path: Path) -> N
     argv = docker_calls(tmp_path)["run"]
     assert "--rm" not in argv and "CXGEN_LEARN=1" in argv
     name = argv[argv.index("--name") + 1]
-    # The report is copied out of the stopped container, which is then removed.
-    assert docker_calls(tmp_path)["rm"] == ["rm", "-f", "-v", name]
+    # The report is copied out of the stopped container, which is then removed (its own: the
+    # launch label says so).
+    assert docker_calls(tmp_path)["rm"] == ["rm", "-f", "-v", "--", name]
 
 
 def test_the_domain_pattern_is_the_same_on_both_sides(project: Path) -> None:

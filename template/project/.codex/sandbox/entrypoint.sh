@@ -15,6 +15,8 @@
 #                                  gets an empty home and caches of its own (learn_env)
 #   CXGEN_WORKDIR                  the working directory inside the container
 #   SANDBOX_ENV_DIR                the project's agent home (.codex/.environment)
+#   CXGEN_INIT_HOOK                1: run the project's init hook ($SANDBOX_ENV_DIR/init.sh,
+#                                  mounted read-only by the run script)
 #   CXGEN_INIT_SCRIPT              an extra script to run before the command (optional)
 #   CXGEN_LOGIN_BRIDGE             "PORT ADDRESS": an agent's sign-in callback server listens on
 #                                  ADDRESS:PORT inside; bridge Docker's published PORT (one of
@@ -192,7 +194,9 @@ main() {
   [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
   agent_account "$HOME"
   cd "$workdir"
-  run_hook "$env_dir/init.sh"
+  # The project's hook only when the run script mounted it (read-only, accepted): one the agent
+  # of another session made since is never run, nor waited on (a FIFO).
+  [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "$env_dir/init.sh"
   run_hook "${CXGEN_INIT_SCRIPT:-}"
   [ "$FW_LEARN" != yes ] || learn "$@"
   exec "${AS_AGENT[@]}" "$@"

@@ -130,7 +130,8 @@ Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]   start the agen
        ./run_in_container.sh fetch                                with git=track: bring the commits the
                                                                   agent made in its own repository (its
                                                                   .git inside) into this project, as
-                                                                  agent/<branch> (git log agent/main)
+                                                                  agent/<branch> (git log agent/main;
+                                                                  at most 1000 branches)
        ./run_in_container.sh accept                               show the changes to the allowlist,
                                                                   .codex/sandbox and init hook and
                                                                   accept them: what a refused start
@@ -176,7 +177,8 @@ Options:
                        the agent can plant code your git runs)
   --network NAME       attach to this Docker network instead of the default bridge
   --name NAME          session (container) name (default: cxgen-<project>-<hash>, one per project)
-  --parallel           start another session when NAME runs (NAME-2, NAME-3...)
+  --parallel           start another session when NAME runs (NAME-2, NAME-3...); starts at the
+                       same moment get a name each
   --keep               keep the container after exit (resume it with attach NAME)
   --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
                        repeatable); reachable from this machine only
@@ -269,6 +271,23 @@ in_agent_tree() {
 
 refuse_symlink() {
   [ ! -L "$1" ] || die "refusing $1: it is a symlink, which the agent may have planted; remove it (or replace it with the real folder or file) and retry" "$EXIT_USAGE"
+}
+
+# open_agent_file PATH: PATH open on fd 5 when it is a regular file, else false (nothing open).
+# The agent can swap PATH at any time, also for a FIFO, on which a plain open (< "$PATH", cat,
+# cmp) waits for ever: it is opened read-write, which never waits, and the open file's type is
+# checked, not the name's. (That open creates a missing file: only for a path just seen there.)
+open_agent_file() {
+  { exec 5<>"$1"; } 2>/dev/null || return 1
+  [ -f /dev/fd/5 ] && return 0
+  exec 5<&-
+  return 1
+}
+
+# agent_file_failed PATH: a one-line error for a file of the agent home that could not be read
+# as a regular file.
+agent_file_failed() {
+  die "cannot read $1: it is not a regular file (the agent may have made it a FIFO) or not writable by you (cxgen opens such files read-write, never waiting on them); remove it, or chmod u+w it, and retry" "$EXIT_USAGE"
 }
 
 # safe_path WHAT PATH: print PATH absolute and physical, following the symlinks it passes only
@@ -953,6 +972,8 @@ snapshot_work_dir() {
     die "cannot create $TRACK_DIR"
   fi
   ! is_inside "$ENV_DIR" "$WORK_DIR" || exclude=(":(exclude,literal)${ENV_DIR#"$WORK_DIR/"}")
+  # One snapshot of a work dir at a time: two --parallel starts would trip on git's index.lock.
+  lock_state "tracks/${TRACK_DIR##*/}" || true
   large_files
   exclude+=(${LARGE_FILES[@]+"${LARGE_FILES[@]}"})
   # A file it cannot read (the agent's chmod 000) stays out, with a warning.
@@ -963,8 +984,10 @@ snapshot_work_dir() {
   drop_nested_repositories
   if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
     && track_git update-ref "$1" "$commit"; }; then
+    unlock_state "tracks/${TRACK_DIR##*/}"
     die "could not snapshot $WORK_DIR for git=track"
   fi
+  unlock_state "tracks/${TRACK_DIR##*/}"
   printf '%s\n' "$commit"
 }
 
@@ -1213,6 +1236,17 @@ relay_paths() {
   fi
 }
 
+# What runs upload-pack inside (sh, the repository as $1): a FIFO in the agent's repository (or
+# a symlink to one) would make git wait on it for ever, so it refuses those first; git reads no
+# config of the agent's home.
+# shellcheck disable=SC2016 # expanded by that sh
+readonly UPLOAD_PACK_SCRIPT='fifo=$(find "$1" \( -type p -o -xtype p \) -print -quit 2>/dev/null) || fifo=""
+if [ -n "$fifo" ]; then
+  echo "cxgen: .codex/.environment/git/agent.git/${fifo#"$1"/} is a FIFO, which git would wait on for ever; remove it and retry" >&2
+  exit 1
+fi
+HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 exec git -c safe.directory="*" upload-pack "$1"'
+
 # Sets UPLOAD_PACK (a shell command for git fetch --upload-pack; the values it uses are in
 # CXGEN_UPLOAD_* variables, never spliced into it) and UPLOAD_URL: git upload-pack as the agent,
 # in this project's running git=track session, else in a throwaway container without network
@@ -1224,9 +1258,9 @@ upload_pack_command() {
     || die "cannot list the running sandboxes (is Docker running?)"
   line="${line%%$'\n'*}" name="${line%% *}" ids="${line#* }"
   if [ -n "$line" ] && [[ "$name" =~ $NAME_RE ]] && [[ "$ids" =~ ^[1-9][0-9]*:[0-9]+$ ]]; then
-    export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids"
+    export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"
     # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
-    UPLOAD_PACK='docker exec -i -u "$CXGEN_UPLOAD_USER" -- "$CXGEN_UPLOAD_NAME" git -c safe.directory="*" upload-pack'
+    UPLOAD_PACK='docker exec -i -u "$CXGEN_UPLOAD_USER" -- "$CXGEN_UPLOAD_NAME" sh -c "$CXGEN_UPLOAD_SCRIPT" upload-pack'
     # git decodes %XX in file:// URLs.
     UPLOAD_URL="file:///app${PROJECT_DIR//%/%25}/.git"
     return 0
@@ -1247,9 +1281,9 @@ upload_pack_command() {
   CXGEN_UPLOAD_USER=$(agent_git_ids)
   # shellcheck disable=SC2090
   export CXGEN_UPLOAD_REPO CXGEN_UPLOAD_PROJECT CXGEN_UPLOAD_USER CXGEN_UPLOAD_IMAGE="$IMAGE"
-  export CXGEN_UPLOAD_PULL="${PULL_ARGS[*]-}"
+  export CXGEN_UPLOAD_PULL="${PULL_ARGS[*]-}" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"
   # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment
-  UPLOAD_PACK='docker run --rm -i $CXGEN_UPLOAD_PULL --network none --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g --label org.cxgen.fetch=1 --user "$CXGEN_UPLOAD_USER" --mount "$CXGEN_UPLOAD_REPO" --mount "$CXGEN_UPLOAD_PROJECT" --entrypoint git "$CXGEN_UPLOAD_IMAGE" -c safe.directory="*" upload-pack'
+  UPLOAD_PACK='docker run --rm -i $CXGEN_UPLOAD_PULL --network none --cap-drop ALL --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g --label org.cxgen.fetch=1 --user "$CXGEN_UPLOAD_USER" --mount "$CXGEN_UPLOAD_REPO" --mount "$CXGEN_UPLOAD_PROJECT" --entrypoint sh "$CXGEN_UPLOAD_IMAGE" -c "$CXGEN_UPLOAD_SCRIPT" upload-pack'
   UPLOAD_URL=file:///cxgen/agent.git
 }
 
@@ -1265,8 +1299,36 @@ fetch_limits() {
     && DOCKER_CONFIG="${DOCKER_CONFIG:-${HOME:-/nonexistent}/.docker}" "$@")
 }
 
+too_many_branches() {
+  die "fetch: the agent's repository has more than $MAX_AGENT_BRANCHES branches; nothing was fetched (delete some inside the sandbox)"
+}
+
+# list_agent_branches MAX_MB: RUN_TMP/refspecs, a refspec per branch of the agent's repository
+# (at most MAX_AGENT_BRANCHES). A list that did not arrive whole (the agent can kill the
+# upload-pack that answers) is a refusal, never an empty list.
+list_agent_branches() {
+  local ref count=0 status=0
+  fetch_limits "$1" relay_git ls-remote --heads --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" \
+    >"$RUN_TMP/heads" 2>"$RUN_TMP/heads.err" || status=$?
+  if [ "$status" -ne 0 ]; then
+    head -c 2000 "$RUN_TMP/heads.err" | printable >&2
+    die "fetch: could not list the agent's branches (see above); nothing was fetched"
+  fi
+  while IFS=$'\t' read -r _ ref; do
+    count=$((count + 1))
+    [ "$count" -le "$MAX_AGENT_BRANCHES" ] || too_many_branches
+    # Never a pattern (refs/heads/* would fetch every branch) nor anything git refuses in a name.
+    case "$ref" in
+      refs/heads/*[*:?[\\^~\ ]* | *..* | *@\{*) ;;
+      refs/heads/?*) printf '+%s:refs/agent/%s\n' "$ref" "${ref#refs/heads/}"; continue ;;
+    esac
+    die "fetch: the agent's repository sent a malformed list of branches; nothing was fetched"
+  done <"$RUN_TMP/heads" >"$RUN_TMP/refspecs"
+}
+
 # fetch: the agent's branches into the relay (refs/agent/*), then into the project
-# (refs/remotes/agent/*).
+# (refs/remotes/agent/*). At most MAX_AGENT_BRANCHES: listed first, fetched by name, counted
+# again in the relay.
 cmd_fetch() {
   local git_dir="$PROJECT_DIR/.git" branch branches=() count max_mb="${CXGEN_FETCH_MAX_MB:-$DEFAULT_FETCH_MAX_MB}"
   command -v git >/dev/null 2>&1 || die "fetch needs git on this machine" "$EXIT_USAGE"
@@ -1281,17 +1343,26 @@ cmd_fetch() {
   load_agent_trees
   relay_paths
   upload_pack_command
-  # Counted first, from the list alone: an endless one would fill your disk with refs.
-  count=$(fetch_limits "$max_mb" relay_git ls-remote --heads --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" \
-    2>/dev/null | head -n $((MAX_AGENT_BRANCHES + 1)) | wc -l) || true
-  [ "$count" -le "$MAX_AGENT_BRANCHES" ] \
-    || die "fetch: the agent's repository has more than $MAX_AGENT_BRANCHES branches; nothing was fetched (delete some inside the sandbox)"
-  # The agent answers; this side only receives. Its ref names reach your terminal without
-  # control characters.
-  if ! fetch_limits "$max_mb" relay_git fetch -q --no-tags --prune --upload-pack "$UPLOAD_PACK" \
-    "$UPLOAD_URL" '+refs/heads/*:refs/agent/*' 2>&1 | printable >&2; then
+  list_agent_branches "$max_mb"
+  # The relay starts empty (the objects stay: the next fetch need not copy them again), so
+  # what it holds after the fetch is what arrived now.
+  relay_git for-each-ref --format='delete %(refname)' refs/agent/ | relay_git update-ref --stdin \
+    || die "cannot clear the relay's refs in $RELAY_DIR"
+  # The agent answers; this side only receives, the listed branches by name: a repository that
+  # lists others now writes none of them. Its ref names reach your terminal without control
+  # characters.
+  if [ -s "$RUN_TMP/refspecs" ] && ! fetch_limits "$max_mb" relay_git fetch -q --no-tags --stdin \
+    --upload-pack "$UPLOAD_PACK" "$UPLOAD_URL" <"$RUN_TMP/refspecs" 2>&1 | printable >&2; then
     rm -f "$RELAY_DIR"/objects/pack/tmp_* 2>/dev/null || true
     die "could not fetch from the agent's repository (see above; a pack over ${max_mb} MiB, or one that needs more memory than that and 1 GiB, stops it: CXGEN_FETCH_MAX_MB)"
+  fi
+  # Counted again on what arrived, never on what a step said.
+  count=$(relay_git for-each-ref --count=$((MAX_AGENT_BRANCHES + 1)) --format=x refs/agent/) \
+    || die "cannot read the relay's refs in $RELAY_DIR"
+  count="${count//[!x]/}"
+  if [ "${#count}" -gt "$MAX_AGENT_BRANCHES" ]; then
+    relay_git for-each-ref --format='delete %(refname)' refs/agent/ | relay_git update-ref --stdin || true
+    too_many_branches
   fi
   # Your repository fetches from the relay, which only this script's git wrote (under the same
   # limits: it indexes the same pack again).
@@ -1429,7 +1500,7 @@ snapshot_policy() {
 # a time (two starts accepting at once would trip over each other's copies).
 record_policy() {
   mkdir -p "$POLICY_DIR" || die "cannot create $POLICY_DIR"
-  lock_policy
+  lock_state "projects/$POLICY_KEY/policy" || die "cannot lock $POLICY_DIR"
   rm -rf "$POLICY_DIR/sandbox.new"
   cp -R "$SNAPSHOT/sandbox" "$POLICY_DIR/sandbox.new" || die "cannot write $POLICY_DIR"
   rm -f "$POLICY_DIR/init.sh"
@@ -1441,13 +1512,14 @@ record_policy() {
   mv "$POLICY_DIR/sandbox.new" "$POLICY_DIR/sandbox"
   mv "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"
   rm -f "$POLICY_DIR/refused"
-  rmdir "$POLICY_DIR/lock" 2>/dev/null || true
+  unlock_state "projects/$POLICY_KEY/policy"
 }
 
-# lock_policy: POLICY_DIR/lock, made by one run script at a time (mkdir is atomic everywhere);
-# one older than a minute is a crashed run's and is taken over.
-lock_policy() {
-  local lock="$POLICY_DIR/lock" tries=0
+# lock_state NAME / unlock_state NAME: one run script at a time (mkdir is atomic everywhere);
+# a lock older than a minute is a crashed run's and is taken over.
+lock_state() {
+  local lock="$STATE_DIR/$1.lock" tries=0
+  mkdir -p "${lock%/*}" 2>/dev/null || return 1
   until mkdir "$lock" 2>/dev/null; do
     tries=$((tries + 1))
     if [ "$tries" -gt 100 ] || [ -n "$(find "$lock" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
@@ -1457,6 +1529,8 @@ lock_policy() {
     sleep 0.1
   done
 }
+
+unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 
 # policy_delta OLD NEW: sets ADDED and REMOVED (domains, each after a space), NEW_DOMAINS (NEW's),
 # and CHANGED: what else differs ("sandbox", "init").
@@ -1652,6 +1726,8 @@ protect_project() {
     refuse_symlink "$path"
     [ ! -f "$path" ] || pin "$path" ",readonly"
   done
+  # The entrypoint runs the hook only when it is this mount (never one made since).
+  [ ! -f "$ENV_DIR/init.sh" ] || DOCKER_ARGS+=(-e CXGEN_INIT_HOOK=1)
   if [ -n "$SESSIONS_PATH" ]; then
     add_mount "$SESSIONS_PATH" "/app$ENV_DIR/sessions"
   else
@@ -1781,8 +1857,12 @@ make_agent_dir() {
 plan_copy() {
   refuse_symlink "$2"
   ! in_agent_tree "$1" || refuse_symlink "$1"
-  # Already there (a credentials file given on every run): nothing to write.
-  if [ -f "$2" ] && cmp -s -- "$1" "$2"; then return 0; fi
+  # Already there (a credentials file given on every run): nothing to write. (Anything else
+  # there, a FIFO too, is replaced.)
+  if [ -f "$2" ] && open_agent_file "$2"; then
+    if cmp -s -- "$1" - <&5; then exec 5<&-; return 0; fi
+    exec 5<&-
+  fi
   at_risk "$1"
   at_risk "$2"
   COPIES+=("$1" "$2")
@@ -1934,9 +2014,15 @@ make_home_dirs() {
   done
 }
 
-# fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). Only
-# for files outside every agent tree: reading one the agent swapped for a FIFO would hang.
-fingerprint() { [ -f "$1" ] && cksum <"$1" || printf 'none\n'; }
+# fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). A file
+# in an agent tree (a --auth_file there) is read as open_agent_file does.
+fingerprint() {
+  if in_agent_tree "$1"; then
+    if [ -f "$1" ] && open_agent_file "$1"; then cksum <&5; exec 5<&-; else printf 'none\n'; fi
+  else
+    [ -f "$1" ] && cksum <"$1" || printf 'none\n'
+  fi
+}
 
 # last_sync MARK: the host file's fingerprint at the last import (nothing before the first).
 last_sync() { local line=""; IFS= read -r line 2>/dev/null <"$1" || true; printf '%s\n' "$line"; }
@@ -2172,18 +2258,35 @@ glob_quote() {
 }
 
 run_sandbox() {
-  local marker="$RUN_TMP/start" status=0
+  local marker="$RUN_TMP/start" status
   : >"$marker"
-  # ^C goes to the container; this script waits for it to end, then checks what it left.
-  trap ':' INT
   if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
-    # printf is a builtin: the key shows in no process list.
     [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
-    printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
-  else
-    docker "${DOCKER_ARGS[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
   fi
-  trap - INT
+  while :; do
+    status=0
+    # ^C goes to the container; this script waits for it to end, then checks what it left.
+    trap ':' INT
+    if [ "$COMMAND" = login ] && [ -n "$LOGIN_KEY_ENV" ]; then
+      # printf is a builtin: the key shows in no process list.
+      printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+        --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    else
+      docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \
+        ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    fi
+    trap - INT
+    # Docker's 125: the container did not start. Its name taken (by a start of another user, who
+    # claims names apart): the next free one with --parallel, else the one-line error.
+    if [ "$status" -ne 125 ] || ! name_taken; then break; fi
+    release_session_name
+    [ "$PARALLEL" = yes ] || taken_name_error
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    [ "$SESSION_NUMBER" -le 100 ] || die "no free session name after $CONTAINER_NAME; name one with --name" "$EXIT_USAGE"
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+    choose_free_session_name
+  done
+  release_session_name
   [ "$status" -ne 125 ] || start_failed
   warn_new_git_dirs "$marker"
   if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
@@ -2272,30 +2375,107 @@ session_state() {
 # Sets CONTAINER_NAME: --name's or the project's; with --parallel the first free of NAME-2,
 # NAME-3... A name in use is an error that says what to do.
 choose_session_name() {
-  local base="$CONTAINER_NAME" name state n=1
-  if [ -z "$base" ]; then
-    base=$(default_session_name)
+  SESSION_BASE="$CONTAINER_NAME" SESSION_NUMBER=1
+  if [ -z "$SESSION_BASE" ]; then
+    SESSION_BASE=$(default_session_name)
     # A sign-in runs beside the project's session, never instead of it.
-    [ "$COMMAND" != login ] || base="$base-login" PARALLEL=yes
+    [ "$COMMAND" != login ] || SESSION_BASE="$SESSION_BASE-login" PARALLEL=yes
   fi
-  name="$base"
-  while state=$(session_state "$name"); do
-    if [ "$PARALLEL" = no ]; then
-      case "$state" in
-        running | paused | restarting)
-          die "session $name is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $name" "$EXIT_USAGE" ;;
-        *)
-          die "session $name exists ($state, kept); resume it with ./run_in_container.sh attach $name, remove it with destroy $name, or start another one with --parallel" "$EXIT_USAGE" ;;
-      esac
-    fi
-    n=$((n + 1))
-    name="$base-$n"
-  done
-  CONTAINER_NAME="$name"
-  DOCKER_ARGS+=(--name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME")
+  CONTAINER_NAME="$SESSION_BASE"
+  choose_free_session_name
 }
 
-# docker run exits 125 when the container could not start (Docker's reason is above). A kept
+# From CONTAINER_NAME on: the first name no sandbox has (the listing) and no other start of
+# yours has claimed; without --parallel, CONTAINER_NAME or the error.
+choose_free_session_name() {
+  local state
+  while :; do
+    if state=$(session_state "$CONTAINER_NAME"); then
+      [ "$PARALLEL" = yes ] || session_in_use "$state"
+    elif claim_session_name; then
+      return 0
+    else
+      [ "$PARALLEL" = yes ] || session_in_use starting
+    fi
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+  done
+}
+
+# session_in_use STATE: the error for a session CONTAINER_NAME that exists (in STATE).
+session_in_use() {
+  case "$1" in
+    running | paused | restarting | created | starting)
+      die "session $CONTAINER_NAME is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $CONTAINER_NAME" "$EXIT_USAGE" ;;
+    *)
+      die "session $CONTAINER_NAME exists ($1, kept); resume it with ./run_in_container.sh attach $CONTAINER_NAME, remove it with destroy $CONTAINER_NAME, or start another one with --parallel" "$EXIT_USAGE" ;;
+  esac
+}
+
+# Names claimed by this user's starts (claim_session_name), outside every agent's reach.
+readonly CLAIMS_DIR="$STATE_DIR/session-names"
+
+# claim_session_name: CONTAINER_NAME becomes this start's among your starts. Docker takes a name
+# only as it creates the container, so two starts at the same moment would both find it free
+# in the listing (and the second fail with Docker's raw "Conflict"): the claim is a file created
+# only if none is there (noclobber's O_EXCL: atomic, and no fork). It holds this script's pid
+# and lasts while it runs (release_session_name); one whose start is gone is taken over. False
+# when another start holds it; where no claim can be made (a folder you cannot write), Docker
+# alone decides (run_sandbox).
+claim_session_name() {
+  local claim="$CLAIMS_DIR/$CONTAINER_NAME" pid=""
+  CLAIMED=""
+  if ! { [ -d "$CLAIMS_DIR" ] || mkdir -p "$CLAIMS_DIR"; } 2>/dev/null || [ -L "$CLAIMS_DIR" ]; then
+    return 0
+  fi
+  if ! new_claim "$claim"; then
+    [ -e "$claim" ] || return 0
+    IFS= read -r pid 2>/dev/null <"$claim" || pid=""
+    if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
+      # (A start that was killed may have had this script's pid.)
+      [ "$pid" = "$$" ] || ! kill -0 "$pid" 2>/dev/null || return 1
+    else
+      # No pid yet: a start writing its claim now, unless that was over a minute ago.
+      [ -n "$(find "$claim" -maxdepth 0 -mmin +1 2>/dev/null)" ] || return 1
+    fi
+    rm -f -- "$claim" 2>/dev/null || return 0
+    new_claim "$claim" || return 1
+  fi
+  CLAIMED="$claim"
+}
+
+# new_claim FILE: FILE made, holding this script's pid, only if there was none.
+new_claim() {
+  local status=0
+  set -C
+  { printf '%s\n' "$$" >"$1"; } 2>/dev/null || status=1
+  set +C
+  return "$status"
+}
+
+release_session_name() {
+  [ -z "${CLAIMED:-}" ] || rm -f -- "$CLAIMED"
+  CLAIMED=""
+}
+
+# docker run's 125 came from a name conflict: a container that is not this start's holds
+# CONTAINER_NAME (Docker's "Conflict" line is above). Sets TAKEN_BY to its state and whether it
+# is a sandbox.
+name_taken() {
+  local state launch sandbox
+  IFS='|' read -r state launch sandbox < <(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.launch"}}|{{index .Config.Labels "org.cxgen.sandbox"}}' -- "$CONTAINER_NAME" 2>/dev/null || true) || true
+  [ -n "$state" ] && [ "$launch" != "$LAUNCH_ID" ] || return 1
+  TAKEN_BY="$state"
+  [ "$sandbox" = 1 ] || TAKEN_BY=other
+}
+
+taken_name_error() {
+  [ "$TAKEN_BY" != other ] \
+    || die "the name $CONTAINER_NAME is taken by a container that is not a cxgen sandbox; name the session with --name (or remove that container)" "$EXIT_USAGE"
+  session_in_use "$TAKEN_BY"
+}
+
+# The container could not be created or started (status 125; Docker's reason is above). A kept
 # container left behind in "created" state would hold the name: removed, when it is this start's.
 start_failed() {
   local port state
@@ -2849,17 +3029,23 @@ run_learning() {
   local arg args=() status=0
   for arg in "${DOCKER_ARGS[@]}"; do [ "$arg" = --rm ] || args+=("$arg"); done
   DOCKER_ARGS=("${args[@]}" -e CXGEN_LEARN=1)
-  trap 'docker rm -f -v "$CONTAINER_NAME" >/dev/null 2>&1 || true; rm -rf "$RUN_TMP"' EXIT
+  trap 'own_container && docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1; rm -rf "$RUN_TMP"' EXIT
   run_sandbox || status=$?
   learn_report
   return "$status"
+}
+
+# The container named CONTAINER_NAME is this start's (not one that holds the name it wanted).
+own_container() {
+  [ "$(docker container inspect -f '{{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null)" = "$LAUNCH_ID" ]
 }
 
 # Print learn mode's report (to stderr: stdout is the command's) and offer to save what it
 # proposes.
 learn_report() {
   local line proposals=() answer
-  if ! docker cp "$CONTAINER_NAME:/var/lib/cxgen/learned" - 2>/dev/null | tar -xOf - >"$RUN_TMP/learned" 2>/dev/null; then
+  if ! own_container \
+    || ! docker cp "$CONTAINER_NAME:/var/lib/cxgen/learned" - 2>/dev/null | tar -xOf - >"$RUN_TMP/learned" 2>/dev/null; then
     say "no learn report: the command did not run"
     return 0
   fi

@@ -294,3 +294,70 @@ def test_diff_and_revert_from_a_subfolder_cover_the_whole_work_dir(
     assert result.returncode == 0, result.stderr
     assert not (project / "top.txt").exists() and not (src / "n.c").exists()
     assert not (project / ".gitignore").exists()
+
+
+# The flipper: another sandbox's agent that swaps src/d for a symlink to a host folder and back,
+# as fast as it can, while a git=track snapshot reads the work dir.
+FLIPPER = r"""
+touch /log/ready
+while :; do
+  mv /src/d /src/d.real && ln -s "$1" /src/d && echo flip >/log/flipped \
+    && rm /src/d && mv /src/d.real /src/d
+done
+"""
+
+
+@pytest.mark.parametrize("mode", ["user", "root"])
+def test_a_symlink_swapped_in_during_a_snapshot_brings_no_host_file_in(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path, mode: str
+) -> None:
+    """git=track snapshots what the work dir holds as a session starts (and for diff); revert
+    later writes that snapshot back, where the agent reads. A folder swapped for a symlink to a
+    host folder while git reads must never bring that folder's files into a snapshot: git reads
+    in a container that sees only the work dir."""
+    owner = 0 if mode == "root" else USER[0]
+    root = open_tmp / f"host-actions-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = track_project(base_image, topology, root, owner)
+    secret, log = root / "secret", root / "log"
+    secret.mkdir()
+    log.mkdir()
+    mark = f"SECRET-{uuid.uuid4().hex}"
+    for name in NAMES:
+        (secret / name).write_text(f"{mark}\n")
+    chown_tree(root, owner)
+    secret.chmod(0o700)
+    # Every file of src/d new to the snapshot, so git reads each one.
+    (sandbox.project / "src/d/stamp").write_text("changed\n")
+    for name in NAMES:
+        (sandbox.project / "src/d" / name).write_text("changed\n")
+    chown_tree(sandbox.project / "src", owner)
+    name = f"cxgen-test-{RUN_ID}-flipper-{uuid.uuid4().hex[:6]}"
+    docker(
+        "run", "-d", "--rm", "--label", LABEL, "--name", name, "--network", "none",
+        "--cap-drop", "ALL", "--user", f"{owner}:{owner}",
+        "-v", f"{sandbox.project / 'src'}:/src", "-v", f"{log}:/log",
+        "--entrypoint", "bash", sandbox.image, "-c", FLIPPER, "flipper", str(secret),
+    )  # fmt: skip
+    try:
+        wait_until((log / "flipped").exists, "the flipper to swap src/d")
+        for _ in range(3):
+            # Each may fail (a file vanishes as git reads it): git has read and stored blobs.
+            as_owner(sandbox, env, "exec", "--", "true")
+            as_owner(sandbox, env, "diff", "--stat")
+    finally:
+        docker("rm", "-f", name, check=False)
+    if not (sandbox.project / "src/d").is_dir() or (sandbox.project / "src/d").is_symlink():
+        (sandbox.project / "src/d").unlink(missing_ok=True)
+        (sandbox.project / "src/d.real").rename(sandbox.project / "src/d")
+    [track] = (root / "state/cxgen/tracks").glob("*[0-9a-f].git")
+    objects = subprocess.run(
+        ["git", "--git-dir", str(track), "cat-file", "--batch-all-objects", "--batch"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert mark.encode() not in objects, "a host file's content is in a git=track snapshot"
+    # With the racer gone, snapshots work again.
+    for args in (["exec", "--", "true"], ["diff", "--stat"]):
+        result = as_owner(sandbox, env, *args)
+        assert result.returncode == 0, result.stderr

@@ -919,11 +919,13 @@ track_git() {
   HOME="$TRACK_DIR" XDG_CONFIG_HOME="$TRACK_DIR" GIT_CONFIG_NOSYSTEM=1 GIT_ATTR_NOSYSTEM=1 \
     GIT_AUTHOR_NAME=cxgen GIT_AUTHOR_EMAIL=cxgen@localhost GIT_COMMITTER_NAME=cxgen \
     GIT_COMMITTER_EMAIL=cxgen@localhost GIT_INDEX_FILE="$TRACK_INDEX" \
-    git -C / --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" -c core.fsmonitor=false \
-    -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
-    -c core.quotePath=true -c diff.external= -c diff.ignoreSubmodules=all \
-    -c submodule.recurse=false -c status.submoduleSummary=false "$@"
+    git -C / --git-dir="$TRACK_DIR" --work-tree="$WORK_DIR" "${TRACK_GIT_CONFIG[@]}" "$@"
 }
+
+# git's settings for the private repository, here and in the throwaway containers.
+readonly TRACK_GIT_CONFIG=(-c core.fsmonitor=false -c core.hooksPath=/dev/null
+  -c core.autocrlf=false -c core.symlinks=true -c core.quotePath=true -c diff.external=
+  -c diff.ignoreSubmodules=all -c submodule.recurse=false -c status.submoduleSummary=false)
 
 # Sets TRACK_DIR (the work dir's private repository) and TRACK_INDEX.
 track_paths() {
@@ -964,7 +966,7 @@ drop_nested_repositories() {
 # snapshot_work_dir REF: record the work dir as it is now (what git add -A sees, without the
 # agent home: credentials never go in) as REF; prints the commit.
 snapshot_work_dir() {
-  local tree commit errors exclude=()
+  local tree commit status exclude=()
   track_paths
   # Your files' contents: yours alone.
   if [ ! -d "$TRACK_DIR" ] && ! (umask 077 && mkdir -p "$STATE_DIR/tracks" \
@@ -976,11 +978,12 @@ snapshot_work_dir() {
   lock_state "tracks/${TRACK_DIR##*/}" || true
   large_files
   exclude+=(${LARGE_FILES[@]+"${LARGE_FILES[@]}"})
-  # A file it cannot read (the agent's chmod 000) stays out, with a warning.
   drop_nested_repositories
-  if ! errors=$(track_git add -A --ignore-errors -- . ${exclude[@]+"${exclude[@]}"} 2>&1 >/dev/null); then
-    say "warning: git=track: some files could not be read and are not tracked: ${errors%%$'\n'*}"
-  fi
+  (snapshot_in_container ${exclude[@]+"${exclude[@]}"}) || {
+    status=$?
+    unlock_state "tracks/${TRACK_DIR##*/}"
+    exit "$status"
+  }
   drop_nested_repositories
   if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
     && track_git update-ref "$1" "$commit"; }; then
@@ -991,6 +994,57 @@ snapshot_work_dir() {
   printf '%s\n' "$commit"
 }
 
+# The longest a snapshot's git may read the work dir, in seconds (CXGEN_TRACK_TIMEOUT).
+readonly DEFAULT_TRACK_TIMEOUT=600
+
+# What sh runs in a snapshot's container (the work dir as $1, its mark as $2, the time limit as
+# $3, then git add's arguments): the work dir Docker mounted must hold the mark; a FIFO or device
+# where git reads settings (.gitignore, .gitattributes, a nested .git) would hold git for ever,
+# so it is refused; one swapped in meanwhile stops git at the time limit.
+# shellcheck disable=SC2016 # expanded by that sh
+readonly SNAPSHOT_SCRIPT='[ -d "$1/$2" ] || { echo "cxgen: error: $1 in the container is not the folder cxgen checked (swapped for a symlink while it started?); nothing was recorded" >&2; exit 3; }
+odd=$(find "$1" -xdev -path "*/.git/objects" -prune -o \( -name .gitignore -o -name .gitattributes -o -name .git -o -path "*/.git/*" \) ! -type f ! -type d ! -type l -print -quit 2>/dev/null)
+if [ -n "$odd" ]; then
+  echo "cxgen: error: git=track: ${odd#"$1"/} is no file (a FIFO?) where git reads its settings, and git would wait on it for ever; remove it and retry" >&2
+  exit 3
+fi
+limit=$3
+shift 3
+timeout "$limit" "$@" && exit 0
+status=$?
+[ "$status" -ne 124 ] || echo "cxgen: error: git=track: reading the work dir took over $limit s (a FIFO swapped in? CXGEN_TRACK_TIMEOUT); nothing was recorded" >&2
+exit "$status"'
+
+# snapshot_in_container EXCLUDE...: git add -A of the work dir into the private index, in a
+# throwaway container that sees the work dir read-only and the private repository: a folder that
+# another sandbox swaps for a symlink while git reads leads only inside that container, so no
+# file of this host's outside the work dir can land in a snapshot (which revert would write back
+# where the agent reads). Files it cannot read (the agent's chmod 000) stay out, with a warning.
+# (Run in a subshell: it enters the work dir.)
+snapshot_in_container() {
+  local limit="${CXGEN_TRACK_TIMEOUT:-$DEFAULT_TRACK_TIMEOUT}" errors status=0
+  [[ "$limit" =~ ^[1-9][0-9]{0,5}$ ]] || die "CXGEN_TRACK_TIMEOUT: expected a number of seconds, not '$limit'" "$EXIT_USAGE"
+  tree_container_args snapshot DAC_READ_SEARCH ",readonly" ""
+  mark_work_dir snapshot
+  errors=$(docker "${DOCKER_ARGS[@]}" -e GIT_INDEX_FILE=/cxgen/track.git/index --entrypoint sh \
+    "$IMAGE" -c "$SNAPSHOT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" "$limit" git -C / \
+    --git-dir=/cxgen/track.git --work-tree="/app$WORK_DIR" -c safe.directory='*' \
+    "${TRACK_GIT_CONFIG[@]}" add -A --ignore-errors -- . "$@" 2>&1 >/dev/null) || status=$?
+  rmdir -- "$TREE_MARK" 2>/dev/null || true
+  # git stopped at the time limit leaves its lock behind (only this script snapshots: lock_state).
+  [ "$status" -ne 124 ] || rm -f -- "$TRACK_DIR/index.lock"
+  if grep -q '^cxgen: error: ' <<<"$errors"; then
+    printf '%s\n' "$errors" | printable | grep '^cxgen: error: ' >&2
+    exit 1
+  fi
+  case "$status" in
+    0) ;;
+    # git add --ignore-errors: exit 1 with what it could not read, the rest recorded.
+    1) say "warning: git=track: some files could not be read and are not tracked: $(printf '%s' "${errors%%$'\n'*}" | printable)" ;;
+    *) die "could not snapshot $WORK_DIR for git=track: $(printf '%s' "${errors%%$'\n'*}" | printable)" ;;
+  esac
+}
+
 # The snapshot the last session started from (dies without one).
 session_start() {
   track_paths
@@ -999,9 +1053,8 @@ session_start() {
 }
 
 cmd_diff() {
-  local start color=never
-  track_paths
-  start=$(session_start)
+  local start="$REVERT_START" color=never
+  ensure_image
   snapshot_work_dir refs/cxgen/now >/dev/null
   [ ! -t 1 ] || color=always
   if [ -n "$(track_git diff --name-only "$start" refs/cxgen/now -- .gitignore '*/.gitignore')" ]; then
@@ -1029,11 +1082,13 @@ safe_diff() {
     | LC_ALL=C sed -e "s/$sub/$esc/g" -e "s/"$'\302'"["$'\200'"-"$'\237'"]//g"
 }
 
-# Sets REVERT_START, the commit the last session started from; root reverts only root's work dir.
+# Sets REVERT_START, the commit the last session started from (diff's too); root reverts only
+# root's work dir.
 revert_checks() {
   track_paths
   REVERT_START=$(session_start)
-  if [ "$EUID" -eq 0 ] && [ "$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")" -ne 0 ]; then
+  if [ "$COMMAND" = revert ] && [ "$EUID" -eq 0 ] \
+    && [ "$(stat -c %u "$WORK_DIR" 2>/dev/null || stat -f %u "$WORK_DIR")" -ne 0 ]; then
     die "revert as its owner, not root: files git writes back would belong to root" "$EXIT_USAGE"
   fi
 }
@@ -1108,20 +1163,9 @@ cp -p /cxgen/track.git/index /tmp/index && exec "$@"'
 # else is writable but its own /tmp: git can neither write nor delete anything of this host's
 # outside the work dir.
 revert_in_container() {
-  local tree="$1" now="$2" marker path uid="$EUID" gid="${GROUPS[0]:-}" group
-  [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
-  DOCKER_ARGS=(run --rm ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} --network none --cap-drop ALL
-    --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g
-    --label org.cxgen.revert=1 --user "$uid:$gid" -e HOME=/tmp -e XDG_CONFIG_HOME=/tmp
-    -e GIT_CONFIG_NOSYSTEM=1 -e GIT_ATTR_NOSYSTEM=1 -e GIT_INDEX_FILE=/tmp/index)
-  # Your groups too, as git here would have them; root mode: root's git writes where root may,
-  # also in a folder the agent made read-only.
-  for group in ${GROUPS[@]+"${GROUPS[@]}"}; do
-    if [[ "$group" =~ ^[0-9]+$ ]] && [ "$group" != "$gid" ]; then DOCKER_ARGS+=(--group-add "$group"); fi
-  done
-  [ "$uid" -ne 0 ] || DOCKER_ARGS+=(--cap-add DAC_OVERRIDE)
-  add_mount "$WORK_DIR" "/app$WORK_DIR"
-  add_mount "$TRACK_DIR" /cxgen/track.git ",readonly"
+  local tree="$1" now="$2" path
+  # Root mode: root's git writes where root may, also in a folder the agent made read-only.
+  tree_container_args revert DAC_OVERRIDE "" ",readonly"
   if is_inside "$PROJECT_DIR" "$WORK_DIR"; then
     path="$PROJECT_DIR"
     while [ "$path" != "$WORK_DIR" ]; do
@@ -1133,19 +1177,45 @@ revert_in_container() {
       [ ! -e "$path" ] || add_mount "$path" "/app$path" ",readonly"
     done
   fi
-  # From inside the work dir, entered once its physical path is the work dir's: the mark is made
-  # there, and removed there afterwards (also if the folder was moved), never through a link.
-  if ! { cd -P -- "$WORK_DIR" && [ "$(pwd -P)" = "$WORK_DIR" ] && marker=$(mktemp -d ./.cxgen-revert.XXXXXX); }; then
-    die "revert: cannot write in $WORK_DIR (or it was moved); nothing was changed"
-  fi
-  marker="${marker#./}"
-  if ! docker "${DOCKER_ARGS[@]}" --entrypoint sh "$IMAGE" -c "$REVERT_SCRIPT" sh "/app$WORK_DIR" \
-    "$marker" git --git-dir=/cxgen/track.git --work-tree="/app$WORK_DIR" -c safe.directory='*' \
-    -c core.fsmonitor=false -c core.hooksPath=/dev/null -c core.autocrlf=false -c core.symlinks=true \
-    -c core.quotePath=true read-tree --reset -u "$tree" 2>&1 | printable >&2; then
-    rmdir -- "$marker" 2>/dev/null || true
+  mark_work_dir revert
+  if ! docker "${DOCKER_ARGS[@]}" -e GIT_INDEX_FILE=/tmp/index --entrypoint sh "$IMAGE" \
+    -c "$REVERT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" git -C / --git-dir=/cxgen/track.git \
+    --work-tree="/app$WORK_DIR" -c safe.directory='*' "${TRACK_GIT_CONFIG[@]}" \
+    read-tree --reset -u "$tree" 2>&1 | printable >&2; then
+    rmdir -- "$TREE_MARK" 2>/dev/null || true
     die "revert failed (see above); the work dir as it was is kept as commit $now (git=track repository $TRACK_DIR)"
   fi
+}
+
+# tree_container_args WHAT CAPABILITY WORK_MODE TRACK_MODE: sets DOCKER_ARGS, a throwaway
+# container of the project's image for WHAT (a label) that sees the work dir and the private
+# git=track repository (each "" writable or ",readonly") and nothing else of this host: no
+# network, no capabilities (root mode: CAPABILITY only, as root's git here would have it),
+# read-only image, as you with your groups.
+tree_container_args() {
+  local uid="$EUID" gid="${GROUPS[0]:-}" group
+  [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
+  DOCKER_ARGS=(run --rm ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} --network none --cap-drop ALL
+    --security-opt no-new-privileges --read-only --tmpfs /tmp --pids-limit 256 --memory 2g
+    --label "org.cxgen.$1=1" --user "$uid:$gid" -e HOME=/tmp -e XDG_CONFIG_HOME=/tmp
+    -e GIT_CONFIG_NOSYSTEM=1 -e GIT_ATTR_NOSYSTEM=1)
+  for group in ${GROUPS[@]+"${GROUPS[@]}"}; do
+    if [[ "$group" =~ ^[0-9]+$ ]] && [ "$group" != "$gid" ]; then DOCKER_ARGS+=(--group-add "$group"); fi
+  done
+  [ "$uid" -ne 0 ] || DOCKER_ARGS+=(--cap-add "$2")
+  add_mount "$WORK_DIR" "/app$WORK_DIR" "$3"
+  add_mount "$TRACK_DIR" /cxgen/track.git "$4"
+}
+
+# mark_work_dir WHAT: enters the work dir once its physical path is the work dir's and makes a
+# mark there (TREE_MARK, relative): the container checks that the folder Docker mounted holds it
+# (one swapped for a symlink as Docker mounted it does not); removed from inside it afterwards
+# (also if the folder was moved), never through a link.
+mark_work_dir() {
+  if ! { cd -P -- "$WORK_DIR" && [ "$(pwd -P)" = "$WORK_DIR" ] && TREE_MARK=$(mktemp -d "./.cxgen-$1.XXXXXX"); }; then
+    die "$1: cannot write in $WORK_DIR (or it was moved); nothing was changed"
+  fi
+  TREE_MARK="${TREE_MARK#./}"
 }
 
 # refuse_sandboxes_writing PATH HOW WHAT: WHAT refused while a cxgen sandbox on this machine,
@@ -3107,10 +3177,10 @@ cmd_session() {
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
-  # (Its commit id is not the command's output.)
-  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start >/dev/null
   prepare_env_dir
   ensure_image
+  # In a container of the image. (Its commit id is not the command's output.)
+  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start >/dev/null
   notice_newer_versions
   if [ "$FIREWALL" = off ]; then
     say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
@@ -3128,13 +3198,8 @@ main() {
   RUN_TMP=""
   parse_args "$@"
   case "$COMMAND" in
-    diff)
-      load_agent_trees
-      resolve_work_dir
-      cmd_diff
-      return 0 ;;
-    # revert's writes run in a container of the project's image (approved and built below).
-    revert)
+    # Their git runs in containers of the project's image (approved and built below).
+    diff | revert)
       load_agent_trees
       resolve_work_dir
       revert_checks ;;
@@ -3161,6 +3226,7 @@ main() {
   case "$COMMAND" in
     build) cmd_build ;;
     fetch) cmd_fetch ;;
+    diff) cmd_diff ;;
     revert) cmd_revert ;;
     attach) cmd_attach ;;
     *) cmd_session ;;

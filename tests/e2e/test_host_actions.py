@@ -6,6 +6,7 @@ work dir runs. Both modes: a user's project and root's."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -361,3 +362,27 @@ def test_a_symlink_swapped_in_during_a_snapshot_brings_no_host_file_in(
     for args in (["exec", "--", "true"], ["diff", "--stat"]):
         result = as_owner(sandbox, env, *args)
         assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("where", [".gitignore", "src/.gitattributes", "src/sub/.git/HEAD"])
+def test_a_fifo_where_git_reads_settings_never_hangs_a_snapshot(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path, where: str
+) -> None:
+    """git waits for ever on a FIFO it reads as settings (.gitignore, .gitattributes, a nested
+    repository's HEAD): a git=track start says which and stops instead."""
+    root = open_tmp / f"host-actions-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = track_project(base_image, topology, root, USER[0])
+    fifo = sandbox.project / where
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    chown_tree(sandbox.project, USER[0])
+    result = as_owner(sandbox, env, "exec", "--", "true")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cxgen: error: git=track: {where} is no file (a FIFO?) where git reads its settings, "
+        "and git would wait on it for ever; remove it and retry"
+    )
+    fifo.unlink()
+    assert as_owner(sandbox, env, "exec", "--", "true").returncode == 0

@@ -300,6 +300,10 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         " h=$(printf 'echo evil\\n' | git hash-object -w --stdin);"
         " git update-index --cacheinfo 100755,$h,run_in_container.sh;"
         " git commit -qm 'docs: notes';"
+        # Past the first 50 branches, and deeper than the top folder (second review).
+        " for i in $(seq -w 1 55); do git branch a$i; done;"
+        " git checkout -qb zzz-sub; mkdir tools; echo 'curl x' > tools/.envrc;"
+        " git add tools/.envrc; git commit -qm tools;"
         " printf 'x \\033]0;TITLE\\007 \\302\\233 y \\033]52;c;cHduZWQ=\\007\\n' > esc.txt;"
         " truncate -s 200M sparse.bin"
     )
@@ -314,6 +318,7 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
     assert (
         "agent/feature changes files that run on your host" in err and "run_in_container.sh" in err
     )
+    assert "agent/zzz-sub changes files that run on your host when merged: tools/.envrc" in err
     # The branches arrived with their real names.
     assert "evil" in git(project, "branch", "-r") and not marker.exists()
     diff = as_user(sandbox, env, "diff")

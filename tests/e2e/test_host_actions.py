@@ -297,14 +297,14 @@ def test_diff_and_revert_from_a_subfolder_cover_the_whole_work_dir(
     assert not (project / ".gitignore").exists()
 
 
-# The flipper: another sandbox's agent that swaps src/d for a symlink to a host folder and back,
-# as fast as it can, while a git=track snapshot reads the work dir.
+# The flipper: another sandbox's agent that swaps src/d with a symlink to a host folder and back,
+# atomically (renameat2 RENAME_EXCHANGE, x86-64 syscall 316) and as fast as it can, while a
+# git=track snapshot reads the work dir.
 FLIPPER = r"""
-touch /log/ready
-while :; do
-  mv /src/d /src/d.real && ln -s "$1" /src/d && echo flip >/log/flipped \
-    && rm /src/d && mv /src/d.real /src/d
-done
+ln -s "$1" /src/l && touch /log/ready
+exec perl -e 'syscall(316, -100, "/src/d", -100, "/src/l", 2) == 0 or die "renameat2: $!";
+  open(my $f, ">", "/log/flipped"); close($f);
+  while (1) { syscall(316, -100, "/src/d", -100, "/src/l", 2) }'
 """
 
 
@@ -348,9 +348,12 @@ def test_a_symlink_swapped_in_during_a_snapshot_brings_no_host_file_in(
             as_owner(sandbox, env, "diff", "--stat")
     finally:
         docker("rm", "-f", name, check=False)
-    if not (sandbox.project / "src/d").is_dir() or (sandbox.project / "src/d").is_symlink():
-        (sandbox.project / "src/d").unlink(missing_ok=True)
-        (sandbox.project / "src/d.real").rename(sandbox.project / "src/d")
+    src = sandbox.project / "src"
+    if (src / "d").is_symlink():
+        (src / "d").unlink()
+        (src / "l").rename(src / "d")
+    else:
+        (src / "l").unlink()
     [track] = (root / "state/cxgen/tracks").glob("*[0-9a-f].git")
     objects = subprocess.run(
         ["git", "--git-dir", str(track), "cat-file", "--batch-all-objects", "--batch"],

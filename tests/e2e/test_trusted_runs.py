@@ -247,8 +247,9 @@ def test_a_trusted_run_names_what_git_ignores(
     base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path, script_shell: list[str]
 ) -> None:
     """What git ignores in the work dir (build outputs, sourceless bytecode) is not in your
-    review and not covered: the trusted run says so, in one line. __pycache__ (covered) and the
-    agent home are left out; a .gitignore made a FIFO (git would wait on it) costs 3 s."""
+    review and not covered: the trusted run says so, in one line. The .pyc files of __pycache__
+    (covered) and the agent home are left out, other files of __pycache__ not; a .gitignore made
+    a FIFO (git would wait on it) costs 3 s."""
     root = open_tmp / f"trusted-ignored-{tmp_path.name}"
     root.mkdir()
     sandbox, env, user = git_project(base_image, topology, root, PROJECT_UID, mode="readonly")
@@ -270,6 +271,12 @@ def test_a_trusted_run_names_what_git_ignores(
     assert sandbox.run("exec", "--", "sh", "-c", plant, env=env, user=user).returncode == 0
     stderr = learn()
     assert "warning: 2 path(s) git ignores in the work dir (e.g. build/)" in stderr, stderr
+    # Source in a __pycache__ folder is not bytecode: python -m unittest imports it as a package.
+    plant = "mkdir -p tests/__pycache__ && touch tests/__pycache__/__init__.py"
+    assert sandbox.run("exec", "--", "sh", "-c", plant, env=env, user=user).returncode == 0
+    stderr = learn()
+    assert "warning: 3 path(s) git ignores in the work dir" in stderr, stderr
+    assert sandbox.run("exec", "--", "rm", "-r", "tests", env=env, user=user).returncode == 0
     plant = "mkdir deep && mkfifo deep/.gitignore && touch deep/x"
     assert sandbox.run("exec", "--", "sh", "-c", plant, env=env, user=user).returncode == 0
     stderr = learn()

@@ -275,3 +275,42 @@ def test_accept_never_waits_on_a_fifo_swapped_in_for_the_init_hook(
     finally:
         done.set()
         swapper.join()
+
+
+def test_a_symlink_swapped_in_for_the_init_hook_creates_nothing(
+    state: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    """Attack review: the agent of a running session swaps the init hook between a file and a
+    symlink to a name that does not exist (as root: /etc/nologin). The host's read of the hook
+    must never create that file, nor read through the link."""
+    project = tmp_path / "p"
+    assert run_cxgen(["init", "--defaults", str(project)]).returncode == 0
+    hook = project / ".codex/.environment/init.sh"
+    regular, link = hook.with_name("regular.tmp"), hook.with_name("link.tmp")
+    target = tmp_path / "PWNED"
+    done = threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            regular.write_text("true\n")
+            regular.replace(hook)
+            link.symlink_to(target)
+            link.replace(hook)
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    try:
+        for _ in range(30):
+            result = subprocess.run(
+                [*script_shell, str(project / "run_in_container.sh"), "accept", "--accept-changes"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode in (0, 2), result.stderr
+            assert not target.exists() and not target.is_symlink(), result.stderr
+    finally:
+        done.set()
+        swapper.join()

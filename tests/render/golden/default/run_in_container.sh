@@ -273,21 +273,43 @@ refuse_symlink() {
   [ ! -L "$1" ] || die "refusing $1: it is a symlink, which the agent may have planted; remove it (or replace it with the real folder or file) and retry" "$EXIT_USAGE"
 }
 
-# open_agent_file PATH: PATH open on fd 5 when it is a regular file, else false (nothing open).
-# The agent can swap PATH at any time, also for a FIFO, on which a plain open (< "$PATH", cat,
-# cmp) waits for ever: it is opened read-write, which never waits, and the open file's type is
-# checked, not the name's. (That open creates a missing file: only for a path just seen there.)
-open_agent_file() {
-  { exec 5<>"$1"; } 2>/dev/null || return 1
-  [ -f /dev/fd/5 ] && return 0
-  exec 5<&-
-  return 1
+# read_agent_file PATH: prints PATH's bytes (at most 1 MiB and one more, so a bigger file shows
+# as such), or fails. The agent can swap PATH at any moment: for a symlink (to a file of yours,
+# or to a name that does not exist yet), or for a FIFO, whose open waits for ever. So PATH is
+# opened read-only (nothing is created), the open file must be a regular file and the very file
+# PATH names now (lstat: a symlink's own inode never matches what it points to), and an open that
+# waits is given up after AGENT_FILE_SECONDS.
+readonly AGENT_FILE_SECONDS=5
+read_agent_file() { within "$AGENT_FILE_SECONDS" read_regular_file "$1"; }
+
+read_regular_file() {
+  exec 5<"$1" && [ -f /dev/fd/5 ] && [ "$(file_id /dev/fd/5 -L)" = "$(file_id "$1")" ] \
+    && head -c 1048577 <&5
 }
+
+# within SECONDS COMMAND...: COMMAND in a subshell of its own, stopped after SECONDS (status 143);
+# stdin is /dev/null, its errors are dropped. (A plain timeout: macOS has no timeout(1).)
+within() {
+  local seconds="$1" pid watch status=0
+  shift
+  ("$@") 2>/dev/null </dev/null &
+  pid=$!
+  (sleep "$seconds" && kill "$pid") >/dev/null 2>&1 </dev/null &
+  watch=$!
+  # (bash 3.2 reports a killed job on stderr as it is reaped.)
+  { wait "$pid" || status=$?; } 2>/dev/null
+  kill "$watch" 2>/dev/null || true
+  return "$status"
+}
+
+# file_id PATH [-L]: device and inode of PATH itself (with -L: of what it points to, as for the
+# open file behind /dev/fd/N).
+file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%i "$1"; }
 
 # agent_file_failed PATH: a one-line error for a file of the agent home that could not be read
 # as a regular file.
 agent_file_failed() {
-  die "cannot read $1: it is not a regular file (the agent may have made it a FIFO) or not writable by you (cxgen opens such files read-write, never waiting on them); remove it, or chmod u+w it, and retry" "$EXIT_USAGE"
+  die "cannot read $1: it must be a regular file (the agent may have made it a FIFO or a symlink, or swapped it while it was read); remove it and retry" "$EXIT_USAGE"
 }
 
 # safe_path WHAT PATH: print PATH absolute and physical, following the symlinks it passes only
@@ -1454,7 +1476,7 @@ cmd_fetch() {
   fi
   [ -z "$PLAIN_NAME" ] \
     || say "see its work: git log $PLAIN_NAME   (git diff HEAD...$PLAIN_NAME; git merge $PLAIN_NAME)"
-  warn_host_files "${branches[@]:0:50}"
+  warn_host_files "${branches[@]}"
 }
 
 # shown_names NAME...: SHOWN, the names as you could type them (any but plain ones quoted, so
@@ -1473,18 +1495,23 @@ shown_names() {
   done
 }
 
-# warn_host_files BRANCH...: name the agent's branches that change files your host runs or obeys
-# (this script, the sandbox's build context and answers, git's and direnv's settings): merged,
-# they would run on your host, outside every sandbox.
-readonly HOST_FILES=(run_in_container.sh .copier-answers.yml .codex .gitattributes .gitmodules
-  .lfsconfig .envrc)
+# warn_host_files BRANCH...: name every agent branch that changes files your host runs or obeys
+# (this script, the sandbox's build context and answers, git's and direnv's settings, in any
+# folder for those read in any): merged, they would run on your host, outside every sandbox.
+# (Every branch fetched: at most MAX_AGENT_BRANCHES; the first 20 named, the rest counted.)
+readonly HOST_FILES=(run_in_container.sh .copier-answers.yml .codex .gitmodules .lfsconfig
+  ':(glob)**/.gitattributes' ':(glob)**/.envrc')
 warn_host_files() {
-  local branch changed
+  local branch changed named=0
   for branch in "$@"; do
     changed=$(git --git-dir="$PROJECT_DIR/.git" diff --no-ext-diff --no-textconv --name-only \
       "HEAD...refs/remotes/$branch" -- "${HOST_FILES[@]}" 2>/dev/null | printable | head -n 5) || changed=""
-    [ -z "$changed" ] || say "warning: $branch changes files that run on your host when merged: ${changed//$'\n'/, } (review them first)"
+    [ -n "$changed" ] || continue
+    named=$((named + 1))
+    shown_names "$branch"
+    [ "$named" -gt 20 ] || say "warning: $SHOWN changes files that run on your host when merged: ${changed//$'\n'/, } (review them first)"
   done
+  [ "$named" -le 20 ] || say "warning: $((named - 20)) more of the agent's branches change such files (review them first)"
 }
 
 # --- Policy approval --------------------------------------------------------------------------
@@ -1527,20 +1554,13 @@ policy_text() {
 # hook_hash: the init hook's sha256 (nothing when there is none).
 hook_hash() {
   [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ] || return 0
-  read_hook | sha256 || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+  read_hook | sha256 || agent_file_failed "$ENV_DIR/init.sh"
 }
 
-# read_hook: the init hook's bytes (at most 1 MiB and one more, so a bigger one shows as such),
-# from one open of the file itself: opened read-write where it can be (a FIFO swapped in does not
-# make the open wait), and nothing unless it is a regular file.
+# read_hook: the init hook's bytes, from one open of the file itself.
 read_hook() {
-  local hook="$ENV_DIR/init.sh"
-  refuse_symlink "$hook"
-  (
-    exec 5<>"$hook" 2>/dev/null || { [ ! -p "$hook" ] && exec 5<"$hook"; } || exit 1
-    [ -f /dev/fd/5 ] || exit 1
-    head -c 1048577 <&5
-  )
+  refuse_symlink "$ENV_DIR/init.sh"
+  read_agent_file "$ENV_DIR/init.sh"
 }
 
 # snapshot_policy: one read of what you are asked to accept, into this run's private folder
@@ -1557,7 +1577,7 @@ snapshot_policy() {
   cp -R "$SANDBOX_DIR/." "$SNAPSHOT/sandbox" || die "cannot copy $SANDBOX_DIR"
   SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox") SNAPSHOT_HOOK=""
   if [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ]; then
-    read_hook >"$SNAPSHOT/init.sh" || die "cannot read $ENV_DIR/init.sh: it must be a regular file" "$EXIT_USAGE"
+    read_hook >"$SNAPSHOT/init.sh" || agent_file_failed "$ENV_DIR/init.sh"
     [ "$(wc -c <"$SNAPSHOT/init.sh")" -le 1048576 ] || die "refusing $ENV_DIR/init.sh: over 1 MiB" "$EXIT_USAGE"
     SNAPSHOT_HOOK=$(sha256 <"$SNAPSHOT/init.sh")
   fi
@@ -1929,10 +1949,7 @@ plan_copy() {
   ! in_agent_tree "$1" || refuse_symlink "$1"
   # Already there (a credentials file given on every run): nothing to write. (Anything else
   # there, a FIFO too, is replaced.)
-  if [ -f "$2" ] && open_agent_file "$2"; then
-    if cmp -s -- "$1" - <&5; then exec 5<&-; return 0; fi
-    exec 5<&-
-  fi
+  if [ -f "$2" ] && read_agent_file "$2" | cmp -s -- "$1" -; then return 0; fi
   at_risk "$1"
   at_risk "$2"
   COPIES+=("$1" "$2")
@@ -2085,10 +2102,11 @@ make_home_dirs() {
 }
 
 # fingerprint FILE: what tells a host file's content apart (cksum: one fork, everywhere). A file
-# in an agent tree (a --auth_file there) is read as open_agent_file does.
+# in an agent tree (a --auth_file there) is read as read_agent_file does.
 fingerprint() {
+  local sum
   if in_agent_tree "$1"; then
-    if [ -f "$1" ] && open_agent_file "$1"; then cksum <&5; exec 5<&-; else printf 'none\n'; fi
+    if [ -f "$1" ] && sum=$(read_agent_file "$1" | cksum); then printf '%s\n' "$sum"; else printf 'none\n'; fi
   else
     [ -f "$1" ] && cksum <"$1" || printf 'none\n'
   fi
@@ -3060,26 +3078,17 @@ refuse_agents_during_learn() {
 
 # exec --learn: one line when the work dir holds files your git ignores, which your review (git
 # status, git diff) did not show you, yet the command may run as they are: node_modules, .venv,
-# build outputs, a sourceless .pyc. Left out: the agent home and __pycache__ (learn mode gives
-# the command its own). Your git's rules on your .git, without fsmonitor; folders git ignores
+# build outputs, a sourceless .pyc, any other file in a __pycache__ folder. Left out: the agent
+# home and the .pyc files of __pycache__ folders (learn mode gives Python a cache of its own). Your git's rules on your .git, without fsmonitor; folders git ignores
 # as a whole count once. Not with --git writable (that .git is the agent's), nor without git or
 # a .git; what takes git over 3 s (a huge tree, a .gitignore made a FIFO) gets a warning.
 readonly IGNORED_CHECK_SECONDS=3
 note_ignored_files() {
-  local git_dir="$PROJECT_DIR/.git" top="$PROJECT_DIR" out="$RUN_TMP/ignored" pid watch status=0 entry first="" count=0
+  local git_dir="$PROJECT_DIR/.git" top="$PROJECT_DIR" out="$RUN_TMP/ignored" status=0 entry first="" count=0
   command -v git >/dev/null 2>&1 && [ "$GIT_MODE" != writable ] && [ -d "$git_dir" ] && [ ! -L "$git_dir" ] || return 0
   is_inside "$PROJECT_DIR" "$WORK_DIR" || top="$WORK_DIR"
   is_inside "$top" "$PROJECT_DIR" || return 0
-  (cd "$top" && GIT_OPTIONAL_LOCKS=0 exec git --git-dir="$git_dir" --work-tree="$PROJECT_DIR" \
-    -c safe.directory="$PROJECT_DIR" -c core.fsmonitor=false -c core.untrackedCache=false \
-    ls-files -z --others --ignored --exclude-standard --directory --no-empty-directory -- . \
-    ":(top,literal,exclude)${ENV_DIR#"$PROJECT_DIR/"}" ':(top,glob,exclude)**/__pycache__/**') \
-    >"$out" 2>/dev/null </dev/null &
-  pid=$!
-  (sleep "$IGNORED_CHECK_SECONDS" && kill "$pid") >/dev/null 2>&1 </dev/null &
-  watch=$!
-  wait "$pid" || status=$?
-  kill "$watch" 2>/dev/null || true
+  within "$IGNORED_CHECK_SECONDS" list_ignored_files "$top" "$git_dir" >"$out" || status=$?
   if [ "$status" -gt 128 ]; then
     say "warning: could not list the files git ignores in $top within ${IGNORED_CHECK_SECONDS} s; the agent may have written some, and this command may run them: check with git status --ignored"
     return 0
@@ -3091,6 +3100,14 @@ note_ignored_files() {
   done <"$out"
   [ "$count" -eq 0 ] \
     || say "warning: $count path(s) git ignores in the work dir (e.g. ${first:0:80}) were not in your review; the agent may have written them, and this command may run them as they are (git status --ignored lists them, git clean -ndX what clean removes)"
+}
+
+# list_ignored_files TOP GIT_DIR: what your git ignores under TOP, NUL-separated.
+list_ignored_files() {
+  cd "$1" && GIT_OPTIONAL_LOCKS=0 exec git --git-dir="$2" --work-tree="$PROJECT_DIR" \
+    -c safe.directory="$PROJECT_DIR" -c core.fsmonitor=false -c core.untrackedCache=false \
+    ls-files -z --others --ignored --exclude-standard --directory --no-empty-directory -- . \
+    ":(top,literal,exclude)${ENV_DIR#"$PROJECT_DIR/"}" ':(top,glob,exclude)**/__pycache__/*.pyc'
 }
 
 # exec --learn: the session is kept when the command ends (no --rm), so that the report it left

@@ -61,7 +61,8 @@ def _cmd_update(args: argparse.Namespace) -> int:
         print(f"cxgen: already at v{result.new_version}; nothing to do", file=sys.stderr)
         return 0
     if args.dry_run:
-        print(f"cxgen: dry run: {_dry_run_base(args.path, result.uncommitted)}", file=sys.stderr)
+        base = _dry_run_base(args.path, result.uncommitted, result.others_uncommitted)
+        print(f"cxgen: dry run: {base}", file=sys.stderr)
     verb = "would update" if args.dry_run else "updated"
     print(
         f"cxgen: {verb} {args.path} {_update_what(result)}: {len(result.changed)} files changed",
@@ -109,15 +110,21 @@ def _update_what(result: UpdateResult) -> str:
     return f"{versions} ({answers})" if result.answers_changed else versions
 
 
-def _dry_run_base(path: str, uncommitted: list[str]) -> str:
+def _dry_run_base(path: str, uncommitted: list[str], others: int) -> str:
     """What the dry run compared: the committed files, or the files as they are now."""
+    ignored = (
+        f" ({others} uncommitted {'change' if others == 1 else 'changes'} to files cxgen did not "
+        "generate play no part)"
+        if others
+        else ""
+    )
     if not uncommitted:
-        return f"on a throwaway copy of {path} as last committed"
+        return f"on a throwaway copy of {path} as last committed{ignored}"
     names = ", ".join(uncommitted[:3]) + (" ..." if len(uncommitted) > 3 else "")
     changes = "change" if len(uncommitted) == 1 else "changes"
     return (
         f"on a throwaway copy of {path} with its {len(uncommitted)} uncommitted {changes} to "
-        f"generated files ({names}); the update itself needs them committed"
+        f"generated files ({names}){ignored}; the update itself needs them committed"
     )
 
 

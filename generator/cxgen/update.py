@@ -54,6 +54,8 @@ class UpdateResult:
     answers_changed: list[str] = field(default_factory=list)
     # Dry run: the uncommitted changes it included (it works on a copy of the files as they are).
     uncommitted: list[str] = field(default_factory=list)
+    # Dry run: uncommitted changes to other files, which play no part in the update.
+    others_uncommitted: int = 0
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -249,9 +251,8 @@ def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) ->
 def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> UpdateResult:
     project = project.expanduser().resolve()
     answers = _read_answers(project)
-    old, dirty = _check_preconditions(project, answers, dry_run=dry_run)
-    if dry_run:
-        dirty = _generated(dirty)
+    old, all_dirty = _check_preconditions(project, answers, dry_run=dry_run)
+    dirty = _generated(all_dirty)
     given = validate_answers(data) if data else {}
     answers_changed = [key for key in data if given.get(key) != answers.get(key)]
     if old == __version__ and not answers_changed:
@@ -289,6 +290,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
             kept=kept,
             answers_changed=answers_changed,
             uncommitted=dirty,
+            others_uncommitted=len(all_dirty) - len(dirty),
         )
 
 

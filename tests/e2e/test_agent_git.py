@@ -301,7 +301,7 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         " git update-index --cacheinfo 100755,$h,run_in_container.sh;"
         " git commit -qm 'docs: notes';"
         # Past the first 50 branches, and deeper than the top folder (second review).
-        " for i in $(seq -w 1 55); do git branch a$i; done;"
+        " for i in $(seq -w 1 55); do git branch x$i; done;"
         " git checkout -qb zzz-sub; mkdir tools; echo 'curl x' > tools/.envrc;"
         " git add tools/.envrc; git commit -qm tools;"
         " printf 'x \\033]0;TITLE\\007 \\302\\233 y \\033]52;c;cHduZWQ=\\007\\n' > esc.txt;"

@@ -302,9 +302,10 @@ def test_diff_and_revert_from_a_subfolder_cover_the_whole_work_dir(
 # git=track snapshot reads the work dir.
 FLIPPER = r"""
 ln -s "$1" /src/l && touch /log/ready
-exec perl -e 'syscall(316, -100, "/src/d", -100, "/src/l", 2) == 0 or die "renameat2: $!";
+exec perl -e 'my ($d, $l) = ("/src/d", "/src/l");
+  syscall(316, -100, $d, -100, $l, 2) == 0 or die "renameat2: $!";
   open(my $f, ">", "/log/flipped"); close($f);
-  while (1) { syscall(316, -100, "/src/d", -100, "/src/l", 2) }'
+  while (1) { syscall(316, -100, $d, -100, $l, 2) }'
 """
 
 

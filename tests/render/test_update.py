@@ -470,7 +470,10 @@ def test_dry_run_works_on_uncommitted_changes_and_says_so(history: Path, tmp_pat
     result = run_cxgen(["update", "--dry-run", str(project)])
     assert result.returncode == 0, result.stderr
     # Only generated files take part in the merge: the untracked note is not copied.
-    assert "with its 1 uncommitted change to generated files (run_in_container.sh)" in result.stderr
+    assert (
+        "with its 1 uncommitted change to generated files (run_in_container.sh) (1 uncommitted "
+        "change to files cxgen did not generate play no part)" in result.stderr
+    )
     assert f"would update {project} from v{OLD} to v{__version__}" in result.stderr
     # The diff is against the files as they are: the uncommitted line is context, not a change.
     assert f"+{OLD_LINES[1][1]}" in result.stdout

@@ -213,7 +213,8 @@ Options:
 Environment: OPENAI_ALLOWED_DOMAINS (more domains), CODEX_DOCKER_IMAGE (use this image,
 no build), WORKSPACE_ROOT_DIR (the work dir must be inside it), CODEX_CONFIG_DIR, CODEX_AUTH_FILE,
 CXGEN_FETCH_MAX_MB (the most fetch takes from the agent's repository; default $DEFAULT_FETCH_MAX_MB),
-CXGEN_TRACK_MAX_MB (git=track leaves out larger files; default 100).
+CXGEN_TRACK_MAX_MB (git=track leaves out larger files; default 100), CXGEN_TRACK_TIMEOUT
+(the most a git=track snapshot may take, in seconds; default $DEFAULT_TRACK_TIMEOUT).
 The agent runs as you; as root, as the work dir's owner. A root-owned work dir gives root mode:
 uid 0 without capabilities, on a read-only image, so what it writes is root's (see the README).
 Allowed domains: $DOMAINS_FILE

@@ -301,9 +301,11 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         " git update-index --cacheinfo 100755,$h,run_in_container.sh;"
         " git commit -qm 'docs: notes';"
         # Past the first 50 branches, and deeper than the top folder (second review).
-        " for i in $(seq -w 1 55); do git branch x$i; done;"
-        " git checkout -qb zzz-sub; mkdir tools; echo 'curl x' > tools/.envrc;"
-        " git add tools/.envrc; git commit -qm tools;"
+        " for i in $(seq -w 1 55); do git branch x$i HEAD~1; done;"
+        " e=$(echo 'curl x' | git hash-object -w --stdin); export GIT_INDEX_FILE=/tmp/i;"
+        " git read-tree HEAD~1; git update-index --add --cacheinfo 100644,$e,tools/.envrc;"
+        " git update-ref refs/heads/zzz-sub $(git commit-tree -p HEAD~1 -m t $(git write-tree));"
+        " unset GIT_INDEX_FILE;"
         " printf 'x \\033]0;TITLE\\007 \\302\\233 y \\033]52;c;cHduZWQ=\\007\\n' > esc.txt;"
         " truncate -s 200M sparse.bin"
     )

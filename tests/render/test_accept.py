@@ -231,25 +231,31 @@ def test_a_yes_at_a_terminal_records_what_was_shown_not_what_came_after(
     assert "not accepted" in last_line(result) and "added: late.example" in result.stderr
 
 
-def test_accept_never_waits_on_a_fifo_swapped_in_for_the_init_hook(
-    state: Path, tmp_path: Path, script_shell: list[str]
+@pytest.mark.parametrize("swapped_in", ["fifo", "symlink"])
+def test_accept_reads_the_init_hook_safely_while_it_is_swapped(
+    state: Path, tmp_path: Path, script_shell: list[str], swapped_in: str
 ) -> None:
     """Issue 17: the agent of a running session can swap the init hook (in its home) between a
-    file and a FIFO as fast as it likes; a plain read of it (to hash it, to keep a copy) that
-    meets the FIFO waits for ever. accept reads it twice: it must end every time (accepted, or
-    a one-line error about the hook)."""
+    file and a FIFO, or a symlink to a name that does not exist (as root: /etc/nologin), as fast
+    as it likes. A plain read of a FIFO waits for ever; an open that creates would make the
+    link's target. accept reads the hook twice: it must end every time (accepted, or a one-line
+    error about the hook) and create nothing."""
     project = tmp_path / "p"
     assert run_cxgen(["init", "--defaults", str(project)]).returncode == 0
     hook = project / ".codex/.environment/init.sh"
-    regular, fifo = hook.with_name("regular.tmp"), hook.with_name("fifo.tmp")
+    regular, odd = hook.with_name("regular.tmp"), hook.with_name("odd.tmp")
+    target = tmp_path / "PWNED"
     done = threading.Event()
 
     def swap() -> None:
         while not done.is_set():
             regular.write_text("true\n")
             regular.replace(hook)
-            os.mkfifo(fifo)
-            fifo.replace(hook)
+            if swapped_in == "fifo":
+                os.mkfifo(odd)
+            else:
+                odd.symlink_to(target)
+            odd.replace(hook)
 
     swapper = threading.Thread(target=swap, daemon=True)
     swapper.start()
@@ -272,45 +278,7 @@ def test_accept_never_waits_on_a_fifo_swapped_in_for_the_init_hook(
             assert accept.returncode == 0 or (
                 accept.returncode == 2 and err.count("\n") == 1 and "init" in err
             ), err
-    finally:
-        done.set()
-        swapper.join()
-
-
-def test_a_symlink_swapped_in_for_the_init_hook_creates_nothing(
-    state: Path, tmp_path: Path, script_shell: list[str]
-) -> None:
-    """Attack review: the agent of a running session swaps the init hook between a file and a
-    symlink to a name that does not exist (as root: /etc/nologin). The host's read of the hook
-    must never create that file, nor read through the link."""
-    project = tmp_path / "p"
-    assert run_cxgen(["init", "--defaults", str(project)]).returncode == 0
-    hook = project / ".codex/.environment/init.sh"
-    regular, link = hook.with_name("regular.tmp"), hook.with_name("link.tmp")
-    target = tmp_path / "PWNED"
-    done = threading.Event()
-
-    def swap() -> None:
-        while not done.is_set():
-            regular.write_text("true\n")
-            regular.replace(hook)
-            link.symlink_to(target)
-            link.replace(hook)
-
-    swapper = threading.Thread(target=swap, daemon=True)
-    swapper.start()
-    try:
-        for _ in range(30):
-            result = subprocess.run(
-                [*script_shell, str(project / "run_in_container.sh"), "accept", "--accept-changes"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert result.returncode in (0, 2), result.stderr
-            assert not target.exists() and not target.is_symlink(), result.stderr
+            assert not target.exists() and not target.is_symlink(), err
     finally:
         done.set()
         swapper.join()

@@ -1555,13 +1555,8 @@ policy_text() {
 # hook_hash: the init hook's sha256 (nothing when there is none).
 hook_hash() {
   [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ] || return 0
-  read_hook | sha256 || agent_file_failed "$ENV_DIR/init.sh"
-}
-
-# read_hook: the init hook's bytes, from one open of the file itself.
-read_hook() {
   refuse_symlink "$ENV_DIR/init.sh"
-  read_agent_file "$ENV_DIR/init.sh"
+  read_agent_file "$ENV_DIR/init.sh" | sha256 || agent_file_failed "$ENV_DIR/init.sh"
 }
 
 # snapshot_policy: one read of what you are asked to accept, into this run's private folder
@@ -1578,7 +1573,8 @@ snapshot_policy() {
   cp -R "$SANDBOX_DIR/." "$SNAPSHOT/sandbox" || die "cannot copy $SANDBOX_DIR"
   SNAPSHOT_HASH=$(context_hash "$SNAPSHOT/sandbox") SNAPSHOT_HOOK=""
   if [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ]; then
-    read_hook >"$SNAPSHOT/init.sh" || agent_file_failed "$ENV_DIR/init.sh"
+    refuse_symlink "$ENV_DIR/init.sh"
+    read_agent_file "$ENV_DIR/init.sh" >"$SNAPSHOT/init.sh" || agent_file_failed "$ENV_DIR/init.sh"
     [ "$(wc -c <"$SNAPSHOT/init.sh")" -le 1048576 ] || die "refusing $ENV_DIR/init.sh: over 1 MiB" "$EXIT_USAGE"
     SNAPSHOT_HOOK=$(sha256 <"$SNAPSHOT/init.sh")
   fi

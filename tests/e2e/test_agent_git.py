@@ -306,6 +306,11 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         " git read-tree HEAD~1; git update-index --add --cacheinfo 100644,$e,tools/.envrc;"
         " git update-ref refs/heads/zzz-sub $(git commit-tree -p HEAD~1 -m t $(git write-tree));"
         " unset GIT_INDEX_FILE;"
+        # No history in common with yours; names in another case (case-insensitive disks).
+        " t=$(printf '100644 blob %s\\t.envrc\\n' $e | git mktree);"
+        " git update-ref refs/heads/orphan $(git commit-tree -m o $t);"
+        " t=$(printf '100644 blob %s\\t.GitAttributes\\n' $e | git mktree);"
+        " git update-ref refs/heads/upper $(git commit-tree -p HEAD~1 -m u $t);"
         " printf 'x \\033]0;TITLE\\007 \\302\\233 y \\033]52;c;cHduZWQ=\\007\\n' > esc.txt;"
         " truncate -s 200M sparse.bin"
     )
@@ -321,6 +326,8 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         "agent/feature changes files that run on your host" in err and "run_in_container.sh" in err
     )
     assert "agent/zzz-sub changes files that run on your host when merged: tools/.envrc" in err
+    assert "agent/orphan changes files that run on your host when merged: .envrc" in err
+    assert "agent/upper changes files that run on your host when merged: .GitAttributes" in err
     # The branches arrived with their real names.
     assert "evil" in git(project, "branch", "-r") and not marker.exists()
     diff = as_user(sandbox, env, "diff")

@@ -390,3 +390,46 @@ def test_a_fifo_where_git_reads_settings_never_hangs_a_snapshot(
     )
     fifo.unlink()
     assert as_owner(sandbox, env, "exec", "--", "true").returncode == 0
+
+
+def test_a_symlinked_nested_git_never_hangs_a_snapshot(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Re-attack: sub/.git -> ../x, whose HEAD is a FIFO: git follows the link and would wait
+    for ever (a find that does not follow links sees no FIFO). Refused, named, at once."""
+    root = open_tmp / f"host-actions-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = track_project(base_image, topology, root, USER[0])
+    (sandbox.project / "x/objects").mkdir(parents=True)
+    os.mkfifo(sandbox.project / "x/HEAD")
+    (sandbox.project / "sub").mkdir()
+    (sandbox.project / "sub/.git").symlink_to("../x")
+    chown_tree(sandbox.project, USER[0])
+    result = as_owner(sandbox, env, "exec", "--", "true")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "cxgen: error: git=track: sub/.git is a symlink, which git would follow to read a "
+        "repository elsewhere; remove it and retry"
+    )
+
+
+def test_revert_leaves_a_file_too_large_to_track_alone(
+    base_image: str, topology: Topology, open_tmp: Path, tmp_path: Path
+) -> None:
+    """Re-attack: a tracked file that grew over CXGEN_TRACK_MAX_MB kept its old snapshot entry,
+    and revert wrote that old content over the new (lost). It is left alone, as said."""
+    root = open_tmp / f"host-actions-{tmp_path.name}"
+    root.mkdir()
+    sandbox, env = track_project(base_image, topology, root, USER[0])
+    big = sandbox.project / "src/big.dat"
+    big.write_text("small\n")
+    chown_tree(sandbox.project, USER[0])
+    env = {**env, "CXGEN_TRACK_MAX_MB": "1"}
+    result = as_owner(sandbox, env, "exec", "--", "sh", "-c", "echo x > new.txt")
+    assert result.returncode == 0, result.stderr
+    content = os.urandom(2 << 20)
+    big.write_bytes(content)
+    result = as_owner(sandbox, env, "revert", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not (sandbox.project / "new.txt").exists()
+    assert big.read_bytes() == content

@@ -961,15 +961,22 @@ track_paths() {
 # (default 100) MiB, with a warning: git reads every byte of what it snapshots, and the agent can
 # make a file of terabytes that takes no disk (sparse).
 large_files() {
-  local path max_mb="${CXGEN_TRACK_MAX_MB:-100}" first=""
+  local path
+  find_large_files
   LARGE_FILES=()
+  for path in ${LARGE_PATHS[@]+"${LARGE_PATHS[@]}"}; do LARGE_FILES+=(":(exclude,literal)$path"); done
+  [ "${#LARGE_PATHS[@]}" -eq 0 ] \
+    || say "warning: git=track: ${#LARGE_PATHS[@]} file(s) over ${CXGEN_TRACK_MAX_MB:-100} MiB not tracked (diff and revert leave them alone), e.g. ${LARGE_PATHS[0]}"
+}
+
+# find_large_files: LARGE_PATHS, the work dir's files over CXGEN_TRACK_MAX_MB MiB (relative).
+find_large_files() {
+  local path max_mb="${CXGEN_TRACK_MAX_MB:-100}"
+  LARGE_PATHS=()
   [[ "$max_mb" =~ ^[1-9][0-9]{0,6}$ ]] || die "CXGEN_TRACK_MAX_MB: expected a number of MiB, not '$max_mb'" "$EXIT_USAGE"
   while IFS= read -r -d '' path; do
-    LARGE_FILES+=(":(exclude,literal)${path#"$WORK_DIR/"}")
-    [ -n "$first" ] || first="${path#"$WORK_DIR/"}"
+    LARGE_PATHS+=("${path#"$WORK_DIR/"}")
   done < <(find "$WORK_DIR" -xdev -name .git -prune -o -type f -size +"$max_mb"M -print0 2>/dev/null)
-  [ -z "$first" ] \
-    || say "warning: git=track: ${#LARGE_FILES[@]} file(s) over $max_mb MiB not tracked (diff and revert leave them alone), e.g. $first"
 }
 
 # drop_nested_repositories: no repository inside the work dir (a gitlink) stays in the index. With
@@ -1008,6 +1015,9 @@ snapshot_work_dir() {
     exit "$status"
   }
   drop_nested_repositories
+  # Not in the snapshot at all (an entry of theirs from before would be taken for their content).
+  [ "${#LARGE_PATHS[@]}" -eq 0 ] || printf '%s\0' "${LARGE_PATHS[@]}" \
+    | track_git update-index -z --force-remove --stdin || die "could not snapshot $WORK_DIR for git=track"
   if ! { tree=$(track_git write-tree) && commit=$(track_git commit-tree -m "$1" "$tree") \
     && track_git update-ref "$1" "$commit"; }; then
     unlock_state "tracks/${TRACK_DIR##*/}"
@@ -1029,6 +1039,11 @@ readonly SNAPSHOT_SCRIPT='[ -d "$1/$2" ] || { echo "cxgen: error: $1 in the cont
 odd=$(find "$1" -xdev -path "*/.git/objects" -prune -o \( -name .gitignore -o -name .gitattributes -o -name .git -o -path "*/.git/*" \) ! -type f ! -type d ! -type l -print -quit 2>/dev/null)
 if [ -n "$odd" ]; then
   echo "cxgen: error: git=track: ${odd#"$1"/} is no file (a FIFO?) where git reads its settings, and git would wait on it for ever; remove it and retry" >&2
+  exit 3
+fi
+odd=$(find "$1" -xdev -name .git -type l -print -quit 2>/dev/null)
+if [ -n "$odd" ]; then
+  echo "cxgen: error: git=track: ${odd#"$1"/} is a symlink, which git would follow to read a repository elsewhere; remove it and retry" >&2
   exit 3
 fi
 limit=$3
@@ -1140,25 +1155,29 @@ cmd_revert() {
   track_git read-tree --reset "$tree" || true
   [ "$status" -eq 0 ] || exit "$status"
   [ "$tree" = "$(track_git rev-parse "$start^{tree}")" ] \
-    || say "left as they are: the project's .codex, run_in_container.sh and .copier-answers.yml (no sandbox can change them: what changed there since is yours)"
+    || say "left as they are: the project's .codex, run_in_container.sh and .copier-answers.yml (no sandbox can change them: what changed there since is yours) and files over ${CXGEN_TRACK_MAX_MB:-100} MiB"
   say "reverted $WORK_DIR to the session's start; the session's work is kept as commit $now (git=track repository $TRACK_DIR)"
 }
 
 # revert_tree START NOW: prints the tree revert puts in the work dir: START's, but with what no
 # sandbox can change (the project's .codex, run script and answers, read-only in revert's
-# container too) as it is NOW. Only git's objects are read: never the work dir.
+# container too) as it is NOW, and without the files too large to track (LARGE_PATHS, left as
+# they are). Only git's objects are read: never the work dir.
 revert_tree() {
   local prefix path paths=() specs=()
-  if ! is_inside "$PROJECT_DIR" "$WORK_DIR"; then
+  if is_inside "$PROJECT_DIR" "$WORK_DIR"; then
+    prefix="${PROJECT_DIR#"$WORK_DIR"}/"
+    prefix="${prefix#/}"
+    for path in .codex run_in_container.sh .copier-answers.yml; do paths+=("$prefix$path"); done
+  fi
+  # (Found again: the snapshot ran in a subshell. One made large since is left alone too.)
+  find_large_files
+  paths+=(${LARGE_PATHS[@]+"${LARGE_PATHS[@]}"})
+  if [ "${#paths[@]}" -eq 0 ]; then
     track_git rev-parse "$1^{tree}"
     return
   fi
-  prefix="${PROJECT_DIR#"$WORK_DIR"}/"
-  prefix="${prefix#/}"
-  for path in .codex run_in_container.sh .copier-answers.yml; do
-    paths+=("$prefix$path")
-    specs+=(":(literal)$prefix$path")
-  done
+  for path in "${paths[@]}"; do specs+=(":(literal)$path"); done
   (
     TRACK_INDEX="$RUN_TMP/revert-index"
     track_git read-tree "$1" \
@@ -1498,15 +1517,21 @@ shown_names() {
 
 # warn_host_files BRANCH...: name every agent branch that changes files your host runs or obeys
 # (this script, the sandbox's build context and answers, git's and direnv's settings, in any
-# folder for those read in any): merged, they would run on your host, outside every sandbox.
+# folder for those read in any; in any case, as a case-insensitive file system writes them):
+# merged, they would run on your host, outside every sandbox.
 # (Every branch fetched: at most MAX_AGENT_BRANCHES; the first 20 named, the rest counted.)
-readonly HOST_FILES=(run_in_container.sh .copier-answers.yml .codex .gitmodules .lfsconfig
-  ':(glob)**/.gitattributes' ':(glob)**/.envrc')
+readonly HOST_FILES=(':(icase)run_in_container.sh' ':(icase).copier-answers.yml' ':(icase).codex'
+  ':(icase).gitmodules' ':(icase).lfsconfig' ':(glob,icase)**/.gitattributes' ':(glob,icase)**/.envrc')
 warn_host_files() {
   local branch changed named=0
   for branch in "$@"; do
+    # A branch with no history in common with yours (an orphan): all of its files count.
     changed=$(git --git-dir="$PROJECT_DIR/.git" diff --no-ext-diff --no-textconv --name-only \
-      "HEAD...refs/remotes/$branch" -- "${HOST_FILES[@]}" 2>/dev/null | printable | head -n 5) || changed=""
+      "HEAD...refs/remotes/$branch" -- "${HOST_FILES[@]}" 2>/dev/null \
+      || git --git-dir="$PROJECT_DIR/.git" diff --no-ext-diff --no-textconv --name-only \
+        "$(git --git-dir="$PROJECT_DIR/.git" hash-object -t tree /dev/null)" "refs/remotes/$branch" \
+        -- "${HOST_FILES[@]}" 2>/dev/null) || changed=""
+    changed=$(printf '%s' "$changed" | printable | head -n 5)
     [ -n "$changed" ] || continue
     named=$((named + 1))
     shown_names "$branch"

@@ -1065,9 +1065,8 @@ snapshot_in_container() {
   tree_container_args snapshot DAC_READ_SEARCH ",readonly" ""
   mark_work_dir snapshot
   errors=$(docker "${DOCKER_ARGS[@]}" -e GIT_INDEX_FILE=/cxgen/track.git/index --entrypoint sh \
-    "$IMAGE" -c "$SNAPSHOT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" "$limit" git -C / \
-    --git-dir=/cxgen/track.git --work-tree="/app$WORK_DIR" -c safe.directory='*' \
-    "${TRACK_GIT_CONFIG[@]}" add -A --ignore-errors -- . "$@" 2>&1 >/dev/null) || status=$?
+    "$IMAGE" -c "$SNAPSHOT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" "$limit" "${TREE_GIT[@]}" \
+    add -A --ignore-errors -- . "$@" 2>&1 >/dev/null) || status=$?
   rmdir -- "$TREE_MARK" 2>/dev/null || true
   # git stopped at the time limit leaves its lock behind (only this script snapshots: lock_state).
   [ "$status" -ne 124 ] || rm -f -- "$TRACK_DIR/index.lock"
@@ -1221,8 +1220,7 @@ revert_in_container() {
   fi
   mark_work_dir revert
   if ! docker "${DOCKER_ARGS[@]}" -e GIT_INDEX_FILE=/tmp/index --entrypoint sh "$IMAGE" \
-    -c "$REVERT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" git -C / --git-dir=/cxgen/track.git \
-    --work-tree="/app$WORK_DIR" -c safe.directory='*' "${TRACK_GIT_CONFIG[@]}" \
+    -c "$REVERT_SCRIPT" sh "/app$WORK_DIR" "$TREE_MARK" "${TREE_GIT[@]}" \
     read-tree --reset -u "$tree" 2>&1 | printable >&2; then
     rmdir -- "$TREE_MARK" 2>/dev/null || true
     die "revert failed (see above); the work dir as it was is kept as commit $now (git=track repository $TRACK_DIR)"
@@ -1233,7 +1231,7 @@ revert_in_container() {
 # container of the project's image for WHAT (a label) that sees the work dir and the private
 # git=track repository (each "" writable or ",readonly") and nothing else of this host: no
 # network, no capabilities (root mode: CAPABILITY only, as root's git here would have it),
-# read-only image, as you with your groups.
+# read-only image, as you with your groups. TREE_GIT: git on them there, as track_git here.
 tree_container_args() {
   local uid="$EUID" gid="${GROUPS[0]:-}" group
   [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
@@ -1247,6 +1245,8 @@ tree_container_args() {
   [ "$uid" -ne 0 ] || DOCKER_ARGS+=(--cap-add "$2")
   add_mount "$WORK_DIR" "/app$WORK_DIR" "$3"
   add_mount "$TRACK_DIR" /cxgen/track.git "$4"
+  TREE_GIT=(git -C / --git-dir=/cxgen/track.git --work-tree="/app$WORK_DIR" -c safe.directory='*'
+    "${TRACK_GIT_CONFIG[@]}")
 }
 
 # mark_work_dir WHAT: enters the work dir once its physical path is the work dir's and makes a

@@ -299,7 +299,7 @@ within() {
   watch=$!
   # (bash 3.2 reports a killed job on stderr as it is reaped.)
   { wait "$pid" || status=$?; } 2>/dev/null
-  kill "$watch" 2>/dev/null || true
+  { kill "$watch" && wait "$watch"; } 2>/dev/null || true
   return "$status"
 }
 

@@ -288,18 +288,20 @@ read_regular_file() {
     && head -c 1048577 <&5
 }
 
-# within SECONDS COMMAND...: COMMAND in a subshell of its own, stopped after SECONDS (status 143);
-# stdin is /dev/null, its errors are dropped. (A plain timeout: macOS has no timeout(1).)
+# within SECONDS COMMAND...: COMMAND in a subshell of its own, stopped after SECONDS (status 137);
+# stdin is /dev/null, its errors are dropped. (A plain timeout: macOS has no timeout(1).) Both
+# subshells are stopped with SIGKILL: a subshell that gets SIGTERM before it has reset the traps
+# it was forked with runs this script's EXIT trap, which removes RUN_TMP (seen on a busy machine).
 within() {
   local seconds="$1" pid watch status=0
   shift
   ("$@") 2>/dev/null </dev/null &
   pid=$!
-  (sleep "$seconds" && kill "$pid") >/dev/null 2>&1 </dev/null &
+  (sleep "$seconds" && kill -KILL "$pid") >/dev/null 2>&1 </dev/null &
   watch=$!
   # (bash 3.2 reports a killed job on stderr as it is reaped.)
   { wait "$pid" || status=$?; } 2>/dev/null
-  { kill "$watch" && wait "$watch"; } 2>/dev/null || true
+  { kill -KILL "$watch" && wait "$watch"; } 2>/dev/null || true
   return "$status"
 }
 

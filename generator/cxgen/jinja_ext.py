@@ -53,6 +53,41 @@ def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def bash_array(words: Any) -> str:
+    """A bash array literal of `words`, each quoted: `('codex' 'login')`."""
+    return "(" + " ".join(shlex.quote(str(word)) for word in words) + ")"
+
+
+def bash_name(name: Any) -> str:
+    """An agent's name as part of a bash variable name (settings.sh's tables)."""
+    text = str(name)
+    if not text.isidentifier() or not text.isascii():
+        raise ValueError(f"agent name {text!r} cannot name a bash variable")
+    return text
+
+
+def passed_env(agents: list[str], presets: dict[str, AgentPreset], extra: list[str]) -> list[str]:
+    """The host variables handed to the agent: each agent's, then the `env` answer's, once."""
+    names = [var for name in agents for var in presets[name].passed_env]
+    return list(dict.fromkeys([*names, *extra]))
+
+
+def env_from(agents: list[str], presets: dict[str, AgentPreset]) -> list[str]:
+    """NAME=OTHER pairs of the agents' env_from, once each."""
+    pairs = [f"{a}={b}" for name in agents for a, b in presets[name].env_from]
+    return list(dict.fromkeys(pairs))
+
+
+def agent_runtimes(agents: list[str], presets: dict[str, AgentPreset]) -> dict[str, list[str]]:
+    """The Dockerfile's runtime layer: `commands` that tell the base image has every agent
+    needing one, and the apt `packages` that install them (once each)."""
+    needing = [presets[name] for name in agents if presets[name].apt_packages]
+    return {
+        "commands": [f"command -v {shlex.quote(p.command[0])}" for p in needing],
+        "packages": list(dict.fromkeys(pkg for p in needing for pkg in p.apt_packages)),
+    }
+
+
 def _template_presets_dir(environment: Environment) -> Path | None:
     """The presets of the template version being rendered: an old release renders with its own
     presets, so an update's base is exactly what that release generated."""
@@ -90,3 +125,12 @@ class CxgenExtension(Extension):
         environment.filters["cxgen_invalid"] = invalid
         environment.filters["cxgen_list"] = normalized
         environment.filters["shquote"] = shell_quote
+        environment.filters["cxgen_bash_array"] = bash_array
+        environment.filters["cxgen_bash_name"] = bash_name
+        environment.globals["cxgen_passed_env"] = lambda agents, extra: passed_env(
+            agents, presets, extra
+        )
+        environment.globals["cxgen_env_from"] = lambda agents: env_from(agents, presets)
+        environment.globals["cxgen_agent_runtimes"] = lambda agents: agent_runtimes(
+            agents, presets
+        )

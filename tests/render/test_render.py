@@ -17,7 +17,6 @@ from tests.conftest import REPO, run_cxgen, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "default"
 SHELL_FILES = [
-    "run_in_container.sh",
     ".codex/sandbox/entrypoint.sh",
     ".codex/sandbox/firewall.sh",
     ".codex/sandbox/cxgen-ctl",
@@ -61,22 +60,45 @@ ANSWER_SETS = {
 }
 
 
+def run_script_bundle(project: Path) -> Path:
+    """The run script as shellcheck should see it: one program, its entry with every file it
+    sources in place (so a variable set in one file and read in another is checked)."""
+    entry = (project / "run_in_container.sh").read_text()
+    run = project / ".codex/run"
+    parts = [entry.replace('\nmain "$@"\n', "\n")]
+    for path in [run / "settings.sh", *sorted((run / "lib").glob("*.sh"))]:
+        parts.append(path.read_text())
+    parts += [path.read_text() for path in sorted((run / "cmd").glob("*.sh"))]
+    bundle = project.parent / "run-script-bundle.sh"
+    bundle.write_text("".join(parts) + 'main "$@"\n')
+    return bundle
+
+
+def test_static_shell_passes_shellcheck_once(tmp_path: Path) -> None:
+    """The static files (the same whatever the answers) are checked once: the run script as one
+    program, and the sandbox's scripts."""
+    project = render(tmp_path / "p", **ANSWER_SETS["all-agents"])
+    bundle = run_script_bundle(project)
+    for args in (["shellcheck", "-s", "bash", str(bundle)], ["shellcheck", *SHELL_FILES]):
+        result = subprocess.run(args, cwd=project, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout
+
+
 @pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
-def test_rendered_shell_passes_shellcheck(tmp_path: Path, answers: dict[str, object]) -> None:
+def test_rendered_settings_pass_shellcheck(tmp_path: Path, answers: dict[str, object]) -> None:
     project = render(tmp_path / "p", **answers)
-    # Plain shellcheck from the project root, as a user runs it: the entrypoint's `source` line
-    # names its file relative to the script (SCRIPTDIR), so no -x/-P flags are needed.
     result = subprocess.run(
-        ["shellcheck", *SHELL_FILES],
+        ["shellcheck", ".codex/run/settings.sh"],
         cwd=project,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout
-    script = (project / "run_in_container.sh").read_text()
-    # No Jinja left over ("{{." is docker's own --format syntax).
-    assert "{{ " not in script and "{%" not in script
+    for path in [project / "run_in_container.sh", *(project / ".codex/run").rglob("*.sh")]:
+        # No Jinja left over ("{{." is docker's own --format syntax).
+        text = path.read_text()
+        assert "{{ " not in text and "{%" not in text, path
 
 
 @pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
@@ -100,7 +122,7 @@ def test_answers_change_the_output(tmp_path: Path) -> None:
     assert "npm" not in dockerfile
     domains = (project / ".codex/allowed-domains.txt").read_text().split()
     assert "pypi.org" in domains and "*.github.com" in domains and "api.openai.com" not in domains
-    script = (project / "run_in_container.sh").read_text()
+    script = (project / ".codex/run/settings.sh").read_text()
     assert "readonly PRIVATE_DESTINATIONS=allowed-names" in script
     assert "readonly IMAGE_REPO=cxgen/shell" in script
 
@@ -123,10 +145,10 @@ def test_all_agents_render_one_layer_each(tmp_path: Path) -> None:
     assert "@latest" not in dockerfile
     assert dockerfile.count("nodejs npm") == 1
     assert "command -v claude && command -v codex && command -v gemini" in dockerfile
-    script = (project / "run_in_container.sh").read_text()
+    script = (project / ".codex/run/settings.sh").read_text()
     assert "readonly DEFAULT_AGENT=claude" in script
-    assert "claude) AGENT_CMD=(claude --dangerously-skip-permissions) ;;" in script
-    assert "codex) AGENT_CMD=(codex --dangerously-bypass-approvals-and-sandbox) ;;" in script
+    assert "\nAGENT_RUN_claude=(claude --dangerously-skip-permissions)\n" in script
+    assert "\nAGENT_RUN_codex=(codex --dangerously-bypass-approvals-and-sandbox)\n" in script
 
 
 def test_agent_version_is_in_the_build_context(tmp_path: Path) -> None:
@@ -140,8 +162,8 @@ def test_agent_version_is_in_the_build_context(tmp_path: Path) -> None:
 
 
 def test_env_answer_is_passed_by_name(tmp_path: Path) -> None:
-    script = (render(tmp_path / "p", env=["MY_KEY"]) / "run_in_container.sh").read_text()
-    passed = script.split("PASSTHROUGH_ENV=(\n", 1)[1].split(")", 1)[0].split()
+    script = (render(tmp_path / "p", env=["MY_KEY"]) / ".codex/run/settings.sh").read_text()
+    passed = script.split("PASSTHROUGH_ENV=(", 1)[1].split(")", 1)[0].split()
     assert passed == ["OPENAI_API_KEY", "CODEX_API_KEY", "MY_KEY"]
     assert "CODEX_API_KEY=OPENAI_API_KEY" in script
 
@@ -152,7 +174,7 @@ def test_readonly_mounts_and_init_hook(tmp_path: Path) -> None:
     hook = tmp_path / "hook.sh"
     hook.write_text("echo hooked\n")
     project = render(tmp_path / "p", readonly_mounts=[str(mount)], init_hook=str(hook))
-    assert f"'{mount}'" in (project / "run_in_container.sh").read_text()
+    assert f"'{mount}'" in (project / ".codex/run/settings.sh").read_text()
     installed = project / ".codex/.environment/init.sh"
     assert installed.read_text() == "echo hooked\n" and os.access(installed, os.X_OK)
     answers = (project / ".copier-answers.yml").read_text()

@@ -185,7 +185,7 @@ def test_learn_runs_without_rm_in_learn_mode(project: Path, tmp_path: Path) -> N
 
 def test_the_domain_pattern_is_the_same_on_both_sides(project: Path) -> None:
     host = re.search(
-        r"^readonly DOMAIN_RE='(.*)'$", (project / "run_in_container.sh").read_text(), re.M
+        r"^readonly DOMAIN_RE='(.*)'$", (project / ".codex/run/lib/core.sh").read_text(), re.M
     )
     sandbox = re.search(
         r"^readonly FW_DOMAIN_RE='(.*)'$",

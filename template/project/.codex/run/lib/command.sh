@@ -1,0 +1,74 @@
+# shellcheck shell=bash
+# Commands: how one runs (its options, the checks it declares, then cmd_NAME), and the help,
+# read from each command file's header (# Usage:, # Summary:, then its text), so it cannot drift.
+
+# command_main NAME ARGS...: the command's options and words, its own checks of them (args_NAME),
+# the checks its file declares in CMD_NEEDS (in command_needs' order), then cmd_NAME.
+command_main() {
+  local name="$1"
+  shift
+  RUN_TMP=""
+  options_parse "$name" "$@"
+  ! command_defined "args_$name" || "args_$name"
+  command_needs " ${CMD_NEEDS:-} "
+  "cmd_$name"
+}
+
+command_defined() { [ "$(type -t "$1")" = function ]; }
+
+# command_needs " NEEDS ": docker (the CLI), control (the files that steer the host: no
+# symlinks; the allowlist read, .codex/sandbox hashed), approval (the policy you accepted, asked
+# when it changed), image-query and sandbox-queries (started early, answered when needed).
+command_needs() {
+  case "$1" in *" docker "*) need_docker ;; esac
+  case "$1" in *" control "*) check_control_paths; collect_domains; context_hash_cached ;; esac
+  case "$1" in *" approval "*) approve_policy ;; esac
+  # After the approval, which may wait for you: the listing must be fresh.
+  case "$1" in *" image-query "*) start_image_query ;; esac
+  case "$1" in *" sandbox-queries "*) start_sandbox_queries ;; esac
+}
+
+# help_header NAME: the comment header of cmd/NAME.sh, without its "# " (shellcheck lines left out).
+help_header() {
+  local line
+  while IFS= read -r line; do
+    case "$line" in
+      "# shellcheck "*) ;;
+      "#" | "# "*) line="${line#\#}"; printf '%s\n' "${line# }" ;;
+      *) return 0 ;;
+    esac
+  done <"$RUN_DIR/cmd/$1.sh"
+}
+
+# help_command NAME: NAME's usage and options (the session options where its header says so).
+help_command() {
+  local line
+  help_header "$1" | while IFS= read -r line; do
+    case "$line" in
+      "Summary: "*) printf '%s\n\n' "${line#Summary: }" ;;
+      "@start-options") help_header run | sed -n '/^Options:/,$p' | sed 1d ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done
+}
+
+# help_field NAME FIELD: the value of "FIELD: " in NAME's header.
+help_field() { help_header "$1" | sed -n "s/^$2: //p" | head -n 1; }
+
+# help_all: every command (COMMANDS, the entry's list), with its usage and summary, then what
+# all of them share.
+help_all() {
+  local name usage
+  printf 'Usage: ./run_in_container.sh [COMMAND] [OPTIONS] (the command is run by default)\n\n'
+  printf 'Commands (./run_in_container.sh help COMMAND, or COMMAND --help, for its options):\n'
+  for name in $COMMANDS; do
+    usage=$(help_field "$name" Usage)
+    printf '  %s\n      %s\n' "${usage#./run_in_container.sh }" "$(help_field "$name" Summary)"
+  done
+  printf '\nSession options (run, shell, exec, login; here: agents %s, default %s; git mode %s):\n' \
+    "$INSTALLED_AGENTS" "$DEFAULT_AGENT" "$DEFAULT_GIT_MODE"
+  help_header run | sed -n '/^Options:/,$p' | sed 1d
+  printf '\n'
+  help_header help | sed -n '/^Notes:/,$p' | sed 1d
+  printf 'Allowed domains: %s\n' "$DOMAINS_FILE"
+}

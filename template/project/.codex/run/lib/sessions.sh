@@ -1,0 +1,249 @@
+# shellcheck shell=bash
+# Sessions.
+# Every sandbox carries labels (org.cxgen.*: project, work dir, cxgen version, content hash,
+# agent, session name), so these commands find sessions by label, never by guessing from names.
+
+# The project's session name, the same at every start: cxgen-<folder>-<hash of its path>.
+default_session_name() {
+  # The policy key is the same hash of the path.
+  [ -n "${POLICY_KEY:-}" ] || policy_key
+  slug "${PROJECT_DIR##*/}"
+  printf 'cxgen-%s-%s\n' "$SLUG" "${POLICY_KEY:0:8}"
+}
+
+# Options for this session: removed on exit unless --keep, --port's ports on loopback only.
+session_args() {
+  local port
+  if [ "$KEEP" = yes ]; then DOCKER_ARGS+=(--label org.cxgen.keep=1); else DOCKER_ARGS+=(--rm); fi
+  # Marks this start's container, so a failed start removes its own leftover and nothing else.
+  LAUNCH_ID="$$-$RANDOM$RANDOM"
+  DOCKER_ARGS+=(--label "org.cxgen.launch=$LAUNCH_ID" --label "org.cxgen.git=$GIT_MODE")
+  for port in ${PORTS[@]+"${PORTS[@]}"}; do
+    port_free "${port%:*}" || port_in_use "$port"
+    DOCKER_ARGS+=(-p "127.0.0.1:${port%:*}:${port#*:}")
+  done
+  # The firewall lets the Docker host (the network's gateway, where Docker's port publishing
+  # connects from) reach these ports; nothing else comes in.
+  [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}" -e "CXGEN_DOCKER_GATEWAY=$(docker_gateway)")
+  [ "$SSH_AGENT" = no ] || ssh_agent_args
+}
+
+# The IPv4 gateway of the network the sandbox joins (Docker's own answer: an internal network
+# has one though no route inside leads there).
+docker_gateway() {
+  local item gateway
+  gateway=$(docker network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
+    || die "cannot read the gateway of Docker network ${NETWORK:-bridge}"
+  for item in $gateway; do
+    [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }
+  done
+  die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, so nothing can be published from it" "$EXIT_USAGE"
+}
+
+readonly SSH_SOCK_TARGET=/run/cxgen-ssh-agent.sock
+
+# --ssh-agent: the host's ssh-agent socket, mounted outside every tree the agent writes. The
+# agent can ask it to sign (use your keys) while the session runs; the keys stay on the host.
+ssh_agent_args() {
+  local sock owner
+  [ -n "${SSH_AUTH_SOCK:-}" ] || die "--ssh-agent: SSH_AUTH_SOCK is not set; start ssh-agent (eval \"\$(ssh-agent)\") and ssh-add your key" "$EXIT_USAGE"
+  sock=$(safe_path "--ssh-agent (SSH_AUTH_SOCK)" "$SSH_AUTH_SOCK")
+  [ -S "$sock" ] || die "--ssh-agent: $sock (SSH_AUTH_SOCK) is not a socket" "$EXIT_USAGE"
+  ! in_agent_tree "$sock" || die "--ssh-agent: refusing $sock: it is in a folder an agent can write" "$EXIT_USAGE"
+  owner=$(stat -c %u "$sock" 2>/dev/null || stat -f %u "$sock")
+  if [ "$owner" != "${AGENT_IDS%%:*}" ] && [ "${AGENT_IDS%%:*}" != 0 ]; then
+    die "--ssh-agent: the agent runs as uid ${AGENT_IDS%%:*} and cannot use uid $owner's ssh-agent socket; run this script as the socket's owner" "$EXIT_USAGE"
+  fi
+  add_mount "$sock" "$SSH_SOCK_TARGET"
+  at_risk "$sock"
+  DOCKER_ARGS+=(-e "SSH_AUTH_SOCK=$SSH_SOCK_TARGET")
+  say "WARNING: --ssh-agent: the agent can sign with your SSH keys (not read them) while this session runs"
+}
+
+# port_free PORT: nothing answers on 127.0.0.1:PORT (no fork: bash's /dev/tcp).
+port_free() { ! (: <>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+port_in_use() {
+  die "--port $1: 127.0.0.1:${1%:*} is already in use on this machine; pick another host port: --port OTHER:${1#*:}" "$EXIT_USAGE"
+}
+
+# session_state NAME: print the state of the cxgen sandbox NAME (from SANDBOXES); false if none.
+session_state() {
+  local line
+  while IFS= read -r line; do
+    case "$line" in "$1 "*) line="${line#"$1 "}"; printf '%s\n' "${line%% *}"; return 0 ;; esac
+  done <<<"$SANDBOXES"
+  return 1
+}
+
+# Sets CONTAINER_NAME: --name's or the project's; with --parallel the first free of NAME-2,
+# NAME-3... A name in use is an error that says what to do.
+choose_session_name() {
+  SESSION_BASE="$CONTAINER_NAME" SESSION_NUMBER=1
+  if [ -z "$SESSION_BASE" ]; then
+    SESSION_BASE=$(default_session_name)
+    # A sign-in runs beside the project's session, never instead of it.
+    [ "$LOGIN" = no ] || SESSION_BASE="$SESSION_BASE-login" PARALLEL=yes
+  fi
+  CONTAINER_NAME="$SESSION_BASE"
+  choose_free_session_name
+}
+
+# From CONTAINER_NAME on: the first name no sandbox has (the listing) and no other start of
+# yours has claimed; without --parallel, CONTAINER_NAME or the error.
+choose_free_session_name() {
+  local state
+  while :; do
+    if state=$(session_state "$CONTAINER_NAME"); then
+      [ "$PARALLEL" = yes ] || session_in_use "$state"
+    elif claim_session_name; then
+      return 0
+    else
+      [ "$PARALLEL" = yes ] || session_in_use starting
+    fi
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+  done
+}
+
+# session_in_use STATE: the error for a session CONTAINER_NAME that exists (in STATE).
+session_in_use() {
+  case "$1" in
+    running | paused | restarting | created | starting)
+      die "session $CONTAINER_NAME is already running; start another one with --parallel, or join it with ./run_in_container.sh attach $CONTAINER_NAME" "$EXIT_USAGE" ;;
+    *)
+      die "session $CONTAINER_NAME exists ($1, kept); resume it with ./run_in_container.sh attach $CONTAINER_NAME, remove it with destroy $CONTAINER_NAME, or start another one with --parallel" "$EXIT_USAGE" ;;
+  esac
+}
+
+# Names claimed by this user's starts (claim_session_name), outside every agent's reach.
+readonly CLAIMS_DIR="$STATE_DIR/session-names"
+
+# claim_session_name: CONTAINER_NAME becomes this start's among your starts. Docker takes a name
+# only as it creates the container, so two starts at the same moment would both find it free
+# in the listing (and the second fail with Docker's raw "Conflict"): the claim is a file created
+# only if none is there (noclobber's O_EXCL: atomic, and no fork). It holds this script's pid
+# and lasts while it runs (release_session_name); one whose start is gone is taken over. False
+# when another start holds it; where no claim can be made (a folder you cannot write), Docker
+# alone decides (run_sandbox).
+claim_session_name() {
+  local claim="$CLAIMS_DIR/$CONTAINER_NAME" pid=""
+  CLAIMED=""
+  if ! { [ -d "$CLAIMS_DIR" ] || mkdir -p "$CLAIMS_DIR"; } 2>/dev/null || [ -L "$CLAIMS_DIR" ]; then
+    return 0
+  fi
+  if ! new_claim "$claim"; then
+    [ -e "$claim" ] || return 0
+    IFS= read -r pid 2>/dev/null <"$claim" || pid=""
+    if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then
+      # (A start that was killed may have had this script's pid.)
+      [ "$pid" = "$$" ] || ! kill -0 "$pid" 2>/dev/null || return 1
+    else
+      # No pid yet: a start writing its claim now, unless that was over a minute ago.
+      [ -n "$(find "$claim" -maxdepth 0 -mmin +1 2>/dev/null)" ] || return 1
+    fi
+    rm -f -- "$claim" 2>/dev/null || return 0
+    new_claim "$claim" || return 1
+  fi
+  CLAIMED="$claim"
+}
+
+# new_claim FILE: FILE made, holding this script's pid, only if there was none.
+new_claim() {
+  local status=0
+  set -C
+  { printf '%s\n' "$$" >"$1"; } 2>/dev/null || status=1
+  set +C
+  return "$status"
+}
+
+release_session_name() {
+  [ -z "${CLAIMED:-}" ] || rm -f -- "$CLAIMED"
+  CLAIMED=""
+}
+
+# docker run's 125 came from a name conflict: a container that is not this start's holds
+# CONTAINER_NAME (Docker's "Conflict" line is above). Sets TAKEN_BY to its state and whether it
+# is a sandbox.
+name_taken() {
+  local state launch sandbox
+  IFS='|' read -r state launch sandbox < <(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.launch"}}|{{index .Config.Labels "org.cxgen.sandbox"}}' -- "$CONTAINER_NAME" 2>/dev/null || true) || true
+  [ -n "$state" ] && [ "$launch" != "$LAUNCH_ID" ] || return 1
+  TAKEN_BY="$state"
+  [ "$sandbox" = 1 ] || TAKEN_BY=other
+}
+
+taken_name_error() {
+  [ "$TAKEN_BY" != other ] \
+    || die "the name $CONTAINER_NAME is taken by a container that is not a cxgen sandbox; name the session with --name (or remove that container)" "$EXIT_USAGE"
+  session_in_use "$TAKEN_BY"
+}
+
+# The container could not be created or started (status 125; Docker's reason is above). A kept
+# container left behind in "created" state would hold the name: removed, when it is this start's.
+start_failed() {
+  local port state
+  state=$(docker container inspect -f '{{.State.Status}} {{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null || true)
+  [ "$state" != "created $LAUNCH_ID" ] || docker rm -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+  for port in ${PORTS[@]+"${PORTS[@]}"}; do
+    port_free "${port%:*}" || port_in_use "$port"
+  done
+}
+
+# sandbox_info NAME: sets S_STATE, S_KEEP, S_PROJECT, S_WORKDIR, S_HASH, S_GIT of the cxgen
+# sandbox NAME; one-line errors when there is none or it is not cxgen's.
+sandbox_info() {
+  local out sandbox
+  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}' -- "$1" 2>&1) || {
+    case "$out" in
+      *"o such container"* | *"o such object"*) die "no session named $1 (./run_in_container.sh list shows this project's)" "$EXIT_USAGE" ;;
+      *) docker_failed "$out" ;;
+    esac
+  }
+  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT <<<"$out"
+  [ "$sandbox" = 1 ] || die "$1 is not a cxgen sandbox; refusing to touch it" "$EXIT_USAGE"
+}
+
+# Sets SESSION_LINES: "NAME|AGENT|IMAGE|STATE|AGE|KEEP|PROJECT" per cxgen sandbox.
+list_sessions() {
+  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{.Label "org.cxgen.agent"}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}' 2>&1) \
+    || docker_failed "$SESSION_LINES"
+}
+
+# verify_kept_mounts NAME: every mount source, and every target's path on this host (targets
+# are /app<host path>, resolved inside through the mounts above them), must still be the
+# physical path it was when the session was created: a symlink planted on the way while it was
+# stopped would move a mount (even over the entrypoint inside). Sets AT_RISK.
+verify_kept_mounts() {
+  local mounts type source target
+  mounts=$(docker container inspect -f '{{range .HostConfig.Mounts}}{{.Type}}{{"\n"}}{{.Source}}{{"\n"}}{{.Target}}{{"\n"}}{{end}}' -- "$1" 2>&1) \
+    || docker_failed "$mounts"
+  AT_RISK=()
+  while IFS= read -r type && IFS= read -r source && IFS= read -r target; do
+    if [ "$target" = "$SSH_SOCK_TARGET" ]; then
+      still_physical "$1" "$source"
+      at_risk "$source"
+      continue
+    fi
+    if [ "$target" = "$PROJECT_GIT_INSIDE" ]; then
+      still_physical "$1" "$source"
+      at_risk "$source"
+      continue
+    fi
+    case "$target" in /app/*) ;; *) die "session $1 has a mount at $target, which cxgen does not make; destroy it and start a new session" "$EXIT_USAGE" ;; esac
+    still_physical "$1" "${target#/app}"
+    at_risk "${target#/app}"
+    [ "$type" = bind ] || continue
+    still_physical "$1" "$source"
+    at_risk "$source"
+  done <<<"$mounts"
+}
+
+# still_physical NAME PATH: PATH exists and no part of it is a symlink.
+still_physical() {
+  local dir="${2%/*}"
+  [ -e "$2" ] || die "session $1 cannot be resumed: $2 (mounted in it) is gone; destroy $1 and start a new session" "$EXIT_USAGE"
+  if [ -L "$2" ] || [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" != "${dir:-/}" ]; then
+    die "session $1 cannot be resumed safely: $2 (mounted in it) now leads through a symlink, made while it was stopped; destroy $1 and start a new session" "$EXIT_USAGE"
+  fi
+}

@@ -1,0 +1,218 @@
+# shellcheck shell=bash
+# The container.
+
+# slug TEXT: sets SLUG, TEXT as a container name part (byte by byte, as tr would; no forks:
+# this runs on every start).
+slug() {
+  local LC_ALL=C
+  SLUG="${1//[!A-Za-z0-9_.-]/-}"
+  SLUG="${SLUG:0:40}"
+}
+
+# Sets HOST_ADDRESSES: this machine's own addresses (the Docker host's, where Docker runs here),
+# which the sandbox denies even when an allowed name resolves to one. Loopback and link-local
+# are the container's own or denied anyway.
+host_addresses() {
+  local family address _
+  local path="$PATH:/sbin:/usr/sbin"
+  HOST_ADDRESSES=""
+  if PATH="$path" command -v ip >/dev/null 2>&1; then
+    # "2: eth0    inet 192.0.2.2/24 brd ..."
+    while read -r _ _ family address _; do
+      case "$family" in inet | inet6) add_host_address "${address%/*}" ;; esac
+    done < <(PATH="$path" ip -o addr show 2>/dev/null || true)
+  elif PATH="$path" command -v ifconfig >/dev/null 2>&1; then
+    # macOS: "	inet 192.168.1.5 netmask ...", "	inet6 fe80::1%lo0 prefixlen ..."
+    while read -r family address _; do
+      case "$family" in inet | inet6) add_host_address "${address%\%*}" ;; esac
+    done < <(PATH="$path" ifconfig 2>/dev/null || true)
+  else
+    say "warning: neither ip nor ifconfig found: this machine's own addresses are not denied inside (its gateway and private ranges still are)"
+  fi
+}
+
+add_host_address() {
+  case "$1" in
+    127.* | ::1 | fe80:* | FE80:* | "") ;;
+    *[!0-9A-Fa-f:.]*) ;;
+    *) HOST_ADDRESSES="${HOST_ADDRESSES:+$HOST_ADDRESSES }$1" ;;
+  esac
+}
+
+# Sets WORK_DIR (checked) and the work-dir-dependent settings.
+resolve_work_dir() {
+  WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
+  [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
+  if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
+    local root
+    root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
+    is_inside "$WORK_DIR" "$root" || die "work dir $WORK_DIR is outside WORKSPACE_ROOT_DIR ($root)" "$EXIT_USAGE"
+  fi
+  if is_inside "$WORK_DIR" "$CODEX_DIR" || is_inside "$WORK_DIR" "$PROJECT_DIR/.git"; then
+    die "--work-dir: $WORK_DIR is inside the project's control files (.codex or .git); choose another folder" "$EXIT_USAGE"
+  fi
+}
+
+build_run_args() {
+  local var path
+  host_addresses
+  # The name comes later (choose_session_name), once the other sessions are known.
+  DOCKER_ARGS=(run --init
+    --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
+    --label "org.cxgen.sessions=$SESSIONS_PATH" --label "org.cxgen.version=$CXGEN_VERSION"
+    --label "org.cxgen.hash=$CONTEXT_HASH" --label "org.cxgen.agent=$SESSION_AGENT"
+    --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
+    --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
+    --security-opt no-new-privileges
+    # Docker lets anyone bind ports below 1024; then the agent could pose as a DNS server.
+    --sysctl net.ipv4.ip_unprivileged_port_start=1024
+    -e CXGEN_UID="${AGENT_IDS%%:*}" -e CXGEN_GID="${AGENT_IDS#*:}" -e CXGEN_FIREWALL="$FIREWALL"
+    -e CXGEN_PRIVATE_DESTINATIONS="$PRIVATE_DESTINATIONS" -e CXGEN_HOST_ADDRESSES="$HOST_ADDRESSES"
+    -e CXGEN_ALLOWED_DOMAINS="${ALLOWED_DOMAINS[*]+${ALLOWED_DOMAINS[*]}}"
+    -e CXGEN_WORKDIR="/app$WORK_DIR" -e SANDBOX_ENV_DIR="/app$ENV_DIR" -e CODEX_HOME="/app$ENV_DIR"
+    -w "/app$WORK_DIR")
+  [ "$LOGIN" = no ] || login_args
+  session_args
+  root_mode_args
+  [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
+  [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
+  # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
+  if [ "$TTY" = auto ] && [ -t 0 ] && [ -t 1 ]; then
+    DOCKER_ARGS+=(-it)
+  else
+    DOCKER_ARGS+=(-i)
+  fi
+  if [ -n "$NETWORK" ]; then
+    # Asked early, beside this script's work (start_docker_queries).
+    wait "$NETWORK_PID" \
+      || { need_daemon; die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"; }
+    DOCKER_ARGS+=(--network "$NETWORK")
+  fi
+  pass_env
+  add_mount "$WORK_DIR" "/app$WORK_DIR"
+  protect_project
+  add_readonly_mounts
+  if [ -n "$INIT_SCRIPT" ]; then
+    path=$(safe_path "--init_script" "$INIT_SCRIPT")
+    add_mount "$path" "/app$path" ",readonly"
+    at_risk "$path"
+    DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
+  fi
+}
+
+# login: the callback port published on this machine's loopback only (your browser comes back
+# to it) and bridged inside; an API key goes in on stdin, so no terminal.
+login_args() {
+  local item
+  if [ "$LOGIN_PORT" -ne 0 ]; then
+    # Published like --port; inside, a bridge forwards it to where the agent listens.
+    PORTS+=("$LOGIN_PORT:$LOGIN_PORT")
+    DOCKER_ARGS+=(-e "CXGEN_LOGIN_BRIDGE=$LOGIN_PORT $LOGIN_ADDRESS")
+    say "sign-in callback on http://localhost:$LOGIN_PORT (open the link it prints in your browser here)"
+  fi
+  for item in ${LOGIN_ENV[@]+"${LOGIN_ENV[@]}"}; do DOCKER_ARGS+=(-e "$item"); done
+  [ -z "$LOGIN_KEY_ENV" ] || TTY=no
+}
+
+# Host variables for the agent, by name: docker reads the values from this script's
+# environment, so they never appear on a command line. The presets' and the answer's when set,
+# --env's always (a warning when one is not set here).
+pass_env() {
+  local pair var source
+  for pair in ${ENV_FROM[@]+"${ENV_FROM[@]}"}; do
+    var="${pair%%=*}" source="${pair#*=}"
+    if [ -z "${!var:-}" ] && [ -n "${!source:-}" ]; then export "$var=${!source}"; fi
+  done
+  for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
+    [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
+  done
+  for var in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
+    if [ -n "${!var+set}" ]; then
+      DOCKER_ARGS+=(-e "$var")
+    else
+      say "warning: --env $var: not set here, so not passed"
+    fi
+  done
+}
+
+# After a session: git metadata the agent made or changed in the work dir (a .git folder or file,
+# also at its top, a file in an existing .git, a bare repository's HEAD) would run its config and
+# hooks in any git command you start there. Folders the agent made unreadable are named too.
+warn_new_git_dirs() {
+  local since="$1" errors="$1.err" skip="" agent_repo="" line found=()
+  # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
+  [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
+  # git=track's agent repository: the agent's by design (fetch reads it; see the README).
+  ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
+  # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
+  # anything inside it, is new.
+  while IFS= read -r -d '' line; do
+    case "$line" in
+      */HEAD) found+=("${line%/HEAD}") ;;
+      *) [ -z "$(find "$WORK_DIR/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || found+=("$line") ;;
+    esac
+  done < <(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) \
+    -o \( -path "$(glob_quote "$agent_repo")" -prune \) -o \( -name .git -print0 -prune \) \
+    -o \( -name HEAD -type f -cnewer "$since" -print0 \) 2>>"$errors")
+  if [ "${#found[@]}" -gt 0 ]; then
+    say "WARNING: the agent created or changed git metadata in ${#found[@]} place(s); git commands run"
+    say "there would run what it wrote (config, hooks). Inspect them before you run git there, or remove them:"
+    # %q: a name cannot carry terminal control codes to your screen.
+    for line in "${found[@]}"; do printf '  %q\n' "$WORK_DIR/${line#./}" >&2; done
+  fi
+  if [ -s "$errors" ]; then
+    say "WARNING: these folders could not be searched for git metadata (unreadable; the agent may"
+    say "hide a repository there):"
+    while IFS= read -r line; do printf '  %q\n' "$line" >&2; done <"$errors"
+  fi
+  rm -f "$errors"
+}
+
+# glob_quote TEXT: TEXT with find -path's pattern characters escaped.
+glob_quote() {
+  local text="$1" out="" char
+  while [ -n "$text" ]; do
+    char="${text:0:1}"
+    text="${text:1}"
+    case "$char" in [][*?\\]) out="$out\\$char" ;; *) out="$out$char" ;; esac
+  done
+  printf '%s' "$out"
+}
+
+run_sandbox() {
+  local marker="$RUN_TMP/start" status
+  : >"$marker"
+  if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
+    [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
+  fi
+  while :; do
+    status=0
+    # ^C goes to the container; this script waits for it to end, then checks what it left.
+    trap ':' INT
+    if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
+      # printf is a builtin: the key shows in no process list.
+      printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+        --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    else
+      docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \
+        ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
+    fi
+    trap - INT
+    # Docker's 125: the container did not start. Its name taken (by a start of another user, who
+    # claims names apart): the next free one with --parallel, else the one-line error.
+    if [ "$status" -ne 125 ] || ! name_taken; then break; fi
+    release_session_name
+    [ "$PARALLEL" = yes ] || taken_name_error
+    SESSION_NUMBER=$((SESSION_NUMBER + 1))
+    [ "$SESSION_NUMBER" -le 100 ] || die "no free session name after $CONTAINER_NAME; name one with --name" "$EXIT_USAGE"
+    CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
+    choose_free_session_name
+  done
+  release_session_name
+  [ "$status" -ne 125 ] || start_failed
+  warn_new_git_dirs "$marker"
+  if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
+    say "kept session $CONTAINER_NAME: ./run_in_container.sh attach $CONTAINER_NAME resumes it, destroy $CONTAINER_NAME removes it"
+  fi
+  return "$status"
+}

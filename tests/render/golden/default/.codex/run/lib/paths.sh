@@ -1,0 +1,120 @@
+# shellcheck shell=bash
+# Paths.
+# The agent can write the work dir and its home, so every path there is untrusted: the host side
+# never follows a symlink it did not make when it reads, copies, creates, chowns or mounts.
+
+# is_inside CHILD PARENT: CHILD is PARENT or below it; is_below: strictly below it.
+is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; }
+is_below() { [ "$1" != "$2" ] && is_inside "$1" "$2"; }
+
+# Trees an agent can write or has written: this project, and every work dir and sessions folder
+# this user's sandboxes had (remembered in AGENT_TREES_FILE, outside the agent's reach).
+readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees"
+AGENT_TREES=("$PROJECT_DIR")
+
+load_agent_trees() {
+  local tree file home files=("$AGENT_TREES_FILE")
+  AGENT_TREES=("$PROJECT_DIR")
+  # Through sudo: the trees of the user who called it count too (a registry is per user).
+  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
+    home=$(eval "printf '%s' ~$SUDO_USER")
+    files+=("$home/.local/state/cxgen/agent-trees")
+  fi
+  for file in "${files[@]}"; do
+    [ -f "$file" ] || continue
+    while IFS= read -r tree; do
+      [ -z "$tree" ] || AGENT_TREES+=("$tree")
+    done <"$file"
+  done
+}
+
+# remember_agent_tree PATH: PATH is writable in this run's sandbox.
+remember_agent_tree() {
+  local tree
+  for tree in "${AGENT_TREES[@]}"; do [ "$tree" != "$1" ] || return 0; done
+  AGENT_TREES+=("$1")
+  if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
+    die "cannot write $AGENT_TREES_FILE"
+  fi
+}
+
+# in_agent_tree PATH [strict]: PATH is in (with strict: strictly below) a tree an agent can write.
+in_agent_tree() {
+  local tree test=is_inside
+  [ -z "${2:-}" ] || test=is_below
+  for tree in "${AGENT_TREES[@]}"; do
+    if "$test" "$1" "$tree"; then return 0; fi
+  done
+  return 1
+}
+
+refuse_symlink() {
+  [ ! -L "$1" ] || die "refusing $1: it is a symlink, which the agent may have planted; remove it (or replace it with the real folder or file) and retry" "$EXIT_USAGE"
+}
+
+# read_agent_file PATH: prints PATH's bytes (at most 1 MiB and one more, so a bigger file shows
+# as such), or fails. The agent can swap PATH at any moment: for a symlink (to a file of yours,
+# or to a name that does not exist yet), or for a FIFO, whose open waits for ever. So PATH is
+# opened read-only (nothing is created), the open file must be a regular file and the very file
+# PATH names now (lstat: a symlink's own inode never matches what it points to), and an open that
+# waits is given up after AGENT_FILE_SECONDS.
+readonly AGENT_FILE_SECONDS=5
+read_agent_file() { within "$AGENT_FILE_SECONDS" read_regular_file "$1"; }
+
+read_regular_file() {
+  exec 5<"$1" && [ -f /dev/fd/5 ] && [ "$(file_id /dev/fd/5 -L)" = "$(file_id "$1")" ] \
+    && head -c 1048577 <&5
+}
+
+# agent_file_failed PATH: a one-line error for a file of the agent home that could not be read
+# as a regular file.
+agent_file_failed() {
+  die "cannot read $1: it must be a regular file (the agent may have made it a FIFO or a symlink, or swapped it while it was read); remove it and retry" "$EXIT_USAGE"
+}
+
+# safe_path WHAT PATH: print PATH absolute and physical, following the symlinks it passes only
+# where the agent cannot have made them; exit with a one-line reason otherwise.
+safe_path() {
+  local what="$1" path="$2"
+  case "$path" in
+    *$'\n'* | *$'\r'*) die "$what: paths with newlines are refused" "$EXIT_USAGE" ;;
+    /*) ;;
+    *) path="$PWD/$path" ;;
+  esac
+  local parts part last="" i
+  IFS=/ read -r -a parts <<<"$path"
+  [ -e "$path" ] || die "$what: no such file or directory: $2" "$EXIT_USAGE"
+  (
+    cd /
+    for i in "${!parts[@]}"; do
+      part="${parts[$i]}"
+      case "$part" in "" | .) continue ;; esac
+      if [ -L "$part" ] && in_agent_tree "$PWD"; then
+        die "$what: refusing $2: $PWD/$part is a symlink inside the project or work dir, which the agent may have planted; give the real path" "$EXIT_USAGE"
+      fi
+      if [ -d "$part" ]; then
+        cd -P -- "$part"
+      else
+        last="$part"
+        [ "$i" -eq $((${#parts[@]} - 1)) ] || die "$what: not a directory: ${PWD%/}/$part" "$EXIT_USAGE"
+      fi
+    done
+    if [ -n "$last" ]; then
+      printf '%s/%s\n' "${PWD%/}" "$last"
+    else
+      [ "$PWD" != "/" ] || die "$what: refusing to mount / (the whole host)" "$EXIT_USAGE"
+      printf '%s\n' "$PWD"
+    fi
+  )
+}
+
+# The files and folders that steer the host must be what cxgen wrote, not the agent's symlinks.
+check_control_paths() {
+  local path
+  case "$PROJECT_DIR" in *$'\n'*) die "the project's path holds a newline; move it to a plain path" "$EXIT_USAGE" ;; esac
+  for path in "$CODEX_DIR" "$SANDBOX_DIR" "$DOMAINS_FILE" "$ENV_DIR" "$ENV_DIR/init.sh" \
+    "$PROJECT_DIR/.git" "$PROJECT_DIR/.copier-answers.yml"; do
+    refuse_symlink "$path"
+  done
+  [ -d "$SANDBOX_DIR" ] || die "missing $SANDBOX_DIR; restore it with git or re-run cxgen"
+}

@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# A session in the sandbox: run, shell, exec and login start one.
+
+# start_session KIND: KIND is run (the agent), shell, exec (CMD_ARGS) or login (LOGIN=yes).
+start_session() {
+  case "$1" in
+    run)
+      agent_command "$AGENT"
+      CMD_ARGS=("${AGENT_CMD[@]}" ${CMD_ARGS[@]+"${CMD_ARGS[@]}"}) ;;
+    shell) CMD_ARGS=(bash -l) ;;
+    login)
+      agent_login "$AGENT" "$LOGIN_MODE" \
+        || die "agent '$AGENT' has no $LOGIN_MODE sign-in here (installed: $INSTALLED_AGENTS; see --help)" "$EXIT_USAGE"
+      CMD_ARGS=("${LOGIN_CMD[@]}") ;;
+  esac
+  SESSION_AGENT="$AGENT"
+  [ "$1" = run ] || SESSION_AGENT="$1"
+  load_agent_trees
+  AT_RISK=() PINNED=()
+  resolve_work_dir
+  at_risk "$WORK_DIR"
+  if [ -n "$SESSIONS_PATH" ]; then
+    SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
+    confirm_writable "$SESSIONS_PATH"
+    at_risk "$SESSIONS_PATH"
+  fi
+  set_agent_ids
+  plan_env_dir
+  AGENT_GIT_DIRS=()
+  build_run_args
+  agent_git_command
+  local pinned
+  printf -v pinned '%s\n' "${PINNED[@]}"
+  DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
+  refuse_racing_sandboxes
+  [ "$LEARN" = no ] || refuse_agents_during_learn
+  choose_session_name
+  # From here on, this run's agent can write these: later runs treat symlinks there as its.
+  remember_agent_tree "$WORK_DIR"
+  [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
+  prepare_env_dir
+  ensure_image
+  # In a container of the image. (Its commit id is not the command's output.)
+  [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start >/dev/null
+  notice_newer_versions
+  if [ "$FIREWALL" = off ]; then
+    say "WARNING: --no-firewall: the agent gets UNRESTRICTED network access"
+  fi
+  if [ "$LEARN" = yes ]; then
+    say "WARNING: --learn: the command gets OPEN network access (every name and address it uses is recorded); run only what you trust, never an agent"
+    note_ignored_files
+    run_learning
+  else
+    run_sandbox
+  fi
+}

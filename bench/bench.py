@@ -16,6 +16,11 @@ of N runs with min and max, written to bench/results.json and bench/results.md:
 5. inside a sandbox: a blocked connection's time to fail and a blocked name's;
 6. the minimal generated image's size over its base image.
 
+With `--before CXGEN` (the `cxgen` of an earlier version, e.g. a checkout's .venv/bin/cxgen), it
+measures instead, side by side in one run, the earlier version's generated script and this one's:
+start overhead (bare `docker run`, before, after, alternately) and the host no-change path
+(`build`, image present); written to bench/compare.json and bench/compare.md.
+
 Everything runs on an --internal network created here; the allowed domains are aliases of one of
 our own containers, and blocked names are answered by the sandbox's own resolver, so no query
 leaves the machine. Docker objects are labelled org.cxgen.bench=<run> and removed. Policy
@@ -75,6 +80,8 @@ LABEL = f"org.cxgen.bench={RUN}"
 BENCH_UID = 4242
 RESULTS_JSON = REPO / "bench" / "results.json"
 RESULTS_MD = REPO / "bench" / "results.md"
+COMPARE_JSON = REPO / "bench" / "compare.json"
+COMPARE_MD = REPO / "bench" / "compare.md"
 DOMAIN_COUNTS = (0, 10, 30, 100, 300)
 # Firewall setup and self-check as the entrypoint runs them before the command, then the allowed
 # names' diagnostic (beside the command in a real start), each timed inside the container.
@@ -245,6 +252,78 @@ def start_overhead(
         Figure(f"ratio_{key}", f"start overhead ratio, {what}", ratios, "x", target=1.3, aim=1.15),
         Figure(f"added_{key}", f"start overhead added, {what}", added, aim=50),
     ]
+
+
+def before_and_after(
+    runs: int, scripts: dict[str, Path], images: dict[str, str], network: str
+) -> list[Figure]:
+    """Two versions' scripts and bare `docker run`, alternately, on the same network; then each
+    version's no-change `build`, alternately."""
+    bare_cmd = ["docker", "run", "--rm", "--label", LABEL, "--network", network,
+                "--entrypoint", "true", images["after"]]  # fmt: skip
+    commands = {
+        version: [str(script), "exec", "--network", network, "--", "true"]
+        for version, script in scripts.items()
+    }
+    samples: dict[str, list[float]] = {"bare": [], "before": [], "after": []}
+    builds: dict[str, list[float]] = {"before": [], "after": []}
+    for command in [bare_cmd, *commands.values()]:
+        timed(command)
+    for _ in range(runs):
+        samples["bare"].append(timed(bare_cmd))
+        for version, command in commands.items():
+            samples[version].append(timed(command))
+    for _ in range(runs):
+        for version, script in scripts.items():
+            builds[version].append(timed([str(script), "build"]))
+    figures = [Figure("bare", "bare `docker run --rm IMAGE true`", samples["bare"])]
+    for version in ("before", "after"):
+        ratios = [w / b for w, b in zip(samples[version], samples["bare"], strict=True)]
+        figures += [
+            Figure(f"exec_{version}", f"{version}: `run_in_container.sh exec -- true`",
+                   samples[version]),
+            Figure(f"ratio_{version}", f"{version}: start overhead ratio", ratios, "x"),
+            Figure(f"build_noop_{version}", f"{version}: host no-change path (`build`, image "
+                   "present)", builds[version]),
+        ]  # fmt: skip
+    return figures
+
+
+def compare(runs: int, work: Path, before_cxgen: str) -> None:
+    """--before: the earlier version's project and this one's, measured side by side."""
+    scripts, images = {}, {}
+    for version, command in (("before", [before_cxgen]), ("after", cxgen())):
+        project = work / version
+        subprocess.run([*command, *init_args(project)[len(cxgen()):]], check=True,
+                       capture_output=True)  # fmt: skip
+        scripts[version] = project / "run_in_container.sh"
+        images[version] = subprocess.run(
+            [str(scripts[version]), "build"], check=True, stdout=subprocess.PIPE, text=True
+        ).stdout.strip()
+    network = f"cxgen-bench-{RUN}"
+    info = machine()
+    docker("network", "create", "--internal", "--label", LABEL, network)
+    try:
+        figures = before_and_after(runs, scripts, images, network)
+    finally:
+        cleanup()
+    info["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    versions = {
+        version: subprocess.run([*command, "--version"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        for version, command in (("before", [before_cxgen]), ("after", cxgen()))
+    }  # fmt: skip
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": info,
+        "runs": runs,
+        "versions": versions,
+        "figures": [figure.as_dict() for figure in figures],
+    }
+    COMPARE_JSON.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    table = f"Before: {versions['before']}; after: {versions['after']}.\n\n" + markdown(results)
+    COMPARE_MD.write_text(table)
+    print(table)
 
 
 def root_mode_copy(project: Path) -> Path | None:
@@ -436,7 +515,11 @@ def markdown(results: dict[str, object]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="samples per figure (default 10)")
-    runs = parser.parse_args().runs
+    parser.add_argument(
+        "--before", metavar="CXGEN", help="an earlier version's cxgen: compare its script and ours"
+    )
+    options = parser.parse_args()
+    runs = options.runs
     with tempfile.TemporaryDirectory(prefix="cxgen-bench-") as tmp:
         work = Path(tmp)
         # Policy acceptance (cxgen init records it) stays in this temporary folder.
@@ -444,6 +527,9 @@ def main() -> None:
         for var in ("OPENAI_ALLOWED_DOMAINS", "CODEX_DOCKER_IMAGE", "CXGEN_ACCEPT_CHANGES"):
             os.environ.pop(var, None)
         ensure_images(work)
+        if options.before:
+            compare(runs, work, options.before)
+            return
         project = work / "project"
         subprocess.run(init_args(project), check=True, capture_output=True)
         script = project / "run_in_container.sh"

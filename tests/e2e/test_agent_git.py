@@ -299,6 +299,7 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
         " git checkout -qb feature; echo '# changed' >> notes.txt; git add notes.txt;"
         " h=$(printf 'echo evil\\n' | git hash-object -w --stdin);"
         " git update-index --cacheinfo 100755,$h,run_in_container.sh;"
+        " git update-index --add --cacheinfo 100644,$h,.codex/run/lib/core.sh;"
         " git commit -qm 'docs: notes';"
         # Past the first 50 branches, and deeper than the top folder (second review).
         " for i in $(seq -w 1 55); do git branch x$i HEAD~1; done;"
@@ -325,6 +326,7 @@ def test_what_the_agent_names_and_writes_reaches_the_host_harmless(
     assert (
         "agent/feature changes files that run on your host" in err and "run_in_container.sh" in err
     )
+    assert ".codex/run/lib/core.sh" in err
     assert "agent/zzz-sub changes files that run on your host when merged: tools/.envrc" in err
     assert "agent/orphan changes files that run on your host when merged: .envrc" in err
     assert "agent/upper changes files that run on your host when merged: .GitAttributes" in err

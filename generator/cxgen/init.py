@@ -5,15 +5,12 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import copier
 import yaml
-from copier._user_data import Question
 
 from cxgen import __version__
 from cxgen.accept import accept_policy
@@ -28,6 +25,7 @@ from cxgen.project_files import (
     refuse_symlinks,
     staged_files,
 )
+from cxgen.prompts import ask_questions
 from cxgen.template_repo import git, template_repo, version_tag
 from cxgen.validators import (
     LIST_ANSWERS,
@@ -75,30 +73,6 @@ def copier_data(answers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _short_prompt_errors() -> Iterator[None]:
-    """Show the validators' own one-line message at a prompt.
-
-    Copier puts "Validation error for question 'KEY': " before it, and the prompt shows one
-    line of the terminal's width, so the part naming the bad item was cut off. The question is
-    on screen already: drop the prefix (if Copier words it otherwise, its message is shown).
-    """
-    original = Question.validate_answer
-
-    def validate_answer(self: Question, answer: Any) -> None:
-        try:
-            original(self, answer)
-        except ValueError as error:
-            prefix = f"Validation error for question '{self.var_name}': "
-            raise ValueError(str(error).removeprefix(prefix)) from error
-
-    Question.validate_answer = validate_answer  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Question.validate_answer = original  # type: ignore[method-assign]
-
-
 def render_template(
     dest: Path,
     answers: dict[str, Any],
@@ -108,15 +82,20 @@ def render_template(
     error_type: type[CxgenError] = UsageError,
     error_prefix: str = "",
 ) -> None:
-    """Render template release `tag` with `answers` into `dest` (a fresh folder)."""
-    prompts = nullcontext() if defaults else _short_prompt_errors()
-    with copier_errors(error_type, error_prefix), prompts:
+    """Render template release `tag` with `answers` into `dest` (a fresh folder); unless
+    `defaults`, ask the release's other questions at the terminal first."""
+    with copier_errors(error_type, error_prefix):
+        settings = copier.load_settings()  # the user's Copier settings: their defaults
+        data = copier_data(answers)
+        if not defaults:
+            data |= ask_questions(tag, data, settings.defaults)
         copier.run_copy(
             str(template_repo()),
             str(dest),
             vcs_ref=tag,
-            data=copier_data(answers),
-            defaults=defaults,
+            data=data,
+            settings=settings,
+            defaults=True,  # every question is answered or asked by now
             unsafe=True,  # our own template: it loads cxgen's Jinja extension
             quiet=True,
             skip_tasks=True,

@@ -14,7 +14,11 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+
+from cxgen.prompts import QUESTION_KEYS, TYPES
+from cxgen.template_repo import git, template_repo
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
 ENTER = "\r"
@@ -160,3 +164,73 @@ def test_stacks_are_picked_from_a_list(tmp_path: Path) -> None:
     ]
     dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
     assert "# Stack go: " in dockerfile and "# Stack python: " in dockerfile
+
+
+def test_an_earlier_release_asks_its_own_questions(tmp_path: Path) -> None:
+    # 0.1.0 asked the lists as YAML: a bare *.x.com is a YAML alias, refused as Copier refused it.
+    project = tmp_path / "p"
+    term = Terminal("--template-version", "0.1.0", "--data", "agents=[shell]", str(project))
+    term.expect("Extra domains the sandbox may reach")
+    term.send(CLEAR_LINE + "*.x.com" + ENTER)
+    term.expect("Invalid input")
+    term.send(CLEAR_LINE + "[pypi.org, files.pythonhosted,org]" + ENTER)
+    term.expect("'org': not a domain")
+    term.send(CLEAR_LINE + "[pypi.org, '*.b.com']" + ENTER)
+    for question in ("Extra Debian", "Host paths", "A script to run", "Base image"):
+        term.expect(question)
+        term.send(ENTER)
+    term.expect("private addresses")
+    term.send(ENTER)
+    assert term.finish() == 0, term.output
+    assert "Language stacks" not in term.output and "Host variables" not in term.output
+    saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert saved["_commit"] == "v0.1.0"
+    assert saved["allowed_domains"] == ["pypi.org", "*.b.com"]
+
+
+def test_prompts_offer_the_users_copier_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tmp_path / "copier-settings.yml"
+    settings.write_text("defaults:\n  base_image: debian:trixie-slim\n")
+    monkeypatch.setenv("COPIER_SETTINGS_PATH", str(settings))
+    project = tmp_path / "p"
+    term = Terminal(
+        "--data", "agents=[shell]", "--data", "stacks=", "--data", "allowed_domains=", str(project)
+    )
+    for question in ("Extra Debian", "Host paths", "A script to run"):
+        term.expect(question)
+        term.send(ENTER)
+    term.expect("debian:trixie-slim")
+    term.send(ENTER)
+    assert answer_rest(term, "Base image") == 0, term.output
+    saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert saved["base_image"] == "debian:trixie-slim"
+
+
+def test_ctrl_d_at_a_prompt_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    term = Terminal("--data", "agents=[shell]", "--data", "stacks=", str(project))
+    term.expect("Extra domains")
+    term.send("\x04")
+    assert term.finish() == 2, term.output
+    assert "cxgen: error: Interactive session required: Use `--defaults`" in term.output
+    assert not project.exists()
+
+
+def test_every_release_asks_only_what_cxgens_prompts_understand() -> None:
+    # cxgen asks the questions itself (prompts.py): every recorded release, and this one, may
+    # use only the copier.yml question keys, types and variables it implements as Copier does.
+    repo = template_repo()
+    tags = git("tag", "--list", cwd=repo).split()
+    assert "v0.1.0" in tags
+    for tag in tags:
+        config = yaml.safe_load(git("show", f"{tag}:copier.yml", cwd=repo))
+        for name, spec in config.items():
+            if name.startswith("_"):
+                continue
+            assert set(spec) <= QUESTION_KEYS, (tag, name, set(spec) - QUESTION_KEYS)
+            assert spec["type"] in TYPES, (tag, name)
+            assert "_copier" not in str(spec) and "_folder_name" not in str(spec), (tag, name)
+            if spec.get("multiselect"):
+                assert isinstance(spec["default"], list), (tag, name)

@@ -2,7 +2,7 @@
 # Usage: ./run_in_container.sh [run] [OPTIONS] [-- AGENT_ARGS...]
 # Summary: start the agent (the default one unless --agent)
 # Options:
-#   --agent NAME         agent to start (installed: see settings.sh, INSTALLED_AGENTS)
+#   --agent NAME         agent to start (one of those installed here: see below)
 #   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>
 #   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
 #   --git MODE           readonly (the default unless the project's answer says otherwise),

@@ -42,14 +42,20 @@ help_header() {
 
 # help_command NAME: NAME's usage and options (the session options where its header says so).
 help_command() {
-  local line
-  help_header "$1" | while IFS= read -r line; do
+  local line session=no
+  while IFS= read -r line; do
     case "$line" in
       "Summary: "*) printf '%s\n\n' "${line#Summary: }" ;;
-      "@start-options") help_header run | sed -n '/^Options:/,$p' | sed 1d ;;
+      "@start-options") session=yes; help_header run | sed -n '/^Options:/,$p' | sed 1d ;;
       *) printf '%s\n' "$line" ;;
     esac
-  done
+  done < <(help_header "$1")
+  [ "$1" != run ] && [ "$session" = no ] || help_project
+}
+
+# help_project: what the session options default to in this project.
+help_project() {
+  printf '\nHere: agents %s (default %s); git mode %s.\n' "$INSTALLED_AGENTS" "$DEFAULT_AGENT" "$DEFAULT_GIT_MODE"
 }
 
 # help_field NAME FIELD: the value of "FIELD: " in NAME's header.
@@ -65,9 +71,9 @@ help_all() {
     usage=$(help_field "$name" Usage)
     printf '  %s\n      %s\n' "${usage#./run_in_container.sh }" "$(help_field "$name" Summary)"
   done
-  printf '\nSession options (run, shell, exec, login; here: agents %s, default %s; git mode %s):\n' \
-    "$INSTALLED_AGENTS" "$DEFAULT_AGENT" "$DEFAULT_GIT_MODE"
+  printf '\nSession options (run, shell, exec, login):\n'
   help_header run | sed -n '/^Options:/,$p' | sed 1d
+  help_project
   printf '\n'
   help_header help | sed -n '/^Notes:/,$p' | sed 1d
   printf 'Allowed domains: %s\n' "$DOMAINS_FILE"

@@ -29,15 +29,30 @@ def render(dest: Path, **data: object) -> Path:
     return dest
 
 
+def static_files() -> dict[str, bytes]:
+    """The template's files that are copied as they are (no .jinja suffix): no golden needed."""
+    source = REPO / "template/project"
+    return {
+        str(p.relative_to(source)): p.read_bytes()
+        for p in sorted(source.rglob("*"))
+        if p.is_file() and not p.name.endswith(".jinja")
+    }
+
+
 def test_default_render_matches_golden(tmp_path: Path) -> None:
+    """The golden holds only what is generated (from .jinja files, or written by init); the
+    static files are checked to be the template's, byte for byte."""
     project = render(tmp_path / "p")
-    got = snapshot(project)
+    static = static_files()
+    everything = snapshot(project)
+    got = {rel: content for rel, content in everything.items() if rel not in static}
     if os.environ.get("CXGEN_UPDATE_GOLDEN"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for rel, content in got.items():
             (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / rel).write_bytes(content)
     assert got == snapshot(GOLDEN), "re-run with CXGEN_UPDATE_GOLDEN=1 after a deliberate change"
+    assert {rel: everything.get(rel) for rel in static} == static
     assert os.access(project / "run_in_container.sh", os.X_OK)
     assert os.access(project / ".codex/sandbox/entrypoint.sh", os.X_OK)
 

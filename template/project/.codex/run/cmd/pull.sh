@@ -13,11 +13,7 @@ CMD_WORDS=99
 CMD_DASHES=words
 CMD_NEEDS="docker"
 
-args_pull() {
-  COPY_VERB=pull TARGET="$CONTAINER_NAME" COPY_ARGS=(${WORDS[@]+"${WORDS[@]}"})
-  [ "${#COPY_ARGS[@]}" -ge 1 ] && [ "${#COPY_ARGS[@]}" -le 2 ] \
-    || die "usage: ./run_in_container.sh pull [--name NAME] [--yes] SRC [DEST]" "$EXIT_USAGE"
-}
+args_pull() { copy_args pull; }
 
 # pull SRC [DEST]: a file or folder of the session into the host folder DEST (default: here);
 # nothing there is replaced.

@@ -12,11 +12,7 @@ CMD_WORDS=99
 CMD_DASHES=words
 CMD_NEEDS="docker"
 
-args_push() {
-  COPY_VERB=push TARGET="$CONTAINER_NAME" COPY_ARGS=(${WORDS[@]+"${WORDS[@]}"})
-  [ "${#COPY_ARGS[@]}" -ge 1 ] && [ "${#COPY_ARGS[@]}" -le 2 ] \
-    || die "usage: ./run_in_container.sh push [--name NAME] [--yes] SRC [DEST]" "$EXIT_USAGE"
-}
+args_push() { copy_args push; }
 
 # push SRC [DEST]: a host file or folder into the session (DEST: a folder there, default its work
 # dir); nothing there is replaced.

@@ -5,6 +5,13 @@
 # can write (pulling into the session's work dir is done inside, as the agent) and never reads
 # through a symlink the agent may have planted.
 
+# copy_args VERB: push's or pull's words, SRC [DEST] (after -- too), and --name's session.
+copy_args() {
+  COPY_VERB="$1" TARGET="$CONTAINER_NAME" COPY_ARGS=(${WORDS[@]+"${WORDS[@]}"})
+  [ "${#COPY_ARGS[@]}" -ge 1 ] && [ "${#COPY_ARGS[@]}" -le 2 ] \
+    || die "usage: ./run_in_container.sh $1 [--name NAME] [--yes] SRC [DEST]" "$EXIT_USAGE"
+}
+
 # Sets TARGET (default: the project's session), S_* and COPY_IDS (the agent's uid:gid there).
 # COPY_VERB (push or pull) names the command in messages.
 copy_session() {

@@ -1,6 +1,7 @@
 """The shell tests: one file of the run script's library (.codex/run/lib/NAME.sh), sourced into a
 bash process with lib/core.sh (say, die, the checks' regexes) and the few constants it reads,
-its functions called directly. No project is rendered (lib/ is copied as it is), no Docker.
+its functions called directly. No project is rendered (lib/ is copied as it is: these tests read
+the checkout's template/), no Docker.
 Each test runs under this machine's bash and under bash 3.2 (the `script_shell` fixture)."""
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ def test_say_keeps_utf8_letters_in_a_utf8_locale(bash: Bash) -> None:
     assert result.stderr == "cxgen: café a[31mbcdefghi\n"
 
 
+def test_printable_keeps_tab_and_newline_and_drops_the_rest(bash: Bash) -> None:
+    result = bash.run(f"{HOSTILE} | printable", env={"LC_ALL": "C.UTF-8"})
+    assert (result.returncode, result.stdout) == (0, "a[31mbc\td\nefghi")
+
+
 @pytest.mark.parametrize(("call", "status"), [('die "$1"', 1), ('die "$1" 2', 2)])
 def test_die_strips_the_message_and_exits_with_its_status(
     bash: Bash, call: str, status: int

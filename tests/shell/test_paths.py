@@ -1,0 +1,233 @@
+"""lib/paths.sh: is_inside and is_below, the agent trees, and safe_path, which follows a symlink
+only where the agent cannot have made it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.shell.conftest import Bash, assert_usage_error
+
+SYMLINK_IN_TREE = "is a symlink inside the project or work dir, which the agent may have planted"
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """tmp/project (an agent tree: the project), tmp/outside (yours), tmp/host/secret."""
+    root = tmp_path.resolve()
+    for folder in ("project/sub", "outside/sub", "host/secret", "state"):
+        (root / folder).mkdir(parents=True)
+    (root / "project/file").write_text("f\n")
+    (root / "host/secret/key").write_text("k\n")
+    return root
+
+
+def paths(
+    bash: Bash, tree: Path, code: str, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    constants = {"PROJECT_DIR": str(tree / "project"), "STATE_DIR": str(tree / "state")}
+    return bash.run(code, *args, libs=["paths.sh"], constants=constants, cwd=cwd)
+
+
+def safe_path(bash: Bash, tree: Path, path: str, cwd: Path | None = None) -> str:
+    result = paths(bash, tree, 'load_agent_trees; safe_path --work-dir "$1"', path, cwd=cwd)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("child", "parent", "inside", "below"),
+    [
+        ("/a", "/a", True, False),
+        ("/a/b", "/a", True, True),
+        ("/a/b/c", "/a", True, True),
+        ("/ab", "/a", False, False),
+        ("/a", "/a/b", False, False),
+        ("/a b/c", "/a b", True, True),
+        ("/ax/c", "/a*", False, False),  # the parent is a string, not a pattern
+        ("/a*/c", "/a*", True, True),
+        ("/a[x]/c", "/a[x]", True, True),
+        ("/ax/c", "/a?", False, False),
+        ("/a/\nb", "/a", True, True),
+        ("/a\n/b", "/a", False, False),
+        ("/a/", "/a", True, True),  # (not normalised: callers give physical paths)
+    ],
+)
+def test_is_inside_and_is_below(
+    bash: Bash, tree: Path, child: str, parent: str, inside: bool, below: bool
+) -> None:
+    code = """
+if is_inside "$1" "$2"; then echo inside; else echo outside; fi
+if is_below "$1" "$2"; then echo below; else echo not-below; fi
+"""
+    result = paths(bash, tree, code, child, parent)
+    expected = f"{'inside' if inside else 'outside'}\n{'below' if below else 'not-below'}\n"
+    assert (result.returncode, result.stdout) == (0, expected)
+
+
+def test_agent_trees_are_the_project_and_the_remembered_ones(bash: Bash, tree: Path) -> None:
+    (tree / "state/agent-trees").write_text(f"{tree}/work\n\n{tree}/sessions\n")
+    code = """
+load_agent_trees
+for path in "$PROJECT_DIR" "$PROJECT_DIR/x" "$1/work/y" "$1/sessions" "$1/outside"; do
+  if in_agent_tree "$path"; then a=in; else a=out; fi
+  if in_agent_tree "$path" strict; then b=below; else b=not-below; fi
+  echo "${path#"$1"/} $a $b"
+done
+"""
+    result = paths(bash, tree, code, str(tree))
+    assert result.stdout.splitlines() == [
+        "project in not-below",
+        "project/x in below",
+        "work/y in below",
+        "sessions in not-below",
+        "outside out not-below",
+    ]
+
+
+def test_remember_agent_tree_writes_each_tree_once(bash: Bash, tree: Path) -> None:
+    (tree / "state").rmdir()  # made when needed
+    code = """
+load_agent_trees
+remember_agent_tree "$PROJECT_DIR"
+remember_agent_tree /w/one
+remember_agent_tree /w/two
+remember_agent_tree /w/one
+load_agent_trees
+printf '%s\\n' "${AGENT_TREES[@]}"
+"""
+    result = paths(bash, tree, code)
+    assert result.returncode == 0, result.stderr
+    assert (tree / "state/agent-trees").read_text() == "/w/one\n/w/two\n"
+    assert result.stdout.splitlines() == [str(tree / "project"), "/w/one", "/w/two"]
+
+
+def test_safe_path_prints_folders_and_files_absolute(bash: Bash, tree: Path) -> None:
+    assert safe_path(bash, tree, str(tree / "project/sub")) == f"{tree}/project/sub\n"
+    assert safe_path(bash, tree, f"{tree}//project/./sub/") == f"{tree}/project/sub\n"
+    assert safe_path(bash, tree, str(tree / "project/file")) == f"{tree}/project/file\n"
+    assert safe_path(bash, tree, str(tree / "project")) == f"{tree}/project\n"
+
+
+def test_safe_path_makes_a_relative_path_absolute(bash: Bash, tree: Path) -> None:
+    cwd = tree / "project"
+    assert safe_path(bash, tree, "sub", cwd=cwd) == f"{tree}/project/sub\n"
+    assert safe_path(bash, tree, "file", cwd=cwd) == f"{tree}/project/file\n"
+    assert safe_path(bash, tree, "../outside/sub", cwd=cwd) == f"{tree}/outside/sub\n"
+    assert safe_path(bash, tree, ".", cwd=cwd) == f"{tree}/project\n"
+
+
+def test_safe_path_takes_names_a_shell_would_expand(bash: Bash, tree: Path) -> None:
+    for name in ("a b", "*", "-rf", "$(touch x)", "a\tb"):
+        (tree / "outside" / name).mkdir()
+        assert safe_path(bash, tree, str(tree / "outside" / name)) == f"{tree}/outside/{name}\n"
+    assert safe_path(bash, tree, "-rf", cwd=tree / "outside") == f"{tree}/outside/-rf\n"
+    assert not (tree / "outside/x").exists()
+
+
+def test_safe_path_follows_your_symlinks_outside_the_agent_trees(bash: Bash, tree: Path) -> None:
+    (tree / "outside/to-secret").symlink_to(tree / "host/secret")
+    (tree / "outside/to-key").symlink_to(tree / "host/secret/key")
+    (tree / "outside/to-project").symlink_to(tree / "project")
+    assert safe_path(bash, tree, f"{tree}/outside/to-secret") == f"{tree}/host/secret\n"
+    assert safe_path(bash, tree, f"{tree}/outside/to-secret/key") == f"{tree}/host/secret/key\n"
+    assert safe_path(bash, tree, f"{tree}/outside/to-project/sub") == f"{tree}/project/sub\n"
+    # A symlink to a file, last in the path, is printed as it is (the folder it is in resolved).
+    assert safe_path(bash, tree, f"{tree}/outside/to-key") == f"{tree}/outside/to-key\n"
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "given", "named"),
+    [
+        ("project/link", "host/secret", "project/link", "project/link"),
+        ("project/link", "host/secret", "project/link/key", "project/link"),
+        ("project/sub/link", "host/secret", "project/sub/link", "project/sub/link"),
+        ("project/link", "host/secret/key", "project/link", "project/link"),  # last, a file
+        ("project/link", "project/sub", "project/link", "project/link"),  # even to the tree
+        ("project/link", "outside/nowhere", "project/link/..", "project/link"),
+        # Through your symlink into the project, then the agent's.
+        ("project/sub/link", "host/secret", "outside/to-project/sub/link", "project/sub/link"),
+    ],
+)
+def test_safe_path_refuses_a_symlink_in_an_agent_tree(
+    bash: Bash, tree: Path, link: str, target: str, given: str, named: str
+) -> None:
+    (tree / "outside/to-project").symlink_to(tree / "project")
+    (tree / "outside/nowhere").mkdir()
+    (tree / link).symlink_to(tree / target)
+    result = paths(bash, tree, 'load_agent_trees; safe_path --work-dir "$1"', f"{tree}/{given}")
+    assert_usage_error(
+        result,
+        f"--work-dir: refusing {tree}/{given}: {tree}/{named} {SYMLINK_IN_TREE}; "
+        "give the real path",
+    )
+
+
+def test_safe_path_refuses_a_symlink_in_a_remembered_tree(bash: Bash, tree: Path) -> None:
+    (tree / "outside/link").symlink_to(tree / "host/secret")
+    path = f"{tree}/outside/link"
+    assert safe_path(bash, tree, path) == f"{tree}/host/secret\n"
+    # Once outside/ was a work dir, its symlinks are the agent's.
+    (tree / "state/agent-trees").write_text(f"{tree}/outside\n")
+    result = paths(bash, tree, 'load_agent_trees; safe_path --work-dir "$1"', path)
+    assert_usage_error(
+        result, f"--work-dir: refusing {path}: {path} {SYMLINK_IN_TREE}; give the real path"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: cd -P follows a whole chain of symlinks, so a symlink of yours outside the "
+    "agent trees that points at a symlink the agent planted in the project is followed to "
+    "wherever the agent's points",
+)
+@pytest.mark.parametrize("given", ["outside/shared", "outside/shared/key"])
+def test_safe_path_refuses_your_symlink_to_the_agents_symlink(
+    bash: Bash, tree: Path, given: str
+) -> None:
+    (tree / "project/data").symlink_to(tree / "host/secret")  # the agent's
+    (tree / "outside/shared").symlink_to(tree / "project/data")  # yours, made long ago
+    result = paths(bash, tree, 'load_agent_trees; safe_path --read-only "$1"', f"{tree}/{given}")
+    assert result.returncode == 2, f"followed to {result.stdout}"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/", "--work-dir: refusing to mount / (the whole host)"),
+        ("/..", "--work-dir: refusing to mount / (the whole host)"),
+        ("{tree}/outside/to-root", "--work-dir: refusing to mount / (the whole host)"),
+        ("{tree}/project/a\nb", "--work-dir: paths with newlines are refused"),
+        ("{tree}/project/a\rb", "--work-dir: paths with newlines are refused"),
+        ("{tree}/project/missing", "--work-dir: no such file or directory: {tree}/project/missing"),
+        ("missing", "--work-dir: no such file or directory: missing"),
+        ("{tree}/project/file/", "--work-dir: no such file or directory: {tree}/project/file/"),
+        ("{tree}/dangling", "--work-dir: no such file or directory: {tree}/dangling"),
+    ],
+)
+def test_safe_path_errors_are_one_line(bash: Bash, tree: Path, path: str, message: str) -> None:
+    (tree / "outside/to-root").symlink_to("/")
+    (tree / "dangling").symlink_to(tree / "nowhere")
+    (tree / "project/a\nb").mkdir()
+    (tree / "project/a\rb").mkdir()
+    result = paths(
+        bash,
+        tree,
+        'load_agent_trees; got=$(safe_path --work-dir "$1"); echo "not reached: $got"',
+        path.format(tree=tree),
+        cwd=tree / "outside",
+    )
+    assert_usage_error(result, message.format(tree=tree))
+
+
+def test_refuse_symlink(bash: Bash, tree: Path) -> None:
+    (tree / "project/link").symlink_to(tree / "project/file")
+    code = 'refuse_symlink "$1/file"; refuse_symlink "$1/sub"; refuse_symlink "$1/link"'
+    result = paths(bash, tree, code, str(tree / "project"))
+    assert_usage_error(
+        result,
+        f"refusing {tree}/project/link: it is a symlink, which the agent may have planted; "
+        "remove it (or replace it with the real folder or file) and retry",
+    )

@@ -216,12 +216,6 @@ def test_an_unknown_command_is_one_line(
     one_line_error(run_script(script_shell, project, tmp_path, *args), message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cmd_help matches its word in ' $COMMANDS ' as a substring, so two command "
-    "names with a space between pass, and help_header fails on cmd/'run shell.sh' (bash's own "
-    "error, exit 1)",
-)
 def test_help_refuses_two_command_names_in_one_word(
     script_shell: list[str], project: Path, tmp_path: Path
 ) -> None:

@@ -304,11 +304,6 @@ def test_agent_update_takes_an_optional_name(
     assert changed(bash, "build", *args, options=options) == {"AGENT_UPDATE": update, **also}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: --agent-update without a name takes the agent --agent named BEFORE it, the "
-    "default agent when --agent comes after it",
-)
 def test_agent_update_without_a_name_is_the_started_agent_wherever_agent_is(bash: Bash) -> None:
     options = "@start --rebuild --agent-update"
     got = changed(bash, "build", "--agent-update", "--agent", "gemini", options=options)

@@ -134,8 +134,9 @@ def test_safe_path_follows_your_symlinks_outside_the_agent_trees(bash: Bash, tre
     assert safe_path(bash, tree, f"{tree}/outside/to-secret") == f"{tree}/host/secret\n"
     assert safe_path(bash, tree, f"{tree}/outside/to-secret/key") == f"{tree}/host/secret/key\n"
     assert safe_path(bash, tree, f"{tree}/outside/to-project/sub") == f"{tree}/project/sub\n"
-    # A symlink to a file, last in the path, is printed as it is (the folder it is in resolved).
-    assert safe_path(bash, tree, f"{tree}/outside/to-key") == f"{tree}/outside/to-key\n"
+    # A symlink to a file, last in the path, is resolved too, one link at a time (a link of
+    # yours to one the agent planted must not be followed through).
+    assert safe_path(bash, tree, f"{tree}/outside/to-key") == f"{tree}/host/secret/key\n"
 
 
 @pytest.mark.parametrize(
@@ -177,12 +178,6 @@ def test_safe_path_refuses_a_symlink_in_a_remembered_tree(bash: Bash, tree: Path
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cd -P follows a whole chain of symlinks, so a symlink of yours outside the "
-    "agent trees that points at a symlink the agent planted in the project is followed to "
-    "wherever the agent's points",
-)
 @pytest.mark.parametrize("given", ["outside/shared", "outside/shared/key"])
 def test_safe_path_refuses_your_symlink_to_the_agents_symlink(
     bash: Bash, tree: Path, given: str

@@ -17,12 +17,12 @@ CMD_DASHES=
 CMD_NEEDS=""
 
 cmd_help() {
-  if [ "${#WORDS[@]}" -eq 0 ]; then
+  local name="${WORDS[0]:-}"
+  if [ -z "$name" ]; then
     help_all
-  else
-    case " $COMMANDS " in
-      *" ${WORDS[0]} "*) help_command "${WORDS[0]}" ;;
-      *) die "help: unknown command '${WORDS[0]}'; commands: $COMMANDS" "$EXIT_USAGE" ;;
-    esac
+    return 0
   fi
+  case " $COMMANDS " in *" $name "*) [[ "$name" =~ ^[a-z]+$ ]] || name="" ;; *) name="" ;; esac
+  [ -n "$name" ] || die "help: unknown command '${WORDS[0]}'; commands: $COMMANDS" "$EXIT_USAGE"
+  help_command "$name"
 }

@@ -56,15 +56,20 @@ options_parse() {
       options_set "$1" "$2"
       shift 2
     elif [ "$1" = --agent-update ]; then
-      # NAME[@VERSION] is optional: the started agent by default.
-      AGENT_UPDATE="$AGENT"
-      if [ "$#" -ge 2 ] && [[ "$2" != -* ]]; then AGENT_UPDATE="$2"; shift; fi
+      # NAME[@VERSION] is optional: the started agent by default (--agent may come later).
+      AGENT_UPDATE=-
+      if [ "$#" -ge 2 ] && [[ "$2" != -* ]]; then
+        [ -n "$2" ] || die "--agent-update: expected NAME[@VERSION], not an empty word" "$EXIT_USAGE"
+        AGENT_UPDATE="$2"
+        shift
+      fi
       shift
     else
       options_flag "$1"
       shift
     fi
   done
+  [ "$AGENT_UPDATE" != - ] || AGENT_UPDATE="$AGENT"
   case "$CREDENTIALS_MODE" in sync | copy | none) ;;
     *) die "--credentials (or CXGEN_CREDENTIALS): expected copy or none, not '$CREDENTIALS_MODE'" "$EXIT_USAGE" ;;
   esac

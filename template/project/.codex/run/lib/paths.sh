@@ -81,31 +81,48 @@ safe_path() {
     /*) ;;
     *) path="$PWD/$path" ;;
   esac
-  local parts part last="" i
-  IFS=/ read -r -a parts <<<"$path"
   [ -e "$path" ] || die "$what: no such file or directory: $2" "$EXIT_USAGE"
   (
     cd /
-    for i in "${!parts[@]}"; do
-      part="${parts[$i]}"
-      case "$part" in "" | .) continue ;; esac
-      if [ -L "$part" ] && in_agent_tree "$PWD"; then
-        die "$what: refusing $2: $PWD/$part is a symlink inside the project or work dir, which the agent may have planted; give the real path" "$EXIT_USAGE"
-      fi
-      if [ -d "$part" ]; then
-        cd -P -- "$part"
-      else
-        last="$part"
-        [ "$i" -eq $((${#parts[@]} - 1)) ] || die "$what: not a directory: ${PWD%/}/$part" "$EXIT_USAGE"
-      fi
-    done
-    if [ -n "$last" ]; then
-      printf '%s/%s\n' "${PWD%/}" "$last"
+    safe_path_walk "$what" "$2" "$path"
+    if [ -n "$SAFE_LAST" ]; then
+      printf '%s/%s\n' "${PWD%/}" "$SAFE_LAST"
     else
       [ "$PWD" != "/" ] || die "$what: refusing to mount / (the whole host)" "$EXIT_USAGE"
       printf '%s\n' "$PWD"
     fi
   )
+}
+
+# safe_path_walk WHAT GIVEN PATH: cd along PATH from here, one symlink at a time (cd -P would
+# follow a whole chain at once: a link of yours to one the agent planted); sets SAFE_LAST to a
+# last part that is not a folder.
+safe_path_walk() {
+  local what="$1" given="$2" todo=() part target more hops=0
+  IFS=/ read -r -a todo <<<"$3"
+  SAFE_LAST=""
+  while [ "${#todo[@]}" -gt 0 ]; do
+    part="${todo[0]}"
+    todo=(${todo[@]+"${todo[@]:1}"})
+    case "$part" in "" | .) continue ;; esac
+    if [ -L "$part" ]; then
+      ! in_agent_tree "$PWD" \
+        || die "$what: refusing $given: $PWD/$part is a symlink inside the project or work dir, which the agent may have planted; give the real path" "$EXIT_USAGE"
+      hops=$((hops + 1))
+      [ "$hops" -le 40 ] || die "$what: too many levels of symbolic links: $given" "$EXIT_USAGE"
+      target=$(readlink -- "$part") || die "$what: cannot read the symlink $PWD/$part" "$EXIT_USAGE"
+      case "$target" in *$'\n'* | *$'\r'*) die "$what: refusing $given: $PWD/$part points to a path with a newline" "$EXIT_USAGE" ;; esac
+      case "$target" in /*) cd / ;; esac
+      IFS=/ read -r -a more <<<"$target"
+      todo=(${more[@]+"${more[@]}"} ${todo[@]+"${todo[@]}"})
+    elif [ -d "$part" ]; then
+      cd -P -- "$part"
+    elif [ "${#todo[@]}" -eq 0 ]; then
+      SAFE_LAST="$part"
+    else
+      die "$what: not a directory: ${PWD%/}/$part" "$EXIT_USAGE"
+    fi
+  done
 }
 
 # The files and folders that steer the host must be what cxgen wrote, not the agent's symlinks.

@@ -1,3 +1,3 @@
 """cxgen: generate a firewalled Docker sandbox for AI coding agents, per project."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

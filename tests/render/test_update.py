@@ -25,7 +25,7 @@ OLD = "0.0.1"
 # (file in the template, line today, the same line in v0.0.1)
 OLD_LINES = [
     (
-        "project/run_in_container.sh.jinja",
+        "project/.codex/run/lib/core.sh",
         "printable() { LC_ALL=C tr -d '\\000-\\010\\013-\\037\\177-\\237'; }",
         "printable() { LC_ALL=C tr -d '\\000-\\010\\013-\\037\\177'; }",
     ),
@@ -35,6 +35,8 @@ OLD_LINES = [
         "ENV DEBIAN_FRONTEND=noninteractive",
     ),
 ]
+# The run script's library file that holds the line changed in v0.0.1.
+CORE = Path(".codex/run/lib/core.sh")
 GIT_ID = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 
@@ -94,17 +96,13 @@ def answers(project: Path) -> dict[str, object]:
 
 def test_old_version_renders_the_old_lines(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
-    assert OLD_LINES[0][2] in (project / "run_in_container.sh").read_text()
+    assert OLD_LINES[0][2] in (project / CORE).read_text()
     assert answers(project)["_commit"] == f"v{OLD}" and answers(project)["_src_path"] == "cxgen"
 
 
 def test_unrelated_user_edit_survives(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
-    edit(
-        project / "run_in_container.sh",
-        "readonly EXIT_USAGE=2\n",
-        "readonly EXIT_USAGE=2\n# my tweak\n",
-    )
+    edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# my tweak\n")
     edit(
         project / ".codex/sandbox/Dockerfile",
         'CMD ["bash", "-l"]',
@@ -113,7 +111,7 @@ def test_unrelated_user_edit_survives(history: Path, tmp_path: Path) -> None:
     commit_all(project, "my edits")
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 0, result.stderr
-    script = (project / "run_in_container.sh").read_text()
+    script = (project / CORE).read_text()
     dockerfile = (project / ".codex/sandbox/Dockerfile").read_text()
     assert "# my tweak\n" in script and OLD_LINES[0][1] in script and OLD_LINES[0][2] not in script
     assert "LABEL team=mine" in dockerfile and OLD_LINES[1][1] in dockerfile
@@ -126,11 +124,7 @@ def test_edit_on_the_same_lines_is_a_reported_conflict(history: Path, tmp_path: 
     project = old_project(tmp_path)
     dockerfile = project / ".codex/sandbox/Dockerfile"
     edit(dockerfile, OLD_LINES[1][2], "ENV DEBIAN_FRONTEND=noninteractive TZ=UTC")
-    edit(
-        project / "run_in_container.sh",
-        "readonly EXIT_USAGE=2\n",
-        "readonly EXIT_USAGE=2\n# kept\n",
-    )
+    edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# kept\n")
     commit_all(project, "conflicting edit")
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 1, result.stderr
@@ -138,7 +132,7 @@ def test_edit_on_the_same_lines_is_a_reported_conflict(history: Path, tmp_path: 
     text = dockerfile.read_text()
     assert "<<<<<<<" in text and "TZ=UTC" in text and "LANG=C.UTF-8" in text
     # every non-conflicting change is still applied
-    script = (project / "run_in_container.sh").read_text()
+    script = (project / CORE).read_text()
     assert "# kept\n" in script and OLD_LINES[0][1] in script
 
 
@@ -215,10 +209,8 @@ def test_not_in_git(history: Path, tmp_path: Path) -> None:
 
 def test_uncommitted_changes_are_refused(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
-    edit(
-        project / "run_in_container.sh", "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n"
-    )
-    assert_refused_untouched(project, "uncommitted changes in run_in_container.sh")
+    edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n")
+    assert_refused_untouched(project, "uncommitted changes in .codex/run/lib/core.sh")
 
 
 def test_newer_project_is_refused(history: Path, tmp_path: Path) -> None:
@@ -228,7 +220,9 @@ def test_newer_project_is_refused(history: Path, tmp_path: Path) -> None:
     assert_refused_untouched(project, "newer than this cxgen")
 
 
-@pytest.mark.parametrize("link", [".codex", ".codex/sandbox", "run_in_container.sh"])
+@pytest.mark.parametrize(
+    "link", [".codex", ".codex/sandbox", ".codex/run", ".codex/run/lib", "run_in_container.sh"]
+)
 def test_a_committed_symlink_is_never_written_through(
     history: Path, tmp_path: Path, link: str
 ) -> None:
@@ -260,7 +254,7 @@ def test_user_owned_files_are_never_overwritten(history: Path, tmp_path: Path) -
     assert (env / "init.sh").read_text() == "echo mine\n"
     assert (env / "config.toml").read_text() == "model = 'mine'\n"
     assert OLD_LINES[1][2] in (project / ".codex/sandbox/Dockerfile").read_text()  # not updated
-    assert OLD_LINES[0][1] in (project / "run_in_container.sh").read_text()  # updated
+    assert OLD_LINES[0][1] in (project / CORE).read_text()  # updated
 
 
 def image_tag(project: Path, tmp_path: Path) -> str:
@@ -383,7 +377,7 @@ def test_a_teammate_without_the_mount_paths_can_update(history: Path, tmp_path: 
     mount.rmdir()
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 0, result.stderr
-    assert f"'{mount}'" in (project / "run_in_container.sh").read_text()
+    assert f"'{mount}'" in (project / ".codex/run/settings.sh").read_text()
 
 
 def test_project_in_a_subfolder_of_its_repository(history: Path, tmp_path: Path) -> None:
@@ -402,7 +396,7 @@ def test_project_in_a_subfolder_of_its_repository(history: Path, tmp_path: Path)
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 1, result.stderr
     assert "conflicts in: .codex/sandbox/Dockerfile" in result.stderr
-    assert "  run_in_container.sh" in result.stderr  # changed files named from the project
+    assert "  .codex/run/lib/core.sh" in result.stderr  # changed files named from the project
 
 
 def test_update_records_the_new_policy(history: Path, state: Path, tmp_path: Path) -> None:
@@ -461,9 +455,7 @@ def test_update_runs_no_command_from_the_projects_git(
 
 def test_dry_run_works_on_uncommitted_changes_and_says_so(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
-    edit(
-        project / "run_in_container.sh", "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n"
-    )
+    edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n")
     (project / "notes.txt").write_text("untracked\n")
     before = snapshot(project)
     status = sh("git", "status", "--porcelain", cwd=project)
@@ -471,7 +463,7 @@ def test_dry_run_works_on_uncommitted_changes_and_says_so(history: Path, tmp_pat
     assert result.returncode == 0, result.stderr
     # Only generated files take part in the merge: the untracked note is not copied.
     assert (
-        "with its 1 uncommitted change to generated files (run_in_container.sh) (1 uncommitted "
+        "with its 1 uncommitted change to generated files (.codex/run/lib/core.sh) (1 uncommitted "
         "change to files cxgen did not generate play no part)" in result.stderr
     )
     assert f"would update {project} from v{OLD} to v{__version__}" in result.stderr

@@ -13,6 +13,7 @@ from cxgen.answers import load_data_file, parse_data_items
 from cxgen.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, CxgenError
 
 if TYPE_CHECKING:
+    from cxgen.moved_code import MovedScript
     from cxgen.update import UpdateResult
 
 
@@ -75,6 +76,8 @@ def _cmd_update(args: argparse.Namespace) -> int:
             f"cxgen: kept {name}: the new template drops it, but you had changed it",
             file=sys.stderr,
         )
+    if result.moved:
+        _print_moved(result.moved, dry_run=args.dry_run)
     if args.dry_run:
         sys.stdout.write(result.diff)
     if result.conflicts:
@@ -85,9 +88,29 @@ def _cmd_update(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0 if args.dry_run else 1
-    if not args.dry_run:
-        print("next: review with `git diff`, then commit", file=sys.stderr)
+    if args.dry_run:
+        return 0
+    if result.moved:
+        return 1
+    print("next: review with `git diff`, then commit", file=sys.stderr)
     return 0
+
+
+def _print_moved(moved: MovedScript, *, dry_run: bool) -> None:
+    """The user's edits to the one-file run script: one line each, with where to re-apply it."""
+    kept = "would be kept" if dry_run else "is kept"
+    print(
+        "cxgen: moved: run_in_container.sh's code is now in .codex/run/ (the script only loads "
+        f"it); your edited copy {kept} as {moved.kept}; each of your edits, and where its code "
+        "is now:",
+        file=sys.stderr,
+    )
+    for edit in moved.edits:
+        print(
+            f"  {moved.kept}:{edit.lines} ({edit.was_in}): re-apply in {edit.now_in}",
+            file=sys.stderr,
+        )
+    print(f"cxgen: once re-applied, delete {moved.kept} and commit", file=sys.stderr)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -167,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_answers_epilog(),
         help="write run_in_container.sh and the sandbox files into a project",
         description="Ask which agents, domains, packages and mounts the sandbox gets, then write "
-        "run_in_container.sh, .codex/sandbox/ and .codex/.environment/ into PATH. "
+        "run_in_container.sh, .codex/run/, .codex/sandbox/ and .codex/.environment/ into PATH. "
         "Never overwrites an existing file.",
     )
     init.add_argument(
@@ -186,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge template improvements into a generated project, keeping your edits",
         description="Re-render the project with this cxgen's template and its saved answers, and "
         "merge three ways (old render, new render, your files). Works offline. Needs the "
-        "project committed in git; conflicts are left as <<<<<<< markers and exit 1.",
+        "project committed in git; conflicts are left as <<<<<<< markers and exit 1 (an edited "
+        "one-file run_in_container.sh from 0.3 or earlier is kept beside the new one instead, "
+        "its edits listed with where their code is now).",
     )
     update.add_argument(
         "--dry-run",

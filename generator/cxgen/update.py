@@ -8,6 +8,8 @@ Copier's own update does the merge; the versions come from the local template hi
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,29 @@ import yaml
 from copier._main import Worker
 from copier._template import Template
 from packaging.version import InvalidVersion, Version
+from pathspec import GitIgnoreSpec
 from plumbum import local
 
 from cxgen import __version__
 from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
-from cxgen.init import TEMPLATE_SOURCE, copier_data, portable_answers, render_template
+from cxgen.init import (
+    TEMPLATE_SOURCE,
+    copier_data,
+    portable_answers,
+    release_data,
+    render_template,
+)
 from cxgen.line_endings import check_gitattributes, ensure_lf_rules
+from cxgen.moved_code import (
+    RUN_SCRIPT,
+    MovedScript,
+    check_kept_free,
+    edited_script,
+    move_run_script,
+    splits_run_script,
+)
 from cxgen.project_files import ANSWERS_FILE, read_regular, refuse_symlinks, template_files
 from cxgen.template_repo import (
     git,
@@ -56,6 +73,8 @@ class UpdateResult:
     uncommitted: list[str] = field(default_factory=list)
     # Dry run: uncommitted changes to other files, which play no part in the update.
     others_uncommitted: int = 0
+    # The user's edited one-file run script, kept beside the new entry (an update from 0.3).
+    moved: MovedScript | None = None
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -154,10 +173,59 @@ def _user_owned(project: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+class _OldRender:
+    """The project's release rendered with its saved answers (the merge's base), on first use."""
+
+    def __init__(self, old: str, answers: dict[str, Any], folder: Path) -> None:
+        self.old = old
+        self.answers = {key: value for key, value in answers.items() if not key.startswith("_")}
+        self.folder = folder / "base"
+
+    def path(self) -> Path:
+        if not self.folder.exists():
+            render_template(
+                self.folder,
+                self.answers,
+                version_tag(self.old),
+                error_type=CxgenError,
+                error_prefix="update failed: ",
+            )
+        return self.folder
+
+
+@contextmanager
+def _old_render(old: str, answers: dict[str, Any]) -> Iterator[_OldRender]:
+    with tempfile.TemporaryDirectory(prefix="cxgen-base-") as tmp:
+        yield _OldRender(old, answers, Path(tmp))
+
+
+def _owned(patterns: list[str], rel: Path) -> bool:
+    """Whether a user-owned pattern (gitignore style, as Copier's skip_if_exists) names rel."""
+    return GitIgnoreSpec.from_lines(patterns).match_file(str(rel))
+
+
 def _copier_update(
     project: Path, old: str, answers: dict[str, Any], data: dict[str, Any]
-) -> list[str]:
-    """Copier's update from `old`; returns the files kept because the user had changed them."""
+) -> tuple[list[str], MovedScript | None]:
+    """Copier's update from `old`; returns the files kept because the user had changed them, and
+    their edited one-file run script when the update moves its code into .codex/run/."""
+    with _old_render(old, answers) as base:
+        skip = _user_owned(project)
+        mine = None
+        if splits_run_script(old, __version__) and not _owned(skip, RUN_SCRIPT):
+            mine = edited_script(project, base.path())
+        if mine is not None:
+            check_kept_free(project, old)
+            skip.append(str(RUN_SCRIPT))  # not merged: kept whole, and the entry written after
+        _run_copier(project, old, answers, data, skip)
+        kept = _keep_edited_deletions(project, base)
+        moved = move_run_script(project, old, __version__, mine, base.path()) if mine else None
+    return kept, moved
+
+
+def _run_copier(
+    project: Path, old: str, answers: dict[str, Any], data: dict[str, Any], skip: list[str]
+) -> None:
     repo = str(template_repo())
     # The saved lists go in as text too: the current release asks for them as text, and
     # Copier would drop a saved answer of another type.
@@ -169,45 +237,40 @@ def _copier_update(
             dst_path=project,
             src_path=repo,
             vcs_ref=version_tag(),
-            data=copier_data({**saved_lists, **data}),
+            data={**copier_data({**saved_lists, **data}), **release_data(version_tag())},
             defaults=True,
             overwrite=True,
             unsafe=True,  # our own template: it loads cxgen's Jinja extension
             quiet=True,
             skip_tasks=True,
             conflict="inline",
-            skip_if_exists=_user_owned(project),
+            skip_if_exists=skip,
         ) as worker,
     ):
         # The committed answers name the source "cxgen" (machine-independent): the old
         # version comes from this machine's copy of the template history.
         worker.subproject.__dict__["template"] = Template(url=repo, ref=version_tag(old))
-        # The old release renders from the saved answers: lists as text, as any release reads.
-        worker.subproject.__dict__["last_answers"] = copier_data(worker.subproject.last_answers)
+        # The old release renders from the saved answers (lists as text, as any release reads)
+        # and names itself, as when it generated the project.
+        worker.subproject.__dict__["last_answers"] = {
+            **copier_data(worker.subproject.last_answers),
+            **release_data(version_tag(old)),
+        }
         worker.run_update()
     portable_answers(project / ANSWERS_FILE)
-    return _keep_edited_deletions(project, old, answers)
 
 
-def _keep_edited_deletions(project: Path, old: str, answers: dict[str, Any]) -> list[str]:
+def _keep_edited_deletions(project: Path, base: _OldRender) -> list[str]:
     """Copier deletes a file the new template dropped even when the user had changed it: put
     those back from git (the user's edit wins), and return them."""
     deleted = [path for code, path in _git_status(project) if code == " D"]
-    if not deleted:
-        return []
     kept = []
-    with tempfile.TemporaryDirectory(prefix="cxgen-base-") as tmp:
-        base = Path(tmp) / "base"
-        saved = {key: value for key, value in answers.items() if not key.startswith("_")}
-        render_template(
-            base, saved, version_tag(old), error_type=CxgenError, error_prefix="update failed: "
-        )
-        for rel in deleted:
-            committed = git_bytes("show", f"HEAD:./{rel}", cwd=project)
-            generated = (base / rel).read_bytes() if (base / rel).is_file() else None
-            if committed != generated:
-                git("checkout", "HEAD", "--", rel, cwd=project)
-                kept.append(rel)
+    for rel in deleted:
+        committed = git_bytes("show", f"HEAD:./{rel}", cwd=project)
+        generated = base.path() / rel
+        if committed != (generated.read_bytes() if generated.is_file() else None):
+            git("checkout", "HEAD", "--", rel, cwd=project)
+            kept.append(rel)
     return kept
 
 
@@ -235,9 +298,12 @@ def _has_markers(path: Path) -> bool:
     return any(f"\n{marker}" in f"\n{text}" for marker in CONFLICT_MARKERS)
 
 
-def _diff(project: Path) -> str:
+def _diff(project: Path, *, copies: bool = False) -> str:
+    """The update's diff; with `copies`, a new file that copies a changed one is shown as such
+    (the kept one-file run script, not its 3,000 lines again)."""
     git("add", "-N", "--", ".", cwd=project)  # show new files in the diff too
-    return git("diff", "--no-ext-diff", "--no-textconv", "--", ".", cwd=project)
+    options = ["-C"] if copies else []
+    return git("diff", *options, "--no-ext-diff", "--no-textconv", "--", ".", cwd=project)
 
 
 def run_update(project: Path, data: dict[str, Any], *, dry_run: bool = False) -> UpdateResult:
@@ -261,13 +327,19 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
     refuse_symlinks(project, template_files())
     check_gitattributes(project)
     if not dry_run:
-        kept = _copier_update(project, old, answers, given)
+        kept, moved = _copier_update(project, old, answers, given)
         ensure_lf_rules(project)
         changed, conflicts = _changes(project)
         if not conflicts:  # with conflicts the user has yet to decide what the files say
             accept_policy(project, __version__)
         return UpdateResult(
-            old, __version__, changed, conflicts, kept=kept, answers_changed=answers_changed
+            old,
+            __version__,
+            changed,
+            conflicts,
+            kept=kept,
+            answers_changed=answers_changed,
+            moved=moved,
         )
     # Dry run: the same update in a throwaway clone, with the project's files as they are now
     # (uncommitted changes included); the project is not touched.
@@ -278,7 +350,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         copy = clone / project.relative_to(top)
         if dirty:
             _copy_uncommitted(project, copy, dirty)
-        kept = _copier_update(copy, old, answers, given)
+        kept, moved = _copier_update(copy, old, answers, given)
         ensure_lf_rules(copy)
         changed, conflicts = _changes(copy)
         return UpdateResult(
@@ -286,11 +358,12 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
             __version__,
             changed,
             conflicts,
-            diff=_diff(copy),
+            diff=_diff(copy, copies=moved is not None),
             kept=kept,
             answers_changed=answers_changed,
             uncommitted=dirty,
             others_uncommitted=len(all_dirty) - len(dirty),
+            moved=moved,
         )
 
 

@@ -299,9 +299,11 @@ def test_image_hash_changes_only_with_the_build_context(history: Path, tmp_path:
     assert image_tag(project, tmp_path) != tag_new
 
 
-def test_real_history_previous_release_updates_offline(tmp_path: Path) -> None:
-    """The shipped history: a project made by the previous release, hand-edited, updated with
-    no network at all (a fresh network namespace when we may make one)."""
+def test_real_history_first_release_updates_offline(tmp_path: Path) -> None:
+    """The shipped history: a project made by the first release, hand-edited, updated with
+    no network at all (a fresh network namespace when we may make one). Its one-file run script
+    is kept beside the new entry, and the edit named where its line is now (outside any function:
+    by the line itself, a constant that lives in .codex/run/lib/core.sh)."""
     project = tmp_path / "real"
     result = run_cxgen(
         [
@@ -331,8 +333,14 @@ def test_real_history_previous_release_updates_offline(tmp_path: Path) -> None:
     result = subprocess.run(
         command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
     )
-    assert result.returncode == 0, result.stderr
-    assert "# team edit\n" in (project / "run_in_container.sh").read_text()
+    assert result.returncode == 1, result.stderr
+    kept = "run_in_container.sh.v0.1.0-edited"
+    text = (project / kept).read_text()
+    [line] = [n for n, each in enumerate(text.splitlines(), 1) if each == "# team edit"]
+    assert (
+        f"  {kept}:{line} (outside any function): re-apply in .codex/run/lib/core.sh"
+        in result.stderr.splitlines()
+    )
     assert answers(project)["_commit"] == f"v{__version__}"
 
 

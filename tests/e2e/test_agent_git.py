@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -17,14 +16,11 @@ import pytest
 
 from tests.e2e.conftest import RUN_ID, Sandbox, Topology, build, chown_tree, generate
 from tests.e2e.test_git_track import USER, as_user, committed_project, git, stop
+from tests.e2e.waiting import wait_until
 
 
 def wait_for(path: Path) -> None:
-    for _ in range(150):
-        if path.exists():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{path} never appeared")
+    wait_until(path.exists, f"{path} to appear")
 
 
 def test_agent_commits_reach_the_host_through_fetch(

@@ -36,6 +36,7 @@ from tests.e2e.conftest import (
     login_file,
     requests_seen,
 )
+from tests.e2e.waiting import BOUND
 
 USER = (PROJECT_UID, PROJECT_UID)
 
@@ -282,7 +283,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
         args = list(session.args)
         name = args[args.index("--name") + 1]
         address = ""
-        for _ in range(120):
+        for _ in range(int(BOUND * 2)):
             address = docker(
                 "inspect",
                 "-f",
@@ -295,7 +296,7 @@ def test_codex_login_callback_is_bridged_from_the_docker_host(codex_project) -> 
             time.sleep(0.5)
         assert address, "no login container"
         reply = b""
-        for _ in range(60):
+        for _ in range(int(BOUND / 2)):
             try:
                 with socket.create_connection((address, 1455), timeout=2) as conn:
                     conn.sendall(

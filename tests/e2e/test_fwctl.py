@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, docker
+from tests.e2e.waiting import BOUND, wait_until
 
 AGENT = [
     "setpriv",
@@ -112,13 +113,10 @@ class Session:
 
 def wait_ready(name: str, since: str = "") -> None:
     """Until the entrypoint has handed over to the command (the firewall is up)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        logs = docker("logs", name, check=False).stdout
-        if logs.count("ready") > (1 if since else 0):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{name} did not start: {docker('logs', name, check=False).stderr}")
+    wait_until(
+        lambda: docker("logs", name, check=False).stdout.count("ready") > (1 if since else 0),
+        f"{name} to start",
+    )
 
 
 @contextmanager
@@ -382,7 +380,7 @@ def test_learn_mode_saves_on_a_yes_at_the_terminal(make_sandbox) -> None:  # typ
     )
     os.close(secondary)
     output = b""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + BOUND
     answered = False
     while process.poll() is None and time.monotonic() < deadline:
         ready, _, _ = select.select([main], [], [], 0.2)

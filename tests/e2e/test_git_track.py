@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, build, chown_tree, generate
+from tests.e2e.waiting import wait_until
 
 USER = (PROJECT_UID, PROJECT_UID)
 
@@ -107,10 +108,7 @@ def test_revert_waits_for_the_sandbox_to_stop(
         "exec", "--", "sh", "-c", "echo x > b.txt; sleep 60", env=env, user=USER
     )
     try:
-        for _ in range(100):
-            if (sandbox.project / "b.txt").exists():
-                break
-            subprocess.run(["sleep", "0.2"], check=True)
+        wait_until((sandbox.project / "b.txt").exists, "the session to write", watch=session)
         result = as_user(sandbox, env, "revert", "--yes")
         assert result.returncode == 2 and "a running sandbox" in result.stderr
         assert (sandbox.project / "b.txt").exists()

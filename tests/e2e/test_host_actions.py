@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,18 +25,11 @@ from tests.e2e.conftest import (
     generate,
 )
 from tests.e2e.test_git_track import USER, git, stop
+from tests.e2e.waiting import wait_until
 
 # As many files as the reviewer's reproduction: git writes them one by one, so a racer has time.
 FILES = 3000
 NAMES = [f"f{i:04}" for i in range(FILES)]
-
-
-def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def track_project(

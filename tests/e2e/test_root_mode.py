@@ -6,13 +6,13 @@ test_attacks.py and test_wall_*.py, runs every test in this mode too.)"""
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import LABEL, RUN_ID, Sandbox, docker
+from tests.e2e.waiting import wait_until
 
 # Each must fail with "Operation not permitted": the bits never reach the host's file.
 SETUID_ATTEMPTS = {
@@ -126,10 +126,7 @@ def test_push_runs_without_capabilities(root_sandbox: Sandbox, tmp_path: Path) -
     session = root_sandbox.start("exec", "--", "bash", "-c", setup, name=name)
     project = root_sandbox.project
     try:
-        deadline = time.monotonic() + 60
-        while not (project / "ready-root").exists():
-            assert time.monotonic() < deadline and session.poll() is None, "no start"
-            time.sleep(0.1)
+        wait_until((project / "ready-root").exists, "the session to start", watch=session)
         source = tmp_path / "lockdown"
         source.write_text("x\n")
         pushed = root_sandbox.run("push", "--name", name, str(source), "into-state")
@@ -188,10 +185,7 @@ def test_the_image_run_by_hand_as_root_without_read_only_refuses(root_sandbox: S
 
 
 def wait_for(path: Path, session: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert time.monotonic() < deadline and session.poll() is None, "the session did not start"
-        time.sleep(0.1)
+    wait_until(path.exists, "the session to start", watch=session)
 
 
 # What an agent running as uid 0 would do to steer root's tools: its own /run/cxgen (with a

@@ -31,6 +31,7 @@ from tests.e2e.conftest import (
     Topology,
     docker,
 )
+from tests.e2e.waiting import BOUND, wait_until
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -51,11 +52,8 @@ def state(name: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else "gone"
 
 
-def wait_for(path: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.2)
+def wait_for(path: Path) -> None:
+    wait_until(path.exists, f"{path} to appear")
 
 
 def free_port() -> int:
@@ -226,7 +224,7 @@ def test_port_is_published_on_loopback_and_a_used_port_is_a_clear_error(
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + BOUND
         address = ""
         while not address:
             assert server.poll() is None, server.communicate()[1]
@@ -531,12 +529,12 @@ def test_two_starts_at_the_same_moment_claim_a_name_each(project: Sandbox) -> No
     script = 'touch "started-$(hostname)"; sleep 60'
     both = [project.start("exec", "--parallel", "--", "bash", "-c", script, name="") for _ in "ab"]
     try:
-        deadline = time.monotonic() + 120
-        while len(list(project.project.glob("started-*"))) < 2:
-            for session in both:
-                assert session.poll() is None, session.communicate()[1]
-            assert time.monotonic() < deadline, "the two sessions never both started"
-            time.sleep(0.2)
+        for session in both:
+            wait_until(
+                lambda: len(list(project.project.glob("started-*"))) >= 2,
+                "the two sessions to start",
+                watch=session,
+            )
         assert sessions_of(project) == {name, f"{name}-2"}
     finally:
         for session_name in (name, f"{name}-2"):
@@ -547,20 +545,21 @@ def test_two_starts_at_the_same_moment_claim_a_name_each(project: Sandbox) -> No
         started.unlink()
     plain = [project.start("exec", "--", "bash", "-c", script, name="") for _ in "ab"]
     try:
-        deadline = time.monotonic() + 120
-        while all(session.poll() is None for session in plain):
-            assert time.monotonic() < deadline, "neither plain start ended"
-            time.sleep(0.2)
+        wait_until(
+            lambda: any(session.poll() is not None for session in plain),
+            "one of the plain starts to be refused",
+        )
         (refused,) = [session for session in plain if session.poll() is not None]
         out, err = refused.communicate(timeout=60)
         result = subprocess.CompletedProcess(refused.args, refused.returncode, out, err)
         one_line_error(result, f"session {name} is already running", "--parallel", "attach")
         assert "Conflict" not in err
         (running,) = [session for session in plain if session is not refused]
-        while not list(project.project.glob("started-*")):
-            assert running.poll() is None, running.communicate()[1]
-            assert time.monotonic() < deadline, "the other plain start never ran"
-            time.sleep(0.2)
+        wait_until(
+            lambda: list(project.project.glob("started-*")),
+            "the other plain start to run",
+            watch=running,
+        )
         assert sessions_of(project) == {name}
     finally:
         project.run("stop", name)

@@ -8,7 +8,6 @@ up. Both modes: a user's project and root mode."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from tests.e2e.conftest import (
     generate,
 )
 from tests.e2e.test_git_track import USER, git, stop
+from tests.e2e.waiting import wait_until
 
 BOTH_MODES = pytest.mark.parametrize("owner", [PROJECT_UID, 0], ids=["user", "root"])
 # What the planted code looks up and fetches: names the allowlist lacks, which learn mode would
@@ -230,10 +230,7 @@ def test_a_trusted_run_waits_for_the_agent_to_stop(  # type: ignore[no-untyped-d
     ready = sandbox.project / "ready"
     session = sandbox.start("exec", "--", "sh", "-c", "touch ready; sleep 60")
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert ready.exists()
+        wait_until(ready.exists, "the session to start", watch=session)
         result = sandbox.run("exec", "--learn", "--", "true", shell=script_shell)
         assert result.returncode == 2, result.stderr
         assert "a running sandbox" in result.stderr and "stop it first" in result.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ import pytest
 from cxgen.doctor import policy_dir
 from tests.conftest import STATE_HOME
 from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker
+from tests.e2e.waiting import wait_until
 
 # The host user the run script runs as: root, or an unprivileged user in the docker group.
 HOST_USERS = {"root": None, "user": (PROJECT_UID, PROJECT_UID)}
@@ -604,10 +604,11 @@ def running_sandbox(sandbox: Sandbox) -> Iterator[None]:
     name = f"cxgen-test-{RUN_ID}-long-{uuid.uuid4().hex[:6]}"
     process = sandbox.start("exec", "--name", name, "--", "sleep", "60")
     try:
-        for _ in range(150):
-            if docker("ps", "-q", "--filter", f"name={name}").stdout.strip():
-                break
-            time.sleep(0.2)
+        wait_until(
+            lambda: docker("ps", "-q", "--filter", f"name={name}").stdout.strip(),
+            f"{name} to run",
+            watch=process,
+        )
         yield
     finally:
         docker("rm", "-f", "-v", name, check=False)

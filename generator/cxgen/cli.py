@@ -78,6 +78,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         )
     if result.moved:
         _print_moved(result.moved, dry_run=args.dry_run)
+    _print_uncommitted(result)
     if args.dry_run:
         sys.stdout.write(result.diff)
     if result.conflicts:
@@ -94,6 +95,26 @@ def _cmd_update(args: argparse.Namespace) -> int:
         return 1
     print("next: review with `git diff`, then commit", file=sys.stderr)
     return 0
+
+
+def _print_uncommitted(result: UpdateResult) -> None:
+    """The uncommitted files the update left as they were, and a .gitattributes to commit."""
+    if result.left_alone:
+        count = len(result.left_alone)
+        names = ", ".join(result.left_alone[:3]) + (" ..." if count > 3 else "")
+        print(
+            f"cxgen: left as {'it was' if count == 1 else 'they were'} (cxgen does not write "
+            f"{'it' if count == 1 else 'them'}): {count} uncommitted or untracked "
+            f"{'file' if count == 1 else 'files'} ({names})",
+            file=sys.stderr,
+        )
+    if result.gitattributes_uncommitted:
+        print(
+            "cxgen: .gitattributes is not committed: cxgen init wrote it (it keeps "
+            "run_in_container.sh and .copier-answers.yml LF in every checkout); commit it with "
+            "the update: `git add .gitattributes`",
+            file=sys.stderr,
+        )
 
 
 def _print_moved(moved: MovedScript, *, dry_run: bool) -> None:

@@ -155,7 +155,7 @@ def _check_docker(report: Report) -> docker.DockerClient | None:
         report.add(OK, "docker socket", f"{socket} (read and write)")
     client = _connect(report)
     if client is not None:
-        _check_builder(report)
+        _check_builder(report, cli)
     return client
 
 
@@ -184,12 +184,16 @@ def _connect(report: Report) -> docker.DockerClient | None:
     return client
 
 
-def _check_builder(report: Report) -> None:
-    """BuildKit (buildx) or the legacy builder: both build the generated Dockerfile."""
+def _check_builder(report: Report, cli: str | None) -> None:
+    """BuildKit (buildx) or the legacy builder: both build the generated Dockerfile. Asked of
+    the docker CLI at `cli` (None: not on PATH, which its own check reported)."""
+    if cli is None:
+        report.add(SKIP, "builder", "needs the docker CLI (see its line above)")
+        return
     if os.environ.get("DOCKER_BUILDKIT") == "0":
         report.add(OK, "builder", "legacy (DOCKER_BUILDKIT=0); the Dockerfile needs no BuildKit")
         return
-    code, out, _ = local["docker"]["buildx", "version"].run(retcode=None, timeout=20)
+    code, out, _ = local[cli]["buildx", "version"].run(retcode=None, timeout=20)
     if code == 0:
         report.add(OK, "builder", f"BuildKit ({out.strip() or 'buildx'})")
     else:
@@ -321,6 +325,9 @@ def _check_project(report: Report, project: Path, client: docker.DockerClient | 
     version = _check_version(report, str(answers.get("_commit") or ""))
     if not (project / RUN_SCRIPT).is_file():
         report.add(FAIL, "run script", f"{project / RUN_SCRIPT} is missing", "restore it with git")
+        return None
+    if shutil.which("bash") is None:
+        report.add(SKIP, "policy", "needs bash to ask the run script (see its line above)")
         return None
     tag = _check_policy(report, project, version)
     if tag is None:

@@ -56,14 +56,18 @@ def plan_install(staging: Path, dest: Path) -> InstallPlan:
 def template_files() -> list[Path]:
     """Project-relative paths of the files the installed template writes."""
     root = template_dir() / "project"
-    names = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            rel = str(path.relative_to(root)).removesuffix(".jinja")
-            names.append(
-                Path(rel.replace("{{ _copier_conf.answers_file }}", ".copier-answers.yml"))
-            )
-    return names
+    return [
+        generated_name(str(path.relative_to(root)))
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    ]
+
+
+def generated_name(template_name: str) -> Path:
+    """The project-relative path a template file (relative to the template's project/) renders
+    to: the file names hold no Jinja but the answers file's."""
+    rel = template_name.removesuffix(".jinja")
+    return Path(rel.replace("{{ _copier_conf.answers_file }}", ANSWERS_FILE))
 
 
 def read_regular(path: Path, limit: int = MAX_GENERATED_BYTES) -> tuple[bytes, int]:

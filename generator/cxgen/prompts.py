@@ -27,8 +27,9 @@ from jinja2 import FileSystemLoader, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 from prompt_toolkit.lexers import PygmentsLexer
 
-from cxgen.errors import UsageError
+from cxgen.errors import InvalidAnswer, UsageError
 from cxgen.template_repo import git, template_repo
+from cxgen.validators import LIST_ANSWERS, TEMPLATE_CHECKS
 
 QUESTION_KEYS = frozenset(
     {"type", "multiselect", "help", "choices", "default", "when", "validator"}
@@ -245,4 +246,20 @@ class Question:
             answer = question.unsafe_ask()
         except EOFError:
             raise UsageError(NO_TERMINAL) from None
-        return self.default if answer is None else answer
+        answer = self.default if answer is None else answer
+        if read_as := self.read_as(answer):
+            questionary.print(f"  read as: {read_as}", style="italic")
+        return answer
+
+    def read_as(self, answer: Any) -> str:
+        """A typed list as it will be used, when that is not what the terminal shows already:
+        commas and spaces both separate packages and domains (`jq, rg tree` is three), a mount
+        path's ~ is expanded. "" when there is nothing to add."""
+        if self.name not in LIST_ANSWERS or self.type != "str" or not isinstance(answer, str):
+            return ""
+        try:
+            items = TEMPLATE_CHECKS[self.name](answer)
+        except InvalidAnswer:  # (the validator passed it: not expected)
+            return ""
+        shown = ", ".join(items)
+        return shown if shown != answer.strip() else ""

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from cxgen.errors import InvalidAnswer
+from cxgen.errors import SHORT_WIDTH, InvalidAnswer
 
 # RFC 1123 labels, lowercase ASCII only (so no unicode look-alikes), optional leading "*.",
 # at least two labels, 253 characters at most.
@@ -74,9 +75,28 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def check_domain(value: str, key: str = "allowed_domains") -> str:
     """One egress domain: `example.com` or `*.example.com`, lowercase RFC 1123."""
-    if not DOMAIN_RE.match(value) or len(value) > 253:
-        raise InvalidAnswer(key, value, "not a domain like example.com or *.example.com")
+    if not _is_domain(value):
+        hint = f"not a domain; did you mean {_meant_domain(value)}?"
+        # (Left out when the prompt's line could not show it.)
+        if "mean ?" in hint or len(hint) > SHORT_WIDTH - 11:
+            hint = "not a domain like example.com or *.example.com"
+        raise InvalidAnswer(key, value, hint)
     return value
+
+
+def _is_domain(value: str) -> bool:
+    return bool(DOMAIN_RE.match(value)) and len(value) <= 253
+
+
+def _meant_domain(value: str) -> str:
+    """The domain in a URL or a host:port (`https://Example.com:443/x` -> example.com), or ""
+    when there is none to suggest."""
+    try:
+        host = urlsplit(value if "://" in value else f"//{value}").hostname or ""
+    except ValueError:  # a malformed port or IPv6 literal
+        return ""
+    host = host.rstrip(".")
+    return host if host != value and _is_domain(host) else ""
 
 
 def check_domains(value: Any, key: str = "allowed_domains") -> list[str]:
@@ -103,10 +123,11 @@ def check_env_names(value: Any, key: str = "env") -> list[str]:
 
 
 def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
-    """A host path to mount read-only: absolute, existing, not /, no control characters."""
+    """A host path to mount read-only: absolute (`~/x` and `~user/x` expanded), existing, not /,
+    no control characters."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidAnswer(key, value, "paths with newlines or control characters are refused")
-    path = Path(value)
+    path = _expand_home(value, key)
     if not path.is_absolute():
         raise InvalidAnswer(key, value, "expected an absolute path")
     if ".." in path.parts:
@@ -116,6 +137,19 @@ def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bo
     if must_exist and not path.exists():
         raise InvalidAnswer(key, value, "no such file or directory")
     return str(path)
+
+
+def _expand_home(value: str, key: str) -> Path:
+    """The path with a leading `~` or `~user` made that user's home folder."""
+    path = Path(value)
+    if not value.startswith("~"):
+        return path
+    try:
+        return path.expanduser()
+    except RuntimeError:  # no such user, or no home folder to be found
+        user = value[1:].split("/", 1)[0]
+        reason = f"no user {user!r} on this machine" if user else "no home folder for ~"
+        raise InvalidAnswer(key, value, reason) from None
 
 
 def check_mount_paths(

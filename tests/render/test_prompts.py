@@ -7,6 +7,7 @@ import fcntl
 import os
 import re
 import select
+import shlex
 import struct
 import subprocess
 import sys
@@ -119,6 +120,34 @@ def test_typed_lists_parse_like_data_and_errors_name_the_item(tmp_path: Path) ->
     assert saved["apt_packages"] == ["git", "jq"]
     # No line of the questions or their errors is wider than the terminal.
     assert "Validation error for question" not in term.output
+
+
+def test_a_url_a_home_path_and_mixed_separators_are_answered_as_meant(tmp_path: Path) -> None:
+    """(Issue 19.) A URL where a domain goes gets the domain to type; ~/ in a mount path is
+    the user's home; `jq, ripgrep tree` is three packages, and the terminal says so."""
+    project = tmp_path / "p"
+    notes = Path.home() / "notes"  # this test's own HOME
+    notes.mkdir()
+    term = Terminal("--data", "agents=[shell]", "--data", "stacks=", str(project))
+    term.expect("Extra domains")
+    term.send("https://example.com/docs" + ENTER)
+    term.expect("'https://example.com/docs': not a domain; did you mean example.com?")
+    term.send(CLEAR_LINE + "example.com" + ENTER)
+    term.expect("Extra Debian packages")
+    term.send("jq, ripgrep tree" + ENTER)
+    term.expect("read as: jq, ripgrep, tree")
+    term.expect("Host paths")
+    term.send("~/notes" + ENTER)
+    term.expect(f"read as: {notes}")
+    assert answer_rest(term, "Host paths") == 0, term.output
+    saved = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert saved["allowed_domains"] == ["example.com"]
+    assert saved["apt_packages"] == ["jq", "ripgrep", "tree"]
+    assert saved["readonly_mounts"] == [str(notes)]
+    settings = (project / ".codex/run/settings.sh").read_text()
+    assert f"DEFAULT_READONLY_MOUNTS=({shlex.quote(str(notes))})" in settings
+    # A list typed as it is read is not repeated.
+    assert "read as: example.com" not in term.output
 
 
 def test_a_missing_mount_is_refused_at_the_prompt_as_with_data(tmp_path: Path) -> None:

@@ -210,7 +210,117 @@ def test_not_in_git(history: Path, tmp_path: Path) -> None:
 def test_uncommitted_changes_are_refused(history: Path, tmp_path: Path) -> None:
     project = old_project(tmp_path)
     edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# wip\n")
-    assert_refused_untouched(project, "uncommitted changes in .codex/run/lib/core.sh")
+    (project / "notes.txt").write_text("untracked, not cxgen's: no reason to refuse\n")
+    assert_refused_untouched(
+        project, "uncommitted changes to files the update writes: .codex/run/lib/core.sh;"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        # A generated file taken out of git (untracked now): the update would overwrite it.
+        (["git", "rm", "-q", "--cached", "--", str(CORE)], str(CORE)),
+        # A deleted .gitattributes, staged or not, would be written again.
+        (["git", "rm", "-q", "--", ".gitattributes"], ".gitattributes"),
+        (["rm", "--", ".gitattributes"], ".gitattributes"),
+    ],
+)
+def test_other_uncommitted_generated_files_are_refused(
+    history: Path, tmp_path: Path, change: list[str], named: str
+) -> None:
+    project = old_project(tmp_path)
+    sh(*change, cwd=project)
+    assert_refused_untouched(project, f"uncommitted changes to files the update writes: {named};")
+
+
+def test_files_cxgen_does_not_write_never_block_and_stay_as_they_are(
+    history: Path, tmp_path: Path
+) -> None:
+    """(Issue 19: an untracked __pycache__/, left by pytest in the sandbox, stopped the update.)
+    Untracked files, a user file edited, one staged, one deleted: none is cxgen's, none takes
+    part in the merge, each is as it was after the update, and the update names them."""
+    project = old_project(tmp_path)
+    (project / "src").mkdir()
+    (project / "src/app.py").write_text("print('committed')\n")
+    (project / "src/old.py").write_text("print('to delete')\n")
+    edit(project / CORE, "readonly EXIT_USAGE=2\n", "readonly EXIT_USAGE=2\n# my tweak\n")
+    commit_all(project, "my code")
+    (project / "__pycache__").mkdir()
+    (project / "__pycache__/conftest.cpython-311-pytest-8.pyc").write_bytes(b"\x00pyc")
+    (project / "src/__pycache__").mkdir()
+    (project / "src/__pycache__/app.cpython-311.pyc").write_bytes(b"\x00pyc")
+    (project / "src/app.py").write_text("print('edited, not committed')\n")
+    (project / "src/new.py").write_text("print('staged')\n")
+    sh("git", "add", "src/new.py", cwd=project)
+    (project / "src/old.py").unlink()
+    status = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project)
+    mine = {
+        rel: (project / rel).read_bytes()
+        for rel in ("__pycache__/conftest.cpython-311-pytest-8.pyc", "src/app.py", "src/new.py")
+    }
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 0, result.stderr
+    core = (project / CORE).read_text()
+    assert OLD_LINES[0][1] in core and "# my tweak\n" in core  # merged
+    assert {rel: (project / rel).read_bytes() for rel in mine} == mine
+    assert not (project / "src/old.py").exists()
+    assert not list(project.rglob("*.rej"))
+    # What was uncommitted before is still, and in the same way.
+    after = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project)
+    assert set(status.splitlines()) <= set(after.splitlines())
+    assert (
+        "cxgen: left as they were (cxgen does not write them): 5 uncommitted or untracked files ("
+        in result.stderr
+    )
+    changed = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert changed and not any("src/" in line or "__pycache__" in line for line in changed)
+    assert ".gitattributes" not in result.stderr
+
+
+def test_a_gitattributes_left_out_of_the_commit_is_kept_and_named(
+    history: Path, tmp_path: Path
+) -> None:
+    """(Issue 19: the Quick start's `git add` left out the .gitattributes init wrote; update
+    refused.) The update only appends the rules the file lacks, so nothing of it can be lost:
+    it runs, and says what to commit."""
+    project = old_project(tmp_path)
+    sh("git", "rm", "-q", "--cached", "--", ".gitattributes", cwd=project)
+    sh("git", *GIT_ID, "commit", "-q", "-m", "without .gitattributes", cwd=project)
+    text = (project / ".gitattributes").read_text()
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert (project / ".gitattributes").read_text() == text
+    assert (
+        "cxgen: .gitattributes is not committed: cxgen init wrote it (it keeps "
+        "run_in_container.sh and .copier-answers.yml LF in every checkout); commit it with the "
+        "update: `git add .gitattributes`" in result.stderr.splitlines()
+    )
+    assert "left as" not in result.stderr
+
+
+def test_a_gitattributes_with_uncommitted_edits_gets_only_the_missing_rules(
+    history: Path, tmp_path: Path
+) -> None:
+    project = old_project(tmp_path)
+    path = project / ".gitattributes"
+    path.write_text("*.png binary\n")  # the user's own, not committed; cxgen's rules gone
+    result = run_cxgen(["update", str(project)])
+    assert result.returncode == 0, result.stderr
+    text = path.read_text()
+    assert text.startswith("*.png binary\n")
+    assert "run_in_container.sh text eol=lf" in text.splitlines()
+    assert "commit it with the update: `git add .gitattributes`" in result.stderr
+
+
+def test_a_leftover_rej_file_is_refused(history: Path, tmp_path: Path) -> None:
+    """Copier would take it for a conflict of its own and check out the file it names."""
+    project = old_project(tmp_path)
+    (project / "notes.txt").write_text("mine\n")
+    commit_all(project, "notes")
+    (project / "notes.txt").write_text("mine, edited\n")
+    (project / "notes.txt.rej").write_text("left over\n")
+    assert_refused_untouched(project, "leftover conflict files in ")
 
 
 def test_newer_project_is_refused(history: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """lib/core.sh: say and die (one clean line each), within (a timeout without timeout(1)),
-read_regular_file's file_id, make_run_tmp."""
+read_regular_file's file_id, make_run_tmp,
+docker_failed and docker_query (one line saying why docker failed)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ echo "$RUN_TMP"
             "start Docker and retry",
         ),
         ("first line\nsecond line", "docker failed: first line"),
+        ("", "docker failed and said nothing: check that Docker runs (docker version) and retry"),
     ],
 )
 def test_docker_failed_says_why_in_one_line(bash: Bash, output: str, message: str) -> None:
@@ -171,3 +173,46 @@ def test_need_docker_without_docker_on_path(bash: Bash, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("cxgen: error: docker not found: install Docker")
     assert result.stderr.count("\n") == 1
+
+
+DOCKER_DENIED = (
+    "permission denied while trying to connect to the Docker daemon socket at"
+    " unix:///var/run/docker.sock: connect: permission denied"
+)
+SOCKET_LINE = (
+    "permission denied on the Docker socket: add yourself to the docker group"
+    " (sudo usermod -aG docker $USER, then log in again) or use rootless Docker"
+)
+
+
+def test_docker_failed_with_reads_the_files_text(bash: Bash, tmp_path: Path) -> None:
+    # (Issue 19: the file's path was given as docker's text, and printed.)
+    (tmp_path / "docker.err").write_text(DOCKER_DENIED + "\n")
+    result = bash.run('docker_failed_with "$1"', str(tmp_path / "docker.err"))
+    assert (result.returncode, result.stderr) == (1, f"cxgen: error: {SOCKET_LINE}\n")
+
+
+def fake_docker(tmp_path: Path, script: str) -> dict[str, str]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "docker").write_text("#!/bin/sh\n" + script)
+    (bindir / "docker").chmod(0o755)
+    return {"PATH": f"{bindir}:/usr/bin:/bin"}
+
+
+def test_docker_query_keeps_a_warning_out_of_the_answer(bash: Bash, tmp_path: Path) -> None:
+    env = fake_docker(
+        tmp_path, "echo 'WARNING: Error loading config file' >&2\necho one\necho two\n"
+    )
+    result = bash.run('docker_query out ps; printf "[%s]" "$out"', env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[one\ntwo]", "")
+
+
+def test_docker_query_dies_with_the_reason_docker_gave(bash: Bash, tmp_path: Path) -> None:
+    env = fake_docker(tmp_path, f"echo '{DOCKER_DENIED}' >&2\nexit 1\n")
+    result = bash.run("docker_query out ps; echo not reached", env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"cxgen: error: {SOCKET_LINE}\n",
+    )

@@ -1,11 +1,22 @@
 """`cxgen doctor` where Docker is absent (no CLI on PATH, DOCKER_HOST at a missing socket) or
 unreachable: one line per failing check, each with its fix, and exit 1. The project checks that
-need no daemon still run (answers, version, policy, image tag)."""
+need no daemon still run (answers, version, policy, image tag). With no CLI but a daemon that
+answers (a stand-in for Docker's API here), every check still gives its line."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import shutil
+import socketserver
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from tests.conftest import run_cxgen
 
@@ -69,3 +80,75 @@ def test_not_a_project(tmp_path: Path) -> None:
     assert f"FAIL  project: {tmp_path} is not a cxgen project (no .copier-answers.yml); fix: " in (
         result.stdout
     )
+
+
+class FakeDaemon(http.server.BaseHTTPRequestHandler):
+    """Docker's API as an engine with no images answers it: its version, an empty image list,
+    404 for anything else."""
+
+    VERSION: ClassVar[dict[str, str]] = {
+        "Version": "20.10.24",
+        "ApiVersion": "1.41",
+        "Os": "linux",
+        "Arch": "amd64",
+    }
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path.endswith("/version"):
+            self.answer(200, self.VERSION)
+        elif path.endswith("/images/json"):
+            self.answer(200, [])
+        else:
+            self.answer(404, {"message": f"No such image: {path}"})
+
+    def answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def address_string(self) -> str:
+        return "unix"  # (a unix socket's peer has no address)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def daemon_socket() -> Iterator[Path]:
+    """A Docker API that answers on a unix socket (in a short path: sun_path holds 108 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="cxd-"))
+    sock = folder / "docker.sock"
+    server = socketserver.ThreadingUnixStreamServer(str(sock), FakeDaemon)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sock
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(folder)
+
+
+def test_no_docker_cli_but_a_daemon_answers(tmp_path: Path, daemon_socket: Path) -> None:
+    # (Issue 19: the builder check ran `docker buildx version` unguarded: CommandNotFound, exit 3.)
+    env = {**without_docker(tmp_path), "DOCKER_HOST": f"unix://{daemon_socket}"}
+    project = tmp_path / "p"
+    assert run_cxgen(["init", "--defaults", str(project)], env=env).returncode == 0
+    result = run_cxgen(["doctor", str(project)], env=env)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert [line.split(":")[0] for line in failures(result.stdout)] == ["FAIL  docker CLI"]
+    report = result.stdout.splitlines()
+    [cli] = failures(result.stdout)
+    assert cli.startswith("FAIL  docker CLI: not found on PATH") and "; fix: install" in cli
+    assert f"ok    docker socket: {daemon_socket} (read and write)" in report
+    assert "ok    Docker daemon: Engine 20.10.24 (API 1.41), linux/amd64" in report
+    assert "skip  builder: needs the docker CLI (see its line above)" in report
+    assert any(line.startswith("ok    bash: ") for line in report)
+    assert "ok    policy: the allowlist and .codex/sandbox are as you accepted" in report
+    assert any(line.startswith("warn  image: cxgen/") for line in report)
+    assert any(line.startswith("warn  firewall (nf_tables): not tested") for line in report)

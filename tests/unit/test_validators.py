@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import pwd
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,58 @@ def test_mount_paths(tmp_path: Path) -> None:
     ]:
         with pytest.raises(InvalidAnswer, match="readonly_mounts"):
             check_mount_paths([bad])
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("http://example.com", "example.com"),
+        ("https://example.com/path", "example.com"),
+        ("http://Docs.Example.com:80", "docs.example.com"),
+        ("https://*.example.com", "*.example.com"),
+        ("example.com:443", "example.com"),
+        ("example.com/path", "example.com"),
+        ("EXAMPLE.COM", "example.com"),
+        ("example.com.", "example.com"),
+    ],
+)
+def test_a_url_or_host_port_suggests_its_domain(typed: str, meant: str) -> None:
+    # (Issue 19: http://example.com got no "did you mean example.com?".)
+    shown = invalid(typed, "allowed_domains")  # at the prompt
+    assert shown == f"{typed!r}: not a domain; did you mean {meant}?"
+    with pytest.raises(InvalidAnswer) as caught:  # in --data
+        validate_answers(parse_data_items([f"allowed_domains={typed}"]))
+    assert caught.value.message == f"invalid allowed_domains {shown}"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["https://x/path", "localhost", "http://[::1]:80", "https://" + "a" * 60 + ".example.com/x"],
+)
+def test_no_domain_to_suggest_or_no_room_says_what_a_domain_is(typed: str) -> None:
+    shown = invalid(typed, "allowed_domains")
+    assert shown.endswith(": not a domain like example.com or *.example.com"), shown
+    assert len(shown) <= 78
+
+
+def test_a_mount_path_under_home_is_expanded(tmp_path: Path) -> None:
+    # (Issue 19: ~/notes was refused: "expected an absolute path".) HOME is this test's own.
+    notes = Path.home() / "my notes"
+    notes.mkdir()
+    assert check_mount_paths("~/my notes, ~") == [str(notes), str(Path.home())]
+    given = parse_data_items(["readonly_mounts=~/my notes"])
+    assert validate_answers(given)["readonly_mounts"] == [str(notes)]
+    assert normalized("~/my notes", "readonly_mounts") == [str(notes)]
+    assert invalid("~/missing", "readonly_mounts") == "'~/missing': no such file or directory"
+
+
+def test_a_mount_path_under_a_users_home_is_expanded() -> None:
+    user = getpass.getuser()
+    home = pwd.getpwnam(user).pw_dir
+    assert check_mount_paths(f"~{user}/notes", must_exist=False) == [f"{home}/notes"]
+    assert invalid("~no-such-user-cxgen/x", "readonly_mounts") == (
+        "'~no-such-user-cxgen/x': no user 'no-such-user-cxgen' on this machine"
+    )
 
 
 def test_init_hook(tmp_path: Path) -> None:

@@ -83,9 +83,8 @@ HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 exec git -c
 # or capabilities that sees the agent's repository and the project's .git read-only.
 upload_pack_command() {
   local line name ids
-  line=$(docker ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
-    --filter label=org.cxgen.agentgit --format '{{.Names}} {{.Label "org.cxgen.agentgit"}}') \
-    || die "cannot list the running sandboxes (is Docker running?)"
+  docker_query line ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
+    --filter label=org.cxgen.agentgit --format '{{.Names}} {{.Label "org.cxgen.agentgit"}}'
   line="${line%%$'\n'*}" name="${line%% *}" ids="${line#* }"
   if [ -n "$line" ] && [[ "$name" =~ $NAME_RE ]] && [[ "$ids" =~ ^[1-9][0-9]*:[0-9]+$ ]]; then
     export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"

@@ -8,8 +8,8 @@ readonly CTL=/usr/local/lib/cxgen/cxgen-ctl
 # Sets SESSIONS: the names of this project's running sandboxes.
 running_sessions() {
   local list name
-  list=$(docker ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
-    --format '{{.Names}}') || die "cannot list the running sandboxes (is Docker running?)"
+  docker_query list ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
+    --format '{{.Names}}'
   SESSIONS=()
   while IFS= read -r name; do
     [ -z "$name" ] || SESSIONS+=("$name")

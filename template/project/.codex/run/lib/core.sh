@@ -63,15 +63,30 @@ need_docker() {
     || die "docker not found: install Docker (https://docs.docker.com/get-docker/) and retry"
 }
 
-# docker_failed OUTPUT: a docker call failed; say why in one line, and what to do.
+# docker_failed OUTPUT: a docker call failed; say why in one line, and what to do. OUTPUT is
+# what docker said (its text, never the name of a file that holds it: docker_query).
 docker_failed() {
   case "$1" in
     *"ermission denied"*)
       die "permission denied on the Docker socket: add yourself to the docker group (sudo usermod -aG docker \$USER, then log in again) or use rootless Docker" ;;
     *"Cannot connect to the Docker daemon"* | *"Is the docker daemon running"* | *"error during connect"* | *"onnection refused"* | *"no such file or directory"*)
       die "the Docker daemon is not running (or DOCKER_HOST points nowhere): start Docker and retry" ;;
+    "") die "docker failed and said nothing: check that Docker runs (docker version) and retry" ;;
     *) die "docker failed: $(printf '%s' "$1" | head -n 1)" ;;
   esac
+}
+
+# docker_failed_with FILE: docker_failed for what docker wrote to FILE (its first 4 KB).
+docker_failed_with() { docker_failed "$(head -c 4096 "$1" 2>/dev/null || true)"; }
+
+# docker_query VAR ARGS...: sets VAR to what docker ARGS prints, its stderr kept apart (a warning
+# there would read as data); when docker fails, dies with docker_failed's line for its stderr.
+docker_query() {
+  local query_var="$1" query_out
+  shift
+  make_run_tmp
+  query_out=$(docker "$@" 2>"$RUN_TMP/docker.err") || docker_failed_with "$RUN_TMP/docker.err"
+  printf -v "$query_var" '%s' "$query_out"
 }
 
 # Dies with docker_failed's line when the Docker daemon does not answer.

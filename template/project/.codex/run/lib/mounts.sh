@@ -112,7 +112,7 @@ at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 # Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine.
 refuse_racing_sandboxes() {
   local line field=0 name="" state="" workdir="" project="" sessions="" pinned=$'\n'
-  wait "$LISTING_PID" || docker_failed "$RUN_TMP/sandboxes.err"
+  wait "$LISTING_PID" || docker_failed_with "$RUN_TMP/sandboxes.err"
   SANDBOXES=""
   while IFS= read -r line; do
     field=$((field + 1))

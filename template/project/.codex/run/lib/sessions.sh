@@ -32,8 +32,7 @@ session_args() {
 # has one though no route inside leads there).
 docker_gateway() {
   local item gateway
-  gateway=$(docker network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
-    || die "cannot read the gateway of Docker network ${NETWORK:-bridge}"
+  docker_query gateway network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}'
   for item in $gateway; do
     [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }
   done

@@ -270,6 +270,34 @@ def topology(server_image: str) -> Iterator[Topology]:
         cleanup()
 
 
+# Names the silent_dns server never answers (nor its upstream): lookups of them time out.
+SILENT_NAME = "silent.test"
+
+
+@pytest.fixture(scope="session")
+def silent_dns(topology: Topology, server_image: str) -> str:
+    """The address of a DNS server of the tests' own for an upstream that is down for some names:
+    it answers ext.test, forwards silent.test (and its subdomains) to a container that swallows
+    every query (so those lookups time out), and answers NXDOMAIN for the rest."""
+    hole = start_server(
+        topology.network, "hole", [], server_image, ["socat", "-u", "UDP-RECV:53", "/dev/null"]
+    )
+    ext = topology.hosts["ext"]
+    command = [
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--user=root",
+        "--no-resolv",
+        "--no-hosts",
+        "--log-queries",
+        "--log-facility=-",
+        f"--server=/{SILENT_NAME}/{hole.ipv4}",
+        *(f"--address=/{EXTERNAL_NAME}/{address}" for address in (ext.ipv4, ext.ipv6) if address),
+        "--address=/#/",
+    ]
+    return start_server(topology.network, "silentdns", [], server_image, command).ipv4
+
+
 def cleanup() -> None:
     """Remove every container and network this run labelled or named."""
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()

@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     LABEL,
     PROJECT_UID,
     RUN_ID,
+    SILENT_NAME,
     Sandbox,
     Topology,
     docker,
@@ -270,33 +271,100 @@ def test_dead_and_duplicate_domains_warn_but_start(sandbox: Sandbox) -> None:
     assert "did not learn" not in result.stderr
 
 
-def test_on_a_terminal_the_warnings_come_before_the_command(sandbox: Sandbox) -> None:
-    """A line written across a full-screen agent would garble it: when the session has a
-    terminal, the entrypoint waits for the diagnostic and its warnings come first."""
+class Terminal:
+    """`run_in_container.sh` started on a terminal of its own (a pty), as a user's is."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        self.main, side = pty.openpty()
+        self.process = subprocess.Popen(command, stdin=side, stdout=side, stderr=side, env=env)
+        os.close(side)
+        self.output = b""
+
+    def read(self, until: str | None = None, timeout: float = 120) -> str:
+        """What it wrote so far, reading until UNTIL has come (else until its end)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if until is not None and until.encode() in self.output:
+                break
+            ready, _, _ = select.select([self.main], [], [], 1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.main, 4096)
+            except OSError:  # EIO: the terminal's last user closed it
+                break
+            if not chunk:
+                break
+            self.output += chunk
+        return self.output.decode(errors="replace")
+
+    def write(self, text: str) -> None:
+        os.write(self.main, text.encode())
+
+    def close(self) -> int:
+        status = self.process.wait(timeout=60)
+        os.close(self.main)
+        return status
+
+
+# Its first act, as the agent: whether a lookup (getent, the allowed names' diagnostic, root's)
+# is running as it starts; then it waits for a line from the terminal.
+FIRST_LOOK = (
+    'for f in /proc/[0-9]*/comm; do read -r c <"$f" 2>/dev/null || continue;'
+    ' if [ "$c" = getent ]; then echo LOOKUP-RUNNING; break; fi; done;'
+    " echo STARTED; read -r _"
+)
+STILL_LOOKING = "the allowed names are still being looked up"
+
+
+def test_on_a_terminal_the_warnings_come_before_the_command_or_not_at_all(
+    sandbox: Sandbox,
+) -> None:
+    """A line written across a full-screen agent would garble it: on a terminal the
+    diagnostic's warnings come before the command when they are ready by then (a dead name the
+    DNS server refuses at once), else a line says where they will be; never after it starts."""
     command, env = sandbox.command(
         "exec", "--allow", "dead.allowed.test", "--", "bash", "-c", "echo STARTED"
     )
-    main, side = pty.openpty()
-    proc = subprocess.Popen(command, stdin=side, stdout=side, stderr=side, env=env)
-    os.close(side)
-    out = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(main, 4096)
-        except OSError:  # EIO: the terminal's last user closed it
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(main)
-    assert proc.wait(timeout=60) == 0, out
-    text = out.decode(errors="replace")
-    assert "'dead.allowed.test' does not resolve" in text and "STARTED" in text
-    assert text.index("does not resolve") < text.index("STARTED")
+    terminal = Terminal(command, env)
+    text = terminal.read()
+    assert terminal.close() == 0, text
+    before, started, after = text.partition("STARTED")
+    assert started, text
+    assert "'dead.allowed.test' does not resolve" in before or STILL_LOOKING in before, text
+    assert "cxgen-sandbox" not in after, text
+
+
+def test_on_a_terminal_the_start_does_not_wait_for_lookups_that_time_out(
+    sandbox: Sandbox, silent_dns: str
+) -> None:
+    """Issue 19: `shell` took ~14 s to show a prompt where the allowed names' DNS server did
+    not answer: on a terminal the entrypoint waited for their lookups. Now the command starts
+    while they still run (here the resolver is told to wait 2 x 30 s for each answer), a line
+    says so, their findings never cross the command's screen, and `denied` tells the state."""
+    command, env = sandbox.command(
+        "exec", "--allow", f"slow.{SILENT_NAME}", "--env", "RES_OPTIONS",
+        "--", "bash", "-c", FIRST_LOOK,
+        env={"CXGEN_TEST_DNS": silent_dns, "RES_OPTIONS": "attempts:2 timeout:30"},
+    )  # fmt: skip
+    name = command[command.index("--name") + 1]
+    terminal = Terminal(command, env)
+    try:
+        text = terminal.read(until="STARTED")
+        before, started, _ = text.partition("STARTED")
+        assert started and "LOOKUP-RUNNING" in before, text
+        assert STILL_LOOKING in before, text
+        denied = subprocess.run(
+            [str(sandbox.project / "run_in_container.sh"), "denied", name],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+        assert "Allowed names: still being looked up" in denied.stdout, denied
+        terminal.write("\n")
+        text = terminal.read()
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+        terminal.close()
+    assert "does not resolve" not in text, text
 
 
 def test_hostile_allow_value_is_refused_before_docker_runs(sandbox: Sandbox) -> None:

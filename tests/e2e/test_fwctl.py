@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_UID, Sandbox, Topology, docker
+from tests.e2e.conftest import PROJECT_UID, SILENT_NAME, Sandbox, Topology, docker
 from tests.e2e.waiting import BOUND, wait_until
 
 AGENT = [
@@ -120,9 +120,14 @@ def wait_ready(name: str, since: str = "") -> None:
 
 
 @contextmanager
-def session(sandbox: Sandbox, shell: list[str] | None = None, *options: str) -> Iterator[Session]:
+def session(
+    sandbox: Sandbox,
+    shell: list[str] | None = None,
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[Session]:
     command, env = sandbox.command(
-        "exec", *options, "--", "bash", "-c", "echo ready; exec sleep 600"
+        "exec", *options, "--", "bash", "-c", "echo ready; exec sleep 600", env=env
     )
     name = command[command.index("--name") + 1]
     process = subprocess.Popen(
@@ -227,6 +232,61 @@ def test_allow_save_adds_to_the_allowlist_as_accepted(make_sandbox, topology: To
         check=False,
     )
     assert refused.returncode == 2 and "no sandbox of this project is running" in refused.stderr
+
+
+def test_allow_says_one_thing_at_once_when_the_name_does_not_resolve(  # type: ignore[no-untyped-def]
+    make_sandbox, topology: Topology, silent_dns: str
+) -> None:
+    """Issue 19: with a DNS server that never answers for the name, `allow` printed "allowed",
+    then after half a minute "error: allow failed" (exit 1), or a warning (exit 0). Now: the name
+    is in force at once, and one line says so and that it does not resolve yet (after a lookup of
+    a few seconds at most), exit 0; a name that resolves, allowed next, works."""
+    silent = f"x.{SILENT_NAME}"
+    with session(make_sandbox(), env={"CXGEN_TEST_DNS": silent_dns}) as current:
+        result = current.host("allow", silent)
+        assert result.returncode == 0 and result.stderr == "", result.stdout + result.stderr
+        assert result.stdout.splitlines() == [
+            f"cxgen-ctl: allowed {silent} in this sandbox (kept across docker restart);"
+            " it does not resolve yet (no answer from the DNS server within 3 s):"
+            " it works once it does"
+        ]
+        # In force: its lookups are forwarded (a name not allowed is refused at once, 2; this
+        # one the DNS server leaves unanswered: cut by the timeout, 124).
+        lookup = current.agent("timeout", "3", "getent", "hosts", silent)
+        assert lookup.returncode == 124, lookup
+        result = current.host("allow", "nosuch.test")
+        assert result.returncode == 0 and result.stdout.splitlines() == [
+            "cxgen-ctl: allowed nosuch.test in this sandbox (kept across docker restart);"
+            " it does not resolve yet (the DNS server has no address for it): it works once it does"
+        ], result.stdout + result.stderr
+        result = current.host("allow", "ext.test")
+        ext = topology.hosts["ext"]
+        assert result.returncode == 0 and result.stdout.splitlines() == [
+            "cxgen-ctl: allowed ext.test in this sandbox (kept across docker restart);"
+            f" ext.test resolves to {' '.join(sorted([ext.ipv4, ext.ipv6]))}"
+        ], result.stdout + result.stderr
+        result = current.agent("curl", "-sS", "-m", "5", "http://ext.test/")
+        assert result.stdout.strip() == "hello-from-ext", result.stderr
+
+
+def test_denied_shows_what_the_start_found_about_the_allowed_names(make_sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The allowed names are looked up beside the command: what that found (a dead name) is
+    kept for `denied`, whether or not a terminal showed it."""
+    with session(make_sandbox(), None, "--allow", "dead.allowed.test") as current:
+        deadline = time.monotonic() + 60
+        out = ""
+        while time.monotonic() < deadline:
+            out = current.host("denied").stdout
+            if "Allowed names, as looked up" in out:
+                break
+            time.sleep(0.2)
+        assert re.search(
+            r"^Allowed names, as looked up when the sandbox started:\n"
+            r"  allowed domain 'dead\.allowed\.test' does not resolve \(",
+            out,
+            re.M,
+        ), out
+        assert "allowed.test' does not resolve" not in out.replace("dead.allowed.test", "")
 
 
 @BOTH_MODES

@@ -58,6 +58,7 @@ def test_a_release_renders_its_own_version(tmp_path: Path) -> None:
 def test_an_unedited_0_3_project_updates_to_the_new_layout(tmp_path: Path) -> None:
     project = project_at(tmp_path)
     assert len((project / SCRIPT).read_text().splitlines()) > 3000
+    before = files(project)
     result = run_cxgen(["update", str(project)])
     assert result.returncode == 0, result.stderr
     assert "moved" not in result.stderr and "conflict" not in result.stderr
@@ -73,7 +74,14 @@ def test_an_unedited_0_3_project_updates_to_the_new_layout(tmp_path: Path) -> No
     assert (project / ".codex/run/cmd/run.sh").is_file()
     changed = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project)
     outside = [line[3:] for line in changed.splitlines() if not line[3:].startswith(".codex/run/")]
-    assert sorted(outside) == [".codex/sandbox/Dockerfile", ".copier-answers.yml", SCRIPT]
+    # The image's other files changed only where this version changed them.
+    sandbox = [
+        rel
+        for rel, data in files(fresh).items()
+        if rel.startswith(".codex/sandbox/") and before.get(rel) != data
+    ]
+    assert ".codex/sandbox/Dockerfile" in sandbox
+    assert sorted(outside) == sorted([".copier-answers.yml", SCRIPT, *sandbox])
     help_run = subprocess.run(
         [str(project / SCRIPT), "--help"], capture_output=True, text=True, check=False
     )

@@ -111,21 +111,61 @@ current_umask() {
 
 # The allowed names' diagnostic (fw_diagnose) runs beside the command, never before it: waiting
 # for every name to resolve protects nothing (an address the resolver did not learn is refused).
-# Its warnings go to stderr as they come, unless stderr is a terminal: a line written into a
-# full-screen agent would garble it, so then the entrypoint waits for them first (as before).
-# Beside the command it starts DIAGNOSE_DELAY seconds late: it does not compete with the
-# command's own start, and a command that is over by then leaves no lookup in flight (Docker's
-# embedded DNS holds a container's end until its forwarded queries are answered or time out).
-readonly DIAGNOSE_DELAY=0.5
+# Its findings are kept in FW_DIAGNOSTIC (`denied` shows them) and shown on stderr, but never
+# across the command's screen: without a terminal when it is done; on a terminal (a line written
+# into a full-screen agent would garble it) only before the command starts, if they are ready by
+# then (show_diagnostic). Without a terminal it starts DIAGNOSE_DELAY seconds late: it does not
+# compete with the command's own start, and a command that is over by then leaves no lookup in
+# flight (Docker's embedded DNS holds a container's end until its forwarded queries are answered
+# or time out). On a terminal it starts at once, and the start waits for it DIAGNOSE_GRACE
+# seconds at most: a working resolver answers well within that; a slow or dead one (whose
+# lookups time out after seconds) no longer holds the prompt back.
+readonly DIAGNOSE_DELAY=0.5 DIAGNOSE_GRACE=0.3
+DIAGNOSE_FD=""
 start_diagnostic() {
+  local fifo="$FW_RUN_DIR/diagnosed"
   [ "$#" -gt 0 ] || return 0
-  if [ -t 2 ]; then
-    fw_diagnose "$@"
-    return 0
-  fi
   # Detached (its parent exits at once, init reaps it), errors never stop anything, and stdout
   # stays the command's.
-  ( trap - ERR; set +e; { sleep "$DIAGNOSE_DELAY"; fw_diagnose "$@"; } >/dev/null & )
+  if [ ! -t 2 ]; then
+    ( trap - ERR; set +e; { sleep "$DIAGNOSE_DELAY"; diagnose "$@" && show_findings; } >/dev/null & )
+    return 0
+  fi
+  # It says "done" into a pipe that only it and this script hold (a FIFO opened read-write by
+  # both never blocks either; its name is gone at once).
+  rm -f "$fifo"
+  mkfifo -m 0600 "$fifo"
+  exec {DIAGNOSE_FD}<>"$fifo"
+  rm -f "$fifo"
+  ( trap - ERR; set +e; { diagnose "$@"; printf 'done\n' >&"$DIAGNOSE_FD"; } </dev/null >/dev/null 2>&1 & )
+}
+
+# diagnose DOMAIN...: fw_diagnose's findings into FW_DIAGNOSTIC, whole or not at all (while it
+# runs, FW_DIAGNOSTIC.part says so).
+diagnose() {
+  fw_diagnose "$@" 2>"$FW_DIAGNOSTIC.part"
+  mv -f "$FW_DIAGNOSTIC.part" "$FW_DIAGNOSTIC"
+}
+
+# FW_DIAGNOSTIC's lines on stderr (none when it could not be written: never an error).
+show_findings() {
+  local line
+  [ -s "$FW_DIAGNOSTIC" ] || return 0
+  while IFS= read -r line; do printf '%s\n' "$line" >&2; done <"$FW_DIAGNOSTIC"
+}
+
+# On a terminal, just before the command: the diagnostic's findings if it is done within
+# DIAGNOSE_GRACE seconds, else a line saying where they will be. The command inherits no pipe.
+show_diagnostic() {
+  local _done
+  [ -n "$DIAGNOSE_FD" ] || return 0
+  if read -r -t "$DIAGNOSE_GRACE" -u "$DIAGNOSE_FD" _done; then
+    show_findings
+  else
+    log "the allowed names are still being looked up (a slow or unreachable DNS server?): ./run_in_container.sh denied shows any that do not resolve"
+  fi
+  exec {DIAGNOSE_FD}<&-
+  DIAGNOSE_FD=""
 }
 
 # login_bridge PORT ADDRESS: Docker publishes PORT to this container's own address, while the
@@ -199,6 +239,7 @@ main() {
   [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "$env_dir/init.sh"
   run_hook "${CXGEN_INIT_SCRIPT:-}"
   [ "$FW_LEARN" != yes ] || learn "$@"
+  show_diagnostic
   exec "${AS_AGENT[@]}" "$@"
 }
 

@@ -25,6 +25,9 @@ readonly FW_OWNER="cxgen-fw"
 readonly FW_OWNER_UID=65530
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
+# The allowed names' diagnostic (fw_diagnose, beside the command): its findings once it is done,
+# FW_DIAGNOSTIC.part while it runs.
+readonly FW_DIAGNOSTIC="$FW_RUN_DIR/diagnostic"
 # The names the resolver forwards, re-read on SIGHUP; in a folder the resolver's group may read.
 readonly FW_SERVERS="/run/cxgen-dns/servers"
 # Refused connections are counted per address, protocol and port in sets of this size.
@@ -436,6 +439,8 @@ fw_setup() {
     [ -d "${FW_SERVERS%/*}" ] || fw_owned_dir 0750 "${FW_SERVERS%/*}" "$FW_DNS_USER"
     install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
   fi
+  # A diagnostic of an earlier start (before a docker restart) says nothing about this one.
+  rm -f "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
   fw_dnsmasq_config >"$FW_RUN_DIR/dnsmasq.conf"
   # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.

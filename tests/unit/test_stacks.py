@@ -118,7 +118,7 @@ def test_check_stacks_names_the_unknown_stack(value: object) -> None:
     assert "\n" not in error.value.message
 
 
-def test_readme_describes_every_stack() -> None:
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("### Stacks", 1)[1].split("\n### ", 1)[0]
+def test_reference_describes_every_stack() -> None:
+    reference = (REPO / "docs/reference.md").read_text()
+    table = reference.split("### Stacks", 1)[1].split("\n## ", 1)[0]
     assert sorted(re.findall(r"^\| `([a-z-]+)` \|", table, re.MULTILINE)) == sorted(stack_presets())

@@ -8,7 +8,7 @@
 # CXGEN_TRACK_MAX_MB (git=track leaves out larger files; default 100), CXGEN_TRACK_TIMEOUT (the
 # most a git=track snapshot may take, in seconds; default 600).
 # The agent runs as you; as root, as the work dir's owner. A root-owned work dir gives root mode:
-# uid 0 without capabilities, on a read-only image, so what it writes is root's (see the README).
+# uid 0 without capabilities, on a read-only image, so what it writes is root's (see cxgen's docs/security.md, Root mode).
 # Each command is .codex/run/cmd/COMMAND.sh; what they share is .codex/run/lib/.
 
 CMD_OPTIONS=""

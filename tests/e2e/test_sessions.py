@@ -349,6 +349,23 @@ def rebuilt(sandbox: Sandbox, env: dict[str, str]) -> tuple[Sandbox, str]:
     return Sandbox(sandbox.project, built.stdout.strip(), sandbox.network), built.stdout.strip()
 
 
+def foreign_image(base: str, env: dict[str, str], what: str, *labels: str) -> str:
+    """A cxgen image that this user's run script did not build (in the test's view of images;
+    LABELS override those of BASE, the builder's among them)."""
+    tag = f"cxgen/test-{what}-{RUN_ID}:{uuid.uuid4().hex[:12]}"
+    args = [f"--label={label}" for label in (env["CXGEN_TEST_IMAGE_LABEL"], *labels)]
+    result = subprocess.run(
+        ["docker", "build", "-q", "--label=org.cxgen.version=0.0.1", *args, "-t", tag, "-"],
+        input=f"FROM {base}\nLABEL org.cxgen.test-unique={uuid.uuid4().hex}\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return tag
+
+
 def test_images_clean_keeps_used_images(
     project: Sandbox, tmp_path: Path, private_images: dict[str, str]
 ) -> None:
@@ -361,10 +378,15 @@ def test_images_clean_keeps_used_images(
     used = gone.run("exec", "--keep", "--", "true", env=env, name=name)
     assert used.returncode == 0, used.stderr
     subprocess.run(["rm", "-rf", str(gone.project)], check=True)  # its project is gone...
+    # Issue 19: images another user of this machine built, or an older run script (no builder
+    # recorded): not this user's to remove.
+    theirs = foreign_image(project.image, env, "theirs", "org.cxgen.builder=4242")
+    unknown = foreign_image(project.image, env, "unknown", "org.cxgen.builder=")
     listed = kept.run("images", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
-    assert set(rows) == {kept_tag, old_tag, new_tag, gone_tag}
+    assert set(rows) == {kept_tag, old_tag, new_tag, gone_tag, theirs, unknown}
+    assert " uid 4242 " in rows[theirs] and " you " in rows[old_tag]
     assert str(kept.project) in rows[kept_tag] and str(moved.project) in rows[new_tag]
     assert rows[old_tag].rstrip().endswith("-")
     # No terminal and no --yes: refused, nothing removed.
@@ -376,7 +398,15 @@ def test_images_clean_keeps_used_images(
     assert f"removed {old_tag}" in cleaned.stderr
     assert f"keeping {gone_tag}: a container uses it" in cleaned.stderr  # ...but a container is not
     assert docker("image", "inspect", old_tag, check=False).returncode != 0
-    for tag in (kept_tag, new_tag, gone_tag):
+    assert (
+        "keeping 1 image(s) other users of this machine built: their projects may need them"
+        f" (each user cleans their own): {theirs}\n"
+    ) in cleaned.stderr
+    assert (
+        "keeping 1 image(s) built before cxgen recorded who builds them (another user's projects"
+        f" may need them); if none does, remove them with: docker rmi {unknown}\n"
+    ) in cleaned.stderr
+    for tag in (kept_tag, new_tag, gone_tag, theirs, unknown):
         assert docker("image", "inspect", tag, check=False).returncode == 0, tag
     docker("rm", "-f", "-v", name, check=False)
 

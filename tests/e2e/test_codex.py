@@ -93,8 +93,6 @@ def test_real_codex_runs_a_tool_call_as_the_host_user(
     sessions = list((project / ".codex/.environment/sessions").rglob("rollout-*.jsonl"))
     assert sessions and all(path.stat().st_uid == PROJECT_UID for path in sessions)
     assert "mock: done" in result.stdout
-    # Issue 19: no terminal, stdin /dev/null: codex gets no pipe to read a prompt from.
-    assert "Reading additional input from stdin" not in result.stdout + result.stderr
     # codex rewrote its config with this machine's paths; git does not see it (cxgen update
     # needs a clean checkout).
     config = project / ".codex/.environment/config.toml"

@@ -79,9 +79,9 @@ def test_exec_exit_status_is_the_commands(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize("stdin", ["/dev/null", "closed", "a pipe"])
 def test_exec_without_a_terminal_passes_only_a_stdin_to_read(sandbox: Sandbox, stdin: str) -> None:
-    """Issue 19: stdin was always attached (-i), so a command inside read a pipe even when the
-    caller's stdin was /dev/null (codex exec: "Reading additional input from stdin..."). Now
-    /dev/null and a closed stdin leave the command its own /dev/null; a pipe still goes in."""
+    """Issue 19: stdin was always attached (-i), so a command inside read a pipe of docker's
+    even when the caller's stdin was /dev/null or closed. Now those leave the command its own
+    /dev/null, as outside; a pipe still goes in."""
     script = "if [ -p /dev/stdin ]; then echo piped; else echo not-piped; fi; cat"
     command, env = sandbox.command("exec", "-T", "--", "sh", "-c", script)
     if stdin == "closed":

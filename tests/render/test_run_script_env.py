@@ -171,8 +171,7 @@ def test_exec_without_terminals_attaches_only_a_stdin_to_read(
     project: Path, tmp_path: Path, script_shell: list[str], stdin: str, attached: bool
 ) -> None:
     """A pipe or a file you gave goes in (people pipe into exec); /dev/null or a closed stdin
-    does not: the command gets its own /dev/null, not a pipe (codex exec would say it reads
-    more input from one)."""
+    does not: the command gets its own /dev/null, as it would outside, not a pipe."""
     redirect = {
         "/dev/null": "</dev/null",
         "closed": "<&-",

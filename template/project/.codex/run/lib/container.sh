@@ -103,9 +103,8 @@ build_run_args() {
 }
 
 # Your stdin goes in when it is something to read: a terminal, a pipe, a file, a socket (or the
-# API key login sends). Not /dev/null, nor a closed stdin: then the command inside gets its own
-# /dev/null instead of a pipe that ends at once (codex exec, for one, would say it reads more
-# input from it).
+# API key login sends), as the command would get it here. /dev/null or a closed stdin is not
+# attached: the command inside gets a /dev/null of its own, not a pipe of docker's.
 stdin_given() {
   [ -t 0 ] || [ -p /dev/stdin ] || [ -f /dev/stdin ] || [ -S /dev/stdin ] \
     || { [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,10 +86,11 @@ def test_two_parallel_sessions_of_one_project_and_the_name_collision(project: Sa
         assert state(f"{name}-2") == "running" and state(name) == "running"
         listed = project.run("list")
         assert listed.returncode == 0, listed.stderr
-        rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+        rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
         assert set(rows) == {name, f"{name}-2"}
-        assert rows[name][1] == "exec" and rows[name][2] == project.image
-        assert rows[name][3] == "running"
+        # What runs (issue 19: "exec" alone said little), the image, the state.
+        image = re.escape(project.image)
+        assert re.match(rf"{re.escape(name)}  +exec bash  +{image}  +running  ", rows[name])
         everything = project.run("list", "--all")
         assert name in everything.stdout and str(project.project) in everything.stdout
         stopped = project.run("stop", f"{name}-2")

@@ -73,7 +73,12 @@ def test_an_unedited_0_3_project_updates_to_the_new_layout(tmp_path: Path) -> No
     assert (project / ".codex/run/cmd/run.sh").is_file()
     changed = sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project)
     outside = [line[3:] for line in changed.splitlines() if not line[3:].startswith(".codex/run/")]
-    assert sorted(outside) == [".codex/sandbox/Dockerfile", ".copier-answers.yml", SCRIPT]
+    assert sorted(outside) == [
+        ".codex/sandbox/Dockerfile",
+        ".codex/sandbox/cxgen-ctl",
+        ".copier-answers.yml",
+        SCRIPT,
+    ]
     help_run = subprocess.run(
         [str(project / SCRIPT), "--help"], capture_output=True, text=True, check=False
     )

@@ -132,8 +132,8 @@ safe_path_walk() {
 # /private/tmp), each folder before those below it.
 readonly SHARED_FOLDERS="/tmp /var /var/tmp /var/run /dev /dev/shm /proc /sys /run /etc /usr
   /usr/local /bin /sbin /lib /lib32 /lib64 /libx32 /boot /opt /srv /snap /home /root /mnt /media
-  /private /private/tmp /private/var /private/var/tmp /private/etc /Users /System /Library
-  /Applications /Volumes"
+  /private /private/tmp /private/var /private/var/tmp /private/etc /Users /Users/Shared /System
+  /Library /Applications /Volumes"
 
 # refuse_shared_folder WHAT PATH: the one-line refusal when PATH (physical) is such a folder or
 # holds one.
@@ -143,7 +143,9 @@ refuse_shared_folder() {
   for folder in $SHARED_FOLDERS; do
     shared_folder_check "$1" "$2" "$folder" "a folder the whole system shares (other programs' files and sockets, such as ssh-agent's or tmux's, would be the agent's)"
   done
-  shared_folder_check "$1" "$2" "$OWN_HOME" "your home folder (your shell's startup files, keys and agent sockets would be the agent's)"
+  while IFS= read -r folder; do
+    shared_folder_check "$1" "$2" "$folder" "your home folder (your shell's startup files, keys and agent sockets would be the agent's)"
+  done <<<"$OWN_HOMES"
   while IFS= read -r folder; do
     shared_folder_check "$1" "$2" "$folder" "your programs' temporary or runtime folder (their files and sockets would be the agent's)"
   done <<<"$OWN_FOLDERS"
@@ -158,9 +160,15 @@ shared_folder_check() {
   die "$1: refusing $2: it holds $3, $4; give a folder of its own" "$EXIT_USAGE"
 }
 
-# Sets OWN_HOME and OWN_FOLDERS (lines: TMPDIR, XDG_RUNTIME_DIR), physical.
+# Sets OWN_HOMES (lines: your home, and through sudo the caller's) and OWN_FOLDERS (TMPDIR,
+# XDG_RUNTIME_DIR), physical.
 own_folders() {
-  OWN_HOME=$(physical_folder "${HOME:-}") || OWN_HOME=""
+  local home=""
+  OWN_HOMES=$(physical_folder "${HOME:-}") || OWN_HOMES=""
+  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
+    home=$(eval "printf '%s' ~$SUDO_USER")
+    OWN_HOMES="$OWN_HOMES"$'\n'"$(physical_folder "$home")" || true
+  fi
   OWN_FOLDERS=$(physical_folder "${TMPDIR:-}") || OWN_FOLDERS=""
   OWN_FOLDERS="$OWN_FOLDERS"$'\n'"$(physical_folder "${XDG_RUNTIME_DIR:-}")" || true
 }

@@ -261,6 +261,8 @@ def test_port_is_published_on_loopback_and_a_used_port_is_a_clear_error(
     finally:
         docker("stop", name, check=False)
         server.wait(timeout=60)
+    # Issue 19: Docker's silence about the internal network, said.
+    assert "--port: Docker publishes no port from network" in server.communicate()[1]
     # A port some other program on this machine listens on.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@
 #   --keep               keep the container after exit (resume it with attach NAME)
 #   --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
 #                        repeatable); reachable from this machine only (Docker publishes none
-#                        from an --internal network: refused there)
+#                        from an --internal network: warned)
 #   --ssh-agent          let the agent use your ssh-agent ($SSH_AUTH_SOCK) for this session:
 #                        it can sign with your keys while it runs, never read them (warned)
 #   --allow DOMAIN       allow one more domain for this run (repeatable)

@@ -33,15 +33,18 @@ session_args() {
 
 # The IPv4 gateway of the network the sandbox joins (Docker's own answer: an internal network
 # has one though no route inside leads there). Docker publishes no port from an internal network
-# (silently): refused.
+# and says nothing: said here. (The firewall still lets this machine in, at the sandbox's own
+# address on that network.)
 docker_gateway() {
   local item facts network="${NETWORK:-bridge}"
   facts=$(docker network inspect "$network" --format '{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}' 2>/dev/null) \
     || { need_daemon; die "--network: no Docker network named '$network' (docker network ls lists them)" "$EXIT_USAGE"; }
   if [ "${facts%% *}" = true ]; then
-    [ "$LOGIN" = no ] || [ "$LOGIN_PORT" -eq 0 ] \
-      || die "login: its sign-in callback needs a published port, and Docker publishes none from network $network: it is internal (--internal); sign in on another --network" "$EXIT_USAGE"
-    die "--port: Docker publishes no port from network $network: it is internal (--internal); use a network that is not internal, or drop --port" "$EXIT_USAGE"
+    if [ "$LOGIN" = yes ] && [ "$LOGIN_PORT" -ne 0 ]; then
+      say "warning: login: Docker publishes no port from network $network, which is internal (--internal), so the sign-in callback cannot reach the sandbox; sign in on another --network, or with login --device"
+    else
+      say "warning: --port: Docker publishes no port from network $network, which is internal (--internal): nothing answers on 127.0.0.1 (only at the sandbox's own address there); use a network that is not internal"
+    fi
   fi
   for item in $facts; do
     [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }

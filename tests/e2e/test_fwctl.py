@@ -173,6 +173,13 @@ def test_a_refused_request_is_in_denied_and_its_allow_command_opens_it_at_once(
         assert re.match(r"^\s+[1-9][0-9]*\s+blocked\.test\s", line), line
         suggested = line.split("./run_in_container.sh ", 1)[1].split()
         assert suggested == ["allow", "blocked.test", current.name]
+        # Issue 19: which one lasts for this sandbox, and how to keep a name for the project.
+        assert (
+            "  (each for this sandbox only; for every later session of this project too, add"
+            " --save:\n"
+            f"  ./run_in_container.sh allow DOMAIN --save {current.name}, which adds it to"
+            " .codex/allowed-domains.txt)\n"
+        ) in out, out
         assert re.search(rf"\b1\s+{re.escape(lan.ipv4)} tcp/81\s+no allowed name led there", out), (
             out
         )

@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cxgen
 from tests.e2e.conftest import RUN_ID, Sandbox, docker
 
@@ -73,6 +75,33 @@ def test_exec_exit_status_is_the_commands(sandbox: Sandbox) -> None:
     assert sandbox.sh("exit 7").returncode == 7
     result = sandbox.sh("echo out; echo err >&2")
     assert result.stdout == "out\n" and "err" in result.stderr
+
+
+@pytest.mark.parametrize("stdin", ["/dev/null", "closed", "a pipe"])
+def test_exec_without_a_terminal_passes_only_a_stdin_to_read(sandbox: Sandbox, stdin: str) -> None:
+    """Issue 19: stdin was always attached (-i), so a command inside read a pipe of docker's
+    even when the caller's stdin was /dev/null or closed. Now those leave the command its own
+    /dev/null, as outside; a pipe still goes in."""
+    script = "if [ -p /dev/stdin ]; then echo piped; else echo not-piped; fi; cat"
+    command, env = sandbox.command("exec", "-T", "--", "sh", "-c", script)
+    if stdin == "closed":
+        command = ["bash", "-c", 'exec "$@" <&-', "bash", *command]
+    # (With /dev/null, cat ends at once: the timeout is only a guard.)
+    result = subprocess.run(
+        command,
+        env=env,
+        input="data from the pipe\n" if stdin == "a pipe" else None,
+        stdin=None if stdin == "a pipe" else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    if stdin == "a pipe":
+        assert result.stdout == "piped\ndata from the pipe\n"
+    else:
+        assert result.stdout == "not-piped\n"
 
 
 def test_workdir_is_app_plus_absolute_path(sandbox: Sandbox) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -83,10 +84,11 @@ def test_two_parallel_sessions_of_one_project_and_the_name_collision(project: Sa
         assert state(f"{name}-2") == "running" and state(name) == "running"
         listed = project.run("list")
         assert listed.returncode == 0, listed.stderr
-        rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+        rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
         assert set(rows) == {name, f"{name}-2"}
-        assert rows[name][1] == "exec" and rows[name][2] == project.image
-        assert rows[name][3] == "running"
+        # What runs (issue 19: "exec" alone said little), the image, the state.
+        image = re.escape(project.image)
+        assert re.match(rf"{re.escape(name)}  +exec bash  +{image}  +running  ", rows[name])
         everything = project.run("list", "--all")
         assert name in everything.stdout and str(project.project) in everything.stdout
         stopped = project.run("stop", f"{name}-2")
@@ -257,6 +259,8 @@ def test_port_is_published_on_loopback_and_a_used_port_is_a_clear_error(
     finally:
         docker("stop", name, check=False)
         server.wait(timeout=60)
+    # Issue 19: Docker's silence about the internal network, said.
+    assert "--port: Docker publishes no port from network" in server.communicate()[1]
     # A port some other program on this machine listens on.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -347,6 +351,23 @@ def rebuilt(sandbox: Sandbox, env: dict[str, str]) -> tuple[Sandbox, str]:
     return Sandbox(sandbox.project, built.stdout.strip(), sandbox.network), built.stdout.strip()
 
 
+def foreign_image(base: str, env: dict[str, str], what: str, *labels: str) -> str:
+    """A cxgen image that this user's run script did not build (in the test's view of images;
+    LABELS override those of BASE, the builder's among them)."""
+    tag = f"cxgen/test-{what}-{RUN_ID}:{uuid.uuid4().hex[:12]}"
+    args = [f"--label={label}" for label in (env["CXGEN_TEST_IMAGE_LABEL"], *labels)]
+    result = subprocess.run(
+        ["docker", "build", "-q", "--label=org.cxgen.version=0.0.1", *args, "-t", tag, "-"],
+        input=f"FROM {base}\nLABEL org.cxgen.test-unique={uuid.uuid4().hex}\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return tag
+
+
 def test_images_clean_keeps_used_images(
     project: Sandbox, tmp_path: Path, private_images: dict[str, str]
 ) -> None:
@@ -359,10 +380,15 @@ def test_images_clean_keeps_used_images(
     used = gone.run("exec", "--keep", "--", "true", env=env, name=name)
     assert used.returncode == 0, used.stderr
     subprocess.run(["rm", "-rf", str(gone.project)], check=True)  # its project is gone...
+    # Issue 19: images another user of this machine built, or an older run script (no builder
+    # recorded): not this user's to remove.
+    theirs = foreign_image(project.image, env, "theirs", "org.cxgen.builder=4242")
+    unknown = foreign_image(project.image, env, "unknown", "org.cxgen.builder=")
     listed = kept.run("images", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
-    assert set(rows) == {kept_tag, old_tag, new_tag, gone_tag}
+    assert set(rows) == {kept_tag, old_tag, new_tag, gone_tag, theirs, unknown}
+    assert " uid 4242 " in rows[theirs] and " you " in rows[old_tag]
     assert str(kept.project) in rows[kept_tag] and str(moved.project) in rows[new_tag]
     assert rows[old_tag].rstrip().endswith("-")
     # No terminal and no --yes: refused, nothing removed.
@@ -374,7 +400,15 @@ def test_images_clean_keeps_used_images(
     assert f"removed {old_tag}" in cleaned.stderr
     assert f"keeping {gone_tag}: a container uses it" in cleaned.stderr  # ...but a container is not
     assert docker("image", "inspect", old_tag, check=False).returncode != 0
-    for tag in (kept_tag, new_tag, gone_tag):
+    assert (
+        "keeping 1 image(s) other users of this machine built: their projects may need them"
+        f" (each user cleans their own): {theirs}\n"
+    ) in cleaned.stderr
+    assert (
+        "keeping 1 image(s) built before cxgen recorded who builds them (another user's projects"
+        f" may need them); if none does, remove them with: docker rmi {unknown}\n"
+    ) in cleaned.stderr
+    for tag in (kept_tag, new_tag, gone_tag, theirs, unknown):
         assert docker("image", "inspect", tag, check=False).returncode == 0, tag
     docker("rm", "-f", "-v", name, check=False)
 

@@ -163,8 +163,32 @@ def test_exec_t_turns_the_tty_off(project: Path, tmp_path: Path, script_shell: l
     assert "-it" not in argv and "-i" in argv
 
 
-def test_exec_without_terminals_attaches_stdin_only(
-    project: Path, tmp_path: Path, script_shell: list[str]
+@pytest.mark.parametrize(
+    ("stdin", "attached"),
+    [("/dev/null", False), ("closed", False), ("a pipe", True), ("a file", True)],
+)
+def test_exec_without_terminals_attaches_only_a_stdin_to_read(
+    project: Path, tmp_path: Path, script_shell: list[str], stdin: str, attached: bool
 ) -> None:
-    _, argv, _ = run(project, tmp_path, script_shell, "exec", "--", "true")
-    assert "-it" not in argv and "-t" not in argv and "-i" in argv
+    """A pipe or a file you gave goes in (people pipe into exec); /dev/null or a closed stdin
+    does not: the command gets its own /dev/null, as it would outside, not a pipe."""
+    redirect = {
+        "/dev/null": "</dev/null",
+        "closed": "<&-",
+        "a pipe": "< <(echo data)",
+        "a file": f"<{project / 'run_in_container.sh'}",
+    }[stdin]
+    script = f'exec "$@" {redirect}'
+    command = ["bash", "-c", script, "bash", *script_shell, str(project / "run_in_container.sh")]
+    result = subprocess.run(
+        [*command, "exec", "--", "true"],
+        env=stand_ins(tmp_path, docker=RECORDER),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv.run").read_text().splitlines()
+    assert "-it" not in argv and "-t" not in argv
+    assert ("-i" in argv) == attached

@@ -226,3 +226,54 @@ def test_refuse_symlink(bash: Bash, tree: Path) -> None:
         f"refusing {tree}/project/link: it is a symlink, which the agent may have planted; "
         "remove it (or replace it with the real folder or file) and retry",
     )
+
+
+# --- Shared folders (issue 19): no mount of a folder every user and program shares, nor yours --
+
+
+def refuse(
+    bash: Bash, tree: Path, path: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return bash.run(
+        'refuse_shared_folder --work-dir "$1"; echo fine',
+        path,
+        libs=["paths.sh"],
+        constants={"PROJECT_DIR": str(tree / "project"), "STATE_DIR": str(tree / "state")},
+        env=env,
+    )
+
+
+def test_your_home_is_compared_by_its_physical_path(bash: Bash, tree: Path) -> None:
+    (tree / "real-home").mkdir()
+    (tree / "home-link").symlink_to(tree / "real-home")
+    env = {"HOME": str(tree / "home-link"), "TMPDIR": str(tree / "state")}
+    assert_usage_error(
+        refuse(bash, tree, str(tree / "real-home"), env),
+        f"--work-dir: refusing {tree}/real-home: your home folder (your shell's startup files,"
+        " keys and agent sockets would be the agent's); give a folder of its own, such as one"
+        " below it",
+    )
+    assert_usage_error(
+        refuse(bash, tree, str(tree), env),
+        f"--work-dir: refusing {tree}: it holds {tree}/real-home, your home folder (your shell's"
+        " startup files, keys and agent sockets would be the agent's); give a folder of its own",
+    )
+    result = refuse(bash, tree, str(tree / "real-home/project"), env)
+    assert (result.returncode, result.stdout) == (0, "fine\n"), result.stderr
+
+
+@pytest.mark.parametrize("path", ["/tmp", "/var/tmp", "/usr", "/usr/local", "/etc"])
+def test_system_folders_are_refused(bash: Bash, tree: Path, path: str) -> None:
+    result = refuse(bash, tree, path, {"HOME": str(tree / "state")})
+    assert_usage_error(
+        result,
+        f"--work-dir: refusing {path}: a folder the whole system shares (other programs' files"
+        " and sockets, such as ssh-agent's or tmux's, would be the agent's); give a folder of its"
+        " own, such as one below it",
+    )
+
+
+def test_a_system_folder_is_named_before_those_below_it(bash: Bash, tree: Path) -> None:
+    """/var holds /var/tmp, but is itself one: said as such."""
+    result = refuse(bash, tree, "/var", {"HOME": str(tree / "state")})
+    assert "cxgen: error: --work-dir: refusing /var: a folder the whole system" in result.stderr

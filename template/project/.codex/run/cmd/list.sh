@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # CMD_*: read by lib/command.sh
 # Usage: ./run_in_container.sh list [--all]
-# Summary: this project's sandboxes: name, agent, image, state, age
+# Summary: this project's sandboxes: name, what runs, image, state, age
 # Options:
 #   --all                every cxgen sandbox, not only this project's
 
@@ -10,15 +10,24 @@ CMD_DASHES=
 CMD_NEEDS="docker"
 
 cmd_list() {
-  local name agent image state age keep project
+  local name command image state age keep project
   list_sessions
-  printf '%-36s %-8s %-22s %-16s %s' NAME AGENT IMAGE STATE CREATED
-  if [ "$ALL" = yes ]; then printf '  PROJECT\n'; else printf '\n'; fi
-  while IFS='|' read -r name agent image state age keep project; do
+  table_start
+  if [ "$ALL" = yes ]; then
+    table_row NAME COMMAND IMAGE STATE CREATED PROJECT
+  else
+    table_row NAME COMMAND IMAGE STATE CREATED
+  fi
+  while IFS='|' read -r name command image state age keep project; do
     [ -n "$name" ] || continue
     [ "$ALL" = yes ] || [ "$project" = "$PROJECT_DIR" ] || continue
     [ "$keep" != 1 ] || state="$state,kept"
-    printf '%-36s %-8s %-22s %-16s %s' "$name" "${agent:--}" "$image" "$state" "$age"
-    if [ "$ALL" = yes ]; then printf '  %q\n' "$project"; else printf '\n'; fi
+    if [ "$ALL" = yes ]; then
+      printf -v project '%q' "$project"
+      table_row "$name" "${command:--}" "$image" "$state" "$age" "$project"
+    else
+      table_row "$name" "${command:--}" "$image" "$state" "$age"
+    fi
   done <<<"$SESSION_LINES"
+  table_print
 }

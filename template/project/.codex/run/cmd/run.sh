@@ -3,7 +3,8 @@
 # Summary: start the agent (the default one unless --agent)
 # Options:
 #   --agent NAME         agent to start (one of those installed here: see below)
-#   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>
+#   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>;
+#                        never a shared or system folder (/tmp, your home, /etc...) or one above
 #   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
 #   --git MODE           readonly (the default unless the project's answer says otherwise),
 #                        track (the agent commits to a repository of its own, which fetch brings
@@ -15,12 +16,14 @@
 #                        same moment get a name each
 #   --keep               keep the container after exit (resume it with attach NAME)
 #   --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
-#                        repeatable); reachable from this machine only
+#                        repeatable); reachable from this machine only (Docker publishes none
+#                        from an --internal network: warned)
 #   --ssh-agent          let the agent use your ssh-agent ($SSH_AUTH_SOCK) for this session:
 #                        it can sign with your keys while it runs, never read them (warned)
 #   --allow DOMAIN       allow one more domain for this run (repeatable)
 #   --env NAME           pass the host variable NAME into the sandbox, by name (repeatable)
-#   -T                   no terminal (TTY) even when stdin and stdout are terminals
+#   -T                   no terminal (TTY) even when stdin and stdout are terminals; your
+#                        stdin goes in when it is a terminal, a pipe or a file (not /dev/null)
 #   --init_script FILE   run FILE inside the sandbox before the command
 #   --sessions-path DIR  keep agent sessions in DIR (asks first: it is writable)
 #   --config DIR         agent config to seed from (default: $CODEX_CONFIG_DIR or ~/.codex)

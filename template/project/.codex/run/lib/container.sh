@@ -43,6 +43,7 @@ add_host_address() {
 resolve_work_dir() {
   WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
   [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
+  refuse_shared_folder --work-dir "$WORK_DIR"
   if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
     local root
     root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
@@ -61,6 +62,7 @@ build_run_args() {
     --label org.cxgen.sandbox=1 --label "org.cxgen.project=$PROJECT_DIR" --label "org.cxgen.workdir=$WORK_DIR"
     --label "org.cxgen.sessions=$SESSIONS_PATH" --label "org.cxgen.version=$CXGEN_VERSION"
     --label "org.cxgen.hash=$CONTEXT_HASH" --label "org.cxgen.agent=$SESSION_AGENT"
+    --label "org.cxgen.command=$SESSION_COMMAND"
     --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
     --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
     --security-opt no-new-privileges
@@ -79,7 +81,7 @@ build_run_args() {
   # A terminal when stdin and stdout are one (like docker compose exec), unless -T.
   if [ "$TTY" = auto ] && [ -t 0 ] && [ -t 1 ]; then
     DOCKER_ARGS+=(-it)
-  else
+  elif stdin_given; then
     DOCKER_ARGS+=(-i)
   fi
   if [ -n "$NETWORK" ]; then
@@ -98,6 +100,14 @@ build_run_args() {
     at_risk "$path"
     DOCKER_ARGS+=(-e CXGEN_INIT_SCRIPT="/app$path")
   fi
+}
+
+# Your stdin goes in when it is something to read: a terminal, a pipe, a file, a socket (or the
+# API key login sends), as the command would get it here. /dev/null or a closed stdin is not
+# attached: the command inside gets a /dev/null of its own, not a pipe of docker's.
+stdin_given() {
+  [ -t 0 ] || [ -p /dev/stdin ] || [ -f /dev/stdin ] || [ -S /dev/stdin ] \
+    || { [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; }
 }
 
 # login: the callback port published on this machine's loopback only (your browser comes back
@@ -137,7 +147,8 @@ pass_env() {
 
 # After a session: git metadata the agent made or changed in the work dir (a .git folder or file,
 # also at its top, a file in an existing .git, a bare repository's HEAD) would run its config and
-# hooks in any git command you start there. Folders the agent made unreadable are named too.
+# hooks in any git command you start there. Folders that could not be searched (the agent may
+# have made them unreadable) are counted, in one line.
 warn_new_git_dirs() {
   local since="$1" errors="$1.err" skip="" agent_repo="" line found=()
   # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
@@ -145,13 +156,13 @@ warn_new_git_dirs() {
   # git=track's agent repository: the agent's by design (fetch reads it; see the README).
   ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
   # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
-  # anything inside it, is new.
+  # anything inside it, is new. (find's messages in English: unreadable_summary reads them.)
   while IFS= read -r -d '' line; do
     case "$line" in
       */HEAD) found+=("${line%/HEAD}") ;;
-      *) [ -z "$(find "$WORK_DIR/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || found+=("$line") ;;
+      *) [ -z "$(LC_ALL=C find "$WORK_DIR/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || found+=("$line") ;;
     esac
-  done < <(cd "$WORK_DIR" && find . \( -path "$(glob_quote "$skip")" -prune \) \
+  done < <(cd "$WORK_DIR" && LC_ALL=C find . \( -path "$(glob_quote "$skip")" -prune \) \
     -o \( -path "$(glob_quote "$agent_repo")" -prune \) -o \( -name .git -print0 -prune \) \
     -o \( -name HEAD -type f -cnewer "$since" -print0 \) 2>>"$errors")
   if [ "${#found[@]}" -gt 0 ]; then
@@ -160,12 +171,26 @@ warn_new_git_dirs() {
     # %q: a name cannot carry terminal control codes to your screen.
     for line in "${found[@]}"; do printf '  %q\n' "$WORK_DIR/${line#./}" >&2; done
   fi
-  if [ -s "$errors" ]; then
-    say "WARNING: these folders could not be searched for git metadata (unreadable; the agent may"
-    say "hide a repository there):"
-    while IFS= read -r line; do printf '  %q\n' "$line" >&2; done <"$errors"
-  fi
+  [ ! -s "$errors" ] || unreadable_summary "$errors"
   rm -f "$errors"
+}
+
+# unreadable_summary ERRORS: one line for find's errors, a line per folder it could not enter
+# ("find: './x': Permission denied"; BSD's: "find: ./x: Permission denied"), naming the first.
+unreadable_summary() {
+  local count=0 first="" line
+  while IFS= read -r line; do
+    count=$((count + 1))
+    [ "$count" -eq 1 ] || continue
+    line="${line#find: }"
+    case "$line" in
+      "'"*"': "*) line="${line#\'}"; first="${line%"': "*}" ;;
+      *": "*) first="${line%: *}" ;;
+      *) first="$line" ;;
+    esac
+    case "$first" in ./*) first="$WORK_DIR/${first#./}" ;; esac
+  done <"$1"
+  say "WARNING: $count folder(s) in the work dir could not be searched for git metadata (unreadable: the agent may hide a repository there), the first: $(printf '%q' "$first")"
 }
 
 # glob_quote TEXT: TEXT with find -path's pattern characters escaped.

@@ -34,7 +34,6 @@ plan_credentials() {
   local i auth_index=-1 host
   SYNC_MARKS=()
   [ "$CREDENTIALS_MODE" != none ] || return 0
-  notice_no_write_back
   for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
     [ "$auth_index" -ge 0 ] || auth_index=$i
     [ "${CREDENTIALS[$i]}" != "$AGENT" ] || { auth_index=$i; break; }
@@ -51,14 +50,17 @@ plan_credentials() {
   [ -z "$AUTH_FILE" ] || [ "$auth_index" -ge 0 ] || plan_credential codex auth.json "$AUTH_FILE"
 }
 
-# Once per machine, to whom an earlier run script may have written logins back (sync was the
-# default, and it left import marks in STATE_DIR/credentials) or who asks for sync: it no longer
-# does.
+# notice_no_write_back AGENT HOST: once per machine, at a login's import, that imports go one
+# way; to whom an earlier run script may have written logins back (sync was the default, and it
+# left import marks in STATE_DIR/credentials; no-write-back: told so already) or who asks for
+# sync, that it no longer does.
 notice_no_write_back() {
-  local mark="$STATE_DIR/no-write-back"
+  local mark="$STATE_DIR/one-way-logins"
   [ ! -e "$mark" ] || return 0
-  if [ "$CREDENTIALS_MODE" = sync ] || [ -d "$STATE_DIR/credentials" ]; then
+  if { [ "$CREDENTIALS_MODE" = sync ] || [ -d "$STATE_DIR/credentials" ]; } && [ ! -e "$STATE_DIR/no-write-back" ]; then
     say "note: a login refreshed in the sandbox is no longer written back to your host's agent (--credentials sync works as copy); if that one is signed out, sign in again there (README: Logins and credentials)"
+  else
+    say "note: your $1 login is copied into this project's agent home, one way: what the sandbox refreshes or signs in there is never written back to $2 (README: Logins and credentials; said once)"
   fi
   { mkdir -p "$STATE_DIR" && : >"$mark"; } 2>/dev/null || true
 }
@@ -74,6 +76,7 @@ plan_credential() {
   # The last import of this pair (host file, this project's copy), kept where no agent reaches.
   mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
   if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then
+    notice_no_write_back "$1" "$host"
     plan_copy "$host" "$home"
     SYNC_MARKS+=("$host" "$mark")
   fi

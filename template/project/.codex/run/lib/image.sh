@@ -175,7 +175,9 @@ ensure_image() {
     return 0
   fi
   need_daemon
-  local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION")
+  # Who built it: images --clean removes only yours (another user may share this machine).
+  local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION"
+    --label "org.cxgen.builder=$EUID")
   [ "$REBUILD" = no ] || build_args+=(--no-cache)
   # Built from a private copy that is proven to be what the tag's hash says.
   make_run_tmp

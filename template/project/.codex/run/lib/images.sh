@@ -36,3 +36,34 @@ record_image() {
   [ "$recorded" = "$IMAGE" ] || printf '%s\n' "$IMAGE" >"$POLICY_DIR/image" \
     || say "warning: cannot write $POLICY_DIR/image"
 }
+
+# image_builders LISTING: sets BUILDERS, "ID UID" lines: who built each image of the listing (its
+# org.cxgen.builder label; images that older run scripts built have none).
+image_builders() {
+  local ids=() id _ out
+  BUILDERS=""
+  while IFS='|' read -r id _; do [ -z "$id" ] || ids+=("$id"); done <<<"$1"
+  [ "${#ids[@]}" -gt 0 ] || return 0
+  out=$(docker image inspect -f '{{.Id}} {{index .Config.Labels "org.cxgen.builder"}}' -- "${ids[@]}" 2>&1) \
+    || docker_failed "$out"
+  BUILDERS="$out"
+}
+
+# image_builder ID: the uid that built image ID, or nothing when unknown.
+image_builder() {
+  local id builder
+  while read -r id builder; do
+    [ "$id" = "$1" ] || continue
+    [[ ! "$builder" =~ ^[0-9]+$ ]] || printf '%s\n' "$builder"
+    return 0
+  done <<<"$BUILDERS"
+}
+
+# builder_name UID: you, uid N, or - (unknown).
+builder_name() {
+  case "$1" in
+    "") printf -- '-\n' ;;
+    "$EUID") printf 'you\n' ;;
+    *) printf 'uid %s\n' "$1" ;;
+  esac
+}

@@ -88,6 +88,7 @@ protect_git() {
 add_readonly_mount() {
   local path
   path=$(safe_path "$1" "$2")
+  refuse_shared_folder "$1" "$path"
   add_mount "$path" "/app$path" ",readonly"
   at_risk "$path"
 }

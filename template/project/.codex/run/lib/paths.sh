@@ -125,6 +125,56 @@ safe_path_walk() {
   done
 }
 
+# Folders no sandbox gets whole, nor any folder that holds one: the system's, those every user
+# and program shares, and your own (home, TMPDIR, XDG_RUNTIME_DIR). A Unix socket there
+# (ssh-agent's, gpg-agent's, tmux's, a rootless Docker's) answers the agent through any mount,
+# even a read-only one, and the agent runs as you. Physical paths (macOS's /tmp is
+# /private/tmp), each folder before those below it.
+readonly SHARED_FOLDERS="/tmp /var /var/tmp /var/run /dev /dev/shm /proc /sys /run /etc /usr
+  /usr/local /bin /sbin /lib /lib32 /lib64 /libx32 /boot /opt /srv /snap /home /root /mnt /media
+  /private /private/tmp /private/var /private/var/tmp /private/etc /Users /Users/Shared /System
+  /Library /Applications /Volumes"
+
+# refuse_shared_folder WHAT PATH: the one-line refusal when PATH (physical) is such a folder or
+# holds one.
+refuse_shared_folder() {
+  local folder
+  [ -n "${OWN_FOLDERS+set}" ] || own_folders
+  for folder in $SHARED_FOLDERS; do
+    shared_folder_check "$1" "$2" "$folder" "a folder the whole system shares (other programs' files and sockets, such as ssh-agent's or tmux's, would be the agent's)"
+  done
+  while IFS= read -r folder; do
+    shared_folder_check "$1" "$2" "$folder" "your home folder (your shell's startup files, keys and agent sockets would be the agent's)"
+  done <<<"$OWN_HOMES"
+  while IFS= read -r folder; do
+    shared_folder_check "$1" "$2" "$folder" "your programs' temporary or runtime folder (their files and sockets would be the agent's)"
+  done <<<"$OWN_FOLDERS"
+}
+
+# shared_folder_check WHAT PATH FOLDER WHY
+shared_folder_check() {
+  [ -n "$3" ] && is_inside "$3" "$2" || return 0
+  if [ "$3" = "$2" ]; then
+    die "$1: refusing $2: $4; give a folder of its own, such as one below it" "$EXIT_USAGE"
+  fi
+  die "$1: refusing $2: it holds $3, $4; give a folder of its own" "$EXIT_USAGE"
+}
+
+# Sets OWN_HOMES (lines: your home, and through sudo the caller's) and OWN_FOLDERS (TMPDIR,
+# XDG_RUNTIME_DIR), physical.
+own_folders() {
+  local home=""
+  OWN_HOMES=$(physical_folder "${HOME:-}") || OWN_HOMES=""
+  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
+    home=$(eval "printf '%s' ~$SUDO_USER")
+    OWN_HOMES="$OWN_HOMES"$'\n'"$(physical_folder "$home")" || true
+  fi
+  OWN_FOLDERS=$(physical_folder "${TMPDIR:-}") || OWN_FOLDERS=""
+  OWN_FOLDERS="$OWN_FOLDERS"$'\n'"$(physical_folder "${XDG_RUNTIME_DIR:-}")" || true
+}
+
+physical_folder() { [ -n "$1" ] && [ -d "$1" ] && cd -P -- "$1" 2>/dev/null && pwd; }
+
 # The files and folders that steer the host must be what cxgen wrote, not the agent's symlinks.
 check_control_paths() {
   local path

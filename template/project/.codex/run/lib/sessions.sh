@@ -13,7 +13,7 @@ default_session_name() {
 
 # Options for this session: removed on exit unless --keep, --port's ports on loopback only.
 session_args() {
-  local port
+  local port gateway
   if [ "$KEEP" = yes ]; then DOCKER_ARGS+=(--label org.cxgen.keep=1); else DOCKER_ARGS+=(--rm); fi
   # Marks this start's container, so a failed start removes its own leftover and nothing else.
   LAUNCH_ID="$$-$RANDOM$RANDOM"
@@ -24,16 +24,28 @@ session_args() {
   done
   # The firewall lets the Docker host (the network's gateway, where Docker's port publishing
   # connects from) reach these ports; nothing else comes in.
-  [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}" -e "CXGEN_DOCKER_GATEWAY=$(docker_gateway)")
+  if [ "${#PORTS[@]}" -gt 0 ]; then
+    gateway=$(docker_gateway)
+    DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}" -e "CXGEN_DOCKER_GATEWAY=$gateway")
+  fi
   [ "$SSH_AGENT" = no ] || ssh_agent_args
 }
 
 # The IPv4 gateway of the network the sandbox joins (Docker's own answer: an internal network
-# has one though no route inside leads there).
+# has one though no route inside leads there). Docker publishes no port from an internal network
+# and says nothing: said here. (The firewall still lets this machine in, at the sandbox's own
+# address on that network.)
 docker_gateway() {
-  local item gateway
-  docker_query gateway network inspect "${NETWORK:-bridge}" --format '{{range .IPAM.Config}}{{.Gateway}} {{end}}'
-  for item in $gateway; do
+  local item facts network="${NETWORK:-bridge}"
+  docker_query facts network inspect "$network" --format '{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
+  if [ "${facts%% *}" = true ]; then
+    if [ "$LOGIN" = yes ] && [ "$LOGIN_PORT" -ne 0 ]; then
+      say "warning: login: Docker publishes no port from network $network, which is internal (--internal), so the sign-in callback cannot reach the sandbox; sign in on another --network, or with login --device"
+    else
+      say "warning: --port: Docker publishes no port from network $network, which is internal (--internal): nothing answers on 127.0.0.1 (only at the sandbox's own address there); use a network that is not internal"
+    fi
+  fi
+  for item in $facts; do
     [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }
   done
   die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, so nothing can be published from it" "$EXIT_USAGE"
@@ -203,9 +215,10 @@ sandbox_info() {
   [ "$sandbox" = 1 ] || die "$1 is not a cxgen sandbox; refusing to touch it" "$EXIT_USAGE"
 }
 
-# Sets SESSION_LINES: "NAME|AGENT|IMAGE|STATE|AGE|KEEP|PROJECT" per cxgen sandbox.
+# Sets SESSION_LINES: "NAME|COMMAND|IMAGE|STATE|AGE|KEEP|PROJECT" per cxgen sandbox (COMMAND:
+# what it runs; for a sandbox an older run script started, its agent label).
 list_sessions() {
-  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{.Label "org.cxgen.agent"}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}' 2>&1) \
+  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{with .Label "org.cxgen.command"}}{{.}}{{else}}{{.Label "org.cxgen.agent"}}{{end}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}' 2>&1) \
     || docker_failed "$SESSION_LINES"
 }
 

@@ -15,12 +15,14 @@ start_session() {
   esac
   SESSION_AGENT="$AGENT"
   [ "$1" = run ] || SESSION_AGENT="$1"
+  session_command "$1"
   load_agent_trees
   AT_RISK=() PINNED=()
   resolve_work_dir
   at_risk "$WORK_DIR"
   if [ -n "$SESSIONS_PATH" ]; then
     SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
+    refuse_shared_folder --sessions-path "$SESSIONS_PATH"
     confirm_writable "$SESSIONS_PATH"
     at_risk "$SESSIONS_PATH"
   fi
@@ -53,4 +55,18 @@ start_session() {
   else
     run_sandbox
   fi
+}
+
+# session_command KIND: sets SESSION_COMMAND, what the session runs in a word or two, for list:
+# the agent, shell, exec and the command's name, login and the agent.
+session_command() {
+  local name="${CMD_ARGS[0]:-}"
+  name="${name##*/}"
+  case "$1" in
+    run) SESSION_COMMAND="$AGENT" ;;
+    exec) SESSION_COMMAND="exec ${name:0:24}" ;;
+    login) SESSION_COMMAND="login $AGENT" ;;
+    *) SESSION_COMMAND="$1" ;;
+  esac
+  SESSION_COMMAND="${SESSION_COMMAND//[!A-Za-z0-9 _.+@-]/?}"
 }

@@ -21,4 +21,6 @@ cmd_list() {
     printf '%-36s %-8s %-22s %-16s %s' "$name" "${agent:--}" "$image" "$state" "$age"
     if [ "$ALL" = yes ]; then printf '  %q\n' "$project"; else printf '\n'; fi
   done <<<"$SESSION_LINES"
+  ! project_locked_down \
+    || printf 'Lockdown is on for this project: its sessions start locked down (./run_in_container.sh lockdown off --save lifts it).\n'
 }

@@ -1,13 +1,14 @@
 # shellcheck shell=bash disable=SC2034 # CMD_*: read by lib/command.sh
 # Usage: ./run_in_container.sh lockdown on|off [NAME | --save]
 # Summary: deny everything in a running sandbox, or lift it (--save: every session of this project, until off --save)
+# NAME's lockdown lasts while it runs (docker restart keeps it). With --save it is the project's:
+# in force at once in each of its running sessions, and from the start of every new one (run,
+# shell, exec, login, attach of a kept one) until lockdown off --save; kept in your own state,
+# outside the project, where the agent cannot change it. lockdown off NAME lifts it in NAME
+# until that session's next start.
+#
 # Options:
-#   --save               the project's lockdown: in force at once in each of its running
-#                        sessions, and from the start of every new one (run, shell, exec, login,
-#                        attach of a kept one) until lockdown off --save. Kept in your own state,
-#                        outside the project, where the agent cannot change it
-# Without --save, NAME's lockdown lasts while it runs (docker restart keeps it); lockdown off NAME
-# lifts the project's lockdown in NAME until its next start.
+#   --save               the project's lockdown, for all its sessions, not one session's
 
 CMD_OPTIONS="@start --save"
 CMD_WORDS=99

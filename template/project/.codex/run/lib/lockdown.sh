@@ -29,6 +29,11 @@ lockdown_start() {
   if [ "$LOGIN" = yes ] && [ "$LOGIN_MODE" != api-key ]; then
     die "lockdown is on for this project, and this sign-in needs the network: use login --with-api-key (it needs none), or $lift" "$EXIT_USAGE"
   fi
+  # (Checked twice: said once.)
+  if [ "${#PORTS[@]}" -gt 0 ] && [ -z "${LOCKDOWN_WARNED:-}" ]; then
+    LOCKDOWN_WARNED=yes
+    say "warning: lockdown is on for this project: --port's ports will not answer (nothing leaves the sandbox, replies neither)"
+  fi
 }
 
 # lockdown_save on|off: record the project's lockdown, then put it in force (or lift it) in each

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import RUN_ID, Sandbox, Topology
-from tests.e2e.test_fwctl import BOTH_MODES, CTL, session
+from tests.e2e.conftest import RUN_ID, Sandbox, Topology, docker
+from tests.e2e.test_fwctl import AGENT, BOTH_MODES, CTL, session, wait_ready
 
 HELLO = "hello-from-allowed"
 CURL = ("curl", "-sS", "-m", "5", "http://allowed.test/")
@@ -127,3 +128,31 @@ def test_a_kept_session_starts_again_under_the_projects_lockdown_as_it_is_now(
         assert "lockdown is on" not in again.stderr
     for name in (made_open, made_locked):
         assert sandbox.run("destroy", name).returncode == 0
+
+
+def test_a_session_still_starting_gets_the_lockdown_once_its_firewall_is_up(
+    make_sandbox,  # type: ignore[no-untyped-def]
+) -> None:
+    """lockdown on --save as a session starts: its helper waits for the firewall it is setting
+    up (instead of failing with "no firewall"), then puts the lockdown in force."""
+    sandbox: Sandbox = make_sandbox()
+    name = f"cxgen-test-{RUN_ID}-starting-{uuid.uuid4().hex[:6]}"
+    process = sandbox.start("exec", "--", "bash", "-c", "echo ready; exec sleep 600", name=name)
+    try:
+        # As soon as Docker lists it as running: its entrypoint has just begun.
+        deadline = time.monotonic() + 120
+        while (
+            name not in docker("ps", "--filter", f"name=^{name}$", "--format", "{{.Names}}").stdout
+        ):
+            assert time.monotonic() < deadline and process.poll() is None, "no start"
+            time.sleep(0.05)
+        saved = sandbox.run("lockdown", "on", "--save", name="", network=False)
+        assert saved.returncode == 0, saved.stdout + saved.stderr
+        assert f"lockdown on in {name}" in saved.stderr
+        wait_ready(name)
+        result = docker("exec", name, *AGENT, *CURL, check=False)
+        assert result.returncode == 6, result.stdout
+    finally:
+        sandbox.run("lockdown", "off", "--save", name="", network=False)
+        docker("rm", "-f", "-v", name, check=False)
+        process.wait(timeout=60)

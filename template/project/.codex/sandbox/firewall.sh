@@ -27,6 +27,8 @@ readonly FW_PROJECT_LOCKDOWN="$FW_STATE_DIR/project-lockdown"
 readonly FW_OWNER="cxgen-fw"
 # Its uid in the image (the run script mounts root mode's temporary folders as this uid too).
 readonly FW_OWNER_UID=65530
+# Made once the firewall is in force, at each start (cxgen-ctl waits for it).
+readonly FW_READY="$FW_RUN_DIR/ready"
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
 # The allowed names' diagnostic (fw_diagnose, beside the command): its findings once it is done,

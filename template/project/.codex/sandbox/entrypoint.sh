@@ -214,8 +214,6 @@ main() {
     [ "${CXGEN_LEARN:-0}" != 1 ] || FW_LEARN=yes
     # The project's lockdown, and after a `docker restart` the domains allowed live and this
     # session's lockdown: in force before anything else runs (the first ruleset loaded holds them).
-    # (A `docker restart` keeps /run: the last start's mark is not this one's.)
-    rm -f "$FW_READY"
     fw_load_state
     fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
     if [ "$FW_LOCKDOWN_BY" = project ]; then
@@ -231,8 +229,6 @@ main() {
       fw_selfcheck
       start_diagnostic ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
     fi
-    # In force: cxgen-ctl, which may have been called while this was starting, goes on now.
-    : >"$FW_READY"
     umask "$agent_umask"
   fi
   # shellcheck disable=SC2086 # "PORT ADDRESS", both checked

@@ -27,7 +27,8 @@ readonly FW_PROJECT_LOCKDOWN="$FW_STATE_DIR/project-lockdown"
 readonly FW_OWNER="cxgen-fw"
 # Its uid in the image (the run script mounts root mode's temporary folders as this uid too).
 readonly FW_OWNER_UID=65530
-# Made once the firewall is in force, at each start (cxgen-ctl waits for it).
+# Made at each start once the self-check has proved the firewall in force (cxgen-ctl waits for
+# it: the run script may call it as a sandbox starts).
 readonly FW_READY="$FW_RUN_DIR/ready"
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
@@ -408,6 +409,8 @@ fw_servers() {
 # lifted (lockdown off --save) it lifts the lockdown it made, never one of this session's own.
 fw_load_state() {
   local domain project="${CXGEN_LOCKDOWN:-off}"
+  # (A `docker restart` keeps /run: the last start's mark is not this one's.)
+  rm -f "$FW_READY"
   [ -d "$FW_STATE_DIR" ] || fw_owned_dir 0700 "$FW_STATE_DIR"
   if [ -e "$FW_PROJECT_LOCKDOWN" ]; then
     project=""
@@ -536,6 +539,7 @@ fw_selfcheck() {
     *"type filter hook output priority"*"policy drop;"*) ;;
     *) fw_fail "self-check: the default-deny policy is not in force" ;;
   esac
+  : >"$FW_READY"
 }
 
 # fw_diagnose DOMAIN... : a diagnostic, not a guard (it never stops anything): warn about allowed

@@ -73,8 +73,7 @@ lockdown_kept() {
   local state=off info
   ! project_locked_down || state=on
   if [ "$state" = on ]; then
-    info=$(docker container inspect -f '{{index .Config.Labels "org.cxgen.lockdown"}}{{println}}{{range .Config.Env}}{{println .}}{{end}}' -- "$1" 2>&1) \
-      || docker_failed "$info"
+    docker_query info container inspect -f '{{index .Config.Labels "org.cxgen.lockdown"}}{{println}}{{range .Config.Env}}{{println .}}{{end}}' -- "$1"
     case "${info%%$'\n'*}" in on | off) ;; *)
       die "lockdown is on for this project, and session $1 was made by an older cxgen, which cannot start it locked down; destroy it (./run_in_container.sh destroy $1) and start a new one, or lift the lockdown (lockdown off --save)" "$EXIT_USAGE" ;;
     esac

@@ -5,6 +5,7 @@ and policy, and what reaches the terminal. The helper's work is the e2e suite's 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -146,7 +147,6 @@ def test_allow_save_appends_and_counts_as_accepted(project: Path, tmp_path: Path
     domains = project / ".codex/allowed-domains.txt"
     # A last line without its newline stays a line of its own.
     domains.write_text(domains.read_text().rstrip("\n"))
-    assert run(project, tmp_path, "accept").returncode == 0
     before = domains.read_text()
     result = run(project, tmp_path, "allow", "files.example", "--save", sessions="")
     assert result.returncode == 0, result.stderr
@@ -163,7 +163,6 @@ def test_allow_save_appends_and_counts_as_accepted(project: Path, tmp_path: Path
 
 def test_allow_save_leaves_other_pending_changes_pending(project: Path, tmp_path: Path) -> None:
     domains = project / ".codex/allowed-domains.txt"
-    assert run(project, tmp_path, "accept").returncode == 0
     domains.write_text(domains.read_text() + "other.example\n")  # say, from a git pull
     assert run(project, tmp_path, "allow", "files.example", "--save", sessions="").returncode == 0
     result = run(project, tmp_path, "exec", "--", "true")
@@ -193,3 +192,107 @@ def test_the_domain_pattern_is_the_same_on_both_sides(project: Path) -> None:
         re.M,
     )
     assert host and sandbox and host.group(1) == sandbox.group(1)
+
+
+# The project's lockdown (lockdown on --save, issue 19): recorded outside the project, told to
+# every new session's entrypoint, and in force at once in each running session.
+CTL = "/usr/local/lib/cxgen/cxgen-ctl"
+
+
+def lockdown_record(project: Path) -> Path:
+    """Where the project's lockdown is recorded: beside its accepted policy, in your state."""
+    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:16]
+    return Path(os.environ["XDG_STATE_HOME"], "cxgen", "projects", key, "lockdown")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lockdown", "on", "--save", "sess-a"],
+        ["lockdown", "off", "--save", "--name", "sess-a"],
+        ["lockdown", "--save"],
+    ],
+)
+def test_lockdown_save_takes_no_session_name(
+    project: Path, tmp_path: Path, args: list[str]
+) -> None:
+    result = run(project, tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("cxgen: error: ") and result.stderr.count("\n") == 1
+    assert docker_calls(tmp_path) == {}
+
+
+def test_lockdown_save_holds_for_the_project_until_lifted(project: Path, tmp_path: Path) -> None:
+    record = lockdown_record(project)
+    result = run(project, tmp_path, "exec", "--", "true", sessions="")
+    assert result.returncode == 0, result.stderr
+    argv = docker_calls(tmp_path)["run"]
+    assert "CXGEN_LOCKDOWN=on" not in argv and "org.cxgen.lockdown=off" in argv
+    # On: recorded in your state, outside the project; each running session told (as root).
+    result = run(project, tmp_path, "lockdown", "on", "--save", sessions="s1 s2")
+    assert result.returncode == 0, result.stderr
+    assert "lockdown on in s1" in result.stderr and "lockdown on in s2" in result.stderr
+    assert "every new session starts locked down" in result.stderr
+    assert docker_calls(tmp_path)["exec"] == [
+        "exec",
+        "-u",
+        "0",
+        "s2",
+        CTL,
+        "lockdown",
+        "on",
+        "project",
+    ]
+    assert record.read_text() == "on\n" and project.resolve() not in record.resolve().parents
+    # A new session starts with it: its entrypoint is told before the command runs.
+    result = run(project, tmp_path, "exec", "--", "true", sessions="")
+    assert result.returncode == 0, result.stderr
+    argv = docker_calls(tmp_path)["run"]
+    assert "CXGEN_LOCKDOWN=on" in argv and "org.cxgen.lockdown=on" in argv
+    # What would lift it is refused, before any container.
+    for args in (
+        ["exec", "--learn", "--", "true"],
+        ["exec", "--no-firewall", "--", "true"],
+        ["run", "--no-firewall"],
+    ):
+        result = run(project, tmp_path, *args, sessions="")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("cxgen: error: lockdown is on for this project: ")
+        assert "lockdown off --save" in result.stderr and result.stderr.count("\n") == 1
+        assert "run" not in docker_calls(tmp_path)
+    # list says so; allow allows, and says that the lockdown wins.
+    result = run(project, tmp_path, "list")
+    assert "Lockdown is on for this project" in result.stdout, result.stderr
+    result = run(project, tmp_path, "allow", "files.example", "--save", sessions="")
+    assert result.returncode == 0, result.stderr
+    assert "lockdown is on for this project: files.example is allowed, but" in result.stderr
+    # One session's lockdown off: that session only, until its next start.
+    result = run(project, tmp_path, "lockdown", "off", "s1", sessions="s1")
+    assert result.returncode == 0, result.stderr
+    assert docker_calls(tmp_path)["exec"][-2:] == ["lockdown", "off"]
+    assert "lockdown is still on for this project" in result.stderr and record.exists()
+    # Off: gone from your state, lifted in the running sessions, new sessions start open.
+    result = run(project, tmp_path, "lockdown", "off", "--save", sessions="s1")
+    assert result.returncode == 0, result.stderr
+    assert docker_calls(tmp_path)["exec"][-3:] == ["lockdown", "off", "project"]
+    assert not record.exists()
+    result = run(project, tmp_path, "exec", "--", "true", sessions="")
+    argv = docker_calls(tmp_path)["run"]
+    assert "CXGEN_LOCKDOWN=on" not in argv and "org.cxgen.lockdown=off" in argv
+    assert "Lockdown is on" not in run(project, tmp_path, "list").stdout
+
+
+def test_login_under_the_projects_lockdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sign-in that needs the network is refused, with the ways out; an API key needs none."""
+    project = tmp_path / "codex"
+    run_init(project, {"agents": ["codex"]}, defaults=True, interactive=False)
+    assert run(project, tmp_path, "lockdown", "on", "--save", sessions="").returncode == 0
+    for args in (["login"], ["login", "--device"]):
+        result = run(project, tmp_path, *args, sessions="")
+        assert result.returncode == 2, result.stderr
+        assert "login --with-api-key" in result.stderr and "lockdown off --save" in result.stderr
+        assert "run" not in docker_calls(tmp_path)
+    monkeypatch.setenv("CODEX_API_KEY", "sk-test")
+    result = run(project, tmp_path, "login", "--with-api-key", sessions="")
+    assert result.returncode == 0, result.stderr
+    assert "CXGEN_LOCKDOWN=on" in docker_calls(tmp_path)["run"]

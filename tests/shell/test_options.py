@@ -268,7 +268,7 @@ def unknown(command: str, option: str) -> str:
             "--device and --with-api-key go with login: ./run_in_container.sh login --device",
         ),
         ("run", "--learn", "--learn goes with exec: ./run_in_container.sh exec --learn -- CMD"),
-        ("exec", "--save", "--save goes with allow"),
+        ("exec", "--save", "--save goes with allow and lockdown"),
     ],
 )
 def test_unknown_options_name_the_command_or_where_they_go(

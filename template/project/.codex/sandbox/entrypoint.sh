@@ -9,6 +9,9 @@
 #   CXGEN_PRIVATE_DESTINATIONS     deny | allowed-names
 #   CXGEN_HOST_ADDRESSES           the Docker host's own addresses, always denied
 #   CXGEN_FIREWALL                 on | off (off only through --no-firewall)
+#   CXGEN_LOCKDOWN                 on | off: the project's saved lockdown (lockdown on --save) when
+#                                  the container was made; on: nothing leaves from the start on
+#                                  (see fw_load_state)
 #   CXGEN_LEARN                    1: learn mode (exec --learn): every name resolves and every
 #                                  address is reachable, all recorded; the report is written to
 #                                  /var/lib/cxgen/learned when the command ends. The command
@@ -209,11 +212,14 @@ main() {
     agent_umask="$CURRENT_UMASK"
     umask 077
     [ "${CXGEN_LEARN:-0}" != 1 ] || FW_LEARN=yes
-    # After a `docker restart`: the domains allowed live and lockdown, in force before anything
-    # else runs.
+    # The project's lockdown, and after a `docker restart` the domains allowed live and this
+    # session's lockdown: in force before anything else runs (the first ruleset loaded holds them).
     fw_load_state
     fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
-    if [ "$FW_LOCKDOWN" = on ]; then
+    if [ "$FW_LOCKDOWN_BY" = project ]; then
+      log "lockdown is on for this project: nothing leaves the sandbox (./run_in_container.sh lockdown off --save lifts it)"
+      fw_selfcheck
+    elif [ "$FW_LOCKDOWN" = on ]; then
       log "lockdown is on: nothing leaves the sandbox (./run_in_container.sh lockdown off)"
       fw_selfcheck
     elif [ "$FW_LEARN" = yes ]; then

@@ -17,12 +17,19 @@ readonly FW_RUN_DIR="/run/cxgen"
 # What survives `docker restart` (the container's own filesystem, root's alone): domains allowed
 # live, lockdown, the upstream resolver.
 readonly FW_STATE_DIR="/var/lib/cxgen"
+# The project's saved lockdown (lockdown on|off --save), "on" or "off", as it last changed since
+# the run script made this container with CXGEN_LOCKDOWN: written by cxgen-ctl lockdown --save
+# in a running session, and by the run script (docker cp) into a kept one before attach starts it.
+readonly FW_PROJECT_LOCKDOWN="$FW_STATE_DIR/project-lockdown"
 # The firewall's folders belong to this account, not to root: an agent running as uid 0 (root
 # mode) has no capabilities, so a folder it does not own is closed to it; root's own tools pass
 # by capability (DAC_OVERRIDE).
 readonly FW_OWNER="cxgen-fw"
 # Its uid in the image (the run script mounts root mode's temporary folders as this uid too).
 readonly FW_OWNER_UID=65530
+# Made at each start once the self-check has proved the firewall in force (cxgen-ctl waits for
+# it: the run script may call it as a sandbox starts).
+readonly FW_READY="$FW_RUN_DIR/ready"
 # The resolver logs into this FIFO; dnslog.awk (root) keeps a bounded summary of it.
 readonly FW_DNS_LOG="$FW_RUN_DIR/dns.log"
 # The allowed names' diagnostic (fw_diagnose, beside the command): its findings once it is done,
@@ -36,6 +43,7 @@ readonly FW_DENIED_SIZE=4096
 readonly FW_LOCKDOWN_RULE='oif != "lo" goto refuse'
 FW_LEARN=no
 FW_LOCKDOWN=off
+FW_LOCKDOWN_BY=""
 # yes: lookups are redirected to our resolver by NAT instead of through resolv.conf (read-only
 # when the agent runs as root).
 FW_REDIRECT_DNS=no
@@ -396,16 +404,40 @@ fw_servers() {
 }
 
 # Sets FW_LOCKDOWN and appends the domains allowed live (cxgen-ctl allow) to FW_DOMAINS: the
-# state kept across `docker restart`.
+# state kept across `docker restart`. The project's saved lockdown holds at every start: it locks
+# the sandbox down (lockdown off NAME lifts it for this session until its next start), and once
+# lifted (lockdown off --save) it lifts the lockdown it made, never one of this session's own.
 fw_load_state() {
-  local domain
+  local domain project="${CXGEN_LOCKDOWN:-off}"
+  # (A `docker restart` keeps /run: the last start's mark is not this one's.)
+  rm -f "$FW_READY"
   [ -d "$FW_STATE_DIR" ] || fw_owned_dir 0700 "$FW_STATE_DIR"
-  FW_LOCKDOWN=off
-  [ ! -f "$FW_STATE_DIR/lockdown" ] || FW_LOCKDOWN=on
+  if [ -e "$FW_PROJECT_LOCKDOWN" ]; then
+    project=""
+    read -r project <"$FW_PROJECT_LOCKDOWN" || true
+  fi
+  fw_lockdown_state
+  case "$project" in
+    on) printf 'project\n' >"$FW_STATE_DIR/lockdown" ;;
+    off) [ "$FW_LOCKDOWN_BY" != project ] || rm -f "$FW_STATE_DIR/lockdown" ;;
+    *) fw_fail "invalid project lockdown '$project' (expected on or off)" ;;
+  esac
+  fw_lockdown_state
   [ -f "$FW_STATE_DIR/allowed" ] || return 0
   while IFS= read -r domain; do
     FW_DOMAINS+=("$domain")
   done <"$FW_STATE_DIR/allowed"
+}
+
+# Sets FW_LOCKDOWN (on, off) and FW_LOCKDOWN_BY: project (the project's saved lockdown) or
+# session (lockdown on NAME).
+fw_lockdown_state() {
+  local by=""
+  FW_LOCKDOWN=off FW_LOCKDOWN_BY=""
+  [ -f "$FW_STATE_DIR/lockdown" ] || return 0
+  read -r by <"$FW_STATE_DIR/lockdown" || true
+  FW_LOCKDOWN=on FW_LOCKDOWN_BY=session
+  [ "$by" != project ] || FW_LOCKDOWN_BY=project
 }
 
 # fw_valid_domains DOMAIN...: all of them match FW_DOMAIN_RE. One match over the joined list
@@ -507,6 +539,7 @@ fw_selfcheck() {
     *"type filter hook output priority"*"policy drop;"*) ;;
     *) fw_fail "self-check: the default-deny policy is not in force" ;;
   esac
+  : >"$FW_READY"
 }
 
 # fw_diagnose DOMAIN... : a diagnostic, not a guard (it never stops anything): warn about allowed

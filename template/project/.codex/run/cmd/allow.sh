@@ -26,4 +26,7 @@ cmd_allow() {
     ctl allow "$domain" || die "allow failed in $SESSION"
   fi
   [ "$SAVE" = no ] || save_domains "$domain"
+  # The project's lockdown wins: allowed, but unreachable while it holds.
+  ! project_locked_down \
+    || say "lockdown is on for this project: $domain is allowed, but nothing leaves its sandboxes until ./run_in_container.sh lockdown off --save"
 }

@@ -35,6 +35,7 @@ cmd_attach() {
   refuse_racing_sandboxes
   WORK_DIR="$S_WORKDIR"
   if [ "$S_GIT" = writable ]; then GIT_PINNED=no; else GIT_PINNED=yes; fi
+  lockdown_kept "$TARGET"
   : >"$marker"
   trap ':' INT
   docker start -a -i -- "$TARGET" || status=$?

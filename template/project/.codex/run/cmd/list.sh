@@ -30,4 +30,6 @@ cmd_list() {
     fi
   done <<<"$SESSION_LINES"
   table_print
+  ! project_locked_down \
+    || printf 'Lockdown is on for this project: its sessions start locked down (./run_in_container.sh lockdown off --save lifts it).\n'
 }

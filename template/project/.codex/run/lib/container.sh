@@ -210,6 +210,11 @@ run_sandbox() {
   if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
     [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
   fi
+  # The project's lockdown as it is now (lockdown on --save may have come during a build): the
+  # entrypoint loads it with the firewall, before the command. The label: this session knows it.
+  lockdown_start
+  DOCKER_ARGS+=(--label "org.cxgen.lockdown=$LOCKDOWN")
+  [ "$LOCKDOWN" = off ] || DOCKER_ARGS+=(-e CXGEN_LOCKDOWN=on)
   while :; do
     status=0
     # ^C goes to the container; this script waits for it to end, then checks what it left.

@@ -90,7 +90,7 @@ options_unknown() {
     --agent-update) die "--agent-update goes with build: ./run_in_container.sh build --agent-update NAME[@VERSION]" "$EXIT_USAGE" ;;
     --device | --with-api-key) die "--device and --with-api-key go with login: ./run_in_container.sh login --device" "$EXIT_USAGE" ;;
     --learn) die "--learn goes with exec: ./run_in_container.sh exec --learn -- CMD" "$EXIT_USAGE" ;;
-    --save) die "--save goes with allow" "$EXIT_USAGE" ;;
+    --save) die "--save goes with allow and lockdown" "$EXIT_USAGE" ;;
   esac
   die "$1: unknown option '$2' (see ./run_in_container.sh help $1)" "$EXIT_USAGE"
 }

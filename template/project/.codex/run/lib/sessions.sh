@@ -242,6 +242,8 @@ verify_kept_mounts() {
       at_risk "$source"
       continue
     fi
+    # Root mode's firewall state: a volume of Docker's own (root_mode_args), no path of yours.
+    [ "$type $target" != "volume /var/lib/cxgen" ] || continue
     case "$target" in /app/*) ;; *) die "session $1 has a mount at $target, which cxgen does not make; destroy it and start a new session" "$EXIT_USAGE" ;; esac
     still_physical "$1" "${target#/app}"
     at_risk "${target#/app}"

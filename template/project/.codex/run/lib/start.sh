@@ -13,6 +13,8 @@ start_session() {
         || die "agent '$AGENT' has no $LOGIN_MODE sign-in here (installed: $INSTALLED_AGENTS; see --help)" "$EXIT_USAGE"
       CMD_ARGS=("${LOGIN_CMD[@]}") ;;
   esac
+  # Refused at once what the project's lockdown forbids (before any build).
+  lockdown_start
   SESSION_AGENT="$AGENT"
   [ "$1" = run ] || SESSION_AGENT="$1"
   session_command "$1"

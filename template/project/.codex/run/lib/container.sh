@@ -153,7 +153,7 @@ warn_new_git_dirs() {
   local since="$1" errors="$1.err" skip="" agent_repo="" line found=()
   # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
   [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
-  # git=track's agent repository: the agent's by design (fetch reads it; see the README).
+  # git=track's agent repository: the agent's by design (fetch reads it; see cxgen's docs/security.md).
   ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
   # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
   # anything inside it, is new. (find's messages in English: unreadable_summary reads them.)

@@ -58,9 +58,9 @@ notice_no_write_back() {
   local mark="$STATE_DIR/one-way-logins"
   [ ! -e "$mark" ] || return 0
   if { [ "$CREDENTIALS_MODE" = sync ] || [ -d "$STATE_DIR/credentials" ]; } && [ ! -e "$STATE_DIR/no-write-back" ]; then
-    say "note: a login refreshed in the sandbox is no longer written back to your host's agent (--credentials sync works as copy); if that one is signed out, sign in again there (README: Logins and credentials)"
+    say "note: a login refreshed in the sandbox is no longer written back to your host's agent (--credentials sync works as copy); if that one is signed out, sign in again there (cxgen's docs/agents.md: Logins and credentials)"
   else
-    say "note: your $1 login is copied into this project's agent home, one way: what the sandbox refreshes or signs in there is never written back to $2 (README: Logins and credentials; said once)"
+    say "note: your $1 login is copied into this project's agent home, one way: what the sandbox refreshes or signs in there is never written back to $2 (cxgen's docs/agents.md: Logins and credentials; said once)"
   fi
   { mkdir -p "$STATE_DIR" && : >"$mark"; } 2>/dev/null || true
 }

@@ -10,6 +10,7 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.conftest import RUN_ID, Sandbox, Topology, docker
@@ -33,9 +34,9 @@ def lockdown_record(project: Path) -> Path:
 
 
 def test_the_projects_lockdown_holds_for_every_session_until_lifted(
-    make_sandbox,
+    make_sandbox: Callable[..., Sandbox],
     topology: Topology,
-    script_shell: list[str],  # type: ignore[no-untyped-def]
+    script_shell: list[str],
 ) -> None:
     sandbox: Sandbox = make_sandbox()
     record = lockdown_record(sandbox.project)
@@ -102,8 +103,8 @@ def test_the_projects_lockdown_holds_for_every_session_until_lifted(
 
 @BOTH_MODES
 def test_a_kept_session_starts_again_under_the_projects_lockdown_as_it_is_now(
-    make_sandbox,
-    owner: int,  # type: ignore[no-untyped-def]
+    make_sandbox: Callable[..., Sandbox],
+    owner: int,
 ) -> None:
     """attach: the lockdown saved since a session was kept holds from its next start, and one
     lifted since no longer does (its container keeps the environment it was made with)."""
@@ -131,7 +132,7 @@ def test_a_kept_session_starts_again_under_the_projects_lockdown_as_it_is_now(
 
 
 def test_a_session_still_starting_gets_the_lockdown_once_its_firewall_is_up(
-    make_sandbox,  # type: ignore[no-untyped-def]
+    make_sandbox: Callable[..., Sandbox],
 ) -> None:
     """lockdown on --save as a session starts: its helper waits for the firewall it is setting
     up (instead of failing with "no firewall"), then puts the lockdown in force."""

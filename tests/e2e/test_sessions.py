@@ -452,7 +452,7 @@ def test_ssh_agent_is_usable_by_the_agent_only_when_asked(make_sandbox) -> None:
         agent = subprocess.Popen([*as_user, "ssh-agent", "-D", "-a", str(sock)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         try:
-            wait_for(sock, timeout=20)
+            wait_for(sock)
             key = home / "id_test"
             # ssh-keygen wants a passwd entry for its user: made as root, then given away.
             keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)]

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from cxgen.cli import build_parser
-from cxgen.init import run_init
 from tests.conftest import REPO
+from tests.render.conftest import render_default_once
 
 README = REPO / "README.md"
 REFERENCE = REPO / "docs/reference.md"
@@ -38,14 +38,7 @@ COMMAND_LINE = re.compile(r"(?:^|[\s/;&(])cxgen (-{0,2}[a-z][a-z-]*)(?=\s|$)((?:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project, rendered once for this module's tests (which only read it)."""
-    dest = tmp_path_factory.mktemp("docs") / "proj"
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(home))
-        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-        env.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-        run_init(dest, {}, defaults=True, interactive=False)
-    return dest.resolve()
+    return render_default_once(tmp_path_factory, "docs").resolve()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cxgen.init import run_init
+from tests.render.conftest import render_default_once
 
 MARK = "sourced"
 
@@ -19,14 +19,7 @@ MARK = "sourced"
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project, rendered once; each test works on a copy."""
-    dest = tmp_path_factory.mktemp("entry") / "proj"
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(home))
-        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-        env.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-        run_init(dest, {}, defaults=True, interactive=False)
-    return dest
+    return render_default_once(tmp_path_factory, "entry")
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cxgen.init import run_init
 from tests.conftest import REPO
+from tests.render.conftest import render_default_once
 
 ENTRY_MAX_LINES = 80
 FILE_MAX_LINES = 300
@@ -25,14 +25,7 @@ COMMAND_FILES = sorted((REPO / "template/project/.codex/run/cmd").glob("*.sh"))
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project, rendered once for this module's tests (which only read it)."""
-    dest = tmp_path_factory.mktemp("layout") / "proj"
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(home))
-        env.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-        env.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-        run_init(dest, {}, defaults=True, interactive=False)
-    return dest.resolve()
+    return render_default_once(tmp_path_factory, "layout").resolve()
 
 
 def function_sizes(text: str) -> Iterator[tuple[str, int, int]]:

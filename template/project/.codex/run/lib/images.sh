@@ -40,13 +40,11 @@ record_image() {
 # image_builders LISTING: sets BUILDERS, "ID UID" lines: who built each image of the listing (its
 # org.cxgen.builder label; images that older run scripts built have none).
 image_builders() {
-  local ids=() id _ out
+  local ids=() id _
   BUILDERS=""
   while IFS='|' read -r id _; do [ -z "$id" ] || ids+=("$id"); done <<<"$1"
   [ "${#ids[@]}" -gt 0 ] || return 0
-  out=$(docker image inspect -f '{{.Id}} {{index .Config.Labels "org.cxgen.builder"}}' -- "${ids[@]}" 2>&1) \
-    || docker_failed "$out"
-  BUILDERS="$out"
+  docker_query BUILDERS image inspect -f '{{.Id}} {{index .Config.Labels "org.cxgen.builder"}}' -- "${ids[@]}"
 }
 
 # image_builder ID: the uid that built image ID, or nothing when unknown.

@@ -12,12 +12,18 @@ is_below() { [ "$1" != "$2" ] && is_inside "$1" "$2"; }
 readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees"
 AGENT_TREES=("$PROJECT_DIR")
 
+# sudo_caller_home: prints the home of the user who called sudo, when run as root through sudo
+# (false otherwise). (The name is checked before ~NAME is expanded.)
+sudo_caller_home() {
+  [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]] || return 1
+  eval "printf '%s' ~$SUDO_USER"
+}
+
 load_agent_trees() {
   local tree file home files=("$AGENT_TREES_FILE")
   AGENT_TREES=("$PROJECT_DIR")
   # Through sudo: the trees of the user who called it count too (a registry is per user).
-  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
-    home=$(eval "printf '%s' ~$SUDO_USER")
+  if home=$(sudo_caller_home); then
     files+=("$home/.local/state/cxgen/agent-trees")
   fi
   for file in "${files[@]}"; do
@@ -165,8 +171,7 @@ shared_folder_check() {
 own_folders() {
   local home=""
   OWN_HOMES=$(physical_folder "${HOME:-}") || OWN_HOMES=""
-  if [ "${EUID:-1}" -eq 0 ] && [[ "${SUDO_USER:-}" =~ ^[a-z_][a-z0-9_.-]*$ ]]; then
-    home=$(eval "printf '%s' ~$SUDO_USER")
+  if home=$(sudo_caller_home); then
     OWN_HOMES="$OWN_HOMES"$'\n'"$(physical_folder "$home")" || true
   fi
   OWN_FOLDERS=$(physical_folder "${TMPDIR:-}") || OWN_FOLDERS=""

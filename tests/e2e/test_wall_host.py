@@ -77,14 +77,16 @@ def test_agent_cannot_rename_or_rewrite_control_trees(make_sandbox, tmp_path: Pa
     before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
     result = sandbox.sh(
         "for p in .git .codex .codex/.environment .codex/.environment/sessions"
-        " .codex/sandbox run_in_container.sh .copier-answers.yml; do"
+        " .codex/sandbox .codex/run .codex/run/lib run_in_container.sh .copier-answers.yml; do"
         "  mv $p $p-old 2>/dev/null && echo moved:$p;"
         " done;"
-        " for p in .git .codex/sandbox run_in_container.sh .copier-answers.yml; do"
+        " for p in .git .codex/sandbox .codex/run run_in_container.sh .copier-answers.yml; do"
         "  rm -rf $p 2>/dev/null; [ -e $p ] || echo gone:$p;"
         " done;"
         " echo x >> .codex/allowed-domains.txt && echo wrote-allowlist;"
         " echo x >> .codex/sandbox/entrypoint.sh && echo wrote-entrypoint;"
+        " echo x >> .codex/run/lib/core.sh && echo wrote-run-lib;"
+        " ln -s /tmp .codex/run/lib/zz.sh 2>/dev/null && echo planted-lib;"
         " echo '[core] fsmonitor = evil' >> .git/config && echo wrote-config;"
         " echo '[core] fsmonitor = evil' > .git/commondir && echo wrote-commondir;"
         " mkdir -p .git/modules/sub && echo wrote-modules;"

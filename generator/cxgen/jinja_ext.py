@@ -6,6 +6,7 @@ same Python validators as `--data`; rendered files read normalized lists through
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from jinja2.ext import Extension
 
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
-from cxgen.presets import AgentPreset, agent_presets
+from cxgen.presets import AgentPreset, RelayRoute, agent_presets
 from cxgen.stacks import StackPreset, stack_presets
 from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent, check_stacks
 
@@ -78,6 +79,30 @@ def env_from(agents: list[str], presets: dict[str, AgentPreset]) -> list[str]:
     return list(dict.fromkeys(pairs))
 
 
+def relay_routes(
+    agents: list[str], presets: dict[str, AgentPreset], answer: list[str]
+) -> list[RelayRoute]:
+    """The relayed keys: each agent's (the relay answer may send one to another host), then the
+    answer's own, as bearer tokens."""
+    hosts = dict(item.split("=", 1) for item in answer)
+    routes = {}
+    for name in agents:
+        for route in presets[name].relay:
+            host = hosts.pop(route.env, route.host)
+            routes.setdefault(route.env, dataclasses.replace(route, host=host))
+    for env, host in hosts.items():
+        routes.setdefault(env, RelayRoute(env, host))
+    return list(routes.values())
+
+
+def relay_hosts(agents: list[str], presets: dict[str, AgentPreset], answer: list[str]) -> list[str]:
+    """The relay answer's hosts the agents' domains do not already allow (the relay reaches
+    them through the firewall like anything else)."""
+    allowed = {domain for name in agents for domain in presets[name].domains}
+    hosts = [route.host.split(":")[0] for route in relay_routes(agents, presets, answer)]
+    return [host for host in dict.fromkeys(hosts) if host not in allowed]
+
+
 def agent_runtimes(agents: list[str], presets: dict[str, AgentPreset]) -> dict[str, list[str]]:
     """The Dockerfile's runtime layer: `commands` that tell the base image has every agent
     needing one, and the apt `packages` that install them (once each)."""
@@ -131,6 +156,12 @@ class CxgenExtension(Extension):
             agents, presets, extra
         )
         environment.globals["cxgen_env_from"] = lambda agents: env_from(agents, presets)
+        environment.globals["cxgen_relay_routes"] = lambda agents, answer: relay_routes(
+            agents, presets, answer
+        )
+        environment.globals["cxgen_relay_hosts"] = lambda agents, answer: relay_hosts(
+            agents, presets, answer
+        )
         environment.globals["cxgen_agent_runtimes"] = lambda agents: agent_runtimes(
             agents, presets
         )

@@ -25,7 +25,23 @@ _KEY_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 _LOGIN_ENV_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*=[A-Za-z0-9._/:-]*\Z")
 _LIST_KEYS = ("apt_packages", "command", "unattended_args", "domains", "env")
 _REQUIRED = {"name", "label", "apt_packages", "command", "unattended_args", "domains", "env"}
-_OPTIONAL = {"npm_package", "version", "install", "env_from", "image_files", "credentials", "login"}
+_OPTIONAL = {
+    "npm_package",
+    "version",
+    "install",
+    "env_from",
+    "relay",
+    "image_files",
+    "credentials",
+    "login",
+}
+_RELAY_HOST_RE = re.compile(r"\A[a-z0-9.-]+(?::[0-9]{1,5})?\Z")
+RELAY_HEADERS = ("bearer", "x-api-key")
+# Where the relay listens inside every sandbox (entrypoint's relay.sh says the same).
+RELAY_ADDRESS = "http://127.0.0.1:8700"
+# image_files lines may name a relayed key's URL: {relay:NAME} is the relay's address for the
+# host NAME's key goes to (the preset's, or the relay answer's).
+_RELAY_URL_RE = re.compile(r"\{relay:([A-Z_][A-Z0-9_]*)\}")
 _LOGIN_KEYS = {
     "args",
     "callback_port",
@@ -53,6 +69,21 @@ class ImageFile:
         parent = self.path.rsplit("/", 1)[0] or "/"
         lines = " ".join(shlex.quote(line) for line in self.lines)
         return f"mkdir -p {parent} && printf '%s\\n' {lines} >{self.path}"
+
+
+@dataclass(frozen=True)
+class RelayRoute:
+    """An API key the relay adds to the agent's requests for `host`; the sandbox never has it."""
+
+    env: str
+    host: str
+    header: str = "bearer"
+    url_env: str = ""
+
+    @property
+    def url(self) -> str:
+        """The relay's address for this host, as the agent uses it."""
+        return f"{RELAY_ADDRESS}/{self.host}"
 
 
 @dataclass(frozen=True)
@@ -94,14 +125,28 @@ class AgentPreset:
     npm_package: str = ""
     version: str = ""
     env_from: tuple[tuple[str, str], ...] = ()
+    relay: tuple[RelayRoute, ...] = ()
     image_files: tuple[ImageFile, ...] = ()
     credentials: tuple[Credential, ...] = ()
     login: Login | None = None
 
     @property
     def build_steps(self) -> tuple[str, ...]:
+        """The agent layer's shell steps, with the preset's own relay hosts."""
+        return self.build_steps_for(self.relay)
+
+    def build_steps_for(self, routes: tuple[RelayRoute, ...]) -> tuple[str, ...]:
         """The agent layer's shell steps: install (an npm package only when the base image
-        lacks the command, so a mirror or offline base image works), then its files."""
+        lacks the command, so a mirror or offline base image works), then its files, where
+        {relay:NAME} is the relay's URL for the host of NAME's route among `routes`."""
+        urls = {route.env: route.url for route in routes}
+        files = [
+            ImageFile(
+                file.path,
+                tuple(_RELAY_URL_RE.sub(lambda m: urls.get(m[1], m[0]), line) for line in file.lines),
+            )
+            for file in self.image_files
+        ]
         steps = []
         if self.npm_package:
             steps.append(
@@ -110,7 +155,7 @@ class AgentPreset:
             )
         elif self.install:
             steps.append(self.install)
-        return (*steps, *(file.write_step for file in self.image_files))
+        return (*steps, *(file.write_step for file in files))
 
     @property
     def passed_env(self) -> tuple[str, ...]:
@@ -136,6 +181,37 @@ def _image_files(path: Path, value: Any) -> tuple[ImageFile, ...]:
             raise _fail(path, "image_files lines must be single lines of text")
         files.append(ImageFile(item["path"], tuple(lines)))
     return tuple(files)
+
+
+def _relay(path: Path, value: Any, image_files: tuple[ImageFile, ...]) -> tuple[RelayRoute, ...]:
+    routes = []
+    if not isinstance(value, list):
+        raise _fail(path, "relay must be a list of tables")
+    for item in value:
+        if not isinstance(item, dict) or not {"env", "host"} <= set(item) <= {
+            "env",
+            "host",
+            "header",
+            "url_env",
+        }:
+            raise _fail(path, "each relay entry needs env and host, optionally header and url_env")
+        route = RelayRoute(**item)
+        if not all(isinstance(v, str) for v in (route.env, route.host, route.header, route.url_env)):
+            raise _fail(path, "relay entries hold text")
+        if not _ENV_RE.match(route.env) or (route.url_env and not _ENV_RE.match(route.url_env)):
+            raise _fail(path, "relay env and url_env must be variable names")
+        if not _RELAY_HOST_RE.match(route.host) or not DOMAIN_RE.match(route.host.split(":")[0]):
+            raise _fail(path, "relay host must be a host name, optionally with :port")
+        if route.header not in RELAY_HEADERS:
+            raise _fail(path, f"relay header must be one of {', '.join(RELAY_HEADERS)}")
+        routes.append(route)
+    named = {route.env for route in routes}
+    for file in image_files:
+        for line in file.lines:
+            for match in _RELAY_URL_RE.finditer(line):
+                if match[1] not in named:
+                    raise _fail(path, f"image_files names {{relay:{match[1]}}}, which relay lacks")
+    return tuple(routes)
 
 
 def _credentials(path: Path, value: Any) -> tuple[Credential, ...]:
@@ -231,6 +307,7 @@ def parse_preset(path: Path, data: dict[str, Any]) -> AgentPreset:
         raise _fail(path, "npm_package and version go together, and not with install")
     if npm_package and not (_NPM_RE.match(npm_package) and _VERSION_RE.match(version)):
         raise _fail(path, "npm_package or version is invalid (a version is x.y.z)")
+    image_files = _image_files(path, data.get("image_files", []))
     return AgentPreset(
         name=data["name"],
         label=data["label"],
@@ -243,7 +320,8 @@ def parse_preset(path: Path, data: dict[str, Any]) -> AgentPreset:
         npm_package=npm_package,
         version=version,
         env_from=tuple(sorted(env_from.items())),
-        image_files=_image_files(path, data.get("image_files", [])),
+        relay=_relay(path, data.get("relay", []), image_files),
+        image_files=image_files,
         credentials=_credentials(path, data.get("credentials", [])),
         login=_login(path, data.get("login")),
     )

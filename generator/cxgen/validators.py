@@ -34,7 +34,7 @@ AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 STACK_RE = AGENT_RE  # preset names, the same shape for agents and stacks
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 # Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
-LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env")
+LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env", "relay")
 # Environment variable names passed into the sandbox by name (never their values).
 ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 GIT_ACCESS = ("readonly", "track", "off", "writable")
@@ -120,6 +120,25 @@ def check_env_names(value: Any, key: str = "env") -> list[str]:
         if not ENV_NAME_RE.match(name):
             raise InvalidAnswer(key, name, "not a variable name like MY_API_KEY")
     return _unique(names)
+
+
+def check_relay(value: Any, key: str = "relay") -> list[str]:
+    """Relayed keys, NAME=HOST[:PORT]: the host variable NAME's value is added by the relay to
+    the agent's requests for HOST, and never enters the sandbox (one entry per NAME)."""
+    routes: dict[str, str] = {}
+    for item in split_list(value, key):
+        name, _, target = item.partition("=")
+        if not ENV_NAME_RE.match(name):
+            raise InvalidAnswer(key, item, "expected NAME=HOST, like MY_API_KEY=api.example.com")
+        host, _, port = target.partition(":")
+        if not _is_domain(host) or host.startswith("*.") or (
+            port and not (port.isdigit() and 0 < int(port) < 65536)
+        ):
+            meant = _meant_domain(target)
+            hint = f"did you mean {name}={meant}?" if meant else "expected NAME=HOST[:PORT]"
+            raise InvalidAnswer(key, item, f"not a host name; {hint}")
+        routes[name] = f"{name}={target}"
+    return list(routes.values())
 
 
 def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
@@ -261,6 +280,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "private_destinations": check_private_destinations,
     "git": check_git,
     "env": check_env_names,
+    "relay": check_relay,
 }
 
 # The template's Jinja validators: prompts' answers (checked like --data) and, during an

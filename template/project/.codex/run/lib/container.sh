@@ -91,6 +91,7 @@ build_run_args() {
     DOCKER_ARGS+=(--network "$NETWORK")
   fi
   pass_env
+  relay_args
   add_mount "$WORK_DIR" "/app$WORK_DIR"
   protect_project
   add_readonly_mounts
@@ -126,7 +127,7 @@ login_args() {
 
 # Host variables for the agent, by name: docker reads the values from this script's
 # environment, so they never appear on a command line. The presets' and the answer's when set,
-# --env's always (a warning when one is not set here).
+# --env's always (a warning when one is not set here). Relayed keys never (relay_args).
 pass_env() {
   local pair var source
   for pair in ${ENV_FROM[@]+"${ENV_FROM[@]}"}; do
@@ -134,10 +135,12 @@ pass_env() {
     if [ -z "${!var:-}" ] && [ -n "${!source:-}" ]; then export "$var=${!source}"; fi
   done
   for var in ${PASSTHROUGH_ENV[@]+"${PASSTHROUGH_ENV[@]}"}; do
-    [ -z "${!var:-}" ] || DOCKER_ARGS+=(-e "$var")
+    [ -z "${!var:-}" ] || relayed "$var" || DOCKER_ARGS+=(-e "$var")
   done
   for var in ${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}; do
-    if [ -n "${!var+set}" ]; then
+    if relayed "$var"; then
+      continue
+    elif [ -n "${!var+set}" ]; then
       DOCKER_ARGS+=(-e "$var")
     else
       say "warning: --env $var: not set here, so not passed"

@@ -136,5 +136,5 @@ root_mode_args() {
   [ "$ROOT_MODE" = yes ] || return 0
   DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777,$owner"
     --tmpfs "/var/tmp:exec,mode=1777,$owner" --tmpfs "/run:mode=0755,$owner"
-    --mount "type=volume,dst=/var/lib/cxgen")
+    --mount "type=volume,dst=/var/lib/cxgen" --mount "type=volume,dst=$RELAY_STATE_INSIDE")
 }

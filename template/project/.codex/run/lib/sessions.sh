@@ -242,8 +242,14 @@ verify_kept_mounts() {
       at_risk "$source"
       continue
     fi
-    # Root mode's firewall state: a volume of Docker's own (root_mode_args), no path of yours.
-    [ "$type $target" != "volume /var/lib/cxgen" ] || continue
+    # Root mode's firewall and relay state: volumes of Docker's own (root_mode_args), no path
+    # of yours.
+    case "$type $target" in "volume /var/lib/cxgen" | "volume $RELAY_STATE_INSIDE") continue ;; esac
+    # The relay's keys file (emptied by then), in this machine's state folder.
+    if [ "$target" = "$RELAY_KEYS_INSIDE" ]; then
+      still_physical "$1" "$source"
+      continue
+    fi
     case "$target" in /app/*) ;; *) die "session $1 has a mount at $target, which cxgen does not make; destroy it and start a new session" "$EXIT_USAGE" ;; esac
     still_physical "$1" "${target#/app}"
     at_risk "${target#/app}"

@@ -85,7 +85,7 @@ def relay_routes(
     """The relayed keys: each agent's (the relay answer may send one to another host), then the
     answer's own, as bearer tokens."""
     hosts = dict(item.split("=", 1) for item in answer)
-    routes = {}
+    routes: dict[str, RelayRoute] = {}
     for name in agents:
         for route in presets[name].relay:
             host = hosts.pop(route.env, route.host)
@@ -162,6 +162,4 @@ class CxgenExtension(Extension):
         environment.globals["cxgen_relay_hosts"] = lambda agents, answer: relay_hosts(
             agents, presets, answer
         )
-        environment.globals["cxgen_agent_runtimes"] = lambda agents: agent_runtimes(
-            agents, presets
-        )
+        environment.globals["cxgen_agent_runtimes"] = lambda agents: agent_runtimes(agents, presets)

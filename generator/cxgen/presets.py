@@ -36,7 +36,7 @@ _OPTIONAL = {
     "login",
 }
 _RELAY_HOST_RE = re.compile(r"\A[a-z0-9.-]+(?::[0-9]{1,5})?\Z")
-RELAY_HEADERS = ("bearer", "x-api-key")
+RELAY_HEADERS = ("bearer", "x-api-key", "openai")
 # Where the relay listens inside every sandbox (entrypoint's relay.sh says the same).
 RELAY_ADDRESS = "http://127.0.0.1:8700"
 # image_files lines may name a relayed key's URL: {relay:NAME} is the relay's address for the
@@ -143,7 +143,9 @@ class AgentPreset:
         files = [
             ImageFile(
                 file.path,
-                tuple(_RELAY_URL_RE.sub(lambda m: urls.get(m[1], m[0]), line) for line in file.lines),
+                tuple(
+                    _RELAY_URL_RE.sub(lambda m: urls.get(m[1], m[0]), line) for line in file.lines
+                ),
             )
             for file in self.image_files
         ]
@@ -196,7 +198,9 @@ def _relay(path: Path, value: Any, image_files: tuple[ImageFile, ...]) -> tuple[
         }:
             raise _fail(path, "each relay entry needs env and host, optionally header and url_env")
         route = RelayRoute(**item)
-        if not all(isinstance(v, str) for v in (route.env, route.host, route.header, route.url_env)):
+        if not all(
+            isinstance(v, str) for v in (route.env, route.host, route.header, route.url_env)
+        ):
             raise _fail(path, "relay entries hold text")
         if not _ENV_RE.match(route.env) or (route.url_env and not _ENV_RE.match(route.url_env)):
             raise _fail(path, "relay env and url_env must be variable names")

@@ -131,8 +131,10 @@ def check_relay(value: Any, key: str = "relay") -> list[str]:
         if not ENV_NAME_RE.match(name):
             raise InvalidAnswer(key, item, "expected NAME=HOST, like MY_API_KEY=api.example.com")
         host, _, port = target.partition(":")
-        if not _is_domain(host) or host.startswith("*.") or (
-            port and not (port.isdigit() and 0 < int(port) < 65536)
+        if (
+            not _is_domain(host)
+            or host.startswith("*.")
+            or (port and not (port.isdigit() and 0 < int(port) < 65536))
         ):
             meant = _meant_domain(target)
             hint = f"did you mean {name}={meant}?" if meant else "expected NAME=HOST[:PORT]"

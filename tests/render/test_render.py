@@ -19,6 +19,7 @@ GOLDEN = Path(__file__).parent / "golden" / "default"
 SHELL_FILES = [
     ".codex/sandbox/entrypoint.sh",
     ".codex/sandbox/firewall.sh",
+    ".codex/sandbox/relay.sh",
     ".codex/sandbox/cxgen-ctl",
     ".codex/sandbox/agent-git",
 ]
@@ -288,6 +289,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "private_destinations=deny",
         "git=off",
         "env=[]",
+        "relay=",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

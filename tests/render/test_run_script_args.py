@@ -149,11 +149,12 @@ def test_a_hostile_line_in_the_domains_file_is_refused_with_its_place(
     assert f"allowed-domains.txt:{lines}: invalid domain 'evil.com;id'" in result.stderr
 
 
-def test_api_keys_pass_by_name_only(project: Path, tmp_path: Path) -> None:
+def test_api_keys_are_relayed_never_passed(project: Path, tmp_path: Path) -> None:
     _, argv = run_script(
         project, tmp_path, "exec", "--", "true", env={"OPENAI_API_KEY": "sk-secret"}
     )
-    assert "OPENAI_API_KEY" in argv and not any("sk-secret" in arg for arg in argv)
+    assert "OPENAI_API_KEY=cxgen-relayed-key" in argv
+    assert "OPENAI_API_KEY" not in argv and not any("sk-secret" in arg for arg in argv)
 
 
 def test_agent_run_uses_the_preset_command(project: Path, tmp_path: Path) -> None:

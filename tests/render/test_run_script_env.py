@@ -14,9 +14,17 @@ import pytest
 from cxgen.init import run_init
 from tests.render.test_run_script_args import stand_ins
 
-# Records argv, and the values docker would read for the variables it was told to pass.
+# Records argv, the values docker would read for the variables it was told to pass, and the
+# relay's keys file (gone with the script's temporary folder once it ends).
 RECORDER = """#!/bin/sh
-for arg in "$@"; do printf '%s\\n' "$arg"; done > "$CXGEN_TEST_ARGV.$1"
+for arg in "$@"; do
+  printf '%s\\n' "$arg"
+  case "$arg" in
+    *target=/run/cxgen-relay-keys*)
+      source="${arg#*source=}"
+      cat "${source%%\\"*}" > "$CXGEN_TEST_ARGV.$1.relay" ;;
+  esac
+done > "$CXGEN_TEST_ARGV.$1"
 printf '%s\\n' "CODEX_API_KEY=${CODEX_API_KEY-<unset>}" "MY_VAR=${MY_VAR-<unset>}" \\
   > "$CXGEN_TEST_ARGV.$1.env"
 exit 0
@@ -87,23 +95,32 @@ def passed(argv: list[str]) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == "-e" and "=" not in argv[i + 1]]
 
 
-def test_openai_key_reaches_codex_as_codex_api_key_by_name(
+def relayed_keys(tmp_path: Path) -> str:
+    """The keys file the relay got (what the entrypoint reads and empties)."""
+    return (tmp_path / "argv.run.relay").read_text()
+
+
+def test_openai_key_is_relayed_and_codex_gets_a_placeholder(
     project: Path, tmp_path: Path, script_shell: list[str]
 ) -> None:
     key = "sk-secret-value-1"
-    result, argv, seen = run(
+    result, argv, _ = run(
         project, tmp_path, script_shell, "exec", "--", "true", env={"OPENAI_API_KEY": key}
     )
     assert result.returncode == 0, result.stderr
-    assert {"OPENAI_API_KEY", "CODEX_API_KEY"} <= set(passed(argv))
-    assert seen["CODEX_API_KEY"] == key
+    # Neither passed by name (docker would copy the value into the container's config) ...
+    assert not {"OPENAI_API_KEY", "CODEX_API_KEY"} & set(passed(argv))
+    assert "CODEX_API_KEY=cxgen-relayed-key" in argv and "OPENAI_API_KEY=cxgen-relayed-key" in argv
     assert not any(key in arg for arg in argv)
+    # ... the relay has it, for its host (codex reads CODEX_API_KEY: OPENAI_API_KEY's value).
+    assert relayed_keys(tmp_path) == f"api.openai.com {key}\n"
+    assert "CXGEN_RELAY_ROUTES=api.openai.com openai" in argv
 
 
 def test_codex_api_key_of_its_own_wins(
     project: Path, tmp_path: Path, script_shell: list[str]
 ) -> None:
-    _, _, seen = run(
+    run(
         project,
         tmp_path,
         script_shell,
@@ -112,7 +129,20 @@ def test_codex_api_key_of_its_own_wins(
         "true",
         env={"OPENAI_API_KEY": "sk-a", "CODEX_API_KEY": "sk-b"},
     )
-    assert seen["CODEX_API_KEY"] == "sk-b"
+    assert relayed_keys(tmp_path) == "api.openai.com sk-b\n"
+
+
+def test_a_key_the_relay_cannot_carry_is_refused_by_the_name_you_set(
+    project: Path, tmp_path: Path, script_shell: list[str]
+) -> None:
+    result, argv, _ = run(
+        project, tmp_path, script_shell, "exec", "--", "true", env={"OPENAI_API_KEY": "a b"}
+    )
+    assert result.returncode == 2 and argv == []
+    assert result.stderr.strip() == (
+        "cxgen: error: $OPENAI_API_KEY holds a character no API key has (or is over 4096 long):"
+        " the relay refuses it; check its value"
+    )
 
 
 def test_env_answer_and_option_pass_names_only(

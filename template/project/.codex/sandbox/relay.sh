@@ -158,6 +158,9 @@ http {
   proxy_ssl_server_name on;
   proxy_ssl_protocols TLSv1.2 TLSv1.3;
   map \$http_upgrade \$relay_connection { default upgrade; '' ''; }
+  # A ChatGPT sign-in's token (see the openai routes): its /v1/X is /backend-api/codex/X.
+  map \$http_authorization \$relay_chatgpt { "~^Bearer eyJ" 1; default 0; }
+  map \$relay_chatgpt \$relay_openai_base { 1 /backend-api/codex; default /v1; }
   server {
     listen 127.0.0.1:$RELAY_PORT;
     default_type text/plain;
@@ -168,29 +171,36 @@ http {
 EOF
   for ((i = 0; i < ${#routes[@]}; i += 2)); do
     host="${routes[$i]}" header="${routes[$((i + 1))]}"
-    [[ "$host" =~ $RELAY_HOST_RE ]] || { printf 'cxgen-sandbox: error: bad relayed host %q\n' "$host" >&2; return 1; }
+    [[ "$host" =~ $RELAY_HOST_RE ]] || { log "error: bad relayed host '$host'"; return 1; }
     pattern="${host//./\\.}"
     relay_key "$host" "$@"
     auth=""
-    if [ -n "$KEY" ]; then
-      case "$header" in
-        bearer) auth="proxy_set_header Authorization \"Bearer $KEY\";" ;;
-        x-api-key) auth="proxy_set_header x-api-key \"$KEY\"; proxy_set_header Authorization \"\";" ;;
-        *) printf 'cxgen-sandbox: error: bad relay header %q\n' "$header" >&2; return 1 ;;
-      esac
+    case "$header" in
+      bearer | openai) [ -z "$KEY" ] || auth="proxy_set_header Authorization \"Bearer $KEY\";" ;;
+      x-api-key) [ -z "$KEY" ] || auth="proxy_set_header x-api-key \"$KEY\"; proxy_set_header Authorization \"\";" ;;
+      *) log "error: bad relay header '$header'"; return 1 ;;
+    esac
+    # openai, when you gave no key: a ChatGPT sign-in's token (a JWT) that the agent holds goes
+    # where that plan's requests go (codex sends them to its openai_base_url, this route):
+    # https://chatgpt.com/backend-api/codex/X for /v1/X (this route's host, when it is not
+    # api.openai.com: a stand-in, a proxy).
+    if [ "$header" = openai ] && [ -z "$KEY" ]; then
+      emit <<EOF
+    location /$host/v1/ {
+      set \$relay_host $host;
+      set \$relay_sni ${host%:*};
+EOF
+      [ "$host" != api.openai.com ] || emit <<EOF
+      if (\$relay_chatgpt) { set \$relay_host chatgpt.com; set \$relay_sni chatgpt.com; }
+EOF
+      relay_proxy "^/$pattern/v1(/.*)\$" "\$relay_openai_base\$1"
     fi
     emit <<EOF
     location /$host/ {
       set \$relay_host $host;
-      rewrite ^/$pattern(/.*)\$ \$1 break;
-      proxy_pass https://\$relay_host;
-      proxy_ssl_name ${host%:*};
-      proxy_set_header Host \$relay_host;
-      proxy_set_header Upgrade \$http_upgrade;
-      proxy_set_header Connection \$relay_connection;
-      $auth
-    }
+      set \$relay_sni ${host%:*};
 EOF
+    relay_proxy "^/$pattern(/.*)\$" "\$1" "$auth"
   done
   emit <<EOF
     location / {
@@ -198,5 +208,21 @@ EOF
     }
   }
 }
+EOF
+}
+
+# relay_proxy REGEX TARGET [AUTH]: the rest of a location begun: its path rewritten (REGEX to
+# TARGET), sent on to https://$relay_host, whose certificate must name $relay_sni; AUTH, the lines that
+# put a key in place.
+relay_proxy() {
+  emit <<EOF
+      rewrite $1 $2 break;
+      proxy_pass https://\$relay_host;
+      proxy_ssl_name \$relay_sni;
+      proxy_set_header Host \$relay_host;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection \$relay_connection;
+      ${3:-}
+    }
 EOF
 }

@@ -80,8 +80,8 @@ relay_key_check() {
 relay_keys_file() {
   local file="$RUN_TMP/relay-keys"
   if [ "$KEEP" = yes ]; then
-    mkdir -p "$STATE_DIR/relay" && file="$STATE_DIR/relay/$LAUNCH_ID" \
-      || die "cannot create $STATE_DIR/relay for the kept session's relay"
+    mkdir -p "$STATE_DIR/relay" || die "cannot create $STATE_DIR/relay for the kept session's relay"
+    file="$STATE_DIR/relay/$LAUNCH_ID"
   fi
   (umask 077 && printf '%s' "$1" >"$file") || die "cannot write the relay's keys into $file"
   add_mount "$file" "$RELAY_KEYS_INSIDE"

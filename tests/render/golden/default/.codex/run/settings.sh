@@ -47,6 +47,14 @@ CREDENTIALS=(
 # set, never on the command line.
 PASSTHROUGH_ENV=(OPENAI_API_KEY CODEX_API_KEY)
 
+# The relayed keys, four words each: the host variable, the API host (and :port) it is for, how
+# it is sent (bearer, x-api-key), and a variable set inside to the relay's URL for that host ("-":
+# none). Their values never enter the sandbox: the relay adds them (see lib/relay.sh).
+RELAY_ROUTES=(
+  CODEX_API_KEY api.openai.com openai -
+  OPENAI_API_KEY api.openai.com openai -
+)
+
 # NAME=OTHER: NAME, when not set here, gets OTHER's value (codex exec reads its key from
 # CODEX_API_KEY, most people have OPENAI_API_KEY).
 ENV_FROM=(CODEX_API_KEY=OPENAI_API_KEY)

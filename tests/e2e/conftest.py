@@ -670,7 +670,10 @@ def fetch_claude_binary(dest: Path) -> Path:
         timeout=1200,
     )
     (wheel,) = wheels.glob("claude_agent_sdk-*.whl")
-    with zipfile.ZipFile(wheel) as archive, archive.open("claude_agent_sdk/_bundled/claude") as source:
+    with (
+        zipfile.ZipFile(wheel) as archive,
+        archive.open("claude_agent_sdk/_bundled/claude") as source,
+    ):
         binary = dest / "claude"
         with binary.open("wb") as target:
             shutil.copyfileobj(source, target)

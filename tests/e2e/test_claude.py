@@ -25,8 +25,8 @@ import pytest
 from tests.e2e.conftest import (
     CLAUDE_MOCK_NAME,
     LABEL,
-    RUN_ID,
     PROJECT_UID,
+    RUN_ID,
     Sandbox,
     Topology,
     build,
@@ -238,5 +238,5 @@ def test_real_claude_in_root_mode_skips_its_prompts_as_uid_0(
     assert proof.read_text().strip() == "0"
     assert proof.stat().st_uid == 0
     # Not from the run script's environment: only claude's own settings carry it.
-    env = claude_root_sandbox.sh("echo \"IS_SANDBOX=${IS_SANDBOX:-unset}\"")
+    env = claude_root_sandbox.sh('echo "IS_SANDBOX=${IS_SANDBOX:-unset}"')
     assert "IS_SANDBOX=unset" in env.stdout, env.stdout + env.stderr

@@ -51,6 +51,7 @@ def test_claude_runs_unattended_as_root_too() -> None:
     assert data["env"]["IS_SANDBOX"] == "1"
     assert data["env"]["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
     assert data["permissions"]["defaultMode"] == "bypassPermissions"
+    assert data["skipDangerousModePermissionPrompt"] is True
     assert claude.login is not None and claude.login.args == ("auth", "login")
     assert "platform.claude.com" in claude.domains
 

@@ -652,3 +652,93 @@ def codex_project(codex_image: str, topology: Topology, open_tmp: Path) -> tuple
     host_login.chmod(0o600)
     chown_tree(root)
     return Sandbox(project, build(project), topology.network), home
+
+
+# The real Claude Code CLI: PyPI claude-agent-sdk carries it in its wheel (the same CLI npm
+# ships as @anthropic-ai/claude-code; `claude --version` in this one: 2.1.337).
+CLAUDE_SDK_VERSION = "0.2.190"
+CLAUDE_MOCK = Path(__file__).resolve().parent / "mock/anthropic_mock.py"
+# The Anthropic stand-in's name on the test network.
+CLAUDE_MOCK_NAME = "api.anthropic-mock.test"
+
+
+def claude_image_tag() -> str:
+    digest = hashlib.sha256(CLAUDE_MOCK.read_bytes()).hexdigest()[:10]
+    return f"cxgen-test/claude:{CLAUDE_SDK_VERSION}-{digest}-{codex_image_tag().split(':')[1]}"
+
+
+def fetch_claude_binary(dest: Path) -> Path:
+    """The claude binary out of PyPI's claude-agent-sdk wheel (pip caches the download)."""
+    wheels = dest / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(wheels),
+            f"claude-agent-sdk=={CLAUDE_SDK_VERSION}",
+        ],
+        check=True,
+        timeout=1200,
+    )
+    (wheel,) = wheels.glob("claude_agent_sdk-*.whl")
+    with (
+        zipfile.ZipFile(wheel) as archive,
+        archive.open("claude_agent_sdk/_bundled/claude") as source,
+    ):
+        binary = dest / "claude"
+        with binary.open("wb") as target:
+            shutil.copyfileobj(source, target)
+    binary.chmod(0o755)
+    shutil.rmtree(wheels)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def claude_image(codex_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The codex image (python3, codex, the OpenAI stand-in) plus the real claude binary at
+    /usr/local/bin/claude, where the generated Dockerfile finds it and skips its npm install,
+    and the Anthropic stand-in."""
+    tag = claude_image_tag()
+    with docker_lock():
+        if docker("image", "inspect", tag, check=False).returncode != 0:
+            context = tmp_path_factory.mktemp("claude-image")
+            fetch_claude_binary(context)
+            shutil.copy(CLAUDE_MOCK, context / "anthropic-mock")
+            (context / "Dockerfile").write_text(
+                # Two layers: a new stand-in leaves the 430 MB binary's layer as it is.
+                f"FROM {codex_image}\n"
+                "COPY claude /usr/local/bin/\n"
+                "COPY anthropic-mock /usr/local/bin/\n"
+            )
+            docker(
+                "build",
+                "-q",
+                "-t",
+                tag,
+                "--label",
+                "org.cxgen.test=image",
+                str(context),
+                timeout=1200,
+            )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def claude_mock(claude_image: str, topology: Topology) -> str:
+    """The Anthropic stand-in's container, answering as api.anthropic-mock.test on the test
+    network (plain HTTP on port 80)."""
+    host = start_server(
+        topology.network,
+        "anthropic",
+        [CLAUDE_MOCK_NAME],
+        claude_image,
+        ("python3", "/usr/local/bin/anthropic-mock"),
+    )
+    return host.container

@@ -165,6 +165,10 @@ def test_all_agents_render_one_layer_each(tmp_path: Path) -> None:
     assert "readonly DEFAULT_AGENT=claude" in script
     assert "\nAGENT_RUN_claude=(claude --dangerously-skip-permissions)\n" in script
     assert "\nAGENT_RUN_codex=(codex --dangerously-bypass-approvals-and-sandbox)\n" in script
+    assert "\nAGENT_LOGIN_browser_claude=(claude auth login)\n" in script
+    # Every claude in the sandbox skips its prompts, as uid 0 too (root mode).
+    assert ">/etc/claude-code/managed-settings.json" in dockerfile
+    assert '"IS_SANDBOX": "1"' in dockerfile
 
 
 def test_agent_version_is_in_the_build_context(tmp_path: Path) -> None:

@@ -40,6 +40,22 @@ def test_agents_are_pinned_and_started_unattended() -> None:
     assert "ab.chatgpt.com" not in codex.domains
 
 
+def test_claude_runs_unattended_as_root_too() -> None:
+    """Claude Code skips its prompts as uid 0 (root mode) only with IS_SANDBOX=1: the image's
+    managed settings (valid JSON, outranking the user's) give it to every claude started."""
+    claude = agent_presets()["claude"]
+    (settings,) = [
+        f for f in claude.image_files if f.path == "/etc/claude-code/managed-settings.json"
+    ]
+    data = json.loads("\n".join(settings.lines))
+    assert data["env"]["IS_SANDBOX"] == "1"
+    assert data["env"]["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    assert data["permissions"]["defaultMode"] == "bypassPermissions"
+    assert data["skipDangerousModePermissionPrompt"] is True
+    assert claude.login is not None and claude.login.args == ("auth", "login")
+    assert "platform.claude.com" in claude.domains
+
+
 def test_agents_with_a_login_keep_it_in_their_project_home() -> None:
     """Every agent but the plain shell has a login file and a way to sign in."""
     for name, preset in agent_presets().items():

@@ -17,7 +17,8 @@ of N runs with min and max, written to bench/results.json and bench/results.md:
 6. the minimal generated image's size over its base image.
 
 With `--before CXGEN` (the `cxgen` of an earlier version, e.g. a checkout's .venv/bin/cxgen), it
-measures instead, side by side in one run, the earlier version's generated script and this one's:
+measures instead (CXGEN_BENCH_RELAY=1: this version's project with a relayed key set, so the
+API relay starts each time), side by side in one run, the earlier version's generated script and this one's:
 start overhead (bare `docker run`, before, after, alternately) and the host no-change path
 (`build`, image present); written to bench/compare.json and bench/compare.md.
 
@@ -294,8 +295,13 @@ def compare(runs: int, work: Path, before_cxgen: str) -> None:
     scripts, images = {}, {}
     for version, command in (("before", [before_cxgen]), ("after", cxgen())):
         project = work / version
-        subprocess.run([*command, *init_args(project)[len(cxgen()):]], check=True,
-                       capture_output=True)  # fmt: skip
+        extra = []
+        if version == "after" and os.environ.get("CXGEN_BENCH_RELAY") == "1":
+            # The relay's cost: a relayed key, set (BENCH_KEY), so the relay starts every time.
+            extra = ["--data", "relay=BENCH_KEY=api.bench.test"]
+            os.environ["BENCH_KEY"] = "sk-bench-key"
+        subprocess.run([*command, *init_args(project)[len(cxgen()):-1], *extra, str(project)],
+                       check=True, capture_output=True)  # fmt: skip
         scripts[version] = project / "run_in_container.sh"
         images[version] = subprocess.run(
             [str(scripts[version]), "build"], check=True, stdout=subprocess.PIPE, text=True

@@ -733,12 +733,12 @@ def claude_image(codex_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="session")
 def claude_mock(claude_image: str, topology: Topology) -> str:
     """The Anthropic stand-in's container, answering as api.anthropic-mock.test on the test
-    network (plain HTTP on port 80)."""
+    network (HTTPS on 443, with a certificate of the test images' CA: the relay's upstream)."""
     host = start_server(
         topology.network,
         "anthropic",
         [CLAUDE_MOCK_NAME],
         claude_image,
-        ("python3", "/usr/local/bin/anthropic-mock"),
+        ("tls", CLAUDE_MOCK_NAME, "--", "python3", "/usr/local/bin/anthropic-mock"),
     )
     return host.container

@@ -3,8 +3,10 @@
 The claude binary comes from PyPI's `claude-agent-sdk` (its wheel carries the CLI npm ships),
 baked into a test base image at /usr/local/bin/claude, so the generated Dockerfile skips its npm
 install. The API is tests/e2e/mock/anthropic_mock.py in a container on the tests' internal
-network, reached by an allowed name; the host's ANTHROPIC_BASE_URL points there and
-ANTHROPIC_API_KEY is a fresh canary, both passed in by name as the preset says. The project is
+network, reached by an allowed name over HTTPS; the host's ANTHROPIC_BASE_URL points there and
+ANTHROPIC_API_KEY is a fresh canary. Neither enters the sandbox as it is: claude gets a
+placeholder key and the relay's URL, and the relay adds the key and sends its requests on to the
+stand-in, whose certificate it checks. The project is
 owned by an unprivileged host user (the agent gets that uid), or by root (root mode: the agent
 is uid 0, where Claude Code skips its permission prompts only with IS_SANDBOX=1, which the
 image's managed settings give it).
@@ -38,7 +40,7 @@ from tests.e2e.conftest import (
 from tests.e2e.waiting import wait_until
 
 TASK = "write your uid to proof.txt"
-BASE_URL = f"http://{CLAUDE_MOCK_NAME}"
+BASE_URL = f"https://{CLAUDE_MOCK_NAME}"
 HOME = ".codex/.environment/home"
 
 
@@ -103,6 +105,24 @@ def assert_api_got_key(mock: str, key: str) -> list[dict[str, Any]]:
     ], requests_seen(mock)
     assert all(r["authorization"] == "" for r in mine)
     return mine
+
+
+def test_claude_sees_only_a_placeholder_and_the_relay(claude_sandbox: Sandbox) -> None:
+    key = new_key()
+    result = run_claude(
+        claude_sandbox,
+        key,
+        "exec",
+        "--",
+        "bash",
+        "-c",
+        'echo "$ANTHROPIC_API_KEY $ANTHROPIC_BASE_URL"',
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "cxgen-relayed-key",
+        f"http://127.0.0.1:8700/{CLAUDE_MOCK_NAME}",
+    ]
 
 
 def tool_result(request: dict[str, Any]) -> str:
@@ -187,7 +207,7 @@ def test_claude_sandbox_still_blocks_what_is_not_allowed(
     probe = (
         "{ getent hosts blocked.test && echo RESOLVED; "
         f"(exec 3<>/dev/tcp/{blocked.ipv4}/80) 2>/dev/null && echo CONNECTED; "
-        f"(exec 3<>/dev/tcp/{CLAUDE_MOCK_NAME}/80) && echo allowed-ok; }} > probe.txt 2>&1"
+        f"(exec 3<>/dev/tcp/{CLAUDE_MOCK_NAME}/443) && echo allowed-ok; }} > probe.txt 2>&1"
     )
     (project / "probe.txt").unlink(missing_ok=True)
     key = new_key()

@@ -111,6 +111,11 @@ stdin_given() {
     || { [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; }
 }
 
+# login_key: what login --with-api-key stores inside: the placeholder, for a relayed key.
+login_key() {
+  if relayed "$LOGIN_KEY_ENV"; then printf '%s\n' "$RELAY_PLACEHOLDER"; else printf '%s\n' "${!LOGIN_KEY_ENV}"; fi
+}
+
 # login: the callback port published on this machine's loopback only (your browser comes back
 # to it) and bridged inside; an API key goes in on stdin, so no terminal.
 login_args() {
@@ -223,8 +228,9 @@ run_sandbox() {
     # ^C goes to the container; this script waits for it to end, then checks what it left.
     trap ':' INT
     if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
-      # printf is a builtin: the key shows in no process list.
-      printf '%s\n' "${!LOGIN_KEY_ENV}" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+      # printf is a builtin: the key shows in no process list. A relayed key stays outside:
+      # the agent stores the placeholder, which the relay replaces.
+      printf '%s\n' "$(login_key)" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
         --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
     else
       docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \

@@ -18,9 +18,9 @@ of N runs with min and max, written to bench/results.json and bench/results.md:
 
 With `--before CXGEN` (the `cxgen` of an earlier version, e.g. a checkout's .venv/bin/cxgen), it
 measures instead (CXGEN_BENCH_RELAY=1: this version's project with a relayed key set, so the
-API relay starts each time), side by side in one run, the earlier version's generated script and this one's:
-start overhead (bare `docker run`, before, after, alternately) and the host no-change path
-(`build`, image present); written to bench/compare.json and bench/compare.md.
+API relay starts each time), side by side in one run, the earlier version's generated script and
+this one's: start overhead (bare `docker run`, before, after, alternately) and the host
+no-change path (`build`, image present); written to bench/compare.json and bench/compare.md.
 
 Everything runs on an --internal network created here; the allowed domains are aliases of one of
 our own containers, and blocked names are answered by the sandbox's own resolver, so no query

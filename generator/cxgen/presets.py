@@ -36,7 +36,7 @@ _OPTIONAL = {
     "login",
 }
 _RELAY_HOST_RE = re.compile(r"\A[a-z0-9.-]+(?::[0-9]{1,5})?\Z")
-RELAY_HEADERS = ("bearer", "x-api-key", "openai")
+RELAY_HEADERS = ("bearer", "x-api-key", "openai", "chatgpt", "refresh")
 # Where the relay listens inside every sandbox (entrypoint's relay.sh says the same).
 RELAY_ADDRESS = "http://127.0.0.1:8700"
 # image_files lines may name a relayed key's URL: {relay:NAME} is the relay's address for the

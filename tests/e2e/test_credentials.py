@@ -25,7 +25,8 @@ import pytest
 
 from tests.e2e.conftest import (
     MOCK_ACCOUNT,
-    MOCK_NAME,
+    MOCK_AUTH_NAME,
+    MOCK_CHATGPT_NAME,
     PROJECT_UID,
     Sandbox,
     Topology,
@@ -51,8 +52,14 @@ def session_env(home: Path) -> dict[str, str]:
     }
 
 
-def run(sandbox: Sandbox, home: Path, *args: str, env: dict[str, str] | None = None):
-    return sandbox.run(*args, user=USER, env={**session_env(home), **(env or {})}, timeout=180)
+def run(
+    sandbox: Sandbox,
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    user: tuple[int, int] | None = USER,
+):
+    return sandbox.run(*args, user=user, env={**session_env(home), **(env or {})}, timeout=180)
 
 
 def in_session(sandbox: Sandbox, home: Path, script: str, *options: str):
@@ -256,14 +263,17 @@ def test_no_login_reaches_the_image(codex_project) -> None:
     assert found == ""
 
 
-def test_codex_login_with_an_api_key_stores_it_in_the_agent_home(codex_project) -> None:
+def test_codex_login_with_an_api_key_stores_the_placeholder(codex_project) -> None:
+    """The key stays with the relay: codex stores the placeholder it sends (for its TUI, which
+    reads a key only from a stored login), which the relay replaces."""
     sandbox, home = codex_project
     (home / ".codex/auth.json").unlink()
     key = "sk-cxgen-login-test"
     result = run(sandbox, home, "login", "--with-api-key", env={"OPENAI_API_KEY": key})
     assert result.returncode == 0, result.stderr
     home_login = sandbox.project / ".codex/.environment/auth.json"
-    assert key in home_login.read_text()
+    assert json.loads(home_login.read_text())["OPENAI_API_KEY"] == "cxgen-relayed-key"
+    assert key not in home_login.read_text()
     assert home_login.stat().st_mode & 0o777 == 0o600
     assert home_login.stat().st_uid == PROJECT_UID
     status = in_session(sandbox, home, "codex login status 2>&1")
@@ -345,17 +355,14 @@ def test_a_date_the_agent_set_does_not_stop_the_hosts_new_login(codex_project) -
     assert host_login.read_text() == login_file("acct-1", "r-new-host-login")
 
 
-# --- A ChatGPT sign-in, refreshed by the real codex ----------------------------------------------
+# --- A ChatGPT sign-in, relayed: the real codex refreshes it through the relay -----------------
 # codex 0.147.0 refreshes a ChatGPT sign-in as a session starts when its access token (a JWT)
-# has expired or, for one without an expiry, 8 days after last_refresh (its source: also after
-# a 401). It POSTs {client_id, grant_type: refresh_token, refresh_token} to
-# https://auth.openai.com/oauth/token, or to CODEX_REFRESH_TOKEN_URL_OVERRIDE when that is set,
-# and rewrites auth.json in place with the answer's id_token, access_token and refresh_token and
-# a new last_refresh (account_id kept). Only this test sets the override (passed with --env);
-# cxgen's presets never do.
-REFRESH_OVERRIDE = "CODEX_REFRESH_TOKEN_URL_OVERRIDE"
-
-
+# has expired or, for one without an expiry, 8 days after last_refresh (also after a 401). It
+# POSTs {client_id, grant_type: refresh_token, refresh_token} to CODEX_REFRESH_TOKEN_URL_OVERRIDE
+# (the relay's, in the sandbox) and rewrites auth.json with the answer. In a cxgen sandbox codex
+# holds placeholders (the tokens' claims, unsigned); the relay holds the tokens, makes the
+# refresh at the token endpoint with the real refresh token, and the run script then updates the
+# host's login from the relay's file.
 def unsigned_jwt(claims: dict[str, object]) -> str:
     def part(data: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -387,88 +394,108 @@ def chatgpt_login(account: str, refresh_token: str, due: str) -> str:
     return json.dumps(login, indent=2)
 
 
-@pytest.fixture
+@pytest.fixture(params=["user", "root"])
 def chatgpt_project(
-    codex_image: str, topology: Topology, mock_api: str, open_tmp: Path
+    request: pytest.FixtureRequest,
+    codex_image: str,
+    topology: Topology,
+    mock_api: str,
+    open_tmp: Path,
 ) -> tuple[Sandbox, Path]:
-    """A codex project whose codex talks to the stand-in (allowed by name) and a home whose
-    ~/.codex/auth.json is a ChatGPT sign-in, both the unprivileged user's."""
+    """A codex project whose ChatGPT routes go to the stand-in (its chatgpt.mock.test and
+    auth.mock.test names, over TLS), and a home for ~/.codex/auth.json; the unprivileged user's,
+    or root's (root mode)."""
+    owner = 0 if request.param == "root" else PROJECT_UID
     root = open_tmp / f"chatgpt-{uuid.uuid4().hex[:8]}"
     project = root / "project"
     project.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(project)], check=True)
-    generate(project, codex_image, agents=["codex"], apt_packages=[], allowed_domains=[MOCK_NAME])
-    # The user's codex config: the API and ChatGPT's backend are the stand-in; request bodies
-    # uncompressed (with a ChatGPT sign-in codex sends them zstd-compressed, which the
-    # standard-library stand-in cannot read).
+    generate(
+        project,
+        codex_image,
+        owner=owner,
+        agents=["codex"],
+        apt_packages=[],
+        allowed_domains=[],
+        relay=[f"CODEX_CHATGPT={MOCK_CHATGPT_NAME}", f"CODEX_CHATGPT_REFRESH={MOCK_AUTH_NAME}"],
+    )
+    # Request bodies uncompressed (with a ChatGPT sign-in codex sends them zstd-compressed,
+    # which the standard-library stand-in cannot read).
     (project / ".codex/.environment/config.toml").write_text(
-        'model = "mock-model"\n'
-        f'openai_base_url = "http://{MOCK_NAME}/v1"\n'
-        f'chatgpt_base_url = "http://{MOCK_NAME}/backend-api"\n'
-        "[features]\n"
-        "enable_request_compression = false\n"
+        'model = "mock-model"\n[features]\nenable_request_compression = false\n'
     )
     home = root / "home"
     (home / ".codex").mkdir(parents=True)
-    chown_tree(root)
-    return Sandbox(project, build(project), topology.network), home
+    chown_tree(root, owner)
+    return Sandbox(project, build(project), topology.network, root_mode=owner == 0), home
+
+
+def files_holding(folder: Path, *needles: str) -> list[str]:
+    return [
+        str(path)
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and any(n.encode() in path.read_bytes() for n in needles)
+    ]
 
 
 @pytest.mark.parametrize("due", ["expired", "last-refresh-9-days-ago"])
-def test_a_token_the_real_codex_refreshed_stays_inside_and_serves_the_next_session(
+def test_a_chatgpt_sign_in_stays_with_the_relay_which_refreshes_it_for_the_host(
     chatgpt_project: tuple[Sandbox, Path], mock_api: str, due: str
 ) -> None:
     sandbox, home = chatgpt_project
-    assert REFRESH_OVERRIDE not in (sandbox.project / "run_in_container.sh").read_text()
     host_login = home / ".codex/auth.json"
     home_login = sandbox.project / ".codex/.environment/auth.json"
     old_token = f"rt-{uuid.uuid4().hex[:12]}"
     new_token = f"{old_token}+"  # the stand-in's answer
     host_login.write_text(chatgpt_login(MOCK_ACCOUNT, old_token, due))
-    original = host_login.read_bytes()
-    last_refresh = json.loads(original)["last_refresh"]
+    old_access = json.loads(host_login.read_text())["tokens"]["access_token"]
+    last_refresh = json.loads(host_login.read_text())["last_refresh"]
     host_login.chmod(0o600)
-    chown_tree(host_login)
-    env = {
-        "OPENAI_API_KEY": "",
-        "CODEX_API_KEY": "",
-        REFRESH_OVERRIDE: f"http://{MOCK_NAME}/oauth/token",
-    }
-    session = ("--env", REFRESH_OVERRIDE, "--", "exec", "write your uid to proof.txt")
+    owner = 0 if sandbox.root_mode else PROJECT_UID
+    os.chown(host_login, owner, owner)
+    env = {"OPENAI_API_KEY": "", "CODEX_API_KEY": ""}
+    session = ("--", "exec", "write your uid to proof.txt")
+    user = None if sandbox.root_mode else (PROJECT_UID, PROJECT_UID)
 
-    # First session: codex finds its sign-in due and refreshes it at the stand-in.
-    result = run(sandbox, home, *session, env=env)
+    # First session: codex finds its sign-in due and asks the relay, which refreshes it at the
+    # token endpoint with the real refresh token (codex only ever had a placeholder).
+    result = run(sandbox, home, *session, env=env, user=user)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"copied {host_login} to .codex/.environment/auth.json" in result.stderr
     refreshes = [r for r in requests_seen(mock_api) if r["path"] == "/oauth/token"]
-    assert [r["body"] for r in refreshes if r["body"].get("refresh_token") == old_token] == [
-        {
-            "client_id": "app_EMoamEEZ73f0CkXaXp7hrann",
-            "grant_type": "refresh_token",
-            "refresh_token": old_token,
-        }
-    ]
-    # The login codex rewrote stays in the agent home (the new refresh token, same account);
-    # the host's file is as it was.
-    refreshed = json.loads(home_login.read_text())
+    mine = [r for r in refreshes if r["body"].get("refresh_token") == old_token]
+    assert [(r["host"], r["tls"]) for r in mine] == [(MOCK_AUTH_NAME, True)]
+    assert mine[0]["body"]["client_id"] == "app_EMoamEEZ73f0CkXaXp7hrann"
+    assert all(r["body"].get("refresh_token") != "cxgen-relayed-key" for r in refreshes)
+    # The host's login now holds the new tokens (from the token endpoint's answer) ...
+    refreshed = json.loads(host_login.read_text())
     assert refreshed["tokens"]["refresh_token"] == new_token
     assert refreshed["tokens"]["account_id"] == MOCK_ACCOUNT
     assert refreshed["last_refresh"] > last_refresh
-    assert host_login.read_bytes() == original
-    new_access = f"Bearer {refreshed['tokens']['access_token']}"
-    first = [r for r in requests_seen(mock_api) if r["authorization"] == new_access]
-    assert [r["path"] for r in first if r["path"] == "/v1/responses"] == ["/v1/responses"] * 2
-    assert {r["account"] for r in first} == {MOCK_ACCOUNT}
+    new_access = refreshed["tokens"]["access_token"]
+    assert new_access != old_access
+    assert "refreshed by the relay" in result.stderr
+    # ... which the model requests carried, added by the relay, to the chatgpt route's host.
+    first = [r for r in requests_seen(mock_api) if r["authorization"] == f"Bearer {new_access}"]
+    responses = [r for r in first if r["path"] == "/backend-api/codex/responses"]
+    assert len(responses) == 2 and {(r["host"], r["account"]) for r in responses} == {
+        (MOCK_CHATGPT_NAME, MOCK_ACCOUNT)
+    }
+    # No token of the sign-in, old or new, was ever in the sandbox's reach.
+    secrets_ = (old_token, new_token, old_access, new_access)
+    assert files_holding(sandbox.project, *secrets_) == []
+    inside = json.loads(home_login.read_text())
+    assert inside["tokens"]["refresh_token"] == "cxgen-relayed-key"
+    assert inside["tokens"]["access_token"].endswith(".cxgen")
     before = len(requests_seen(mock_api))
 
-    # Second session, from the agent home's copy (the host's unchanged: nothing imported):
-    # codex signs in with the refreshed token, still valid, so no new refresh.
-    result = run(sandbox, home, *session, env=env)
+    # Second session: the host's login is fresh, so no refresh; the relay adds the new token.
+    result = run(sandbox, home, *session, env=env, user=user)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "copied" not in result.stderr
     second = requests_seen(mock_api)[before:]
     assert [r for r in second if r["path"] == "/oauth/token"] == []
-    responses = [r for r in second if r["path"] == "/v1/responses"]
+    responses = [r for r in second if r["path"] == "/backend-api/codex/responses"]
     assert len(responses) == 2
-    assert {(r["authorization"], r["account"]) for r in responses} == {(new_access, MOCK_ACCOUNT)}
-    assert host_login.read_bytes() == original
+    assert {r["authorization"] for r in responses} == {f"Bearer {new_access}"}
+    assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == new_token

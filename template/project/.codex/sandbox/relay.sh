@@ -8,14 +8,18 @@
 # agent exists.
 #
 # Environment (set by run_in_container.sh):
-#   CXGEN_RELAY_ROUTES   "HOST HEADER HOST HEADER ...": the relayed hosts (host[:port]) and how
-#                        a key is sent to each (bearer, x-api-key)
-# and the file RELAY_KEYS_IN, "HOST KEY" lines for the hosts whose key you have set: read once
-# and emptied here (a `docker restart` finds the relay's own copy).
+#   CXGEN_RELAY_ROUTES   "HOST KIND HOST KIND ...": the relayed hosts (host[:port]) and what
+#                        each is: bearer, x-api-key (how a key is sent), openai (bearer; codex's
+#                        API, whose /v1/ a ChatGPT sign-in's requests use too), chatgpt (where a
+#                        ChatGPT sign-in's requests go), refresh (its OAuth token endpoint)
+# and the file RELAY_KEYS_IN, "HOST KEY" lines for the hosts whose key you have set, and for a
+# ChatGPT sign-in "HOST ACCESS REFRESH ACCOUNT ID" (its chatgpt host): read once and emptied here
+# (a `docker restart` finds the relay's own copy). The sign-in's tokens then live in
+# RELAY_CHATGPT, where relay.js uses and refreshes them.
 
 readonly RELAY_USER=cxgen-relay RELAY_PORT=8700
 readonly RELAY_DIR=/var/lib/cxgen-relay
-readonly RELAY_KEYS_IN=/run/cxgen-relay-keys
+readonly RELAY_KEYS_IN=/run/cxgen-relay-keys RELAY_CHATGPT=/var/lib/cxgen-relay/chatgpt.json
 readonly RELAY_HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
 # What a key may hold: it is written into nginx's configuration, where quotes, backslashes,
 # $ and ; would mean something.
@@ -61,17 +65,21 @@ readonly -a AS_RELAY=(setpriv --reuid "$RELAY_USER" --regid "$RELAY_USER" --clea
 # RELAY_KEYS_IN is emptied and handed to the relay's account (closed to the agent, uid 0 too)
 # whatever it held.
 relay_configure() {
-  local routes=() host key conf="$RELAY_DIR/nginx.conf" status=0
+  local routes=() host key rest conf="$RELAY_DIR/nginx.conf" status=0
   local -a keys=()
   trap - ERR
   set +e
   read -r -a routes <<<"$CXGEN_RELAY_ROUTES"
   if [ -f "$RELAY_KEYS_IN" ] && [ ! -L "$RELAY_KEYS_IN" ]; then
-    while read -r host key; do
+    rm -f "$RELAY_CHATGPT"
+    while read -r host key rest; do
       [ -n "$host" ] || continue
       if ! relay_routed "$host" || ! [[ "$key" =~ $RELAY_KEY_RE ]]; then
         log "error: the key for $host cannot be relayed (not a relayed host, or a character no key holds)"
         status=1
+      elif [ -n "$rest" ]; then
+        # shellcheck disable=SC2086 # "REFRESH ACCOUNT ID": words, each checked there
+        relay_sign_in "$key" $rest || status=1
       fi
       keys+=("$host" "$key")
     done <"$RELAY_KEYS_IN"
@@ -84,6 +92,16 @@ relay_configure() {
   chown "$RELAY_USER" "$conf" "$RELAY_KEYS_IN" 2>/dev/null
   # Root's no longer: the relay's (-O: owned by this shell's uid, root).
   [ ! -O "$conf" ]
+}
+
+# relay_sign_in ACCESS REFRESH ACCOUNT ID: a ChatGPT sign-in's tokens, for relay.js (its own file,
+# the relay's alone). (What a refresh brings goes to the run script's file, mounted in the
+# relay's folder, where no agent reaches.)
+relay_sign_in() {
+  [ "$#" -eq 4 ] && [[ "$2" =~ $RELAY_KEY_RE ]] && [[ "$3" =~ ^[A-Za-z0-9_-]{1,200}$ ]] \
+    && [[ "$4" =~ $RELAY_KEY_RE ]] || { log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"; return 1; }
+  (umask 077 && printf '{"access":"%s","refresh":"%s","account":"%s","id":"%s"}\n' "$@" >"$RELAY_CHATGPT") \
+    && chown "$RELAY_USER" "$RELAY_CHATGPT"
 }
 
 # emit: stdin to stdout, by bash itself (no fork: this runs at every start).
@@ -128,8 +146,13 @@ relay_resolver() {
 # /HOST/, whose upstream is fixed (a variable naming that host, so nginx resolves it when asked,
 # through the sandbox's resolver and firewall); any other path is refused.
 relay_conf() {
-  local i host header pattern auth KEY resolver
+  local i host kind pattern auth KEY resolver chatgpt=chatgpt.com signed_in=no
   resolver=$(relay_resolver)
+  for ((i = 0; i < ${#routes[@]}; i += 2)); do
+    [ "${routes[$((i + 1))]}" != chatgpt ] || chatgpt="${routes[$i]}"
+  done
+  [ ! -s "$RELAY_CHATGPT" ] || signed_in=yes
+  [ "$signed_in" = no ] || printf 'load_module /usr/lib/nginx/modules/ngx_http_js_module.so;\n'
   emit <<EOF
 # cxgen's API relay (made by the entrypoint; see /usr/local/lib/cxgen/relay.sh)
 worker_processes 1;
@@ -158,9 +181,19 @@ http {
   proxy_ssl_server_name on;
   proxy_ssl_protocols TLSv1.2 TLSv1.3;
   map \$http_upgrade \$relay_connection { default upgrade; '' ''; }
-  # A ChatGPT sign-in's token (see the openai routes): its /v1/X is /backend-api/codex/X.
+  # A ChatGPT sign-in's token the agent holds itself (a JWT): its /v1/X is /backend-api/codex/X.
   map \$http_authorization \$relay_chatgpt { "~^Bearer eyJ" 1; default 0; }
   map \$relay_chatgpt \$relay_openai_base { 1 /backend-api/codex; default /v1; }
+EOF
+  [ "$signed_in" = no ] || emit <<EOF
+  # A ChatGPT sign-in the relay holds (relay.js): its tokens, as they are now.
+  js_import relay from /usr/local/lib/cxgen/relay.js;
+  js_set \$relay_chatgpt_bearer relay.bearer;
+  js_set \$relay_chatgpt_account relay.account;
+  js_fetch_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+  client_body_buffer_size 64k;
+EOF
+  emit <<EOF
   server {
     listen 127.0.0.1:$RELAY_PORT;
     default_type text/plain;
@@ -170,30 +203,22 @@ http {
     }
 EOF
   for ((i = 0; i < ${#routes[@]}; i += 2)); do
-    host="${routes[$i]}" header="${routes[$((i + 1))]}"
+    host="${routes[$i]}" kind="${routes[$((i + 1))]}"
     [[ "$host" =~ $RELAY_HOST_RE ]] || { log "error: bad relayed host '$host'"; return 1; }
     pattern="${host//./\\.}"
     relay_key "$host" "$@"
     auth=""
-    case "$header" in
+    case "$kind" in
       bearer | openai) [ -z "$KEY" ] || auth="proxy_set_header Authorization \"Bearer $KEY\";" ;;
       x-api-key) [ -z "$KEY" ] || auth="proxy_set_header x-api-key \"$KEY\"; proxy_set_header Authorization \"\";" ;;
-      *) log "error: bad relay header '$header'"; return 1 ;;
+      chatgpt) [ "$signed_in" = no ] || auth="$RELAY_SIGN_IN_AUTH" ;;
+      refresh) [ "$signed_in" = no ] || relay_refresh_location "$host" "$pattern" ;;
+      *) log "error: bad relay kind '$kind'"; return 1 ;;
     esac
-    # openai, when you gave no key: a ChatGPT sign-in's token (a JWT) that the agent holds goes
-    # where that plan's requests go (codex sends them to its openai_base_url, this route):
-    # https://chatgpt.com/backend-api/codex/X for /v1/X (this route's host, when it is not
-    # api.openai.com: a stand-in, a proxy).
-    if [ "$header" = openai ] && [ -z "$KEY" ]; then
-      emit <<EOF
-    location /$host/v1/ {
-      set \$relay_host $host;
-      set \$relay_sni ${host%:*};
-EOF
-      [ "$host" != api.openai.com ] || emit <<EOF
-      if (\$relay_chatgpt) { set \$relay_host chatgpt.com; set \$relay_sni chatgpt.com; }
-EOF
-      relay_proxy "^/$pattern/v1(/.*)\$" "\$relay_openai_base\$1"
+    # codex's API, when you gave no key: a ChatGPT sign-in's requests (codex sends them to its
+    # openai_base_url, this route) go where that plan's go, the chatgpt route's host.
+    if [ "$kind" = openai ] && [ -z "$KEY" ]; then
+      relay_chatgpt_location "$host" "$pattern" "$chatgpt" "$signed_in"
     fi
     emit <<EOF
     location /$host/ {
@@ -208,6 +233,42 @@ EOF
     }
   }
 }
+EOF
+}
+
+# The lines that put a ChatGPT sign-in's current token in place (relay.js's variables).
+# shellcheck disable=SC2016 # nginx's variables
+readonly RELAY_SIGN_IN_AUTH='proxy_set_header Authorization $relay_chatgpt_bearer; proxy_set_header chatgpt-account-id $relay_chatgpt_account;'
+
+# relay_chatgpt_location HOST PATTERN CHATGPT SIGNED_IN: codex's /HOST/v1/ for a ChatGPT sign-in:
+# the relay's (SIGNED_IN yes) always, else a JWT the agent holds, sent to CHATGPT's
+# /backend-api/codex/.
+relay_chatgpt_location() {
+  local upstream="$1"
+  [ "$4" = no ] || upstream="$3"
+  emit <<EOF
+    location /$1/v1/ {
+      set \$relay_host $upstream;
+      set \$relay_sni ${upstream%:*};
+EOF
+  if [ "$4" = yes ]; then
+    relay_proxy "^/$2/v1(/.*)\$" "/backend-api/codex\$1" "$RELAY_SIGN_IN_AUTH"
+  else
+    emit <<EOF
+      if (\$relay_chatgpt) { set \$relay_host $3; set \$relay_sni ${3%:*}; }
+EOF
+    relay_proxy "^/$2/v1(/.*)\$" "\$relay_openai_base\$1"
+  fi
+}
+
+# relay_refresh_location HOST PATTERN: the sign-in's refresh, made by relay.js.
+relay_refresh_location() {
+  emit <<EOF
+    location = /$1/oauth/token {
+      set \$relay_host $1;
+      set \$relay_token_url https://$1/oauth/token;
+      js_content relay.refresh;
+    }
 EOF
 }
 

@@ -249,6 +249,7 @@ run_sandbox() {
   done
   release_session_name
   [ "$status" -ne 125 ] || start_failed
+  relay_write_back
   warn_new_git_dirs "$marker"
   if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
     say "kept session $CONTAINER_NAME: ./run_in_container.sh attach $CONTAINER_NAME resumes it, destroy $CONTAINER_NAME removes it"

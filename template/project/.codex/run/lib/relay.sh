@@ -11,27 +11,37 @@ readonly RELAY_PLACEHOLDER=cxgen-relayed-key
 readonly RELAY_ADDRESS=http://127.0.0.1:8700
 # Inside: where the entrypoint reads the keys, and the relay's own folder (root mode: a volume).
 readonly RELAY_KEYS_INSIDE=/run/cxgen-relay-keys RELAY_STATE_INSIDE=/var/lib/cxgen-relay
+readonly RELAY_OUT_INSIDE=/var/lib/cxgen-relay/out/chatgpt.json
+readonly RELAY_TOKEN_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
 
 # relay_args: the relay's routes, and the keys of those set here, for docker run (after
 # pass_env's ENV_FROM: codex's CODEX_API_KEY from OPENAI_API_KEY). A host has one key: the first
-# route's that is set.
+# route's that is set. A ChatGPT sign-in the relay holds (relay_sign_in_plan) goes to its
+# chatgpt route, with a file for what a refresh brings back (relay_write_back).
 relay_args() {
-  local i var host header url_env routes="" keys="" keyed=" " base
+  local i var host kind url_env routes="" keys="" keyed=" " base
   [ "${#RELAY_ROUTES[@]}" -gt 0 ] || return 0
   for ((i = 0; i < ${#RELAY_ROUTES[@]}; i += 4)); do
     var="${RELAY_ROUTES[$i]}" host="${RELAY_ROUTES[$((i + 1))]}"
-    header="${RELAY_ROUTES[$((i + 2))]}" url_env="${RELAY_ROUTES[$((i + 3))]}"
+    kind="${RELAY_ROUTES[$((i + 2))]}" url_env="${RELAY_ROUTES[$((i + 3))]}"
     base=""
     [ "$url_env" = - ] || relay_base_url "$url_env"
-    case " $routes " in *" $host "*) ;; *) routes="${routes:+$routes }$host $header" ;; esac
-    if [ -n "${!var:-}" ]; then
-      relay_key_check "$var"
-      DOCKER_ARGS+=(-e "$var=$RELAY_PLACEHOLDER")
-      case "$keyed" in *" $host "*) ;; *) keys="$keys$host ${!var}"$'\n' keyed="$keyed$host " ;; esac
-    fi
+    case " $routes " in *" $host "*) ;; *) routes="${routes:+$routes }$host $kind" ;; esac
+    case "$kind" in
+      chatgpt)
+        [ -z "$RELAY_SIGN_IN" ] || { keys="$keys$host $RELAY_SIGN_IN"$'\n' keyed="$keyed$host "; } ;;
+      refresh) [ -n "$base" ] || base=/oauth/token ;;
+      *)
+        if [ -n "${!var:-}" ]; then
+          relay_key_check "$var"
+          DOCKER_ARGS+=(-e "$var=$RELAY_PLACEHOLDER")
+          case "$keyed" in *" $host "*) ;; *) keys="$keys$host ${!var}"$'\n' keyed="$keyed$host " ;; esac
+        fi ;;
+    esac
     [ "$url_env" = - ] || DOCKER_ARGS+=(-e "$url_env=$RELAY_ADDRESS/$host$base")
   done
   relay_keys_file "$keys"
+  [ -z "$RELAY_SIGN_IN" ] || relay_out_file
   DOCKER_ARGS+=(-e "CXGEN_RELAY_ROUTES=$routes")
 }
 
@@ -73,16 +83,123 @@ relay_key_check() {
   die "$name holds a character no API key has (or is over 4096 long): the relay refuses it; check its value" "$EXIT_USAGE"
 }
 
-# relay_keys_file KEYS: the keys ("HOST KEY" lines) in a file only this start has (RUN_TMP is
-# yours alone), mounted where the entrypoint reads and empties it. printf is a builtin: no key is
-# on a command line. A kept session's file outlives this script (a docker start mounts it again,
-# empty: the relay keeps its own copy).
-relay_keys_file() {
-  local file="$RUN_TMP/relay-keys"
+# relay_file NAME: a file of this start for the relay (RUN_TMP is yours alone; a kept session's
+# outlives this script, in your state folder), into FILE.
+relay_file() {
+  FILE="$RUN_TMP/relay-$1"
   if [ "$KEEP" = yes ]; then
-    mkdir -p "$STATE_DIR/relay" || die "cannot create $STATE_DIR/relay for the kept session's relay"
-    file="$STATE_DIR/relay/$LAUNCH_ID"
+    [ -d "$STATE_DIR/relay" ] || mkdir -p -m 0700 "$STATE_DIR/relay" \
+      || die "cannot create $STATE_DIR/relay for the kept session's relay"
+    FILE="$STATE_DIR/relay/$LAUNCH_ID-$1"
   fi
-  (umask 077 && printf '%s' "$1" >"$file") || die "cannot write the relay's keys into $file"
-  add_mount "$file" "$RELAY_KEYS_INSIDE"
+}
+
+# relay_keys_file KEYS: the keys ("HOST KEY" lines) in a file only this start has, mounted where
+# the entrypoint reads and empties it. printf is a builtin: no key is on a command line. A kept
+# session's file outlives this script (a docker start mounts it again, empty: the relay keeps
+# its own copy).
+relay_keys_file() {
+  local FILE
+  relay_file keys
+  (umask 077 && printf '%s' "$1" >"$FILE") || die "cannot write the relay's keys into $FILE"
+  add_mount "$FILE" "$RELAY_KEYS_INSIDE"
+}
+
+# relay_out_file: where the relay writes what a refresh of your sign-in brought (the token
+# endpoint's answer, over verified TLS), for relay_write_back: empty now, mounted inside the
+# relay's folder, where no agent reaches. Writable by all (the relay is another uid, and no
+# sandbox may chmod another's file): only you reach it here, in a folder of yours alone.
+relay_out_file() {
+  local FILE
+  relay_file sign-in
+  (umask 0111 && : >"$FILE") || die "cannot create $FILE for the relay"
+  RELAY_OUT="$FILE"
+  add_mount "$FILE" "$RELAY_OUT_INSIDE"
+}
+
+# A ChatGPT sign-in the relay holds (relay_sign_in_plan): "ACCESS REFRESH ACCOUNT ID" for the
+# relay; your login file, and its tokens and fingerprint as they were at the start.
+RELAY_SIGN_IN="" RELAY_OUT=""
+RELAY_SIGN_IN_FILE="" RELAY_SIGN_IN_SUM="" RELAY_SIGN_IN_OLD=()
+
+# relay_sign_in_plan FILE PATH: FILE, your codex login, is a ChatGPT sign-in and this project
+# relays one: its tokens go to the relay (relay_args); the agent home's PATH gets a login of
+# placeholders (the same account and claims: codex needs them, they let nothing in). 1 when not
+# (an API key's login, a file in an agent tree, no chatgpt route): imported as before.
+relay_sign_in_plan() {
+  local content="" access refresh account id last=""
+  relay_route chatgpt && [ -f "$1" ] && [ ! -L "$1" ] && ! in_agent_tree "$1" || return 1
+  IFS= read -r -d '' content <"$1" || true
+  [[ ! "$content" =~ \"OPENAI_API_KEY\"[[:space:]]*:[[:space:]]*\" ]] || return 1
+  json_string access_token access && json_string refresh_token refresh \
+    && json_string account_id account && json_string id_token id || return 1
+  json_string last_refresh last || last=""
+  [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
+    && [[ "$account" =~ ^[A-Za-z0-9_-]{1,200}$ ]] \
+    || die "your codex sign-in ($1) holds a token with a character no token has: the relay refuses it; sign in again (codex login)" "$EXIT_USAGE"
+  RELAY_SIGN_IN="$access $refresh $account $id" RELAY_SIGN_IN_FILE="$1"
+  RELAY_SIGN_IN_OLD=("$access" "$refresh" "$id" "$last")
+  RELAY_SIGN_IN_SUM=$(fingerprint "$1")
+  # The tokens' claims, unsigned (no signature: no credential; codex reads the expiry there and
+  # refreshes when it is due, through the relay); the last refresh as yours.
+  printf '{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{"id_token":"%s","access_token":"%s","refresh_token":"%s","account_id":"%s"},"last_refresh":"%s"}\n' \
+    "$(unsigned "$id")" "$(unsigned "$access")" "$RELAY_PLACEHOLDER" "$account" "${last:-2000-01-01T00:00:00Z}" \
+    >"$RUN_TMP/codex-sign-in.json" || die "cannot write $RUN_TMP/codex-sign-in.json"
+  plan_copy "$RUN_TMP/codex-sign-in.json" "$ENV_DIR/$2"
+}
+
+# unsigned TOKEN: a JWT's header and claims without its signature, else the placeholder.
+unsigned() {
+  case "$1" in
+    ?*.?*.*) printf '%s.cxgen\n' "${1%.*}" ;;
+    *) printf '%s\n' "$RELAY_PLACEHOLDER" ;;
+  esac
+}
+
+# relay_route KIND: this project relays a route of KIND.
+relay_route() {
+  local i
+  for ((i = 2; i < ${#RELAY_ROUTES[@]}; i += 4)); do
+    [ "${RELAY_ROUTES[$i]}" != "$1" ] || return 0
+  done
+  return 1
+}
+
+# json_string KEY VAR: the string value of "KEY" in content (a token: no quotes or escapes in
+# it), into VAR; 1 when there is none.
+json_string() {
+  local pattern="\"$1\"[[:space:]]*:[[:space:]]*\"([^\"\\\\]*)\""
+  [[ "$content" =~ $pattern ]] || return 1
+  printf -v "$2" '%s' "${BASH_REMATCH[1]}"
+}
+
+# relay_write_back: after the session, a refresh the relay made (what the token endpoint
+# answered over verified TLS: never a file the agent can write) replaces the tokens in your login
+# file, unless that changed meanwhile (you signed in again there).
+relay_write_back() {
+  local content="" access refresh id now tmp="" old
+  [ -n "$RELAY_OUT" ] && [ -s "$RELAY_OUT" ] || return 0
+  IFS= read -r -d '' content <"$RELAY_OUT" || true
+  json_string access_token access && json_string refresh_token refresh && json_string id_token id \
+    && [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
+    || { say "warning: the relay's refreshed sign-in could not be read; $RELAY_SIGN_IN_FILE is as it was"; return 0; }
+  if [ -L "$RELAY_SIGN_IN_FILE" ] || [ "$(fingerprint "$RELAY_SIGN_IN_FILE")" != "$RELAY_SIGN_IN_SUM" ]; then
+    say "note: the relay refreshed your ChatGPT sign-in, but $RELAY_SIGN_IN_FILE changed meanwhile: kept yours"
+    return 0
+  fi
+  IFS= read -r -d '' content <"$RELAY_SIGN_IN_FILE" || true
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  # Each old value is a long token, found once: replaced where it stands (your file's form kept).
+  content="${content/"\"${RELAY_SIGN_IN_OLD[0]}\""/"\"$access\""}"
+  content="${content/"\"${RELAY_SIGN_IN_OLD[1]}\""/"\"$refresh\""}"
+  content="${content/"\"${RELAY_SIGN_IN_OLD[2]}\""/"\"$id\""}"
+  old="${RELAY_SIGN_IN_OLD[3]}"
+  [ -z "$old" ] || content="${content/"\"$old\""/"\"$now\""}"
+  if ! { tmp=$(mktemp "$RELAY_SIGN_IN_FILE.XXXXXX") && printf '%s' "$content" >"$tmp" \
+    && mv -f "$tmp" "$RELAY_SIGN_IN_FILE"; }; then
+    rm -f "$tmp"
+    say "warning: could not update $RELAY_SIGN_IN_FILE with the refreshed sign-in"
+    return 0
+  fi
+  say "your ChatGPT sign-in was refreshed by the relay (the token endpoint's answer): updated $RELAY_SIGN_IN_FILE"
 }

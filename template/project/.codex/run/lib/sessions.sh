@@ -245,8 +245,8 @@ verify_kept_mounts() {
     # Root mode's firewall and relay state: volumes of Docker's own (root_mode_args), no path
     # of yours.
     case "$type $target" in "volume /var/lib/cxgen" | "volume $RELAY_STATE_INSIDE") continue ;; esac
-    # The relay's keys file (emptied by then), in this machine's state folder.
-    if [ "$target" = "$RELAY_KEYS_INSIDE" ]; then
+    # The relay's files (its keys, emptied by then; a refreshed sign-in), in your state folder.
+    if [ "$target" = "$RELAY_KEYS_INSIDE" ] || [ "$target" = "$RELAY_OUT_INSIDE" ]; then
       still_physical "$1" "$source"
       continue
     fi

@@ -87,8 +87,10 @@ def relay_routes(
     hosts = dict(item.split("=", 1) for item in answer)
     routes: dict[str, RelayRoute] = {}
     for name in agents:
+        # An API moved moves whole: codex's CODEX_API_KEY goes where OPENAI_API_KEY was sent.
+        moved = {r.host: hosts[r.env] for r in presets[name].relay if r.env in hosts}
         for route in presets[name].relay:
-            host = hosts.pop(route.env, route.host)
+            host = hosts.get(route.env, moved.get(route.host, route.host))
             routes.setdefault(route.env, dataclasses.replace(route, host=host))
     for env, host in hosts.items():
         routes.setdefault(env, RelayRoute(env, host))

@@ -122,6 +122,16 @@ def check_env_names(value: Any, key: str = "env") -> list[str]:
     return _unique(names)
 
 
+# Variables the sandbox, its shell or its loader use: never a relayed key's placeholder.
+_RESERVED_NAMES = frozenset(
+    {
+        *("PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "TERM", "LANG", "LC_ALL", "IFS"),
+        *("ENV", "BASH_ENV", "TMPDIR", "CODEX_HOME", "SANDBOX_ENV_DIR", "HOSTNAME"),
+        *("LD_PRELOAD", "LD_LIBRARY_PATH"),
+    }
+)
+
+
 def check_relay(value: Any, key: str = "relay") -> list[str]:
     """Relayed keys, NAME=HOST[:PORT]: the host variable NAME's value is added by the relay to
     the agent's requests for HOST, and never enters the sandbox (one entry per NAME)."""
@@ -130,6 +140,8 @@ def check_relay(value: Any, key: str = "relay") -> list[str]:
         name, _, target = item.partition("=")
         if not ENV_NAME_RE.match(name):
             raise InvalidAnswer(key, item, "expected NAME=HOST, like MY_API_KEY=api.example.com")
+        if name.startswith("CXGEN_") or name in _RESERVED_NAMES:
+            raise InvalidAnswer(key, item, "a variable the sandbox uses; name your key's own")
         host, _, port = target.partition(":")
         if (
             not _is_domain(host)

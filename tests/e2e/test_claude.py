@@ -260,3 +260,31 @@ def test_real_claude_in_root_mode_skips_its_prompts_as_uid_0(
     # Not from the run script's environment: only claude's own settings carry it.
     env = claude_root_sandbox.sh('echo "IS_SANDBOX=${IS_SANDBOX:-unset}"')
     assert "IS_SANDBOX=unset" in env.stdout, env.stdout + env.stderr
+
+
+def test_a_claude_sign_in_token_is_relayed_as_a_bearer(
+    claude_sandbox: Sandbox, claude_mock: str
+) -> None:
+    """A sign-in's long-lived token (`claude setup-token`, CLAUDE_CODE_OAUTH_TOKEN) stays outside
+    like the API key: claude holds the placeholder, the relay sends the token as a bearer."""
+    token = f"sk-ant-oat01-cxgen-test-{secrets.token_hex(8)}"
+    env = {
+        "HOME": str(claude_sandbox.project.parent / "home"),
+        "ANTHROPIC_API_KEY": "",
+        "CLAUDE_CODE_OAUTH_TOKEN": token,
+        "ANTHROPIC_BASE_URL": BASE_URL,
+        "CXGEN_ACCEPT_CHANGES": "1",
+    }
+    user = (PROJECT_UID, PROJECT_UID)
+    seen = claude_sandbox.run(
+        "exec", "--", "bash", "-c", 'echo "$CLAUDE_CODE_OAUTH_TOKEN"', user=user, env=env
+    )
+    assert seen.stdout.strip() == "cxgen-relayed-key", seen.stderr
+    result = claude_sandbox.run("--", "-p", TASK, user=user, env=env, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    mine = [r for r in requests_seen(claude_mock) if r["authorization"] == f"Bearer {token}"]
+    assert [r["path"].split("?")[0] for r in mine if r["method"] == "POST"] == [
+        "/v1/messages",
+        "/v1/messages",
+    ], requests_seen(claude_mock)[-6:]
+    assert all(r["x-api-key"] == "" for r in mine)

@@ -115,3 +115,26 @@ def test_broken_presets_are_refused(tmp_path: Path, change: dict[str, object]) -
     data = tomllib.loads((presets_dir() / "agents/codex.toml").read_text()) | change
     with pytest.raises(CxgenError):
         parse_preset(tmp_path / "codex.toml", data)
+
+
+def test_the_agents_keys_are_relayed_and_codex_points_at_the_relay() -> None:
+    from cxgen.jinja_ext import relay_hosts, relay_routes
+
+    presets = agent_presets()
+    routes = {r.env: r for r in relay_routes(["codex", "claude"], presets, [])}
+    assert routes["OPENAI_API_KEY"].host == "api.openai.com"
+    assert routes["ANTHROPIC_API_KEY"].header == "x-api-key"
+    assert routes["ANTHROPIC_API_KEY"].url_env == "ANTHROPIC_BASE_URL"
+    assert routes["CODEX_CHATGPT_REFRESH"].header == "refresh"
+    # The answer sends an agent's key elsewhere, and adds its own (a bearer); its hosts are
+    # allowed, the agents' own are already.
+    answer = ["OPENAI_API_KEY=proxy.example.com", "LLM_KEY=llm.example.com:4000"]
+    routes = {r.env: r for r in relay_routes(["codex"], presets, answer)}
+    assert routes["OPENAI_API_KEY"].host == "proxy.example.com"
+    assert (routes["LLM_KEY"].host, routes["LLM_KEY"].header) == ("llm.example.com:4000", "bearer")
+    assert relay_hosts(["codex"], presets, answer) == ["proxy.example.com", "llm.example.com"]
+    steps = " ".join(
+        presets["codex"].build_steps_for(tuple(relay_routes(["codex"], presets, answer)))
+    )
+    assert 'openai_base_url = "http://127.0.0.1:8700/proxy.example.com/v1"' in steps
+    assert 'chatgpt_base_url = "http://127.0.0.1:8700/chatgpt.com/backend-api"' in steps

@@ -277,3 +277,31 @@ def test_a_long_item_keeps_the_line_short() -> None:
     shown = invalid(long, "readonly_mounts")
     assert len(shown) <= 78
     assert shown.startswith("'/folder") and shown.endswith("/missing': no such file or directory")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("LITELLM_KEY=llm.example.com", ["LITELLM_KEY=llm.example.com"]),
+        ("A=x.example.com:8443, A=y.example.com", ["A=y.example.com"]),
+        ("", []),
+    ],
+)
+def test_relay_answers_name_a_variable_and_a_host(value: str, expected: list[str]) -> None:
+    assert normalized(value, "relay") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("KEY", "expected NAME=HOST"),
+        ("KEY=https://llm.example.com/v1", "did you mean KEY=llm.example.com?"),
+        ("KEY=*.example.com", "not a host name"),
+        ("KEY=example.com:99999", "not a host name"),
+        ("PATH=example.com", "a variable the sandbox uses"),
+        ("CXGEN_UID=example.com", "a variable the sandbox uses"),
+        ("K$(id)=example.com", "expected NAME=HOST"),
+    ],
+)
+def test_relay_answers_refuse_what_is_not_a_key_and_a_host(value: str, message: str) -> None:
+    assert message in invalid(value, "relay")

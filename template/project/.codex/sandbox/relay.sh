@@ -36,9 +36,13 @@ relay_start() {
   [ "$AGENT_UID" -ne "$ACCOUNT_ID" ] || fw_fail "uid $AGENT_UID is the relay's; run as another user"
   [ -d "$RELAY_DIR/run" ] && [ ! -L "$RELAY_DIR" ] && [ ! -L "$RELAY_DIR/run" ] \
     || fw_fail "$RELAY_DIR is not the relay's folder; rebuild the image"
-  # A subshell reads the keys: they are never in this shell's memory.
-  if [ -s "$RELAY_KEYS_IN" ] || [ ! -f "$RELAY_DIR/nginx.conf" ]; then
+  # Once per container, by a subshell: the keys are never in this shell's memory. A `docker
+  # restart` keeps the relay's configuration; whatever its keys file holds then (it was emptied,
+  # and the run script empties it again after the session) is emptied, never used.
+  if [ ! -f "$RELAY_DIR/nginx.conf" ]; then
     (relay_configure) || { RELAY_FAILED="its configuration failed"; return 0; }
+  elif [ -s "$RELAY_KEYS_IN" ]; then
+    : >"$RELAY_KEYS_IN"
   fi
   "${AS_RELAY[@]}" nginx -p "$RELAY_DIR/" -c "$RELAY_DIR/nginx.conf" -e "$RELAY_DIR/error.log" \
     </dev/null >/dev/null 2>"$RELAY_DIR/start.err" &
@@ -61,8 +65,8 @@ relay_check() {
 readonly -a AS_RELAY=(setpriv --reuid "$RELAY_USER" --regid "$RELAY_USER" --clear-groups
   --inh-caps=-all --bounding-set=-all --no-new-privs --)
 
-# relay_configure: nginx.conf in the relay's folder, readable by it alone, with the keys given.
-# RELAY_KEYS_IN is emptied and handed to the relay's account (closed to the agent, uid 0 too)
+# relay_configure: nginx.conf in the relay's folder, readable by it alone, with the keys given
+# (whole or not at all: relay_start makes it only when missing). RELAY_KEYS_IN is emptied
 # whatever it held.
 relay_configure() {
   local routes=() host key rest conf="$RELAY_DIR/nginx.conf" status=0
@@ -88,10 +92,9 @@ relay_configure() {
   fi
   [ "$status" -eq 0 ] || return 1
   umask 077
-  relay_conf ${keys[@]+"${keys[@]}"} >"$conf" || return 1
-  chown "$RELAY_USER" "$conf" "$RELAY_KEYS_IN" 2>/dev/null
-  # Root's no longer: the relay's (-O: owned by this shell's uid, root).
-  [ ! -O "$conf" ]
+  relay_conf ${keys[@]+"${keys[@]}"} >"$conf.new" || return 1
+  chown "$RELAY_USER" "$conf.new" || return 1
+  mv -f "$conf.new" "$conf"
 }
 
 # relay_sign_in ACCESS REFRESH ACCOUNT ID: a ChatGPT sign-in's tokens, for relay.js (its own file,
@@ -146,7 +149,7 @@ relay_resolver() {
 # /HOST/, whose upstream is fixed (a variable naming that host, so nginx resolves it when asked,
 # through the sandbox's resolver and firewall); any other path is refused.
 relay_conf() {
-  local i host kind pattern auth KEY resolver chatgpt=chatgpt.com signed_in=no
+  local i host kind pattern auth prefix KEY resolver chatgpt=chatgpt.com signed_in=no
   resolver=$(relay_resolver)
   for ((i = 0; i < ${#routes[@]}; i += 2)); do
     [ "${routes[$((i + 1))]}" != chatgpt ] || chatgpt="${routes[$i]}"
@@ -220,11 +223,16 @@ EOF
     if [ "$kind" = openai ] && [ -z "$KEY" ]; then
       relay_chatgpt_location "$host" "$pattern" "$chatgpt" "$signed_in"
     fi
-    emit <<EOF
-    location /$host/ {
-      set \$relay_host $host;
-      set \$relay_sni ${host%:*};
-EOF
+    # A key goes only with the requests of the API's own path (any other path of the host is
+    # passed on without it: a page that echoes headers, a proxy's key minting, the account's
+    # other pages); a bearer of yours (the relay answer) with every path.
+    case "$kind" in openai | x-api-key) prefix=v1/ ;; chatgpt) prefix=backend-api/ ;; *) prefix="" ;; esac
+    if [ -n "$auth" ] && [ -n "$prefix" ]; then
+      relay_host_location "/$host/$prefix" "$host"
+      relay_proxy "^/$pattern(/.*)\$" "\$1" "$auth"
+      auth=""
+    fi
+    relay_host_location "/$host/" "$host"
     relay_proxy "^/$pattern(/.*)\$" "\$1" "$auth"
   done
   emit <<EOF
@@ -240,17 +248,22 @@ EOF
 # shellcheck disable=SC2016 # nginx's variables
 readonly RELAY_SIGN_IN_AUTH='proxy_set_header Authorization $relay_chatgpt_bearer; proxy_set_header chatgpt-account-id $relay_chatgpt_account;'
 
+# relay_host_location PREFIX HOST: a location begun, its upstream HOST.
+relay_host_location() {
+  emit <<EOF
+    location $1 {
+      set \$relay_host $2;
+      set \$relay_sni ${2%:*};
+EOF
+}
+
 # relay_chatgpt_location HOST PATTERN CHATGPT SIGNED_IN: codex's /HOST/v1/ for a ChatGPT sign-in:
 # the relay's (SIGNED_IN yes) always, else a JWT the agent holds, sent to CHATGPT's
 # /backend-api/codex/.
 relay_chatgpt_location() {
   local upstream="$1"
   [ "$4" = no ] || upstream="$3"
-  emit <<EOF
-    location /$1/v1/ {
-      set \$relay_host $upstream;
-      set \$relay_sni ${upstream%:*};
-EOF
+  relay_host_location "/$1/v1/" "$upstream"
   if [ "$4" = yes ]; then
     relay_proxy "^/$2/v1(/.*)\$" "/backend-api/codex\$1" "$RELAY_SIGN_IN_AUTH"
   else

@@ -19,6 +19,7 @@ cmd_destroy() {
   if [ -n "$TARGET" ]; then
     sandbox_info "$TARGET"
     out=$(docker rm -f -v -- "$TARGET" 2>&1) || docker_failed "$out"
+    relay_forget "$S_LAUNCH"
     say "destroyed $TARGET"
     return 0
   fi

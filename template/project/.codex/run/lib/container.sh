@@ -111,9 +111,11 @@ stdin_given() {
     || { [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; }
 }
 
-# login_key: what login --with-api-key stores inside: the placeholder, for a relayed key.
+# login_key: sets LOGIN_KEY, what login --with-api-key stores inside: the placeholder, for a
+# relayed key.
 login_key() {
-  if relayed "$LOGIN_KEY_ENV"; then printf '%s\n' "$RELAY_PLACEHOLDER"; else printf '%s\n' "${!LOGIN_KEY_ENV}"; fi
+  LOGIN_KEY="${!LOGIN_KEY_ENV}"
+  ! relayed "$LOGIN_KEY_ENV" || LOGIN_KEY="$RELAY_PLACEHOLDER"
 }
 
 # login: the callback port published on this machine's loopback only (your browser comes back
@@ -230,7 +232,9 @@ run_sandbox() {
     if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
       # printf is a builtin: the key shows in no process list. A relayed key stays outside:
       # the agent stores the placeholder, which the relay replaces.
-      printf '%s\n' "$(login_key)" | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+      login_key
+      # (docker's status, not printf's: a container that never reads its stdin is no error.)
+      { printf '%s\n' "$LOGIN_KEY" 2>/dev/null || true; } | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
         --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
     else
       docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \
@@ -248,6 +252,7 @@ run_sandbox() {
     choose_free_session_name
   done
   release_session_name
+  relay_done
   [ "$status" -ne 125 ] || start_failed
   relay_write_back
   warn_new_git_dirs "$marker"

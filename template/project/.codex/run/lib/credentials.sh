@@ -73,8 +73,9 @@ plan_credential() {
   [ "$host" != "$AUTH_FILE" ] || [ -f "$host" ] || die "--auth_file: not a file: $host" "$EXIT_USAGE"
   host=$(safe_path "$1 login file" "$host")
   check_home_path "$path"
-  # A ChatGPT sign-in (codex's auth.json) stays with the relay; the agent home gets placeholders.
-  if [ "$1" = codex ] && [ "$path" = auth.json ] && relay_sign_in_plan "$host" "$path"; then return 0; fi
+  # codex's login (a ChatGPT sign-in, an API key) stays with the relay; the agent home gets
+  # placeholders.
+  if [ "$1" = codex ] && [ "$path" = auth.json ] && relay_login_plan "$host" "$path"; then return 0; fi
   # The last import of this pair (host file, this project's copy), kept where no agent reaches.
   mark="$STATE_DIR/credentials/$(printf '%s\n%s' "$host" "$home" | sha256)"
   if [ ! -e "$home" ] && [ ! -L "$home" ] || [ "$(fingerprint "$host")" != "$(last_sync "$mark")" ]; then

@@ -163,6 +163,7 @@ ensure_image() {
       || die "CODEX_DOCKER_IMAGE: invalid image reference '$CODEX_DOCKER_IMAGE'" "$EXIT_USAGE"
     IMAGE="$CODEX_DOCKER_IMAGE"
     PULL_ARGS=()
+    [ "$RELAY_KEYS" = no ] || relay_image_check
     return 0
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"

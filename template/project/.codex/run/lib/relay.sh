@@ -16,33 +16,49 @@ readonly RELAY_TOKEN_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
 
 # relay_args: the relay's routes, and the keys of those set here, for docker run (after
 # pass_env's ENV_FROM: codex's CODEX_API_KEY from OPENAI_API_KEY). A host has one key: the first
-# route's that is set. A ChatGPT sign-in the relay holds (relay_sign_in_plan) goes to its
-# chatgpt route, with a file for what a refresh brings back (relay_write_back).
+# route's that is set, sent that route's way (claude's API key as x-api-key, its sign-in token
+# as a bearer). A ChatGPT sign-in the relay holds (relay_login_plan) goes to its chatgpt route,
+# with a file for what a refresh brings back (relay_write_back). Sets RELAY_KEYS (yes: some).
 relay_args() {
-  local i var host kind url_env routes="" keys="" keyed=" " base
+  local i var host kind url_env routes="" keys="" keyed=" " base hosts=()
+  RELAY_KEYS=no
   [ "${#RELAY_ROUTES[@]}" -gt 0 ] || return 0
   for ((i = 0; i < ${#RELAY_ROUTES[@]}; i += 4)); do
     var="${RELAY_ROUTES[$i]}" host="${RELAY_ROUTES[$((i + 1))]}"
     kind="${RELAY_ROUTES[$((i + 2))]}" url_env="${RELAY_ROUTES[$((i + 3))]}"
     base=""
     [ "$url_env" = - ] || relay_base_url "$url_env"
-    case " $routes " in *" $host "*) ;; *) routes="${routes:+$routes }$host $kind" ;; esac
+    hosts+=("$host")
     case "$kind" in
       chatgpt)
-        [ -z "$RELAY_SIGN_IN" ] || { keys="$keys$host $RELAY_SIGN_IN"$'\n' keyed="$keyed$host "; } ;;
+        [ -z "$RELAY_SIGN_IN" ] || { keys="$keys$host $RELAY_SIGN_IN"$'\n' keyed="$keyed$host=$kind "; } ;;
       refresh) [ -n "$base" ] || base=/oauth/token ;;
-      *)
-        if [ -n "${!var:-}" ]; then
-          relay_key_check "$var"
-          DOCKER_ARGS+=(-e "$var=$RELAY_PLACEHOLDER")
-          case "$keyed" in *" $host "*) ;; *) keys="$keys$host ${!var}"$'\n' keyed="$keyed$host " ;; esac
-        fi ;;
+      *) relay_key "$var" ;;
     esac
     [ "$url_env" = - ] || DOCKER_ARGS+=(-e "$url_env=$RELAY_ADDRESS/$host$base")
   done
+  # Each host once, the way its key goes (else its first route's).
+  for ((i = 0; i < ${#RELAY_ROUTES[@]}; i += 4)); do
+    host="${hosts[$((i / 4))]}" kind="${RELAY_ROUTES[$((i + 2))]}"
+    case " $routes " in *" $host "*) continue ;; esac
+    case "$keyed" in *" $host="*) kind="${keyed#*" $host="}" kind="${kind%% *}" ;; esac
+    routes="${routes:+$routes }$host $kind"
+  done
+  [ -z "$keys" ] || RELAY_KEYS=yes
   relay_keys_file "$keys"
   [ -z "$RELAY_SIGN_IN" ] || relay_out_file
   DOCKER_ARGS+=(-e "CXGEN_RELAY_ROUTES=$routes")
+}
+
+# relay_key VAR: VAR's key (yours, or the API key your codex login holds: relay_login_plan),
+# for host, sent kind's way, unless that host has one already; the agent gets the placeholder.
+relay_key() {
+  local value="${!1:-}"
+  [ -n "$value" ] || [ "$1" != "${RELAY_LOGIN_KEY_ENV:-}" ] || value="$RELAY_LOGIN_KEY"
+  [ -n "$value" ] || return 0
+  [ -n "${!1:-}" ] && relay_key_check "$1"
+  DOCKER_ARGS+=(-e "$1=$RELAY_PLACEHOLDER")
+  case "$keyed" in *" $host="*) ;; *) keys="$keys$host $value"$'\n' keyed="$keyed$host=$kind " ;; esac
 }
 
 # relayed VAR: VAR is a relayed key, or a base URL the relay sets (never passed as it is).
@@ -88,7 +104,7 @@ relay_key_check() {
 relay_file() {
   FILE="$RUN_TMP/relay-$1"
   if [ "$KEEP" = yes ]; then
-    [ -d "$STATE_DIR/relay" ] || mkdir -p -m 0700 "$STATE_DIR/relay" \
+    { mkdir -p "$STATE_DIR/relay" && chmod 0700 "$STATE_DIR/relay"; } \
       || die "cannot create $STATE_DIR/relay for the kept session's relay"
     FILE="$STATE_DIR/relay/$LAUNCH_ID-$1"
   fi
@@ -102,7 +118,21 @@ relay_keys_file() {
   local FILE
   relay_file keys
   (umask 077 && printf '%s' "$1" >"$FILE") || die "cannot write the relay's keys into $FILE"
+  RELAY_KEYS_FILE="$FILE"
   add_mount "$FILE" "$RELAY_KEYS_INSIDE"
+}
+
+# relay_done: after docker run, the keys file emptied (the entrypoint did, unless the start
+# failed before; a kept session's stays in your state folder until destroy).
+RELAY_KEYS_FILE="" RELAY_KEYS=no
+relay_done() {
+  [ -z "$RELAY_KEYS_FILE" ] || [ ! -s "$RELAY_KEYS_FILE" ] || : >"$RELAY_KEYS_FILE"
+}
+
+# relay_forget LAUNCH: a destroyed kept session's relay files.
+relay_forget() {
+  [[ "$1" =~ ^[0-9-]+$ ]] || return 0
+  rm -f "$STATE_DIR/relay/$1-keys" "$STATE_DIR/relay/$1-sign-in"
 }
 
 # relay_out_file: where the relay writes what a refresh of your sign-in brought (the token
@@ -117,20 +147,32 @@ relay_out_file() {
   add_mount "$FILE" "$RELAY_OUT_INSIDE"
 }
 
-# A ChatGPT sign-in the relay holds (relay_sign_in_plan): "ACCESS REFRESH ACCOUNT ID" for the
-# relay; your login file, and its tokens and fingerprint as they were at the start.
-RELAY_SIGN_IN="" RELAY_OUT=""
+# A ChatGPT sign-in the relay holds (relay_login_plan): "ACCESS REFRESH ACCOUNT ID" for the
+# relay; your login file, and its tokens and fingerprint as they were at the start. An API key
+# your codex login holds: the variable it stands for, and the key.
+RELAY_SIGN_IN="" RELAY_OUT="" RELAY_LOGIN_KEY_ENV="" RELAY_LOGIN_KEY=""
 RELAY_SIGN_IN_FILE="" RELAY_SIGN_IN_SUM="" RELAY_SIGN_IN_OLD=()
 
-# relay_sign_in_plan FILE PATH: FILE, your codex login, is a ChatGPT sign-in and this project
-# relays one: its tokens go to the relay (relay_args); the agent home's PATH gets a login of
-# placeholders (the same account and claims: codex needs them, they let nothing in). 1 when not
-# (an API key's login, a file in an agent tree, no chatgpt route): imported as before.
-relay_sign_in_plan() {
-  local content="" access refresh account id last=""
-  relay_route chatgpt && [ -f "$1" ] && [ ! -L "$1" ] && ! in_agent_tree "$1" || return 1
+# relay_login_plan FILE PATH: FILE, your codex login, stays with the relay when it is a ChatGPT
+# sign-in (its tokens) or an API key's login (the key, for codex's API route, when you set no
+# key variable); the agent home's PATH gets a login of placeholders (a sign-in's account and
+# claims: codex needs them, they let nothing in). 1 when not (a file in an agent tree, no such
+# route, another shape): imported as before.
+relay_login_plan() {
+  local content="" access refresh account id last="" key
+  [ -f "$1" ] && [ ! -L "$1" ] && ! in_agent_tree "$1" || return 1
   IFS= read -r -d '' content <"$1" || true
-  [[ ! "$content" =~ \"OPENAI_API_KEY\"[[:space:]]*:[[:space:]]*\" ]] || return 1
+  if json_string OPENAI_API_KEY key; then
+    relay_route openai || return 1
+    [[ "$key" =~ $RELAY_TOKEN_RE ]] \
+      || die "your codex login ($1) holds an API key with a character no key has: the relay refuses it" "$EXIT_USAGE"
+    RELAY_LOGIN_KEY_ENV=CODEX_API_KEY RELAY_LOGIN_KEY="$key"
+    printf '{"auth_mode":"apikey","OPENAI_API_KEY":"%s"}\n' "$RELAY_PLACEHOLDER" >"$RUN_TMP/codex-login.json" \
+      || die "cannot write $RUN_TMP/codex-login.json"
+    plan_copy "$RUN_TMP/codex-login.json" "$ENV_DIR/$2"
+    return 0
+  fi
+  relay_route chatgpt || return 1
   json_string access_token access && json_string refresh_token refresh \
     && json_string account_id account && json_string id_token id || return 1
   json_string last_refresh last || last=""
@@ -144,8 +186,8 @@ relay_sign_in_plan() {
   # refreshes when it is due, through the relay); the last refresh as yours.
   printf '{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{"id_token":"%s","access_token":"%s","refresh_token":"%s","account_id":"%s"},"last_refresh":"%s"}\n' \
     "$(unsigned "$id")" "$(unsigned "$access")" "$RELAY_PLACEHOLDER" "$account" "${last:-2000-01-01T00:00:00Z}" \
-    >"$RUN_TMP/codex-sign-in.json" || die "cannot write $RUN_TMP/codex-sign-in.json"
-  plan_copy "$RUN_TMP/codex-sign-in.json" "$ENV_DIR/$2"
+    >"$RUN_TMP/codex-login.json" || die "cannot write $RUN_TMP/codex-login.json"
+  plan_copy "$RUN_TMP/codex-login.json" "$ENV_DIR/$2"
 }
 
 # unsigned TOKEN: a JWT's header and claims without its signature, else the placeholder.
@@ -202,4 +244,13 @@ relay_write_back() {
     return 0
   fi
   say "your ChatGPT sign-in was refreshed by the relay (the token endpoint's answer): updated $RELAY_SIGN_IN_FILE"
+}
+
+# relay_image_check: an image of your own (CODEX_DOCKER_IMAGE) gets no key unless it has the
+# relay (its label): in one without, nothing would empty the keys file, and the agent owns it.
+relay_image_check() {
+  local label=""
+  docker_query label image inspect -f '{{index .Config.Labels "org.cxgen.relay"}}' -- "$IMAGE"
+  [ "$label" = 1 ] \
+    || die "CODEX_DOCKER_IMAGE=$IMAGE has no API relay (made by an older cxgen or by hand), so your API keys cannot stay out of it; rebuild it from this project (./run_in_container.sh build), or unset the keys" "$EXIT_USAGE"
 }

@@ -205,13 +205,13 @@ start_failed() {
 # sandbox NAME; one-line errors when there is none or it is not cxgen's.
 sandbox_info() {
   local out sandbox
-  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}' -- "$1" 2>&1) || {
+  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}|{{index .Config.Labels "org.cxgen.launch"}}' -- "$1" 2>&1) || {
     case "$out" in
       *"o such container"* | *"o such object"*) die "no session named $1 (./run_in_container.sh list shows this project's)" "$EXIT_USAGE" ;;
       *) docker_failed "$out" ;;
     esac
   }
-  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT <<<"$out"
+  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT S_LAUNCH <<<"$out"
   [ "$sandbox" = 1 ] || die "$1 is not a cxgen sandbox; refusing to touch it" "$EXIT_USAGE"
 }
 

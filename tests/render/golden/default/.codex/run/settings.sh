@@ -53,6 +53,8 @@ PASSTHROUGH_ENV=(OPENAI_API_KEY CODEX_API_KEY)
 RELAY_ROUTES=(
   CODEX_API_KEY api.openai.com openai -
   OPENAI_API_KEY api.openai.com openai -
+  CODEX_CHATGPT chatgpt.com chatgpt -
+  CODEX_CHATGPT_REFRESH auth.openai.com refresh CODEX_REFRESH_TOKEN_URL_OVERRIDE
 )
 
 # NAME=OTHER: NAME, when not set here, gets OTHER's value (codex exec reads its key from

@@ -35,6 +35,7 @@ import errno, http.client, json, os, signal, socket, sys
 
 # Given reversed: the probe's own command line (in /proc) must not hold them.
 canaries = [c[::-1].encode() for c in sys.argv[2:]]
+OWN = {"Authorization": "Bearer the-agents-own"}
 found = []
 
 def search(path, data):
@@ -119,7 +120,7 @@ if sys.argv[1] == "scan":
 elif sys.argv[1] == "requests":
     host, other = sys.argv[2], sys.argv[3]
     print(json.dumps({
-        "api": relay(f"/{host}/v1/probe-api", {"Authorization": "Bearer the-agents-own"}),
+        "api": relay(f"/{host}/v1/probe-api", OWN),
         "llm": relay(f"/{other}/v1/probe-llm"),
         "other host": relay("/evil.test/v1/probe-evil"),
         "root": relay("/"),
@@ -129,6 +130,7 @@ elif sys.argv[1] == "requests":
         ),
         "host header": relay(f"/{host}/v1/probe-host", {"Host": "evil.test"}),
         "traversal": relay(f"/{host}/../evil.test/v1/probe-traversal"),
+        "other path": relay(f"/{host}/probe-other-path", OWN),
         "smuggled": raw(
             f"GET /{host}/v1/probe-smuggle HTTP/1.1\r\nHost: x\r\n"
             "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
@@ -199,6 +201,8 @@ def test_no_key_is_readable_inside(relay_sandbox: Sandbox, mock_api: str) -> Non
     assert seen["/v1/probe-api"]["tls"] is True
     assert seen["/v1/probe-api"]["host"] == MOCK_NAME
     assert seen["/v1/probe-llm"]["authorization"] == f"Bearer {llm_key}"
+    # The API's own path gets the key; another path of the host goes on without it.
+    assert seen["/probe-other-path"]["authorization"] == "Bearer the-agents-own"
     assert seen["/v1/probe-llm"]["host"] == MOCK_LLM_NAME
     # Nothing else: another host, the relay's root, a way around the fixed upstream.
     assert report["other host"][0] == 403
@@ -249,3 +253,39 @@ def test_the_real_codex_works_through_the_relay(relay_sandbox: Sandbox, mock_api
         ["grep", "-rl", key, str(relay_sandbox.project)], capture_output=True, text=True
     )
     assert leaked.stdout == ""
+
+
+def test_an_api_key_in_your_codex_login_is_relayed_too(
+    relay_sandbox: Sandbox, mock_api: str, tmp_path: Path
+) -> None:
+    """`codex login --with-api-key` on your machine writes the key into ~/.codex/auth.json: the
+    agent home gets a login holding the placeholder, the relay the key."""
+    key, _ = canaries()
+    home = relay_sandbox.project.parent / f"home-{secrets.token_hex(4)}"
+    (home / ".codex").mkdir(parents=True)
+    login = home / ".codex/auth.json"
+    login.write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": key}))
+    login.chmod(0o600)
+    owner = 0 if relay_sandbox.root_mode else PROJECT_UID
+    for path in (home, home / ".codex", login):
+        os.chown(path, owner, owner)
+    env = {"HOME": str(home), "OPENAI_API_KEY": "", "CODEX_API_KEY": "", "LLM_KEY": ""}
+    result = relay_sandbox.run("--", "exec", "write your uid to proof.txt", env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    inside = json.loads((relay_sandbox.project / ".codex/.environment/auth.json").read_text())
+    assert inside == {"auth_mode": "apikey", "OPENAI_API_KEY": "cxgen-relayed-key"}
+    mine = [r for r in requests_seen(mock_api) if r["authorization"] == f"Bearer {key}"]
+    assert any(r["path"] == "/v1/responses" for r in mine)
+    leaked = subprocess.run(
+        ["grep", "-rl", key, str(relay_sandbox.project)], capture_output=True, text=True
+    )
+    assert leaked.stdout == ""
+
+
+def test_an_image_without_the_relay_gets_no_key(relay_sandbox: Sandbox, codex_image: str) -> None:
+    """CODEX_DOCKER_IMAGE may name an image made before the relay: nothing there would empty the
+    keys file, so no key goes in."""
+    env = {"OPENAI_API_KEY": "sk-canary-old-image", "CODEX_DOCKER_IMAGE": codex_image}
+    result = relay_sandbox.run("exec", "--", "cat", "/run/cxgen-relay-keys", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "has no API relay" in result.stderr and "sk-canary" not in result.stdout

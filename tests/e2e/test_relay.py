@@ -106,7 +106,10 @@ def attack():
         report[f"environ {pid}"] = attempt(lambda: open(f"/proc/{pid}/environ", "rb").read())
         report[f"kill {pid}"] = attempt(lambda: os.kill(pid, signal.SIGKILL))
     report["folder"] = attempt(lambda: os.listdir("/var/lib/cxgen-relay"))
-    report["keys file"] = attempt(lambda: open("/run/cxgen-relay-keys", "rb").read())
+    try:
+        report["keys file"] = "holds %d bytes" % len(open("/run/cxgen-relay-keys", "rb").read())
+    except OSError as error:
+        report["keys file"] = errno.errorcode.get(error.errno, str(error.errno))
     bind = socket.socket()
     report["bind"] = attempt(lambda: bind.bind(("127.0.0.1", 8700)))
     report["still relaying"] = relay(f"/{sys.argv[2]}/v1/after-attack")[0]
@@ -221,7 +224,9 @@ def test_the_agent_cannot_stop_read_or_replace_the_relay(relay_sandbox: Sandbox)
         if what.split()[0] in ("mem", "environ", "kill"):
             assert outcome in ("EPERM", "EACCES"), (what, outcome)
     assert report["folder"] == "EACCES"
-    assert report["keys file"] == "EACCES"
+    # Emptied before the agent started (readable or not: in root mode, and to a project's owner,
+    # it is the agent's own file).
+    assert report["keys file"] in ("EACCES", "holds 0 bytes"), report["keys file"]
     assert report["bind"] == "EADDRINUSE"
     assert report["still relaying"] == 404  # the stand-in's answer, through the relay
 

@@ -20,13 +20,23 @@ readonly RELAY_TOKEN_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
 # as a bearer). A ChatGPT sign-in the relay holds (relay_login_plan) goes to its chatgpt route,
 # with a file for what a refresh brings back (relay_write_back). Sets RELAY_KEYS (yes: some).
 relay_args() {
-  local i var host kind url_env routes="" keys="" keyed=" " base hosts=()
+  local i var host kind url_env routes="" keys="" keyed=" " base hosts=() moved=" "
   RELAY_KEYS=no
   [ "${#RELAY_ROUTES[@]}" -gt 0 ] || return 0
+  # A base URL of yours moves its API whole: every key for that host (claude's key and sign-in
+  # token) goes where it says.
+  for ((i = 0; i < ${#RELAY_ROUTES[@]}; i += 4)); do
+    host="${RELAY_ROUTES[$((i + 1))]}" url_env="${RELAY_ROUTES[$((i + 3))]}"
+    [ "$url_env" != - ] && [ -n "${!url_env:-}" ] || continue
+    var="$host"
+    relay_base_url "$url_env"
+    moved="$moved$var=$host "
+  done
   for ((i = 0; i < ${#RELAY_ROUTES[@]}; i += 4)); do
     var="${RELAY_ROUTES[$i]}" host="${RELAY_ROUTES[$((i + 1))]}"
     kind="${RELAY_ROUTES[$((i + 2))]}" url_env="${RELAY_ROUTES[$((i + 3))]}"
     base=""
+    case "$moved" in *" $host="*) host="${moved#*" $host="}" host="${host%% *}" ;; esac
     [ "$url_env" = - ] || relay_base_url "$url_env"
     hosts+=("$host")
     case "$kind" in

@@ -636,8 +636,10 @@ def open_tmp() -> Iterator[Path]:
 
 
 def login_file(account: str, token: str) -> str:
-    """A codex auth.json's shape: the account and a refresh token."""
-    return json.dumps({"tokens": {"account_id": account, "refresh_token": token}})
+    """A login file the run script copies in as it is (the import the other agents' logins
+    get): an account and a value, but no sign-in's tokens, which would go to the relay instead
+    (test_credentials.py's ChatGPT tests), or be refused when not readable whole."""
+    return json.dumps({"tokens": {"account_id": account}, "session": token})
 
 
 @pytest.fixture

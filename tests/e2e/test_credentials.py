@@ -499,3 +499,72 @@ def test_a_chatgpt_sign_in_stays_with_the_relay_which_refreshes_it_for_the_host(
     assert len(responses) == 2
     assert {r["authorization"] for r in responses} == {f"Bearer {new_access}"}
     assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == new_token
+
+
+def write_login(home: Path, text: str, owner: int = PROJECT_UID) -> Path:
+    login = home / ".codex/auth.json"
+    login.write_text(text)
+    login.chmod(0o600)
+    os.chown(login, owner, owner)
+    return login
+
+
+def test_a_sign_in_without_an_account_is_relayed_and_one_unreadable_is_refused(
+    chatgpt_project: tuple[Sandbox, Path],
+) -> None:
+    """codex keeps account_id optional: such a sign-in is relayed too; one whose tokens cannot
+    be read whole is refused, never copied in."""
+    sandbox, home = chatgpt_project
+    owner = 0 if sandbox.root_mode else PROJECT_UID
+    user = None if sandbox.root_mode else USER
+    login = json.loads(chatgpt_login(MOCK_ACCOUNT, "rt-no-account", "expired"))
+    login["tokens"]["account_id"] = None
+    write_login(home, json.dumps(login), owner)
+    result = run(sandbox, home, "exec", "--", "cat", "/dev/null", user=user)
+    assert result.returncode == 0, result.stderr
+    inside = (sandbox.project / ".codex/.environment/auth.json").read_text()
+    assert json.loads(inside)["tokens"]["account_id"] is None
+    assert "rt-no-account" not in inside and login["tokens"]["access_token"] not in inside
+
+    login["tokens"]["id_token"] = "not a token"
+    write_login(home, json.dumps(login), owner)
+    (sandbox.project / ".codex/.environment/auth.json").unlink()
+    result = run(sandbox, home, "exec", "--", "true", user=user)
+    assert result.returncode == 2
+    assert "cannot read whole" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (sandbox.project / ".codex/.environment/auth.json").exists()
+
+
+def test_a_kept_session_refreshed_again_after_attach_updates_the_host_login(
+    chatgpt_project: tuple[Sandbox, Path], mock_api: str
+) -> None:
+    """Each run of a kept session may refresh the sign-in (here its command asks the relay, as
+    codex does); each time, the host's login gets the new tokens."""
+    sandbox, home = chatgpt_project
+    owner = 0 if sandbox.root_mode else PROJECT_UID
+    user = None if sandbox.root_mode else USER
+    host_login = write_login(home, chatgpt_login(MOCK_ACCOUNT, "rt-kept", "expired"), owner)
+    ask = (
+        "python3 -c \"import http.client; c = http.client.HTTPConnection('127.0.0.1', 8700); "
+        f"c.request('POST', '/{MOCK_AUTH_NAME}/oauth/token', body='{{}}'); "
+        'print(c.getresponse().status)"'
+    )
+    name = f"cxgen-test-kept-{uuid.uuid4().hex[:6]}"
+    env = {"OPENAI_API_KEY": "", "CODEX_API_KEY": ""}
+    try:
+        result = sandbox.run(
+            "exec", "--keep", "--", "bash", "-c", ask, name=name, user=user,
+            env={**session_env(home), **env}, timeout=180,
+        )  # fmt: skip
+        assert result.returncode == 0 and result.stdout.strip() == "200", result.stderr
+        assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == "rt-kept+"
+        result = sandbox.run(
+            "attach", name, user=user, env={**session_env(home), **env}, timeout=180, name=""
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == "rt-kept++"
+    finally:
+        sandbox.run("destroy", name, user=user, env=session_env(home), name="")
+    # destroy removed the kept session's relay files (its emptied keys, its sign-in file).
+    relay_files = home / ".local/state/cxgen/relay"
+    assert not relay_files.exists() or list(relay_files.iterdir()) == []

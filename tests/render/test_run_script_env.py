@@ -141,7 +141,7 @@ def test_a_key_the_relay_cannot_carry_is_refused_by_the_name_you_set(
     )
     assert result.returncode == 2 and argv == []
     assert result.stderr.strip() == (
-        "cxgen: error: $OPENAI_API_KEY holds a character no API key has (or is over 4096 long):"
+        "cxgen: error: $OPENAI_API_KEY holds a character no API key has (or is over 8192 long):"
         " the relay refuses it; check its value"
     )
 

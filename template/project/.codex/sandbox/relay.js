@@ -9,8 +9,9 @@ const fs = require('fs');
 
 const STATE = '/var/lib/cxgen-relay/chatgpt.json';
 const OUT = '/var/lib/cxgen-relay/out/chatgpt.json';
+const LOCK = '/var/lib/cxgen-relay/run/refresh.lock';
 const PLACEHOLDER = 'cxgen-relayed-key';
-// codex's own OAuth client (public); one the agent names instead is used when well-formed.
+// codex's own OAuth client (public).
 const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
 const TOKEN_RE = /^[A-Za-z0-9._~+\/=-]{1,8192}$/;
 
@@ -36,30 +37,35 @@ function account(r) {
     }
 }
 
-// A refresh, made here. Never answered with 401 (codex would retry it in a loop): a failure is
-// 502, after which codex goes on with the token it has.
+// A refresh, made here, one at a time (a refresh token is spent by its use: two at once would
+// lose the sign-in), for codex's own OAuth client whatever the agent names. Never answered with
+// 401 (codex would retry it in a loop): a failure is 502, after which codex goes on with the
+// token it has.
 async function refresh(r) {
-    let current, client = CLIENT_ID;
+    let current;
     try {
         current = state();
     } catch (e) {
         return failed(r, 'no sign-in to refresh');
     }
-    try {
-        const asked = JSON.parse(r.requestText || '{}').client_id;
-        if (typeof asked === 'string' && /^app_[A-Za-z0-9]{1,64}$/.test(asked)) {
-            client = asked;
-        }
-    } catch (e) {
-        // Not JSON: the default client.
+    if (!lock()) {
+        return failed(r, 'a refresh is under way');
     }
+    try {
+        await refreshed(r, current);
+    } finally {
+        unlock();
+    }
+}
+
+async function refreshed(r, current) {
     let reply, fresh;
     try {
         reply = await ngx.fetch(r.variables.relay_token_url, {
             method: 'POST',
             headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({
-                client_id: client,
+                client_id: CLIENT_ID,
                 grant_type: 'refresh_token',
                 refresh_token: current.refresh,
             }),
@@ -73,15 +79,24 @@ async function refresh(r) {
     if (reply.status !== 200 || !TOKEN_RE.test(fresh.access_token || '')) {
         return failed(r, 'the token endpoint refused the refresh (' + reply.status + ')');
     }
+    const refresh = TOKEN_RE.test(fresh.refresh_token || '') ? fresh.refresh_token : current.refresh;
+    // The refresh tokens this relay was given and has had since, newest last: the run script
+    // updates your login only when it holds one of them (the same sign-in, not a newer one).
+    const chain = (current.chain || current.given || current.refresh).split(' ');
+    if (chain[chain.length - 1] !== refresh) {
+        chain.push(refresh);
+    }
     const next = {
         access: fresh.access_token,
-        refresh: TOKEN_RE.test(fresh.refresh_token || '') ? fresh.refresh_token : current.refresh,
+        refresh: refresh,
+        chain: chain.slice(-50).join(' '),
         id: TOKEN_RE.test(fresh.id_token || '') ? fresh.id_token : current.id,
         account: current.account,
     };
     fs.writeFileSync(STATE + '.new', JSON.stringify(next), {mode: 0o600});
     fs.renameSync(STATE + '.new', STATE);
     fs.writeFileSync(OUT, JSON.stringify({
+        chain: next.chain,
         access_token: next.access,
         refresh_token: next.refresh,
         id_token: next.id,
@@ -92,6 +107,35 @@ async function refresh(r) {
         refresh_token: PLACEHOLDER,
         id_token: unsigned(next.id),
     }));
+}
+
+// The refresh lock: a file made only if missing; one older than a minute was left by a crash.
+function lock() {
+    const now = Date.now();
+    try {
+        fs.writeFileSync(LOCK, String(now), {flag: 'wx', mode: 0o600});
+        return true;
+    } catch (e) {
+        let since = 0;
+        try {
+            since = Number(fs.readFileSync(LOCK, 'utf8')) || 0;
+        } catch (e2) {
+            // Gone meanwhile: the other refresh is over.
+        }
+        if (now - since < 60000) {
+            return false;
+        }
+        fs.writeFileSync(LOCK, String(now), {mode: 0o600});
+        return true;
+    }
+}
+
+function unlock() {
+    try {
+        fs.unlinkSync(LOCK);
+    } catch (e) {
+        // Already gone.
+    }
 }
 
 // A JWT's header and claims without its signature (codex reads the expiry and the account from

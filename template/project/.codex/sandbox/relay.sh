@@ -23,7 +23,7 @@ readonly RELAY_KEYS_IN=/run/cxgen-relay-keys RELAY_CHATGPT=/var/lib/cxgen-relay/
 readonly RELAY_HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
 # What a key may hold: it is written into nginx's configuration, where quotes, backslashes,
 # $ and ; would mean something.
-readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]{1,4096}$'
+readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
 
 # relay_start: the relay's configuration (made once per container, from RELAY_KEYS_IN, which is
 # emptied before anything of the agent's runs), then nginx, as the relay's account, in the
@@ -97,14 +97,15 @@ relay_configure() {
   mv -f "$conf.new" "$conf"
 }
 
-# relay_sign_in ACCESS REFRESH ACCOUNT ID: a ChatGPT sign-in's tokens, for relay.js (its own file,
+# relay_sign_in ACCESS REFRESH ACCOUNT ID: a ChatGPT sign-in's tokens (ACCOUNT "-": none), for relay.js (its own file,
 # the relay's alone). (What a refresh brings goes to the run script's file, mounted in the
 # relay's folder, where no agent reaches.)
 relay_sign_in() {
   [ "$#" -eq 4 ] && [[ "$2" =~ $RELAY_KEY_RE ]] && [[ "$3" =~ ^[A-Za-z0-9_-]{1,200}$ ]] \
     && [[ "$4" =~ $RELAY_KEY_RE ]] || { log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"; return 1; }
-  (umask 077 && printf '{"access":"%s","refresh":"%s","account":"%s","id":"%s"}\n' "$@" >"$RELAY_CHATGPT") \
-    && chown "$RELAY_USER" "$RELAY_CHATGPT"
+  # ("chain": the refresh tokens it has had, this one first; see relay.js.)
+  (umask 077 && printf '{"access":"%s","refresh":"%s","chain":"%s","account":"%s","id":"%s"}\n' \
+    "$1" "$2" "$2" "${3#-}" "$4" >"$RELAY_CHATGPT") && chown "$RELAY_USER" "$RELAY_CHATGPT"
 }
 
 # emit: stdin to stdout, by bash itself (no fork: this runs at every start).

@@ -40,6 +40,7 @@ cmd_attach() {
   trap ':' INT
   docker start -a -i -- "$TARGET" || status=$?
   trap - INT
+  relay_attach_write_back "$S_LAUNCH"
   warn_new_git_dirs "$marker"
   return "$status"
 }

@@ -19,7 +19,7 @@ cmd_destroy() {
   if [ -n "$TARGET" ]; then
     sandbox_info "$TARGET"
     out=$(docker rm -f -v -- "$TARGET" 2>&1) || docker_failed "$out"
-    relay_forget "$S_LAUNCH"
+    relay_forget_gone
     say "destroyed $TARGET"
     return 0
   fi
@@ -34,5 +34,6 @@ cmd_destroy() {
     return 0
   fi
   out=$(docker rm -v -- "${names[@]}" 2>&1) || docker_failed "$out"
+  relay_forget_gone
   say "destroyed ${#names[@]} stopped session(s): ${names[*]}"
 }

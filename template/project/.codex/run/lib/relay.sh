@@ -100,13 +100,13 @@ relay_base_url() {
 # relay_key_check VAR: a key holds only what a key holds (it goes into nginx's configuration).
 relay_key_check() {
   local pair source name="\$$1"
-  [[ "${!1}" =~ ^[A-Za-z0-9._~+/=:-]{1,4096}$ ]] && return 0
+  [[ "${!1}" =~ $RELAY_TOKEN_RE ]] && return 0
   # Named as you set it: codex's CODEX_API_KEY may be your OPENAI_API_KEY (ENV_FROM).
   for pair in ${ENV_FROM[@]+"${ENV_FROM[@]}"}; do
     source="${pair#*=}"
     [ "${pair%%=*}" != "$1" ] || [ "${!1}" != "${!source:-}" ] || name="\$$source"
   done
-  die "$name holds a character no API key has (or is over 4096 long): the relay refuses it; check its value" "$EXIT_USAGE"
+  die "$name holds a character no API key has (or is over 8192 long): the relay refuses it; check its value" "$EXIT_USAGE"
 }
 
 # relay_file NAME: a file of this start for the relay (RUN_TMP is yours alone; a kept session's
@@ -139,12 +139,18 @@ relay_done() {
   [ -z "$RELAY_KEYS_FILE" ] || [ ! -s "$RELAY_KEYS_FILE" ] || : >"$RELAY_KEYS_FILE"
 }
 
-# relay_forget LAUNCH: a destroyed kept session's relay files.
-relay_forget() {
-  [[ "$1" =~ ^[0-9-]+$ ]] || return 0
-  rm -f "$STATE_DIR/relay/$1-keys" "$STATE_DIR/relay/$1-sign-in"
+# relay_forget_gone: the relay files of kept sessions that are no more (destroyed, or removed
+# by docker rm): a key file, a refreshed sign-in's tokens.
+relay_forget_gone() {
+  local file launch launches=""
+  [ -d "$STATE_DIR/relay" ] || return 0
+  launches=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Label "org.cxgen.launch"}}' 2>/dev/null) || return 0
+  for file in "$STATE_DIR/relay"/*-keys "$STATE_DIR/relay"/*-sign-in; do
+    [ -f "$file" ] || continue
+    launch="${file##*/}" launch="${launch%-*}"
+    case $'\n'"$launches"$'\n' in *$'\n'"$launch"$'\n'*) ;; *) rm -f "$file" ;; esac
+  done
 }
-
 # relay_out_file: where the relay writes what a refresh of your sign-in brought (the token
 # endpoint's answer, over verified TLS), for relay_write_back: empty now, mounted inside the
 # relay's folder, where no agent reaches. Writable by all (the relay is another uid, and no
@@ -158,10 +164,9 @@ relay_out_file() {
 }
 
 # A ChatGPT sign-in the relay holds (relay_login_plan): "ACCESS REFRESH ACCOUNT ID" for the
-# relay; your login file, and its tokens and fingerprint as they were at the start. An API key
-# your codex login holds: the variable it stands for, and the key.
-RELAY_SIGN_IN="" RELAY_OUT="" RELAY_LOGIN_KEY_ENV="" RELAY_LOGIN_KEY=""
-RELAY_SIGN_IN_FILE="" RELAY_SIGN_IN_SUM="" RELAY_SIGN_IN_OLD=()
+# relay (ACCOUNT "-": none), and your login file. An API key your codex login holds: the
+# variable it stands for, and the key.
+RELAY_SIGN_IN="" RELAY_OUT="" RELAY_LOGIN_KEY_ENV="" RELAY_LOGIN_KEY="" RELAY_SIGN_IN_FILE=""
 
 # relay_login_plan FILE PATH: FILE, your codex login, stays with the relay when it is a ChatGPT
 # sign-in (its tokens) or an API key's login (the key, for codex's API route, when you set no
@@ -183,21 +188,31 @@ relay_login_plan() {
     return 0
   fi
   relay_route chatgpt || return 1
-  json_string access_token access && json_string refresh_token refresh \
-    && json_string account_id account && json_string id_token id || return 1
+  # A sign-in's tokens are never copied in: one that cannot be read whole is refused.
+  if ! json_string refresh_token refresh && [[ "$content" =~ \"(refresh_token|access_token|id_token)\" ]]; then
+    relay_unreadable "$1"
+  fi
+  [ -n "${refresh:-}" ] || return 1
+  if ! { json_string access_token access && json_string id_token id; }; then relay_unreadable "$1"; fi
+  json_string account_id account || account=""
   json_string last_refresh last || last=""
-  [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
-    && [[ "$account" =~ ^[A-Za-z0-9_-]{1,200}$ ]] \
-    || die "your codex sign-in ($1) holds a token with a character no token has: the relay refuses it; sign in again (codex login)" "$EXIT_USAGE"
-  RELAY_SIGN_IN="$access $refresh $account $id" RELAY_SIGN_IN_FILE="$1"
-  RELAY_SIGN_IN_OLD=("$access" "$refresh" "$id" "$last")
-  RELAY_SIGN_IN_SUM=$(fingerprint "$1")
+  if ! [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
+    || ! [[ -z "$account" || "$account" =~ ^[A-Za-z0-9_-]{1,200}$ ]]; then
+    relay_unreadable "$1"
+  fi
+  RELAY_SIGN_IN="$access $refresh ${account:--} $id" RELAY_SIGN_IN_FILE="$1"
   # The tokens' claims, unsigned (no signature: no credential; codex reads the expiry there and
   # refreshes when it is due, through the relay); the last refresh as yours.
-  printf '{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{"id_token":"%s","access_token":"%s","refresh_token":"%s","account_id":"%s"},"last_refresh":"%s"}\n' \
-    "$(unsigned "$id")" "$(unsigned "$access")" "$RELAY_PLACEHOLDER" "$account" "${last:-2000-01-01T00:00:00Z}" \
+  [ -z "$account" ] || account="\"$account\""
+  printf '{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{"id_token":"%s","access_token":"%s","refresh_token":"%s","account_id":%s},"last_refresh":"%s"}\n' \
+    "$(unsigned "$id")" "$(unsigned "$access")" "$RELAY_PLACEHOLDER" "${account:-null}" "${last:-2000-01-01T00:00:00Z}" \
     >"$RUN_TMP/codex-login.json" || die "cannot write $RUN_TMP/codex-login.json"
   plan_copy "$RUN_TMP/codex-login.json" "$ENV_DIR/$2"
+}
+
+# relay_unreadable FILE: a sign-in whose tokens cannot all be read: refused, never copied in.
+relay_unreadable() {
+  die "your codex login ($1) holds a sign-in whose tokens cxgen cannot read whole, and its tokens never go into the sandbox: sign in again on this machine (codex login), or start with --credentials none" "$EXIT_USAGE"
 }
 
 # unsigned TOKEN: a JWT's header and claims without its signature, else the placeholder.
@@ -227,26 +242,32 @@ json_string() {
 
 # relay_write_back: after the session, a refresh the relay made (what the token endpoint
 # answered over verified TLS: never a file the agent can write) replaces the tokens in your login
-# file, unless that changed meanwhile (you signed in again there).
+# file, when that holds one of the refresh tokens the relay has had (the same sign-in: not one
+# you signed in again with meanwhile, nor another login), and is yours (a file of another
+# account is left as it is). The relay's file is emptied after.
 relay_write_back() {
-  local content="" access refresh id now tmp="" old
-  [ -n "$RELAY_OUT" ] && [ -s "$RELAY_OUT" ] || return 0
+  local content="" chain access refresh id now_access now_refresh now_id last now tmp=""
+  [ -n "$RELAY_OUT" ] && [ -s "$RELAY_OUT" ] && [ -n "$RELAY_SIGN_IN_FILE" ] || return 0
   IFS= read -r -d '' content <"$RELAY_OUT" || true
-  json_string access_token access && json_string refresh_token refresh && json_string id_token id \
+  : >"$RELAY_OUT"
+  json_string chain chain && json_string access_token access && json_string refresh_token refresh \
+    && json_string id_token id \
     && [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
     || { say "warning: the relay's refreshed sign-in could not be read; $RELAY_SIGN_IN_FILE is as it was"; return 0; }
-  if [ -L "$RELAY_SIGN_IN_FILE" ] || [ "$(fingerprint "$RELAY_SIGN_IN_FILE")" != "$RELAY_SIGN_IN_SUM" ]; then
-    say "note: the relay refreshed your ChatGPT sign-in, but $RELAY_SIGN_IN_FILE changed meanwhile: kept yours"
+  content=""
+  [ -L "$RELAY_SIGN_IN_FILE" ] || [ ! -O "$RELAY_SIGN_IN_FILE" ] \
+    || { IFS= read -r -d '' content <"$RELAY_SIGN_IN_FILE" || true; }
+  if ! json_string refresh_token now_refresh || [[ " $chain " != *" $now_refresh "* ]] \
+    || ! json_string access_token now_access || ! json_string id_token now_id; then
+    say "note: the relay refreshed your ChatGPT sign-in, but $RELAY_SIGN_IN_FILE is not the login it was given (signed in again? another account's file?): kept as it is; sign in again there if codex says so"
     return 0
   fi
-  IFS= read -r -d '' content <"$RELAY_SIGN_IN_FILE" || true
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   # Each old value is a long token, found once: replaced where it stands (your file's form kept).
-  content="${content/"\"${RELAY_SIGN_IN_OLD[0]}\""/"\"$access\""}"
-  content="${content/"\"${RELAY_SIGN_IN_OLD[1]}\""/"\"$refresh\""}"
-  content="${content/"\"${RELAY_SIGN_IN_OLD[2]}\""/"\"$id\""}"
-  old="${RELAY_SIGN_IN_OLD[3]}"
-  [ -z "$old" ] || content="${content/"\"$old\""/"\"$now\""}"
+  content="${content/"\"$now_access\""/"\"$access\""}"
+  content="${content/"\"$now_refresh\""/"\"$refresh\""}"
+  content="${content/"\"$now_id\""/"\"$id\""}"
+  ! json_string last_refresh last || content="${content/"\"$last\""/"\"$now\""}"
   if ! { tmp=$(mktemp "$RELAY_SIGN_IN_FILE.XXXXXX") && printf '%s' "$content" >"$tmp" \
     && mv -f "$tmp" "$RELAY_SIGN_IN_FILE"; }; then
     rm -f "$tmp"
@@ -254,6 +275,19 @@ relay_write_back() {
     return 0
   fi
   say "your ChatGPT sign-in was refreshed by the relay (the token endpoint's answer): updated $RELAY_SIGN_IN_FILE"
+}
+
+# relay_attach_write_back LAUNCH: after a kept session ran again, a refresh its relay made goes
+# to your codex login as after the first run (the file found the way the start finds it).
+relay_attach_write_back() {
+  local i
+  [[ "$1" =~ ^[0-9-]+$ ]] && [ -s "$STATE_DIR/relay/$1-sign-in" ] || return 0
+  RELAY_OUT="$STATE_DIR/relay/$1-sign-in" RELAY_SIGN_IN_FILE=""
+  for ((i = 0; i < ${#CREDENTIALS[@]}; i += 3)); do
+    [ "${CREDENTIALS[$i]} ${CREDENTIALS[$((i + 1))]}" = "codex auth.json" ] || continue
+    RELAY_SIGN_IN_FILE=$(host_credential "${CREDENTIALS[$((i + 2))]}")
+  done
+  relay_write_back
 }
 
 # relay_image_check: an image of your own (CODEX_DOCKER_IMAGE) gets no key unless it has the

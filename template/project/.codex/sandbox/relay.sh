@@ -22,8 +22,9 @@ readonly RELAY_DIR=/var/lib/cxgen-relay
 readonly RELAY_KEYS_IN=/run/cxgen-relay-keys RELAY_CHATGPT=/var/lib/cxgen-relay/chatgpt.json
 readonly RELAY_HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
 # What a key may hold: it is written into nginx's configuration, where quotes, backslashes,
-# $ and ; would mean something.
-readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
+# $ and ; would mean something; up to 8192 characters (relay_key_ok: no bounded repetition in the
+# pattern, which glibc's regex expands into an automaton that takes seconds to build).
+readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]+$'
 
 # relay_start: the relay's configuration (made once per container, from RELAY_KEYS_IN, which is
 # emptied before anything of the agent's runs), then nginx, as the relay's account, in the
@@ -78,7 +79,7 @@ relay_configure() {
     rm -f "$RELAY_CHATGPT"
     while read -r host key rest; do
       [ -n "$host" ] || continue
-      if ! relay_routed "$host" || ! [[ "$key" =~ $RELAY_KEY_RE ]]; then
+      if ! relay_routed "$host" || ! relay_key_ok "$key"; then
         log "error: the key for $host cannot be relayed (not a relayed host, or a character no key holds)"
         status=1
       elif [ -n "$rest" ]; then
@@ -101,8 +102,8 @@ relay_configure() {
 # the relay's alone). (What a refresh brings goes to the run script's file, mounted in the
 # relay's folder, where no agent reaches.)
 relay_sign_in() {
-  [ "$#" -eq 4 ] && [[ "$2" =~ $RELAY_KEY_RE ]] && [[ "$3" =~ ^[A-Za-z0-9_-]{1,200}$ ]] \
-    && [[ "$4" =~ $RELAY_KEY_RE ]] || { log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"; return 1; }
+  [ "$#" -eq 4 ] && relay_key_ok "$2" && [ "${#3}" -le 200 ] && [[ "$3" =~ ^[A-Za-z0-9_-]+$ ]] \
+    && relay_key_ok "$4" || { log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"; return 1; }
   # ("chain": the refresh tokens it has had, this one first; see relay.js.)
   (umask 077 && printf '{"access":"%s","refresh":"%s","chain":"%s","account":"%s","id":"%s"}\n' \
     "$1" "$2" "$2" "${3#-}" "$4" >"$RELAY_CHATGPT") && chown "$RELAY_USER" "$RELAY_CHATGPT"
@@ -113,6 +114,9 @@ emit() {
   local line
   while IFS= read -r line; do printf '%s\n' "$line"; done
 }
+
+# relay_key_ok VALUE: VALUE is what a key or token may hold.
+relay_key_ok() { [ "${#1}" -le 8192 ] && [[ "$1" =~ $RELAY_KEY_RE ]]; }
 
 # relay_routed HOST: HOST is one of CXGEN_RELAY_ROUTES's.
 relay_routed() {

@@ -12,7 +12,9 @@ readonly RELAY_ADDRESS=http://127.0.0.1:8700
 # Inside: where the entrypoint reads the keys, and the relay's own folder (root mode: a volume).
 readonly RELAY_KEYS_INSIDE=/run/cxgen-relay-keys RELAY_STATE_INSIDE=/var/lib/cxgen-relay
 readonly RELAY_OUT_INSIDE=/var/lib/cxgen-relay/out/chatgpt.json
-readonly RELAY_TOKEN_RE='^[A-Za-z0-9._~+/=:-]{1,8192}$'
+# What a key or token may hold (it goes into nginx's configuration), up to 8192 characters. (No
+# bounded repetition: glibc's regex expands {1,8192} into an automaton that takes seconds.)
+readonly RELAY_TOKEN_RE='^[A-Za-z0-9._~+/=:-]+$' RELAY_ACCOUNT_RE='^[A-Za-z0-9_-]+$'
 
 # relay_args: the relay's routes, and the keys of those set here, for docker run (after
 # pass_env's ENV_FROM: codex's CODEX_API_KEY from OPENAI_API_KEY). A host has one key: the first
@@ -97,10 +99,13 @@ relay_base_url() {
     || die "$1 is $url: its host is not a plain host name (lowercase, optionally :port)" "$EXIT_USAGE"
 }
 
+# relay_token_ok VALUE: VALUE is what a key or token holds.
+relay_token_ok() { [ "${#1}" -le 8192 ] && [[ "$1" =~ $RELAY_TOKEN_RE ]]; }
+
 # relay_key_check VAR: a key holds only what a key holds (it goes into nginx's configuration).
 relay_key_check() {
   local pair source name="\$$1"
-  [[ "${!1}" =~ $RELAY_TOKEN_RE ]] && return 0
+  relay_token_ok "${!1}" && return 0
   # Named as you set it: codex's CODEX_API_KEY may be your OPENAI_API_KEY (ENV_FROM).
   for pair in ${ENV_FROM[@]+"${ENV_FROM[@]}"}; do
     source="${pair#*=}"
@@ -179,7 +184,7 @@ relay_login_plan() {
   IFS= read -r -d '' content <"$1" || true
   if json_string OPENAI_API_KEY key; then
     relay_route openai || return 1
-    [[ "$key" =~ $RELAY_TOKEN_RE ]] \
+    relay_token_ok "$key" \
       || die "your codex login ($1) holds an API key with a character no key has: the relay refuses it" "$EXIT_USAGE"
     RELAY_LOGIN_KEY_ENV=CODEX_API_KEY RELAY_LOGIN_KEY="$key"
     printf '{"auth_mode":"apikey","OPENAI_API_KEY":"%s"}\n' "$RELAY_PLACEHOLDER" >"$RUN_TMP/codex-login.json" \
@@ -196,8 +201,8 @@ relay_login_plan() {
   if ! { json_string access_token access && json_string id_token id; }; then relay_unreadable "$1"; fi
   json_string account_id account || account=""
   json_string last_refresh last || last=""
-  if ! [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
-    || ! [[ -z "$account" || "$account" =~ ^[A-Za-z0-9_-]{1,200}$ ]]; then
+  if ! { relay_token_ok "$access" && relay_token_ok "$refresh" && relay_token_ok "$id"; } \
+    || ! [[ -z "$account" || ( "${#account}" -le 200 && "$account" =~ $RELAY_ACCOUNT_RE ) ]]; then
     relay_unreadable "$1"
   fi
   RELAY_SIGN_IN="$access $refresh ${account:--} $id" RELAY_SIGN_IN_FILE="$1"
@@ -252,7 +257,7 @@ relay_write_back() {
   : >"$RELAY_OUT"
   json_string chain chain && json_string access_token access && json_string refresh_token refresh \
     && json_string id_token id \
-    && [[ "$access" =~ $RELAY_TOKEN_RE && "$refresh" =~ $RELAY_TOKEN_RE && "$id" =~ $RELAY_TOKEN_RE ]] \
+    && relay_token_ok "$access" && relay_token_ok "$refresh" && relay_token_ok "$id" \
     || { say "warning: the relay's refreshed sign-in could not be read; $RELAY_SIGN_IN_FILE is as it was"; return 0; }
   content=""
   [ -L "$RELAY_SIGN_IN_FILE" ] || [ ! -O "$RELAY_SIGN_IN_FILE" ] \

@@ -544,7 +544,9 @@ def test_a_kept_session_refreshed_again_after_attach_updates_the_host_login(
     owner = 0 if sandbox.root_mode else PROJECT_UID
     user = None if sandbox.root_mode else USER
     host_login = write_login(home, chatgpt_login(MOCK_ACCOUNT, "rt-kept", "expired"), owner)
+    # (The relay starts beside the command: the request waits until it answers.)
     ask = (
+        "until (exec 3<>/dev/tcp/127.0.0.1/8700) 2>/dev/null; do sleep 0.1; done; "
         "python3 -c \"import http.client; c = http.client.HTTPConnection('127.0.0.1', 8700); "
         f"c.request('POST', '/{MOCK_AUTH_NAME}/oauth/token', body='{{}}'); "
         'print(c.getresponse().status)"'

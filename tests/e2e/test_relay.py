@@ -31,7 +31,7 @@ from tests.e2e.conftest import (
 
 # What the agent runs: a search of everything it can read, and requests to the relay.
 PROBE = r"""
-import errno, http.client, json, os, signal, socket, sys
+import errno, http.client, json, os, signal, socket, sys, time
 
 # Given reversed: the probe's own command line (in /proc) must not hold them.
 canaries = [c[::-1].encode() for c in sys.argv[2:]]
@@ -98,7 +98,17 @@ def attempt(action):
     except OSError as error:
         return errno.errorcode.get(error.errno, str(error.errno))
 
+def ready():
+    # The relay starts beside the command: wait until it answers (bounded).
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", 8700), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
 def attack():
+    ready()
     pids = relay_pids()
     report = {"pids": len(pids)}
     for pid in pids:
@@ -121,6 +131,7 @@ if sys.argv[1] == "scan":
     search("environment", b"\0".join(f"{k}={v}".encode() for k, v in os.environ.items()))
     print(json.dumps({"found": sorted(set(found))}))
 elif sys.argv[1] == "requests":
+    ready()
     host, other = sys.argv[2], sys.argv[3]
     print(json.dumps({
         "api": relay(f"/{host}/v1/probe-api", OWN),

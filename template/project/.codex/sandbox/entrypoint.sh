@@ -234,7 +234,6 @@ main() {
     fi
     umask "$agent_umask"
   fi
-  # Beside the rest of the start; waited for just before the command.
   relay_start
   # shellcheck disable=SC2086 # "PORT ADDRESS", both checked
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
@@ -249,7 +248,6 @@ main() {
   # of another session made since is never run, nor waited on (a FIFO).
   [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "$env_dir/init.sh"
   run_hook "${CXGEN_INIT_SCRIPT:-}"
-  relay_check
   [ "$FW_LEARN" != yes ] || learn "$@"
   show_diagnostic
   exec "${AS_AGENT[@]}" "$@"

@@ -27,11 +27,11 @@ readonly RELAY_HOST_RE='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$'
 readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]+$'
 
 # relay_start: the relay's configuration (made once per container, from RELAY_KEYS_IN, which is
-# emptied before anything of the agent's runs), then nginx, as the relay's account, in the
-# background (relay_check waits for it). Any failure leaves the relay down: the agent's API calls
-# fail, and nothing else ever carries a key (fail closed).
+# emptied before anything of the agent's runs), then nginx, as the relay's account, detached:
+# the command starts beside it, not after it (an agent's first API call comes long after nginx
+# listens; one made earlier is refused and retried). Any failure leaves the relay down, said in
+# one line: the agent's API calls fail, and nothing else ever carries a key (fail closed).
 relay_start() {
-  RELAY_PID=""
   [ -n "${CXGEN_RELAY_ROUTES:-}" ] || return 0
   account_id /etc/passwd name "$RELAY_USER" || fw_fail "the relay's user $RELAY_USER is missing from the image; rebuild it"
   [ "$AGENT_UID" -ne "$ACCOUNT_ID" ] || fw_fail "uid $AGENT_UID is the relay's; run as another user"
@@ -41,25 +41,22 @@ relay_start() {
   # restart` keeps the relay's configuration; whatever its keys file holds then (it was emptied,
   # and the run script empties it again after the session) is emptied, never used.
   if [ ! -f "$RELAY_DIR/nginx.conf" ]; then
-    (relay_configure) || { RELAY_FAILED="its configuration failed"; return 0; }
+    (relay_configure) || { relay_failed "its configuration failed"; return 0; }
   elif [ -s "$RELAY_KEYS_IN" ]; then
     : >"$RELAY_KEYS_IN"
   fi
-  "${AS_RELAY[@]}" nginx -p "$RELAY_DIR/" -c "$RELAY_DIR/nginx.conf" -e "$RELAY_DIR/error.log" \
-    </dev/null >/dev/null 2>"$RELAY_DIR/start.err" &
-  RELAY_PID=$!
+  (
+    trap - ERR
+    set +e
+    { "${AS_RELAY[@]}" nginx -p "$RELAY_DIR/" -c "$RELAY_DIR/nginx.conf" -e "$RELAY_DIR/error.log" \
+      </dev/null >/dev/null 2>"$RELAY_DIR/start.err" \
+      || relay_failed "$(head -c 300 "$RELAY_DIR/start.err")"; } &
+  )
 }
 
-# relay_check: after the relay's start, one line when it failed (the agent's API calls will).
-RELAY_FAILED=""
-relay_check() {
-  local line=""
-  if [ -n "$RELAY_PID" ] && ! wait "$RELAY_PID"; then
-    IFS= read -r line <"$RELAY_DIR/start.err" || true
-    RELAY_FAILED="${line:-nginx failed}"
-  fi
-  RELAY_PID=""
-  [ -z "$RELAY_FAILED" ] || log "error: the API relay did not start ($RELAY_FAILED): the agent's API calls will fail; your keys stay outside"
+# relay_failed WHY: the one line saying so.
+relay_failed() {
+  log "error: the API relay did not start (${1:-nginx failed}): the agent's API calls will fail; your keys stay outside"
 }
 
 # The relay's account, dropped to for good like the agent's.
@@ -76,7 +73,6 @@ relay_configure() {
   set +e
   read -r -a routes <<<"$CXGEN_RELAY_ROUTES"
   if [ -f "$RELAY_KEYS_IN" ] && [ ! -L "$RELAY_KEYS_IN" ]; then
-    rm -f "$RELAY_CHATGPT"
     while read -r host key rest; do
       [ -n "$host" ] || continue
       if ! relay_routed "$host" || ! relay_key_ok "$key"; then
@@ -88,22 +84,26 @@ relay_configure() {
       fi
       keys+=("$host" "$key")
     done <"$RELAY_KEYS_IN"
-    # (A file system that keeps no owners, Docker Desktop's, has it emptied all the same.)
     : >"$RELAY_KEYS_IN"
   fi
   [ "$status" -eq 0 ] || return 1
   umask 077
-  relay_conf ${keys[@]+"${keys[@]}"} >"$conf.new" || return 1
-  chown "$RELAY_USER" "$conf.new" || return 1
-  mv -f "$conf.new" "$conf"
+  # (A new container's: nothing reads it yet. Incomplete, nginx refuses it.)
+  if ! { relay_conf ${keys[@]+"${keys[@]}"} >"$conf" && chown "$RELAY_USER" "$conf"; }; then
+    rm -f "$conf"
+    return 1
+  fi
 }
 
 # relay_sign_in ACCESS REFRESH ACCOUNT ID: a ChatGPT sign-in's tokens (ACCOUNT "-": none), for relay.js (its own file,
 # the relay's alone). (What a refresh brings goes to the run script's file, mounted in the
 # relay's folder, where no agent reaches.)
 relay_sign_in() {
-  [ "$#" -eq 4 ] && relay_key_ok "$2" && [ "${#3}" -le 200 ] && [[ "$3" =~ ^[A-Za-z0-9_-]+$ ]] \
-    && relay_key_ok "$4" || { log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"; return 1; }
+  if ! { [ "$#" -eq 4 ] && relay_key_ok "$2" && [ "${#3}" -le 200 ] && [[ "$3" =~ ^[A-Za-z0-9_-]+$ ]] \
+    && relay_key_ok "$4"; }; then
+    log "error: the ChatGPT sign-in cannot be relayed (a token with a character no token holds)"
+    return 1
+  fi
   # ("chain": the refresh tokens it has had, this one first; see relay.js.)
   (umask 077 && printf '{"access":"%s","refresh":"%s","chain":"%s","account":"%s","id":"%s"}\n' \
     "$1" "$2" "$2" "${3#-}" "$4" >"$RELAY_CHATGPT") && chown "$RELAY_USER" "$RELAY_CHATGPT"

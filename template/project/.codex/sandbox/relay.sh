@@ -33,8 +33,7 @@ readonly RELAY_KEY_RE='^[A-Za-z0-9._~+/=:-]+$'
 # one line: the agent's API calls fail, and nothing else ever carries a key (fail closed).
 relay_start() {
   [ -n "${CXGEN_RELAY_ROUTES:-}" ] || return 0
-  account_id /etc/passwd name "$RELAY_USER" || fw_fail "the relay's user $RELAY_USER is missing from the image; rebuild it"
-  [ "$AGENT_UID" -ne "$ACCOUNT_ID" ] || fw_fail "uid $AGENT_UID is the relay's; run as another user"
+  # (Its account, and that the agent is not it: agent_ids.)
   [ -d "$RELAY_DIR/run" ] && [ ! -L "$RELAY_DIR" ] && [ ! -L "$RELAY_DIR/run" ] \
     || fw_fail "$RELAY_DIR is not the relay's folder; rebuild the image"
   # Once per container, by a subshell: the keys are never in this shell's memory. A `docker

@@ -113,10 +113,11 @@ def attempt(action):
         return errno.errorcode.get(error.errno, str(error.errno))
 
 def ready():
-    # The relay starts beside the command: wait until it answers (bounded).
+    # The relay starts beside the command: wait until it answers a request (bounded), which
+    # its worker does (the master listens before it has one).
     for _ in range(600):
         try:
-            socket.create_connection(("127.0.0.1", 8700), timeout=1).close()
+            relay("/")
             return
         except OSError:
             time.sleep(0.1)

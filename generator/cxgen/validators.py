@@ -34,10 +34,12 @@ AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 STACK_RE = AGENT_RE  # preset names, the same shape for agents and stacks
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 # Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
-LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env", "relay")
+LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env", "relay", "host_ports")
 # Environment variable names passed into the sandbox by name (never their values).
 ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 GIT_ACCESS = ("readonly", "track", "off", "writable")
+# A TCP port, as a number only (no leading zero, no address): 1-65535 is checked apart.
+PORT_RE = re.compile(r"\A[1-9][0-9]{0,4}\Z")
 
 
 def split_list(value: Any, key: str, *, separators: str = r"[\s,]+") -> list[str]:
@@ -153,6 +155,29 @@ def check_relay(value: Any, key: str = "relay") -> list[str]:
             raise InvalidAnswer(key, item, f"not a host name; {hint}")
         routes[name] = f"{name}={target}"
     return list(routes.values())
+
+
+def check_host_ports(value: Any, key: str = "host_ports") -> list[str]:
+    """TCP ports of the Docker host the sandbox may reach (at host.docker.internal:PORT), as
+    numbers; YAML may give them as integers (`[11434, 4000]`)."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InvalidAnswer(key, value, "not a list like [11434, 4000]") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, list | tuple):
+        value = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    ports = split_list(value, key)
+    for port in ports:
+        if not PORT_RE.match(port) or int(port) > 65535:
+            _, _, tail = port.rpartition(":")
+            # (localhost:11434, a URL: the address is always the Docker host's.)
+            meant = tail != port and PORT_RE.match(tail) and int(tail) <= 65535
+            hint = f"give the port alone: {tail}" if meant else "not a port (1-65535)"
+            raise InvalidAnswer(key, port, hint)
+    return _unique(ports)
 
 
 def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
@@ -295,6 +320,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "git": check_git,
     "env": check_env_names,
     "relay": check_relay,
+    "host_ports": check_host_ports,
 }
 
 # The template's Jinja validators: prompts' answers (checked like --data) and, during an

@@ -25,7 +25,10 @@
 #                                  ADDRESS:PORT inside; bridge Docker's published PORT (one of
 #                                  CXGEN_PORTS, which the firewall lets the Docker host reach) to it
 #   CXGEN_PORTS                    container ports published with --port (the Docker host may connect)
-#   CXGEN_DOCKER_GATEWAY           the network's IPv4 gateway, where Docker's publishing connects from
+#   CXGEN_DOCKER_GATEWAY           the network's IPv4 gateway: the Docker host's address there, where
+#                                  Docker's publishing connects from, and host.docker.internal
+#   CXGEN_HOST_PORTS               TCP ports of the Docker host the sandbox may reach at
+#                                  CXGEN_DOCKER_GATEWAY (--host-port, the host_ports answer)
 #   CXGEN_RELAY_ROUTES             the API relay's hosts (see relay.sh), whose keys stay outside
 # and from `docker run`: NET_ADMIN, and --sysctl net.ipv4.ip_unprivileged_port_start=1024 (the
 # self-check refuses Docker's default, 0, with which the agent could pose as the resolver).

@@ -197,6 +197,27 @@ fw_inbound() {
   inbound="ip saddr { $(IFS=,; printf '%s' "${from[*]}") } tcp dport { $list } accept"
 }
 
+# Sets host_ports (fw_ruleset's): the one rule opening the Docker host's TCP ports named in
+# CXGEN_HOST_PORTS (--host-port, the host_ports answer) at its address on the sandbox's network,
+# CXGEN_DOCKER_GATEWAY (host.docker.internal inside, from /etc/hosts). Nothing else of the host
+# opens: its other ports and addresses, and UDP, stay refused.
+fw_host_ports() {
+  local port ports=() unique=() list
+  read -r -a ports <<<"${CXGEN_HOST_PORTS:-}" || true
+  [ "${#ports[@]}" -gt 0 ] || return 0
+  [[ "${CXGEN_DOCKER_GATEWAY:-}" =~ $FW_IPV4_RE ]] \
+    || fw_fail "CXGEN_HOST_PORTS needs the Docker host's IPv4 address in CXGEN_DOCKER_GATEWAY, not '${CXGEN_DOCKER_GATEWAY:-}'"
+  for port in "${ports[@]}"; do
+    if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$port" -gt 65535 ]; then
+      fw_fail "invalid port '$port' in CXGEN_HOST_PORTS"
+    fi
+    # (Once each: nft refuses a set that names an element twice.)
+    case " ${unique[*]+${unique[*]}} " in *" $port "*) ;; *) unique+=("$port") ;; esac
+  done
+  fw_join list "${unique[@]}"
+  host_ports="ip daddr $CXGEN_DOCKER_GATEWAY tcp dport { $list } accept"
+}
+
 # fw_owned_dir MODE DIR [GROUP]: a new folder of the firewall's account. (Mode first: once it
 # is not root's, root may no longer chmod it without CAP_FOWNER, which the sandbox lacks.)
 fw_owned_dir() {
@@ -235,10 +256,11 @@ fw_join() {
 
 fw_ruleset() {
   local upstream="$1" private_mode="$2"
-  local never4 never6 private4 private6 up_match spoofed="" docker_forward="" inbound=""
+  local never4 never6 private4 private6 up_match spoofed="" docker_forward="" inbound="" host_ports=""
   fw_host_addresses
   fw_routes 4
   fw_inbound
+  fw_host_ports
   fw_join never4 "$FW_NEVER4" ${FW_GATEWAYS[@]+"${FW_GATEWAYS[@]}"} ${FW_HOST4[@]+"${FW_HOST4[@]}"}
   fw_join private4 "$FW_PRIVATE4" ${FW_SUBNETS[@]+"${FW_SUBNETS[@]}"}
   fw_routes 6
@@ -320,6 +342,8 @@ table inet $FW_TABLE {
     $docker_forward
     oif "lo" accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept
+    # Host ports (CXGEN_HOST_PORTS): these TCP ports of the Docker host, and no other.
+    $host_ports
     ip daddr @never4 goto refuse
     ip6 daddr @never6 goto refuse
     $early_allow

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # CMD_*: read by lib/command.sh
 # Usage: ./run_in_container.sh accept [--accept-changes]
-# Summary: show the changes to the allowlist, .codex/sandbox and init hook, and accept them
+# Summary: show the changes to the allowlist, .codex/sandbox, init hook and host ports; accept them
 # What a refused start showed is accepted as it is; anything else asks (no terminal: refuses,
 # unless --accept-changes, or CXGEN_ACCEPT_CHANGES=1).
 
@@ -35,6 +35,7 @@ cmd_accept() {
     [ -z "$ADDED$REMOVED" ] || subject="allowed domains"
     case "$CHANGED" in *sandbox*) subject="${subject:+$subject and }.codex/sandbox" ;; esac
     case "$CHANGED" in *init*) subject="${subject:+$subject and }the init hook" ;; esac
+    [ -z "$PORTS_OPENED$PORTS_CLOSED" ] || subject="${subject:+$subject and }the host ports"
     subject="${subject:-the policy}"
     [ -z "$ADDED" ] || what=": added$ADDED"
     [ -z "$REMOVED" ] || what="${what:-:}${ADDED:+,} removed$REMOVED"

@@ -18,6 +18,10 @@
 #   --port [HOST:]PORT   publish the sandbox's PORT on 127.0.0.1:HOST (default HOST=PORT;
 #                        repeatable); reachable from this machine only (Docker publishes none
 #                        from an --internal network: warned)
+#   --host-port PORT     let the sandbox reach TCP PORT of this machine (the Docker host), and
+#                        no other, at host.docker.internal:PORT (repeatable; the project's
+#                        host_ports answer opens some for every session); the service must
+#                        listen on 0.0.0.0 or the network's gateway, not 127.0.0.1 alone
 #   --ssh-agent          let the agent use your ssh-agent ($SSH_AUTH_SOCK) for this session:
 #                        it can sign with your keys while it runs, never read them (warned)
 #   --allow DOMAIN       allow one more domain for this run (repeatable)
@@ -34,8 +38,8 @@
 #                        the old default, is copy) (also: CXGEN_CREDENTIALS)
 #   --memory SIZE        memory limit (default 8g; e.g. 4g, or none)
 #   --pids-limit N       process limit (default 4096, or none)
-#   --accept-changes     start even if the allowlist, .codex/sandbox or the init hook changed
-#                        since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
+#   --accept-changes     start even if the allowlist, .codex/sandbox, the init hook or the
+#                        host ports changed since you accepted them (also: CXGEN_ACCEPT_CHANGES=1)
 #   --no-firewall        no egress firewall at all (loud; for debugging only)
 #   -h, --help           show this help
 

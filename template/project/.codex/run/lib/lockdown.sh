@@ -34,6 +34,10 @@ lockdown_start() {
     LOCKDOWN_WARNED=yes
     say "warning: lockdown is on for this project: --port's ports will not answer (nothing leaves the sandbox, replies neither)"
   fi
+  if [ "${#HOST_PORTS[@]}" -gt 0 ] && [ -z "${LOCKDOWN_HOST_WARNED:-}" ]; then
+    LOCKDOWN_HOST_WARNED=yes
+    say "warning: lockdown is on for this project: --host-port's ports stay closed (nothing leaves the sandbox)"
+  fi
 }
 
 # lockdown_save on|off: record the project's lockdown, then put it in force (or lift it) in each

@@ -9,7 +9,7 @@
 # lockdown).
 readonly START_OPTIONS="--agent --work-dir --work_dir --read-only --network --name --allow --env
   --init_script --init-script --sessions-path --config --auth_file --auth-file --git --memory
-  --pids-limit --credentials --port --no-firewall -T --accept-changes --keep --parallel
+  --pids-limit --credentials --port --host-port --no-firewall -T --accept-changes --keep --parallel
   --ssh-agent"
 
 # Sets every option's variable to its default (the project's, or the environment's).
@@ -18,6 +18,7 @@ options_defaults() {
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
   WORK_DIR="$PROJECT_DIR"
   READONLY_MOUNTS=() EXTRA_DOMAINS=() EXTRA_ENV=() CMD_ARGS=() WORDS=() PORTS=()
+  HOST_PORTS=()
   TTY=auto NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on
   REBUILD=no AGENT_UPDATE="" KEEP=no PARALLEL=no SSH_AGENT=no LEARN=no SAVE=no LOGIN=no
   GIT_MODE="$DEFAULT_GIT_MODE" MEMORY="$DEFAULT_MEMORY" PIDS_LIMIT="$DEFAULT_PIDS_LIMIT"
@@ -79,7 +80,7 @@ options_take_value() {
   case "$1" in
     --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow | --env \
       | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
-      | --git | --memory | --pids-limit | --credentials | --port) true ;;
+      | --git | --memory | --pids-limit | --credentials | --port | --host-port) true ;;
     *) false ;;
   esac
 }
@@ -152,6 +153,7 @@ options_set() {
       [[ "$2" =~ $PIDS_RE ]] || die "--pids-limit: expected a number, or none, not '$2'" "$EXIT_USAGE"
       PIDS_LIMIT="$2" ;;
     --port) options_port "$2" ;;
+    --host-port) options_host_port "$2" ;;
     --init_script | --init-script) INIT_SCRIPT="$2" ;;
     --sessions-path) SESSIONS_PATH="$2" ;;
     --config) CONFIG_DIR="$2" CONFIG_GIVEN=yes CODEX_CONFIG_DIR="$2" ;;
@@ -173,6 +175,14 @@ options_port() {
   [[ "$1" =~ $PORT_RE ]] && [ "${1#*:}" -le 65535 ] && [ "${1%:*}" -le 65535 ] \
     || die "--port: expected PORT or HOST_PORT:PORT (1-65535), not $(printf '%q' "$1")" "$EXIT_USAGE"
   PORTS+=("$1")
+}
+
+# --host-port PORT: a TCP port of the Docker host (lib/hostports.sh), a number only: the address
+# is the sandbox network's gateway, never one given here.
+options_host_port() {
+  [[ "$1" =~ ^[1-9][0-9]{0,4}$ ]] && [ "$1" -le 65535 ] \
+    || die "--host-port: expected a port of this machine (1-65535), not $(printf '%q' "$1"); inside it is host.docker.internal:PORT" "$EXIT_USAGE"
+  HOST_PORTS+=("$1")
 }
 
 # options_session_name COMMAND: its one word, a session name, into TARGET (attach, stop, destroy).

@@ -26,13 +26,17 @@ load_policy() {
 }
 
 # policy_text HASH HOOK_HASH: sets POLICY: the project, the build context's hash, the init hook's
-# (if any), and the allowlist file's domains as collect_domains read them (the ones a start uses).
+# (if any), the allowlist file's domains as collect_domains read them (the ones a start uses),
+# and the host_ports answer's ports (settings.sh, as this run read it: the ones it opens).
 policy_text() {
-  local domain
+  local domain port
   POLICY="project $PROJECT_DIR"$'\n'"sandbox $1"$'\n'
   [ -z "$2" ] || POLICY="${POLICY}init $2"$'\n'
   for domain in ${PROJECT_DOMAINS[@]+"${PROJECT_DOMAINS[@]}"}; do
     POLICY="${POLICY}domain $domain"$'\n'
+  done
+  for port in ${DEFAULT_HOST_PORTS[@]+"${DEFAULT_HOST_PORTS[@]}"}; do
+    POLICY="${POLICY}host-port $port"$'\n'
   done
 }
 
@@ -104,21 +108,24 @@ lock_state() {
 unlock_state() { rmdir "$STATE_DIR/$1.lock" 2>/dev/null || true; }
 
 # policy_delta OLD NEW: sets ADDED and REMOVED (domains, each after a space), NEW_DOMAINS (NEW's),
-# and CHANGED: what else differs ("sandbox", "init").
+# the host ports' (policy_port_delta), and CHANGED: what else differs ("sandbox", "init").
 policy_delta() {
-  local line old=" " new=" " old_rest="" new_rest="" words
+  local line old=" " new=" " old_rest="" new_rest="" words old_ports=" " new_ports=" "
   while IFS= read -r line; do
     case "$line" in
       "domain "*) old="$old${line#domain } " ;;
+      "host-port "*) old_ports="$old_ports${line#host-port } " ;;
       sandbox* | init*) old_rest="$old_rest$line;" ;;
     esac
   done <<<"$1"
   while IFS= read -r line; do
     case "$line" in
       "domain "*) new="$new${line#domain } " ;;
+      "host-port "*) new_ports="$new_ports${line#host-port } " ;;
       sandbox* | init*) new_rest="$new_rest$line;" ;;
     esac
   done <<<"$2"
+  policy_port_delta "$old_ports" "$new_ports"
   ADDED="" REMOVED="" CHANGED="" NEW_DOMAINS="${new% }"
   read -r -a words <<<"$new" || true
   for line in ${words[@]+"${words[@]}"}; do
@@ -130,6 +137,22 @@ policy_delta() {
   done
   for line in sandbox init; do
     [ "$(policy_field "$line" "$old_rest")" = "$(policy_field "$line" "$new_rest")" ] || CHANGED="$CHANGED $line"
+  done
+}
+
+# policy_port_delta " OLD " " NEW ": sets PORTS_OPENED and PORTS_CLOSED (host ports, each after a
+# space) and NEW_PORTS (NEW's).
+policy_port_delta() {
+  local port words
+  PORTS_OPENED="" PORTS_CLOSED="" NEW_PORTS="${2% }"
+  [ "$NEW_PORTS" != " " ] || NEW_PORTS=""
+  read -r -a words <<<"$2" || true
+  for port in ${words[@]+"${words[@]}"}; do
+    case "$1" in *" $port "*) ;; *) PORTS_OPENED="$PORTS_OPENED $port" ;; esac
+  done
+  read -r -a words <<<"$1" || true
+  for port in ${words[@]+"${words[@]}"}; do
+    case "$2" in *" $port "*) ;; *) PORTS_CLOSED="$PORTS_CLOSED $port" ;; esac
   done
 }
 
@@ -148,11 +171,14 @@ show_policy_changes() {
       printf '  allowed domains (.codex/allowed-domains.txt):%s\n' "$NEW_DOMAINS"
       printf '  image build context: .codex/sandbox (%s)\n' "$(cd "$SNAPSHOT/sandbox" && find . -type f | LC_ALL=C sort | tr '\n' ' ')"
       [ ! -f "$SNAPSHOT/init.sh" ] || printf '  init hook run at every start: .codex/.environment/init.sh\n'
+      [ -z "$NEW_PORTS" ] || printf '  ports of this machine it may reach at host.docker.internal (host_ports):%s\n' "$NEW_PORTS"
       return 0
     fi
     printf 'cxgen: the sandbox policy of %s changed since you accepted it:\n' "$PROJECT_DIR"
     [ -z "$ADDED" ] || printf '  allowed domains added:%s\n' "$ADDED"
     [ -z "$REMOVED" ] || printf '  allowed domains removed:%s\n' "$REMOVED"
+    [ -z "$PORTS_OPENED" ] || printf '  ports of this machine opened to it at host.docker.internal (host_ports):%s\n' "$PORTS_OPENED"
+    [ -z "$PORTS_CLOSED" ] || printf '  ports of this machine closed to it (host_ports):%s\n' "$PORTS_CLOSED"
     case "$CHANGED" in
       *sandbox*)
         printf '  image build context .codex/sandbox changed:\n'

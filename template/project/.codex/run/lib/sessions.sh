@@ -11,9 +11,10 @@ default_session_name() {
   printf 'cxgen-%s-%s\n' "$SLUG" "${POLICY_KEY:0:8}"
 }
 
-# Options for this session: removed on exit unless --keep, --port's ports on loopback only.
+# Options for this session: removed on exit unless --keep, --port's ports on loopback only,
+# the host ports (lib/hostports.sh).
 session_args() {
-  local port gateway
+  local port
   if [ "$KEEP" = yes ]; then DOCKER_ARGS+=(--label org.cxgen.keep=1); else DOCKER_ARGS+=(--rm); fi
   # Marks this start's container, so a failed start removes its own leftover and nothing else.
   LAUNCH_ID="$$-$RANDOM$RANDOM"
@@ -24,21 +25,24 @@ session_args() {
   done
   # The firewall lets the Docker host (the network's gateway, where Docker's port publishing
   # connects from) reach these ports; nothing else comes in.
-  if [ "${#PORTS[@]}" -gt 0 ]; then
-    gateway=$(docker_gateway)
-    DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}" -e "CXGEN_DOCKER_GATEWAY=$gateway")
+  session_host_ports
+  if [ "${#PORTS[@]}" -gt 0 ] || [ "${#SESSION_HOST_PORTS[@]}" -gt 0 ]; then
+    docker_gateway
+    DOCKER_ARGS+=(-e "CXGEN_DOCKER_GATEWAY=$GATEWAY")
+    [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}")
+    [ "${#SESSION_HOST_PORTS[@]}" -eq 0 ] || host_port_args
   fi
   [ "$SSH_AGENT" = no ] || ssh_agent_args
 }
 
-# The IPv4 gateway of the network the sandbox joins (Docker's own answer: an internal network
-# has one though no route inside leads there). Docker publishes no port from an internal network
-# and says nothing: said here. (The firewall still lets this machine in, at the sandbox's own
-# address on that network.)
+# Sets GATEWAY: the IPv4 gateway of the network the sandbox joins (Docker's own answer), this
+# machine's address there. Docker publishes no port from an internal network and says nothing:
+# said here, for --port. (The firewall still lets this machine in, at the sandbox's own address
+# on that network; and the sandbox reaches host ports at the gateway of an internal network too.)
 docker_gateway() {
   local item facts network="${NETWORK:-bridge}"
   docker_query facts network inspect "$network" --format '{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
-  if [ "${facts%% *}" = true ]; then
+  if [ "${facts%% *}" = true ] && [ "${#PORTS[@]}" -gt 0 ]; then
     if [ "$LOGIN" = yes ] && [ "$LOGIN_PORT" -ne 0 ]; then
       say "warning: login: Docker publishes no port from network $network, which is internal (--internal), so the sign-in callback cannot reach the sandbox; sign in on another --network, or with login --device"
     else
@@ -46,9 +50,9 @@ docker_gateway() {
     fi
   fi
   for item in $facts; do
-    [[ ! "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]] || { printf '%s\n' "$item"; return 0; }
+    if [[ "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]]; then GATEWAY="$item"; return 0; fi
   done
-  die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, so nothing can be published from it" "$EXIT_USAGE"
+  die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, which --port and --host-port need (nothing can be published from it, nor this machine reached)" "$EXIT_USAGE"
 }
 
 readonly SSH_SOCK_TARGET=/run/cxgen-ssh-agent.sock

@@ -14,7 +14,9 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import stat
+import struct
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -28,7 +30,9 @@ from plumbum import local
 
 from cxgen import __version__
 from cxgen.accept import RUN_SCRIPT, carries_accept
+from cxgen.errors import InvalidAnswer
 from cxgen.project_files import ANSWERS_FILE
+from cxgen.validators import check_host_ports
 
 if TYPE_CHECKING:
     import docker
@@ -39,6 +43,8 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_LABEL = "org.cxgen.version"
 DOCTOR_LABEL = "org.cxgen.doctor"
 MIN_BASH = (3, 2)
+# Linux's ioctl asking a network interface's IPv4 address (linux/sockios.h).
+SIOCGIFADDR = 0x8915
 # Stands in for docker while the project's run script answers: notes what it was asked, fails.
 FAKE_DOCKER = '#!/bin/sh\nprintf "%s\\n" "$*" >>"$CXGEN_DOCTOR_LOG"\nexit 1\n'
 
@@ -322,6 +328,7 @@ def _check_project(report: Report, project: Path, client: docker.DockerClient | 
         report.add(FAIL, "answers", f"{answers_path} holds no answers", "restore it with git")
         return None
     report.add(OK, "answers", str(answers_path))
+    _check_host_ports(report, answers.get("host_ports"), client)
     version = _check_version(report, str(answers.get("_commit") or ""))
     if not (project / RUN_SCRIPT).is_file():
         report.add(FAIL, "run script", f"{project / RUN_SCRIPT} is missing", "restore it with git")
@@ -334,6 +341,109 @@ def _check_project(report: Report, project: Path, client: docker.DockerClient | 
         return None
     _check_image(report, client, tag)
     return tag
+
+
+def _check_host_ports(report: Report, answer: Any, client: docker.DockerClient | None) -> None:
+    """Whether something listens at each port of the host_ports answer where a sandbox reaches
+    this machine: the Docker network's gateway (the default bridge's, checked here), which a
+    service listening on 127.0.0.1 alone does not answer on. Connections to this machine only."""
+    try:
+        ports = [int(port) for port in check_host_ports(answer)]
+    except InvalidAnswer as error:
+        report.add(FAIL, "host ports", error.message, "`cxgen update --data host_ports=PORT,...`")
+        return
+    if not ports:
+        return
+    gateway, why_not = _local_bridge_gateway(client)
+    for port in ports:
+        _check_host_port(report, port, gateway, why_not)
+
+
+def _local_bridge_gateway(client: docker.DockerClient | None) -> tuple[str | None, str]:
+    """The default bridge's IPv4 gateway when it is an address of this machine; else None and
+    why not (no daemon, or Docker's host is a VM or another machine)."""
+    if client is None:
+        return None, "needs the Docker daemon to know the network's gateway"
+    from docker.errors import DockerException
+
+    try:
+        attrs = client.networks.get("bridge").attrs
+    except DockerException as error:
+        return None, f"cannot ask Docker for the bridge network: {error}"
+    configs = attrs.get("IPAM", {}).get("Config") or []
+    gateways = [c.get("Gateway", "") for c in configs if "." in str(c.get("Gateway", ""))]
+    # Docker may name no gateway for its default bridge: it is the bridge's own address.
+    bridge = (attrs.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    gateways = gateways or [address for address in [_interface_address(bridge)] if address]
+    if not gateways:
+        return None, "Docker's bridge network has no IPv4 gateway"
+    # Only this machine's own addresses can be bound: the gateway is here, or Docker runs in a
+    # VM (Docker Desktop) or on another machine, whose ports doctor does not try.
+    with socket.socket() as probe:
+        try:
+            probe.bind((gateways[0], 0))
+        except OSError:
+            return None, f"the Docker host's gateway {gateways[0]} is not on this machine"
+    return gateways[0], ""
+
+
+def _interface_address(name: str) -> str | None:
+    """The IPv4 address of this machine's network interface `name` (Linux), else None."""
+    try:
+        import fcntl
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            request = struct.pack("256s", name.encode()[:15])
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
+    except (ImportError, OSError):
+        return None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def _listening(address: str, port: int) -> bool:
+    """Whether a TCP connection to address:port (this machine's) is accepted."""
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _check_host_port(report: Report, port: int, gateway: str | None, why_not: str) -> None:
+    name = f"host port {port}"
+    loopback = _listening("127.0.0.1", port)
+    if gateway is None:
+        if loopback:
+            report.add(
+                SKIP,
+                name,
+                f"listens on 127.0.0.1; not tried where the sandbox reaches it: {why_not}",
+            )
+        else:
+            report.add(
+                WARN,
+                name,
+                f"nothing listens on 127.0.0.1:{port}",
+                "start the service, listening on 0.0.0.0 (e.g. OLLAMA_HOST=0.0.0.0)",
+            )
+        return
+    if _listening(gateway, port):
+        report.add(OK, name, f"listening at {gateway}:{port} (host.docker.internal inside)")
+    elif loopback:
+        report.add(
+            WARN,
+            name,
+            f"listens on 127.0.0.1 alone, out of the sandbox's reach (it reaches this machine "
+            f"at {gateway}, host.docker.internal)",
+            f"have it listen on 0.0.0.0 or {gateway} (Ollama: OLLAMA_HOST=0.0.0.0)",
+        )
+    else:
+        report.add(
+            WARN,
+            name,
+            f"nothing listens on this machine at port {port}",
+            f"start the service, listening on 0.0.0.0 or {gateway}",
+        )
 
 
 def _check_version(report: Report, commit: str) -> str | None:

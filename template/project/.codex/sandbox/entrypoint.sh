@@ -27,6 +27,7 @@
 #   CXGEN_PORTS                    container ports published with --port (the Docker host may connect)
 #   CXGEN_DOCKER_GATEWAY           the network's IPv4 gateway: the Docker host's address there, where
 #                                  Docker's publishing connects from, and host.docker.internal
+#                                  (unset: the default route's, on a default bridge naming none)
 #   CXGEN_HOST_PORTS               TCP ports of the Docker host the sandbox may reach at
 #                                  CXGEN_DOCKER_GATEWAY (--host-port, the host_ports answer)
 #   CXGEN_RELAY_ROUTES             the API relay's hosts (see relay.sh), whose keys stay outside

@@ -199,14 +199,15 @@ fw_inbound() {
 
 # Sets host_ports (fw_ruleset's): the one rule opening the Docker host's TCP ports named in
 # CXGEN_HOST_PORTS (--host-port, the host_ports answer) at its address on the sandbox's network,
-# CXGEN_DOCKER_GATEWAY (host.docker.internal inside, from /etc/hosts). Nothing else of the host
-# opens: its other ports and addresses, and UDP, stay refused.
+# CXGEN_DOCKER_GATEWAY (host.docker.internal inside, from /etc/hosts), or without it (Docker's
+# default bridge may name none) the default route's gateway (FW_GATEWAYS: after fw_routes 4).
+# Nothing else of the host opens: its other ports and addresses, and UDP, stay refused.
 fw_host_ports() {
-  local port ports=() unique=() list
+  local port ports=() unique=() list gateway="${CXGEN_DOCKER_GATEWAY:-${FW_GATEWAYS[0]:-}}"
   read -r -a ports <<<"${CXGEN_HOST_PORTS:-}" || true
   [ "${#ports[@]}" -gt 0 ] || return 0
-  [[ "${CXGEN_DOCKER_GATEWAY:-}" =~ $FW_IPV4_RE ]] \
-    || fw_fail "CXGEN_HOST_PORTS needs the Docker host's IPv4 address in CXGEN_DOCKER_GATEWAY, not '${CXGEN_DOCKER_GATEWAY:-}'"
+  [[ "$gateway" =~ $FW_IPV4_RE ]] \
+    || fw_fail "CXGEN_HOST_PORTS needs the Docker host's IPv4 address (CXGEN_DOCKER_GATEWAY, or a default route), not '$gateway'"
   for port in "${ports[@]}"; do
     if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$port" -gt 65535 ]; then
       fw_fail "invalid port '$port' in CXGEN_HOST_PORTS"
@@ -215,7 +216,7 @@ fw_host_ports() {
     case " ${unique[*]+${unique[*]}} " in *" $port "*) ;; *) unique+=("$port") ;; esac
   done
   fw_join list "${unique[@]}"
-  host_ports="ip daddr $CXGEN_DOCKER_GATEWAY tcp dport { $list } accept"
+  host_ports="ip daddr $gateway tcp dport { $list } accept"
 }
 
 # fw_owned_dir MODE DIR [GROUP]: a new folder of the firewall's account. (Mode first: once it

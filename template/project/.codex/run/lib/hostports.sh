@@ -20,10 +20,11 @@ session_host_ports() {
   done
 }
 
-# host_port_args: the name and the firewall's ports, at GATEWAY (docker_gateway's).
+# host_port_args: the name and the firewall's ports, at GATEWAY (docker_gateway's; on a default
+# bridge that names none, Docker's host-gateway, docker0's address: the same).
 host_port_args() {
-  DOCKER_ARGS+=(--add-host "host.docker.internal:$GATEWAY" -e "CXGEN_HOST_PORTS=${SESSION_HOST_PORTS[*]}")
-  host_ports_listening
+  DOCKER_ARGS+=(--add-host "host.docker.internal:${GATEWAY:-host-gateway}" -e "CXGEN_HOST_PORTS=${SESSION_HOST_PORTS[*]}")
+  [ -z "$GATEWAY" ] || host_ports_listening
 }
 
 # host_ports_listening: a warning for each port nothing answers on at GATEWAY, when GATEWAY is

@@ -28,7 +28,7 @@ session_args() {
   session_host_ports
   if [ "${#PORTS[@]}" -gt 0 ] || [ "${#SESSION_HOST_PORTS[@]}" -gt 0 ]; then
     docker_gateway
-    DOCKER_ARGS+=(-e "CXGEN_DOCKER_GATEWAY=$GATEWAY")
+    [ -z "$GATEWAY" ] || DOCKER_ARGS+=(-e "CXGEN_DOCKER_GATEWAY=$GATEWAY")
     [ "${#PORTS[@]}" -eq 0 ] || DOCKER_ARGS+=(-e "CXGEN_PORTS=${PORTS[*]#*:}")
     [ "${#SESSION_HOST_PORTS[@]}" -eq 0 ] || host_port_args
   fi
@@ -36,9 +36,11 @@ session_args() {
 }
 
 # Sets GATEWAY: the IPv4 gateway of the network the sandbox joins (Docker's own answer), this
-# machine's address there. Docker publishes no port from an internal network and says nothing:
-# said here, for --port. (The firewall still lets this machine in, at the sandbox's own address
-# on that network; and the sandbox reaches host ports at the gateway of an internal network too.)
+# machine's address there; empty for Docker's default bridge when Docker names none (its
+# address is docker0's, Docker's "host-gateway", and the firewall inside finds it as its default
+# route). Docker publishes no port from an internal network and says nothing: said here, for
+# --port. (The firewall still lets this machine in, at the sandbox's own address on that
+# network; and the sandbox reaches host ports at the gateway of an internal network too.)
 docker_gateway() {
   local item facts network="${NETWORK:-bridge}"
   docker_query facts network inspect "$network" --format '{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
@@ -52,6 +54,8 @@ docker_gateway() {
   for item in $facts; do
     if [[ "$item" =~ ^[0-9]+(\.[0-9]+){3}$ ]]; then GATEWAY="$item"; return 0; fi
   done
+  GATEWAY=""
+  [ "$network" != bridge ] || return 0
   die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, which --port and --host-port need (nothing can be published from it, nor this machine reached)" "$EXIT_USAGE"
 }
 

@@ -294,6 +294,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "git=off",
         "env=[]",
         "relay=",
+        "host_ports=",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

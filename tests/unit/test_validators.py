@@ -305,3 +305,44 @@ def test_relay_answers_name_a_variable_and_a_host(value: str, expected: list[str
 )
 def test_relay_answers_refuse_what_is_not_a_key_and_a_host(value: str, message: str) -> None:
     assert message in invalid(value, "relay")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("11434", ["11434"]),
+        ("11434, 4000 11434", ["11434", "4000"]),
+        ("[11434, 4000]", ["11434", "4000"]),  # --data: YAML integers
+        ([4000, "65535"], ["4000", "65535"]),  # --data-file
+        (1, ["1"]),
+        ("", []),
+    ],
+)
+def test_host_ports_are_port_numbers(value: object, expected: list[str]) -> None:
+    assert normalized(value, "host_ports") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "'0': not a port (1-65535)"),
+        ("65536", "not a port"),
+        ("localhost:11434", "give the port alone: 11434"),
+        ("http://127.0.0.1:4000", "give the port alone: 4000"),
+        ("1.2.3.4", "not a port"),
+        ("080", "not a port"),
+        ("11434/tcp", "not a port"),
+        ("80;id", "not a port"),
+        ("[true]", "expected text"),
+        ("[80", "not a list like [11434, 4000]"),
+    ],
+)
+def test_host_ports_refuse_anything_but_a_port(value: str, message: str) -> None:
+    assert message in invalid(value, "host_ports")
+
+
+def test_host_ports_through_data_become_a_list() -> None:
+    answers = validate_answers(parse_data_items(["host_ports=[11434, 4000]"]))
+    assert answers["host_ports"] == ["11434", "4000"]
+    with pytest.raises(InvalidAnswer, match="host_ports"):
+        validate_answers(parse_data_items(["host_ports=11434,x"]))

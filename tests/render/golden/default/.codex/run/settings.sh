@@ -10,6 +10,9 @@ readonly DEFAULT_GIT_MODE=readonly
 readonly DEFAULT_MEMORY=8g
 readonly DEFAULT_PIDS_LIMIT=4096
 DEFAULT_READONLY_MOUNTS=()
+# TCP ports of the Docker host every session may reach at host.docker.internal:PORT (the
+# host_ports answer; --host-port adds more for one session). Part of the accepted policy.
+DEFAULT_HOST_PORTS=()
 
 # Per agent NAME (see lib/agents.sh):
 #   AGENT_RUN_NAME            the command line that starts it, unattended (the container is the

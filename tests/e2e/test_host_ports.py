@@ -163,11 +163,17 @@ def everything(side: HostSide) -> list[str]:
 
 
 def heard(side: HostSide) -> tuple[int, int, int, int]:
+    """What the listeners heard from sandboxes (not from this machine: the run script's check
+    that something listens connects from the gateway's own address)."""
+
+    def sandboxes(peers: list[str]) -> int:
+        return len([peer for peer in peers if peer != side.gateway])
+
     return (
-        len(side.opened.connections),
-        len(side.opened.datagrams),
-        len(side.other.connections),
-        len(side.elsewhere.connections),
+        sandboxes(side.opened.connections),
+        sandboxes(side.opened.datagrams),
+        sandboxes(side.other.connections),
+        sandboxes(side.elsewhere.connections),
     )
 
 
@@ -195,7 +201,8 @@ def test_a_host_port_opens_that_port_of_the_host_and_nothing_else(
     assert found[f"tcp:{host_side.elsewhere.address}:{port}"] == "refused Connection refused"
     after = heard(host_side)
     assert after[0] == before[0] + 2 and after[1:] == before[1:], (before, after)
-    # Something listens there: no warning.
+    # Something listens there (the run script tried): no warning.
+    assert host_side.gateway in host_side.opened.connections
     assert "nothing listens" not in result.stderr, result.stderr
 
 
@@ -259,8 +266,8 @@ def test_the_answer_opens_it_for_every_session_and_lockdown_closes_it(
         ("80 99999", "{gateway}", "invalid port '99999' in CXGEN_HOST_PORTS"),
         ("80;tcp", "{gateway}", "invalid port '80;tcp'"),
         ("1-65535", "{gateway}", "invalid port '1-65535'"),
-        ("80", "0.0.0.0/0", "needs the Docker host's IPv4 address"),
-        ("80", "{gateway} tcp dport 1-65535 accept;", "needs the Docker host's IPv4 address"),
+        ("80", "0.0.0.0/0", "invalid CXGEN_DOCKER_GATEWAY"),
+        ("80", "{gateway} tcp dport 1-65535 accept;", "invalid CXGEN_DOCKER_GATEWAY"),
     ],
 )
 def test_the_entrypoint_refuses_odd_host_ports(
@@ -472,3 +479,22 @@ def test_claude_reaches_a_model_on_the_host_through_its_settings(
     messages = [r for r in requests_logged(log) if r["path"].startswith("/v1/messages")]
     assert messages and all(r["authorization"] == f"Bearer {key}" for r in messages), messages
     assert (box.project / "proof.txt").read_text().strip() == str(PROJECT_UID)
+
+
+def test_codex_refuses_a_profiles_table_with_profile(
+    codex_image: str,
+    topology: Topology,
+    host_project: Callable[..., tuple[Sandbox, Path]],
+) -> None:
+    """What the docs say of codex 0.147: `--profile NAME` reads `NAME.config.toml`, and refuses
+    a config.toml that still has a `[profiles.NAME]` table (the older form, Claudex's)."""
+    box, home = host_project(codex_image, topology, agents=["codex"])
+    agent_home = box.project / ".codex/.environment"
+    (agent_home / "config.toml").write_text(
+        PROVIDER.format(port=9) + '\n[profiles.local]\nmodel_provider = "litellm"\n'
+    )
+    chown_tree(agent_home)
+    result = as_user(box, home, "--", "exec", "--profile", "local", "write proof")
+    assert result.returncode != 0
+    assert "move those settings into" in result.stdout + result.stderr
+    assert "local.config.toml" in result.stdout + result.stderr

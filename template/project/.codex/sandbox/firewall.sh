@@ -212,7 +212,7 @@ fw_host_ports() {
     if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$port" -gt 65535 ]; then
       fw_fail "invalid port '$port' in CXGEN_HOST_PORTS"
     fi
-    # (Once each: nft refuses a set that names an element twice.)
+    # (Once each, as the run script sends them: nothing hangs on how an nft treats a repeat.)
     case " ${unique[*]+${unique[*]}} " in *" $port "*) ;; *) unique+=("$port") ;; esac
   done
   fw_join list "${unique[@]}"

@@ -288,6 +288,32 @@ def test_the_entrypoint_refuses_odd_host_ports(
     assert error in result.stderr and "nothing was started" in result.stderr
 
 
+def test_without_the_gateway_named_the_firewall_takes_its_default_route(
+    sandbox: Sandbox, host_side: HostSide
+) -> None:
+    """Docker's default bridge may name no gateway (the run script then passes none, and
+    host-gateway for the name): the entrypoint opens the host ports at its default route's
+    gateway. Shown on the test network, whose gateway is also its default route."""
+    port = host_side.opened.port
+    before = heard(host_side)
+    result = image_run(
+        sandbox,
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=1024",
+        "--add-host",
+        f"host.docker.internal:{host_side.gateway}",
+        "-e",
+        f"CXGEN_HOST_PORTS={port}",
+        command=["python3", "-c", PROBE, *everything(host_side)],
+    )
+    assert result.returncode == 0, result.stderr
+    found = outcomes(result)
+    assert found[f"tcp:host.docker.internal:{port}"] == f"open host-{port}", result.stdout
+    assert found[f"tcp:{host_side.gateway}:{host_side.other.port}"] == "refused Connection refused"
+    assert found[f"udp:{host_side.gateway}:{port}"] == "refused Operation not permitted"
+    assert heard(host_side)[0] == before[0] + 2 and heard(host_side)[1:] == before[1:]
+
+
 def test_doctor_says_what_listens_where(
     make_sandbox: Callable[..., Sandbox], host_side: HostSide, tmp_path: Path
 ) -> None:

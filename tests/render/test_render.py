@@ -72,6 +72,7 @@ ANSWER_SETS = {
         "base_image": "debian:bookworm",
         "private_destinations": "allowed-names",
         "git": "off",
+        "host_ports": ["11434", "4000"],
     },
 }
 
@@ -241,6 +242,8 @@ HOSTILE_DATA = [
     "git=on",
     "git=[readonly]",
     "init_hook=/nonexistent/hook.sh",
+    "host_ports=[80; id]",
+    "host_ports=localhost:11434",
     "nonsense_key=1",
 ]
 

@@ -86,7 +86,7 @@ build_run_args() {
   fi
   if [ -n "$NETWORK" ]; then
     # Asked early, beside this script's work (start_docker_queries).
-    wait "$NETWORK_PID" \
+    network_waited \
       || { need_daemon; die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"; }
     DOCKER_ARGS+=(--network "$NETWORK")
   fi

@@ -200,11 +200,11 @@ start_image_query() {
 }
 
 start_sandbox_queries() {
-  LISTING_PID="" NETWORK_PID=""
+  LISTING_PID="" NETWORK_PID="" NETWORK_STATUS=""
   make_run_tmp
-  # (attach has no --network)
-  if [ -n "${NETWORK:-}" ]; then
-    docker network inspect "$NETWORK" >/dev/null 2>&1 &
+  # (attach has no --network.) Its facts, for docker_gateway (--port, host ports).
+  if [ -n "${NETWORK:-}" ] || gateway_wanted; then
+    docker network inspect "${NETWORK:-bridge}" --format "$NETWORK_FACTS" >"$RUN_TMP/network" 2>/dev/null &
     NETWORK_PID=$!
   fi
   # Per sandbox, stopped ones too (a kept one can be started again at any time, also with plain
@@ -216,6 +216,15 @@ start_sandbox_queries() {
     >&3 2>&4 &
   LISTING_PID=$!
   exec 3>&- 4>&-
+}
+
+# network_waited: the early network query's status (start_sandbox_queries), waited for once.
+network_waited() {
+  if [ -z "${NETWORK_STATUS:-}" ]; then
+    NETWORK_STATUS=0
+    wait "$NETWORK_PID" || NETWORK_STATUS=$?
+  fi
+  return "$NETWORK_STATUS"
 }
 
 # The image is there (the early check, when it was started).

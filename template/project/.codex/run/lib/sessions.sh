@@ -42,8 +42,10 @@ session_args() {
 # --port. (The firewall still lets this machine in, at the sandbox's own address on that
 # network; and the sandbox reaches host ports at the gateway of an internal network too.)
 docker_gateway() {
-  local item facts network="${NETWORK:-bridge}"
-  docker_query facts network inspect "$network" --format '{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
+  local item facts="" network="${NETWORK:-bridge}"
+  # Asked early when it could be (start_sandbox_queries), else now.
+  if [ -n "${NETWORK_PID:-}" ] && network_waited; then IFS= read -r facts <"$RUN_TMP/network" || true; fi
+  [ -n "$facts" ] || docker_query facts network inspect "$network" --format "$NETWORK_FACTS"
   if [ "${facts%% *}" = true ] && [ "${#PORTS[@]}" -gt 0 ]; then
     if [ "$LOGIN" = yes ] && [ "$LOGIN_PORT" -ne 0 ]; then
       say "warning: login: Docker publishes no port from network $network, which is internal (--internal), so the sign-in callback cannot reach the sandbox; sign in on another --network, or with login --device"
@@ -57,6 +59,14 @@ docker_gateway() {
   GATEWAY=""
   [ "$network" != bridge ] || return 0
   die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, which --port and --host-port need (nothing can be published from it, nor this machine reached)" "$EXIT_USAGE"
+}
+
+# What docker_gateway asks of the network: internal or not, and its gateways.
+readonly NETWORK_FACTS='{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
+
+# gateway_wanted: this session needs the network's gateway (--port, host ports).
+gateway_wanted() {
+  [ "${#PORTS[@]}" -gt 0 ] || [ "${#HOST_PORTS[@]}" -gt 0 ] || [ "${#DEFAULT_HOST_PORTS[@]}" -gt 0 ]
 }
 
 readonly SSH_SOCK_TARGET=/run/cxgen-ssh-agent.sock

@@ -28,6 +28,7 @@ start_session() {
     confirm_writable "$SESSIONS_PATH"
     at_risk "$SESSIONS_PATH"
   fi
+  check_mounts
   set_agent_ids
   plan_env_dir
   AGENT_GIT_DIRS=()
@@ -42,6 +43,7 @@ start_session() {
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
+  remember_mounts
   prepare_env_dir
   ensure_image
   # In a container of the image. (Its commit id is not the command's output.)

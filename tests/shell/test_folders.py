@@ -69,11 +69,15 @@ def test_what_the_sandbox_mounts_already_is_refused(
     result = check(bash, tree, str(tree / mount))
     path = str(tree / mount)
     values = {"project": tree / "box/project", "work": tree / "work", "state": tree / "state/cxgen"}
-    assert_usage_error(result, f"--mount: refusing {path}: {message.format(**values)}" + (
-        ", which the sandbox mounts already; give a folder outside it"
-        if "inside" in message
-        else "; give a folder beside it"
-    ))
+    assert_usage_error(
+        result,
+        f"--mount: refusing {path}: {message.format(**values)}"
+        + (
+            ", which the sandbox mounts already; give a folder outside it"
+            if "inside" in message
+            else "; give a folder beside it"
+        ),
+    )
 
 
 def test_overlapping_mounts_are_refused(bash: Bash, tree: Path) -> None:
@@ -143,7 +147,10 @@ YES=yes AT_RISK=() MOUNTS=({tree}/a/sub {tree}/b)
 load_agent_trees; check_mounts; printf '%s\\n' "${{AT_RISK[@]}}"
 """,
         libs=["paths.sh", "mounts.sh", "folders.sh"],
-        constants={"PROJECT_DIR": str(tree / "box/project"), "STATE_DIR": str(tree / "state/cxgen")},
+        constants={
+            "PROJECT_DIR": str(tree / "box/project"),
+            "STATE_DIR": str(tree / "state/cxgen"),
+        },
         env={"HOME": str(tree / "home")},
     )
     assert at_risk.stdout.splitlines() == [f"{tree}/a/sub"], at_risk.stderr
@@ -158,7 +165,9 @@ def listing(*sandboxes: tuple[str, str, str, list[str], list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def racing(bash: Bash, tmp_path: Path, text: str, *at_risk: str) -> subprocess.CompletedProcess[str]:
+def racing(
+    bash: Bash, tmp_path: Path, text: str, *at_risk: str
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "sandboxes").write_text(text)
     code = """
 RUN_TMP=$TMPDIR; sleep 0 & LISTING_PID=$!; AT_RISK=("$@")
@@ -209,16 +218,25 @@ def test_host_actions_refuse_a_tree_a_sandbox_mounts(bash: Bash, tmp_path: Path)
     (tmp_path / "listing").write_text(
         "one\nrunning\n/w1\n/p1\n\n/data/a.b\n/data/c\n\n.\ntwo\nexited\n/w2\n/p2\n\n\n."
     )
-    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "CXGEN_TEST_LISTING": str(tmp_path / "listing")}
+    env = {
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "CXGEN_TEST_LISTING": str(tmp_path / "listing"),
+    }
     cases = {
-        ("/data/a.b/x", "inside"): "pull: a running sandbox (one, work dir /w1) can write in /data/a.b/x",
+        (
+            "/data/a.b/x",
+            "inside",
+        ): "pull: a running sandbox (one, work dir /w1) can write in /data/a.b/x",
         ("/data", "overlap"): "revert: a running sandbox (one, work dir /w1) can write in /data",
-        ("/w2/x", "inside"): "pull: a stopped (kept) sandbox (two, work dir /w2) can write in /w2/x",
+        (
+            "/w2/x",
+            "inside",
+        ): "pull: a stopped (kept) sandbox (two, work dir /w2) can write in /w2/x",
     }
     for (path, how), message in cases.items():
         verb = message.split(":", 1)[0]
         result = bash.run(
-            f'refuse_sandboxes_writing {path} {how} {verb}',
+            f"refuse_sandboxes_writing {path} {how} {verb}",
             libs=["paths.sh", "folders.sh", "revert.sh"],
             constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
             env=env,
@@ -257,4 +275,7 @@ warn_new_git_dirs "$marker"
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert "in 2 place(s)" in lines[0]
-    assert lines[2:] == [f"  {first}/repo/.git", f"  {str(second).replace(' ', chr(92) + ' ')}/.git"]
+    assert lines[2:] == [
+        f"  {first}/repo/.git",
+        f"  {str(second).replace(' ', chr(92) + ' ')}/.git",
+    ]

@@ -43,7 +43,7 @@ def project(make_sandbox, root: Path) -> Sandbox:  # type: ignore[no-untyped-def
 
 
 def as_user(
-    project: Sandbox, root: Path, *args: str, state: str = "state"
+    project: Sandbox, root: Path, *args: str, state: str = "state", name: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
         "HOME": str(root / "home"),
@@ -51,7 +51,7 @@ def as_user(
         "TMPDIR": str(root / "home"),
         "CXGEN_ACCEPT_CHANGES": "1",
     }
-    return project.run(*args, env=env, user=USER, timeout=240)
+    return project.run(*args, env=env, user=USER, timeout=240, name=name)
 
 
 def one_line_refusal(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -203,3 +203,31 @@ def test_a_running_sessions_mount_is_its_tree_for_the_racing_checks(
     # Once it is gone, nothing races: the same read-only mount is fine.
     result = as_user(project, root, "exec", "--read-only", str(shared / "sub"), "--", "true")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_kept_session_resumes_with_its_mounts_checked_again(project: Sandbox, root: Path) -> None:
+    """attach names the folders it mounts again, covers them in the git report, and refuses one
+    swapped for a symlink while the session was stopped (it would mount the secret instead)."""
+    one = root / "data/one"
+    name = f"cxgen-test-{RUN_ID}-keepmount-{uuid.uuid4().hex[:6]}"
+    script = 'if [ -d "/app$1/repo" ]; then git init -q "/app$1/again"; fi; echo "run in /app$1"'
+    first = as_user(
+        project, root, "exec", "--keep", "--mount", str(one), "--yes",
+        "--", "bash", "-c", script, "bash", str(one), name=name,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (one / "repo").mkdir()
+    chown_tree(one)
+    try:
+        resumed = as_user(project, root, "attach", name)
+        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.stdout.strip() == f"run in /app{one}"
+        assert f"with the --mount folders {one}" in resumed.stderr
+        assert f"  {one}/again/.git" in resumed.stderr.splitlines()
+        one.rename(root / "data/one.real")
+        one.symlink_to(root / "secret")
+        os.lchown(one, *USER)
+        refused = as_user(project, root, "attach", name)
+        one_line_refusal(refused, str(one), "symlink", f"destroy {name}")
+    finally:
+        docker("rm", "-f", "-v", name, check=False)

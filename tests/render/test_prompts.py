@@ -90,6 +90,7 @@ def answer_rest(term: Terminal, after: str) -> int:
         "project's .git",
         "Host variables",
         "Other API keys",
+        "Skills from git",
     ]
     for question in questions[questions.index(after) + 1 :] if after in questions else questions:
         term.expect(question)

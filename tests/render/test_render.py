@@ -22,6 +22,7 @@ SHELL_FILES = [
     ".codex/sandbox/relay.sh",
     ".codex/sandbox/cxgen-ctl",
     ".codex/sandbox/agent-git",
+    ".codex/sandbox/fetch-skill",
 ]
 
 
@@ -72,6 +73,7 @@ ANSWER_SETS = {
         "base_image": "debian:bookworm",
         "private_destinations": "allowed-names",
         "git": "off",
+        "skills": ["https://github.com/anthropics/skills@" + "0123456789" * 4 + "#skills/pdf"],
     },
 }
 
@@ -294,6 +296,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "git=off",
         "env=[]",
         "relay=",
+        "skills=",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

@@ -96,6 +96,7 @@ build_run_args() {
   add_writable_mounts
   protect_project
   add_readonly_mounts
+  add_skill_mounts
   if [ -n "$INIT_SCRIPT" ]; then
     path=$(safe_path "--init_script" "$INIT_SCRIPT")
     add_mount "$path" "/app$path" ",readonly"

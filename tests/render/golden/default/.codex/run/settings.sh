@@ -10,6 +10,8 @@ readonly DEFAULT_GIT_MODE=readonly
 readonly DEFAULT_MEMORY=8g
 readonly DEFAULT_PIDS_LIMIT=4096
 DEFAULT_READONLY_MOUNTS=()
+# The image's skills (the skills answer): no folder of .codex/skills/ may take one's name.
+readonly IMAGE_SKILLS=''
 
 # Per agent NAME (see lib/agents.sh):
 #   AGENT_RUN_NAME            the command line that starts it, unattended (the container is the

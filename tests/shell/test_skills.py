@@ -73,7 +73,8 @@ def test_a_symlink_is_refused(bash: Bash, project: Path, tmp_path: Path) -> None
     (project / ".codex/skills/keys").symlink_to(tmp_path / "secret")
     message = ": it is a symlink, which the agent may have planted; remove it"
     result = mounts(bash, project)
-    assert result.returncode == 2 and f"refusing {project}/.codex/skills/keys{message}" in result.stderr
+    assert result.returncode == 2
+    assert f"refusing {project}/.codex/skills/keys{message}" in result.stderr
     (project / ".codex/skills/keys").unlink()
     (project / ".codex/skills").rename(project / ".codex/real-skills")
     (project / ".codex/skills").symlink_to(project / ".codex/real-skills")

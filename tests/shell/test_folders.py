@@ -279,3 +279,32 @@ warn_new_git_dirs "$marker"
         f"  {first}/repo/.git",
         f"  {str(second).replace(' ', chr(92) + ' ')}/.git",
     ]
+
+
+@pytest.mark.parametrize("what", ["--work-dir", "--sessions-path", "--read-only"])
+def test_no_mount_of_any_kind_reaches_cxgens_state(bash: Bash, tree: Path, what: str) -> None:
+    """A work dir, sessions folder or read-only mount that holds ~/.local/state/cxgen would give
+    the agent your approvals, the agent trees and the relay's files (also before the folder
+    exists: it is made later)."""
+    for state in ("state/cxgen", "state/not-yet/cxgen"):
+        result = bash.run(
+            f'refuse_state_folder {what} "$1"',
+            str(tree / "state"),
+            libs=["paths.sh", "folders.sh"],
+            constants={"PROJECT_DIR": str(tree / "box/project"), "STATE_DIR": str(tree / state)},
+        )
+        assert_usage_error(
+            result,
+            f"{what}: refusing {tree}/state: it holds or lies in cxgen's state folder"
+            f" ({tree}/{state}), which no sandbox may see",
+        )
+    beside = bash.run(
+        f'refuse_state_folder {what} "$1"',
+        str(tree / "a"),
+        libs=["paths.sh", "folders.sh"],
+        constants={
+            "PROJECT_DIR": str(tree / "box/project"),
+            "STATE_DIR": str(tree / "state/cxgen"),
+        },
+    )
+    assert (beside.returncode, beside.stderr) == (0, "")

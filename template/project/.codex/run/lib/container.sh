@@ -44,6 +44,7 @@ resolve_work_dir() {
   WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
   [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
   refuse_shared_folder --work-dir "$WORK_DIR"
+  refuse_state_folder --work-dir "$WORK_DIR"
   if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
     local root
     root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")

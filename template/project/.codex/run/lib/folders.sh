@@ -75,6 +75,16 @@ state_folder() {
   printf '%s%s\n' "${dir%/}" "$rest"
 }
 
+# refuse_state_folder WHAT PATH: cxgen's own state (your approvals, the agent trees, the relay's
+# files) is no sandbox's to see or write: PATH may neither be, hold nor lie in it.
+refuse_state_folder() {
+  local state
+  state=$(state_folder)
+  if is_inside "$2" "$state" || is_inside "$state" "$2"; then
+    die "$1: refusing $2: it holds or lies in cxgen's state folder ($state), which no sandbox may see" "$EXIT_USAGE"
+  fi
+}
+
 # The --mount folders, writable at /app<PATH>, and the label that names them.
 add_writable_mounts() {
   local path list=""

@@ -90,6 +90,7 @@ add_readonly_mount() {
   local path
   path=$(safe_path "$1" "$2")
   refuse_shared_folder "$1" "$path"
+  refuse_state_folder "$1" "$path"
   add_mount "$path" "/app$path" ",readonly"
   at_risk "$path"
 }

@@ -17,6 +17,7 @@ from jinja2.ext import Extension
 from cxgen import __version__
 from cxgen.errors import InvalidAnswer
 from cxgen.presets import AgentPreset, RelayRoute, agent_presets
+from cxgen.skills import parse_skills
 from cxgen.stacks import StackPreset, stack_presets
 from cxgen.validators import TEMPLATE_CHECKS, check_agents, check_default_agent, check_stacks
 
@@ -165,3 +166,4 @@ class CxgenExtension(Extension):
             agents, presets, answer
         )
         environment.globals["cxgen_agent_runtimes"] = lambda agents: agent_runtimes(agents, presets)
+        environment.globals["cxgen_skill_sources"] = parse_skills

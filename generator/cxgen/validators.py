@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from cxgen.errors import SHORT_WIDTH, InvalidAnswer
+from cxgen.skills import parse_skills
 
 # RFC 1123 labels, lowercase ASCII only (so no unicode look-alikes), optional leading "*.",
 # at least two labels, 253 characters at most.
@@ -34,7 +35,9 @@ AGENT_RE = re.compile(r"\A[a-z][a-z0-9-]{0,30}\Z")
 STACK_RE = AGENT_RE  # preset names, the same shape for agents and stacks
 PRIVATE_DESTINATIONS = ("deny", "allowed-names")
 # Answers that are lists: given as YAML lists, or typed (at a prompt or in --data) as text.
-LIST_ANSWERS = ("allowed_domains", "apt_packages", "readonly_mounts", "env", "relay", "host_ports")
+LIST_ANSWERS = (
+    "allowed_domains", "apt_packages", "readonly_mounts", "env", "relay", "host_ports", "skills"
+)
 # Environment variable names passed into the sandbox by name (never their values).
 ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 GIT_ACCESS = ("readonly", "track", "off", "writable")
@@ -180,6 +183,12 @@ def check_host_ports(value: Any, key: str = "host_ports") -> list[str]:
     return _unique(ports)
 
 
+def check_skills(value: Any, key: str = "skills") -> list[str]:
+    """Skills from git, each `https://HOST/PATH@COMMIT[#FOLDER]`, pinned to a full commit id
+    (see cxgen.skills)."""
+    return [source.answer for source in parse_skills(split_list(value, key), key)]
+
+
 def check_mount_path(value: str, key: str = "readonly_mounts", *, must_exist: bool = True) -> str:
     """A host path to mount read-only: absolute (`~/x` and `~user/x` expanded), existing, not /,
     no control characters."""
@@ -321,6 +330,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "env": check_env_names,
     "relay": check_relay,
     "host_ports": check_host_ports,
+    "skills": check_skills,
 }
 
 # The template's Jinja validators: prompts' answers (checked like --data) and, during an

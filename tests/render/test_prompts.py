@@ -91,6 +91,7 @@ def answer_rest(term: Terminal, after: str) -> int:
         "Host variables",
         "Other API keys",
         "Ports of this machine",
+        "Skills from git",
     ]
     for question in questions[questions.index(after) + 1 :] if after in questions else questions:
         term.expect(question)

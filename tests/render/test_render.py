@@ -22,6 +22,7 @@ SHELL_FILES = [
     ".codex/sandbox/relay.sh",
     ".codex/sandbox/cxgen-ctl",
     ".codex/sandbox/agent-git",
+    ".codex/sandbox/fetch-skill",
 ]
 
 
@@ -73,6 +74,7 @@ ANSWER_SETS = {
         "private_destinations": "allowed-names",
         "git": "off",
         "host_ports": ["11434", "4000"],
+        "skills": ["https://github.com/anthropics/skills@" + "0123456789" * 4 + "#skills/pdf"],
     },
 }
 
@@ -298,6 +300,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "env=[]",
         "relay=",
         "host_ports=",
+        "skills=",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

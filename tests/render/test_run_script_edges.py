@@ -143,6 +143,21 @@ def test_your_temporary_and_runtime_folders_are_refused(
     assert not started(tmp_path)
 
 
+@pytest.mark.parametrize("option", ["--work-dir", "--sessions-path", "--read-only", "--mount"])
+def test_a_folder_holding_cxgens_state_is_refused(
+    project: Path, tmp_path: Path, option: str
+) -> None:
+    """~/.local (say) holds your approvals, the agent trees and the relay's files: no sandbox may
+    see or write them, whatever the option (run() keeps the state in tmp/state/cxgen)."""
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    result = run(project, tmp_path, "exec", option, str(state), "--yes", "--", "true")
+    one_line_usage_error(
+        result, f"{option}: refusing {state}:", f"cxgen's state folder ({state}/cxgen)"
+    )
+    assert not started(tmp_path)
+
+
 def test_shared_folders_as_read_only_mounts_are_refused(project: Path, tmp_path: Path) -> None:
     result = run(project, tmp_path, "exec", "--read-only", "/tmp", "--", "true")
     one_line_usage_error(result, "--read-only: refusing /tmp: a folder the whole system shares")

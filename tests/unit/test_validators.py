@@ -322,6 +322,31 @@ def test_host_ports_are_port_numbers(value: object, expected: list[str]) -> None
     assert normalized(value, "host_ports") == expected
 
 
+COMMIT = "0123456789abcdef" * 2 + "01234567"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            f"https://github.com/anthropics/skills@{COMMIT}#skills/pdf",
+            [f"https://github.com/anthropics/skills@{COMMIT}#skills/pdf"],
+        ),
+        (
+            f"https://git.example.com:8443/a/b.git@{COMMIT}, https://10.0.0.5/x@{COMMIT}#y/",
+            [f"https://git.example.com:8443/a/b.git@{COMMIT}", f"https://10.0.0.5/x@{COMMIT}#y"],
+        ),
+        (
+            f"[https://h.example/a@{COMMIT}#.curated/c]",
+            [f"https://h.example/a@{COMMIT}#.curated/c"],
+        ),
+        ("", []),
+    ],
+)
+def test_skills_are_https_urls_pinned_to_a_commit(value: str, expected: list[str]) -> None:
+    assert normalized(value, "skills") == expected
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
@@ -346,3 +371,30 @@ def test_host_ports_through_data_become_a_list() -> None:
     assert answers["host_ports"] == ["11434", "4000"]
     with pytest.raises(InvalidAnswer, match="host_ports"):
         validate_answers(parse_data_items(["host_ports=11434,x"]))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (f"http://github.com/a/b@{COMMIT}", "https:// only"),
+        (f"git@github.com:a/b@{COMMIT}", "https:// only"),
+        (f"file:///srv/repo@{COMMIT}", "https:// only"),
+        ("https://github.com/a/b", "expected URL@COMMIT"),
+        ("https://github.com/a/b@main", "a full 40-hex id"),
+        (f"https://github.com/a/b@{COMMIT[:12]}", "a full 40-hex id"),
+        (f"https://github.com/a/b@{COMMIT.upper()}", "a full 40-hex id"),
+        (f"https://user:pw@github.com/a/b@{COMMIT}", "no user name or password"),
+        (f"https://github.com/a/b?x=1@{COMMIT}", "expected https://github.com/OWNER/REPO"),
+        (f"https://github.com/a/$(id)@{COMMIT}", "expected https://github.com/OWNER/REPO"),
+        (f"https://github.com/a/b'x@{COMMIT}", "expected https://github.com/OWNER/REPO"),
+        (f"https://github.com/a/b@{COMMIT}#../etc", "'.' and '..' are not allowed"),
+        (f"https://github.com/a/b@{COMMIT}#x/'y", "expected https://github.com/OWNER/REPO"),
+        (f"https://github.com/a/b@{COMMIT}#x/.y", "must start with a letter or digit"),
+        (f"https://github.com:70000/a/b@{COMMIT}", "not a port number"),
+        (f"https://a.example/x/pdf@{COMMIT}, https://b.example/y@{COMMIT}#pdf", "named 'pdf'"),
+    ],
+)
+def test_skills_refuse_what_is_not_a_pinned_https_skill(value: str, message: str) -> None:
+    assert message in invalid(value, "skills")
+    with pytest.raises(InvalidAnswer):
+        validate_answers({"skills": value})

@@ -34,6 +34,8 @@ cmd_attach() {
   verify_kept_mounts "$TARGET"
   refuse_racing_sandboxes
   WORK_DIR="$S_WORKDIR"
+  kept_mounts "$TARGET"
+  [ "${#MOUNT_PATHS[@]}" -eq 0 ] || say "with the --mount folders ${MOUNT_PATHS[*]}"
   if [ "$S_GIT" = writable ]; then GIT_PINNED=no; else GIT_PINNED=yes; fi
   lockdown_kept "$TARGET"
   : >"$marker"

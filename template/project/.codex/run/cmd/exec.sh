@@ -11,7 +11,7 @@
 # and the session options:
 # @start-options
 
-CMD_OPTIONS="@start --learn"
+CMD_OPTIONS="@start --learn --yes"
 CMD_WORDS=0
 CMD_DASHES=args
 CMD_NEEDS="docker control approval image-query sandbox-queries"

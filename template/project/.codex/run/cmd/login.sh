@@ -7,7 +7,7 @@
 # and the session options:
 # @start-options
 
-CMD_OPTIONS="@start --device --with-api-key"
+CMD_OPTIONS="@start --device --with-api-key --yes"
 CMD_WORDS=0
 CMD_DASHES=args
 CMD_NEEDS="docker control approval image-query sandbox-queries"

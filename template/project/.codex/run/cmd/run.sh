@@ -6,6 +6,10 @@
 #   --work-dir PATH      directory to work in (default: this project); mounted at /app<PATH>;
 #                        never a shared or system folder (/tmp, your home, /etc...) or one above
 #   --read-only PATH     also mount PATH read-only at /app<PATH> (repeatable)
+#   --mount PATH         also mount the folder PATH writable at /app<PATH> (repeatable); outside
+#                        the project and the work dir, overlapping no other mount; asks first
+#   --yes                no question for a --mount or --sessions-path (without a terminal they
+#                        are refused unless --yes)
 #   --git MODE           readonly (the default unless the project's answer says otherwise),
 #                        track (the agent commits to a repository of its own, which fetch brings
 #                        here; diff / revert show and undo what the session changed), off (.git
@@ -43,7 +47,7 @@
 #   --no-firewall        no egress firewall at all (loud; for debugging only)
 #   -h, --help           show this help
 
-CMD_OPTIONS="@start"
+CMD_OPTIONS="@start --yes"
 CMD_WORDS=0
 CMD_DASHES=args
 CMD_NEEDS="docker control approval image-query sandbox-queries"

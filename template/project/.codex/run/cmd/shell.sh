@@ -4,7 +4,7 @@
 # Options: the session options:
 # @start-options
 
-CMD_OPTIONS="@start"
+CMD_OPTIONS="@start --yes"
 CMD_WORDS=0
 CMD_DASHES=args
 CMD_NEEDS="docker control approval image-query sandbox-queries"

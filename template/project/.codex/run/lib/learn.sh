@@ -1,25 +1,33 @@
 # shellcheck shell=bash
 # exec --learn runs your command on the work dir as you reviewed it: refused while a sandbox runs
-# (or is paused) that can write it meanwhile, one whose work dir, agent home or sessions folder
-# contains the work dir or lies inside it. (A kept, stopped one starts only when you start it.)
+# (or is paused) that can write it meanwhile, one whose work dir, agent home, sessions folder or
+# --mount folder contains the work dir (or one of this run's --mount folders) or lies inside it.
+# (A kept, stopped one starts only when you start it.)
 refuse_agents_during_learn() {
-  local line field=0 name="" state="" workdir="" trees=() tree
+  local line field=0 name="" state="" workdir="" trees=() tree part="" mine
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
-      1) name="$line" trees=() ;;
+      1) name="$line" trees=() part=mounts ;;
       2) state="$line" ;;
       3) workdir="$line" trees+=("$line") ;;
       4) [ -z "$line" ] || trees+=("$line/.codex/.environment") ;;
       5) [ -z "$line" ] || trees+=("$line") ;;
       *)
-        [ "$line" = . ] || continue
+        # Its --mount folders, then "-" and its pinned paths.
+        if [ "$line" != . ]; then
+          [ "$line" != - ] || part=pinned
+          if [ "$part" = mounts ] && [ -n "$line" ]; then trees+=("$line"); fi
+          continue
+        fi
         field=0
         case "$state" in running | paused | restarting) ;; *) continue ;; esac
         for tree in ${trees[@]+"${trees[@]}"}; do
-          if [ -n "$tree" ] && { is_inside "$WORK_DIR" "$tree" || is_inside "$tree" "$WORK_DIR"; }; then
-            die "a running sandbox ($name, work dir $workdir) can write $WORK_DIR while your trusted command runs; stop it first (./run_in_container.sh stop $name) and retry" "$EXIT_USAGE"
-          fi
+          for mine in "$WORK_DIR" ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
+            if [ -n "$tree" ] && { is_inside "$mine" "$tree" || is_inside "$tree" "$mine"; }; then
+              die "a running sandbox ($name, work dir $workdir) can write $mine while your trusted command runs; stop it first (./run_in_container.sh stop $name) and retry" "$EXIT_USAGE"
+            fi
+          done
         done ;;
     esac
   done <"$RUN_TMP/sandboxes"

@@ -18,11 +18,12 @@ pin() {
   at_risk "$1"
 }
 
-# A writable mount outside the work dir needs a yes from a person.
+# A writable mount outside the work dir needs a yes from a person (or --yes).
 confirm_writable() {
   local path="$1" answer
   is_inside "$path" "$WORK_DIR" && return 0
-  [ -t 0 ] || die "refusing writable mount outside the work dir without a terminal to confirm: $path" "$EXIT_USAGE"
+  [ "${YES:-no}" = no ] || return 0
+  [ -t 0 ] || die "refusing writable mount outside the work dir without a terminal to confirm: $path (--yes mounts it without the question)" "$EXIT_USAGE"
   printf 'cxgen: mount %s writable in the sandbox? [y/N] ' "$path" >&2
   read -r answer
   case "$answer" in y | Y | yes) ;; *) die "not confirmed; nothing was started" "$EXIT_USAGE" ;; esac
@@ -89,6 +90,7 @@ add_readonly_mount() {
   local path
   path=$(safe_path "$1" "$2")
   refuse_shared_folder "$1" "$path"
+  refuse_state_folder "$1" "$path"
   add_mount "$path" "/app$path" ",readonly"
   at_risk "$path"
 }
@@ -112,7 +114,7 @@ at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
 # Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine.
 refuse_racing_sandboxes() {
-  local line field=0 name="" state="" workdir="" project="" sessions="" pinned=$'\n'
+  local line field=0 name="" state="" workdir="" project="" sessions="" mounts="" part="" pinned=$'\n'
   wait "$LISTING_PID" || docker_failed_with "$RUN_TMP/sandboxes.err"
   SANDBOXES=""
   while IFS= read -r line; do
@@ -122,30 +124,36 @@ refuse_racing_sandboxes() {
       2) state="$line" ;;
       3) workdir="$line" ;;
       4) project="$line" ;;
-      5) sessions="$line" ;;
+      5) sessions="$line" mounts="" part=mounts ;;
       *)
         if [ "$line" = . ]; then
           SANDBOXES="$SANDBOXES$name $state $project"$'\n'
           # The session being resumed does not race itself.
           if [ "${#AT_RISK[@]}" -gt 0 ] && [ "$name" != "${ATTACH_NAME:-}" ]; then
-            refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned" "$name" "$state"
+            refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned" "$name" "$state" "$mounts"
           fi
           field=0 pinned=$'\n'
-        else
+        elif [ "$part" = pinned ]; then
           pinned="$pinned$line"$'\n'
+        elif [ "$line" = - ]; then
+          part=pinned
+        else
+          mounts="$mounts$line"$'\n'
         fi ;;
     esac
   done <"$RUN_TMP/sandboxes"
 }
 
-# refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED NAME STATE: one sandbox (running, or
-# stopped but kept, so it can start again at any time) writes these trees; a path of AT_RISK
-# strictly inside one is safe only if it and every folder between it and the tree are mount
-# points there (PINNED): those cannot be renamed or replaced.
+# refuse_racing_sandbox WORKDIR AGENT_HOME SESSIONS PINNED NAME STATE MOUNTS: one sandbox
+# (running, or stopped but kept, so it can start again at any time) writes these trees (and its
+# --mount folders, MOUNTS, one a line); a path of AT_RISK strictly inside one is safe only if it
+# and every folder between it and the tree are mount points there (PINNED): those cannot be
+# renamed or replaced.
 refuse_racing_sandbox() {
-  local pinned="$4" path tree below state
+  local pinned="$4" path tree below state TREES
+  label_trees "${7:-}"
   for path in "${AT_RISK[@]}"; do
-    for tree in "$1" "$2" "$3"; do
+    for tree in "$1" "$2" "$3" ${TREES[@]+"${TREES[@]}"}; do
       if [ -z "$tree" ] || ! is_below "$path" "$tree"; then continue; fi
       below="$path"
       while [ "$below" != "$tree" ]; do

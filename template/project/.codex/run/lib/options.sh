@@ -10,14 +10,14 @@
 readonly START_OPTIONS="--agent --work-dir --work_dir --read-only --network --name --allow --env
   --init_script --init-script --sessions-path --config --auth_file --auth-file --git --memory
   --pids-limit --credentials --port --host-port --no-firewall -T --accept-changes --keep --parallel
-  --ssh-agent"
+  --ssh-agent --mount"
 
 # Sets every option's variable to its default (the project's, or the environment's).
 options_defaults() {
   AGENT="$DEFAULT_AGENT"
   # The project, even with WORKSPACE_ROOT_DIR set: that only confines the work dir.
   WORK_DIR="$PROJECT_DIR"
-  READONLY_MOUNTS=() EXTRA_DOMAINS=() EXTRA_ENV=() CMD_ARGS=() WORDS=() PORTS=()
+  READONLY_MOUNTS=() MOUNTS=() EXTRA_DOMAINS=() EXTRA_ENV=() CMD_ARGS=() WORDS=() PORTS=()
   HOST_PORTS=()
   TTY=auto NETWORK="" CONTAINER_NAME="" INIT_SCRIPT="" SESSIONS_PATH="" FIREWALL=on
   REBUILD=no AGENT_UPDATE="" KEEP=no PARALLEL=no SSH_AGENT=no LEARN=no SAVE=no LOGIN=no
@@ -80,7 +80,7 @@ options_take_value() {
   case "$1" in
     --agent | --work-dir | --work_dir | --read-only | --network | --name | --allow | --env \
       | --init_script | --init-script | --sessions-path | --config | --auth_file | --auth-file \
-      | --git | --memory | --pids-limit | --credentials | --port | --host-port) true ;;
+      | --git | --memory | --pids-limit | --credentials | --port | --host-port | --mount) true ;;
     *) false ;;
   esac
 }
@@ -130,6 +130,7 @@ options_set() {
     --agent) AGENT="$2" ;;
     --work-dir | --work_dir) WORK_DIR="$2" ;;
     --read-only) READONLY_MOUNTS+=("$2") ;;
+    --mount) MOUNTS+=("$2") ;;
     --network) options_network "$2" ;;
     --name)
       [[ "$2" =~ $NAME_RE ]] || die "--name: invalid container name '$2'" "$EXIT_USAGE"

@@ -116,22 +116,44 @@ mark_work_dir() {
 }
 
 # refuse_sandboxes_writing PATH HOW WHAT: WHAT refused while a cxgen sandbox on this machine,
-# running or kept (it can start again at any time), can write in PATH: its work dir, agent home
-# or sessions folder holds PATH, or, with HOW=overlap, lies inside it. Docker's list, not this
-# user's record of trees: other users' sandboxes count too.
+# running or kept (it can start again at any time), can write in PATH: its work dir, agent home,
+# sessions folder or a --mount folder holds PATH, or, with HOW=overlap, lies inside it. Docker's
+# list, not this user's record of trees: other users' sandboxes count too.
 refuse_sandboxes_writing() {
-  local listing name state workdir project sessions tree
-  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''.' 2>&1) \
+  local listing line field=0 name="" state="" workdir="" project="" sessions="" mounts=""
+  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''.' 2>&1) \
     || docker_failed "$listing"
-  # (Each ends with ".": $(...) drops the last empty line.)
-  while IFS= read -r name && IFS= read -r state && IFS= read -r workdir && IFS= read -r project \
-    && IFS= read -r sessions && IFS= read -r _; do
-    for tree in "$workdir" "${project:+$project/.codex/.environment}" "$sessions"; do
-      [ -n "$tree" ] || continue
-      if is_inside "$1" "$tree" || { [ "$2" = overlap ] && is_inside "$tree" "$1"; }; then
-        case "$state" in exited | dead) state="stopped (kept)" ;; *) state=running ;; esac
-        die "$3: a $state sandbox ($name, work dir $workdir) can write in $1; stop it (destroy it, if kept: ./run_in_container.sh list --all lists them) and retry" "$EXIT_USAGE"
-      fi
-    done
+  # (Each ends with ".": $(...) drops the last empty line. The --mount folders: a line each.)
+  while IFS= read -r line; do
+    field=$((field + 1))
+    case "$field" in
+      1) name="$line" mounts="" ;;
+      2) state="$line" ;;
+      3) workdir="$line" ;;
+      4) project="$line" ;;
+      5) sessions="$line" ;;
+      *)
+        if [ "$line" != . ]; then
+          mounts="$mounts$line"$'\n'
+          continue
+        fi
+        field=0
+        refuse_sandbox_writing "$@" "$name" "$state" "$workdir" \
+          "${project:+$project/.codex/.environment}" "$sessions" "$mounts" ;;
+    esac
   done <<<"$listing"
+}
+
+# refuse_sandbox_writing PATH HOW WHAT NAME STATE WORKDIR AGENT_HOME SESSIONS MOUNTS: one
+# sandbox's trees (see refuse_sandboxes_writing).
+refuse_sandbox_writing() {
+  local tree state="$5" TREES
+  label_trees "$9"
+  for tree in "$6" "$7" "$8" ${TREES[@]+"${TREES[@]}"}; do
+    [ -n "$tree" ] || continue
+    if is_inside "$1" "$tree" || { [ "$2" = overlap ] && is_inside "$tree" "$1"; }; then
+      case "$state" in exited | dead) state="stopped (kept)" ;; *) state=running ;; esac
+      die "$3: a $state sandbox ($4, work dir $6) can write in $1; stop it (destroy it, if kept: ./run_in_container.sh list --all lists them) and retry" "$EXIT_USAGE"
+    fi
+  done
 }

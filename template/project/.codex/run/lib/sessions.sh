@@ -260,6 +260,12 @@ verify_kept_mounts() {
       at_risk "$source"
       continue
     fi
+    # A skill of .codex/skills (add_skill_mounts), read-only.
+    case "$target" in "$SKILLS_INSIDE"/*)
+      still_physical "$1" "$source"
+      at_risk "$CODEX_DIR"
+      continue ;;
+    esac
     # Root mode's firewall and relay state: volumes of Docker's own (root_mode_args), no path
     # of yours.
     case "$type $target" in "volume /var/lib/cxgen" | "volume $RELAY_STATE_INSIDE") continue ;; esac

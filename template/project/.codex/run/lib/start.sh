@@ -25,9 +25,11 @@ start_session() {
   if [ -n "$SESSIONS_PATH" ]; then
     SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
     refuse_shared_folder --sessions-path "$SESSIONS_PATH"
+    refuse_state_folder --sessions-path "$SESSIONS_PATH"
     confirm_writable "$SESSIONS_PATH"
     at_risk "$SESSIONS_PATH"
   fi
+  check_mounts
   set_agent_ids
   plan_env_dir
   AGENT_GIT_DIRS=()
@@ -42,6 +44,7 @@ start_session() {
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
+  remember_mounts
   prepare_env_dir
   ensure_image
   # In a container of the image. (Its commit id is not the command's output.)

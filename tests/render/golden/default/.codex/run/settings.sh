@@ -13,6 +13,8 @@ DEFAULT_READONLY_MOUNTS=()
 # TCP ports of the Docker host every session may reach at host.docker.internal:PORT (the
 # host_ports answer; --host-port adds more for one session). Part of the accepted policy.
 DEFAULT_HOST_PORTS=()
+# The image's skills (the skills answer): no folder of .codex/skills/ may take one's name.
+readonly IMAGE_SKILLS=''
 
 # Per agent NAME (see lib/agents.sh):
 #   AGENT_RUN_NAME            the command line that starts it, unattended (the container is the

@@ -1,0 +1,122 @@
+# shellcheck shell=bash
+# Several folders in one session: --mount PATH, each folder writable at /app<PATH> beside the
+# work dir. The agent writes a --mount as it writes the work dir, so it is checked like one (no
+# symlink an agent may have planted on the way, no shared or system folder), overlaps nothing
+# else the sandbox mounts, is remembered as an agent tree and is named in the container's label
+# org.cxgen.mounts (one path a line): later host actions treat it as they treat a work dir.
+
+# check_mounts: sets MOUNT_PATHS, the --mount folders, physical and checked, each confirmed by a
+# person (or --yes). After the work dir and the sessions folder are checked.
+check_mounts() {
+  local given path root
+  MOUNT_PATHS=()
+  for given in ${MOUNTS[@]+"${MOUNTS[@]}"}; do
+    path=$(safe_path --mount "$given")
+    [ -d "$path" ] || die "--mount: not a folder: $path" "$EXIT_USAGE"
+    refuse_shared_folder --mount "$path"
+    if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
+      root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
+      is_inside "$path" "$root" || die "--mount: $path is outside WORKSPACE_ROOT_DIR ($root)" "$EXIT_USAGE"
+    fi
+    mount_apart "$path"
+    MOUNT_PATHS+=("$path")
+  done
+  for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
+    confirm_writable "$path"
+    at_risk "$path"
+  done
+}
+
+# mount_apart PATH: PATH neither holds nor lies in the project (its .codex, .git and agent home
+# among it), the work dir, the sessions folder, a read-only mount or the init script, cxgen's
+# own state, or an earlier --mount. One tree mounted twice, writable here and read-only (or
+# protected) there, would give the agent what was not asked.
+mount_apart() {
+  local path="$1" other
+  mount_overlap "$path" "$PROJECT_DIR" "the project"
+  mount_overlap "$path" "$WORK_DIR" "the work dir"
+  [ -z "$SESSIONS_PATH" ] || mount_overlap "$path" "$SESSIONS_PATH" "the --sessions-path folder"
+  other=$(state_folder)
+  mount_overlap "$path" "$other" "cxgen's state folder"
+  for other in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
+    mount_overlap "$path" "$other" "another --mount"
+  done
+  for other in ${DEFAULT_READONLY_MOUNTS[@]+"${DEFAULT_READONLY_MOUNTS[@]}"}; do
+    other=$(safe_path "readonly_mounts (saved answer; change it with cxgen update --data readonly_mounts='[...]')" "$other")
+    mount_overlap "$path" "$other" "a read-only mount"
+  done
+  for other in ${READONLY_MOUNTS[@]+"${READONLY_MOUNTS[@]}"}; do
+    other=$(safe_path --read-only "$other")
+    mount_overlap "$path" "$other" "a read-only mount"
+  done
+  [ -z "$INIT_SCRIPT" ] || other=$(safe_path --init_script "$INIT_SCRIPT")
+  [ -z "$INIT_SCRIPT" ] || mount_overlap "$path" "$other" "the --init_script file"
+}
+
+# mount_overlap PATH OTHER WHAT: the one-line refusal when PATH is OTHER, lies in it or holds it.
+mount_overlap() {
+  if is_inside "$1" "$2"; then
+    die "--mount: refusing $1: it is inside $3 ($2), which the sandbox mounts already; give a folder outside it" "$EXIT_USAGE"
+  fi
+  if is_inside "$2" "$1"; then
+    die "--mount: refusing $1: it holds $3 ($2); give a folder beside it" "$EXIT_USAGE"
+  fi
+}
+
+# state_folder: STATE_DIR as a physical path, also before it exists (its first existing
+# ancestor's physical path, and the rest).
+state_folder() {
+  local dir="$STATE_DIR" rest=""
+  while [ -n "$dir" ] && [ ! -d "$dir" ]; do
+    rest="/${dir##*/}$rest"
+    dir="${dir%/*}"
+  done
+  dir=$(cd -P -- "${dir:-/}" && pwd)
+  printf '%s%s\n' "${dir%/}" "$rest"
+}
+
+# refuse_state_folder WHAT PATH: cxgen's own state (your approvals, the agent trees, the relay's
+# files) is no sandbox's to see or write: PATH may neither be, hold nor lie in it.
+refuse_state_folder() {
+  local state
+  state=$(state_folder)
+  if is_inside "$2" "$state" || is_inside "$state" "$2"; then
+    die "$1: refusing $2: it holds or lies in cxgen's state folder ($state), which no sandbox may see" "$EXIT_USAGE"
+  fi
+}
+
+# The --mount folders, writable at /app<PATH>, and the label that names them.
+add_writable_mounts() {
+  local path list=""
+  for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
+    add_mount "$path" "/app$path"
+    list="$list$path"$'\n'
+  done
+  DOCKER_ARGS+=(--label "org.cxgen.mounts=$list")
+}
+
+# From the start on, this run's agent can write them: later runs treat symlinks there as its.
+remember_mounts() {
+  local path
+  for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do remember_agent_tree "$path"; done
+}
+
+# kept_mounts NAME: sets MOUNT_PATHS from the label of the kept session NAME (attach).
+kept_mounts() {
+  local list line
+  list=$(docker container inspect -f '{{index .Config.Labels "org.cxgen.mounts"}}' -- "$1" 2>&1) \
+    || docker_failed "$list"
+  MOUNT_PATHS=()
+  while IFS= read -r line; do
+    [ -z "$line" ] || MOUNT_PATHS+=("$line")
+  done <<<"$list"
+}
+
+# label_trees TREES: sets TREES (an array) to the lines of the org.cxgen.mounts label TREES.
+label_trees() {
+  local line
+  TREES=()
+  while IFS= read -r line; do
+    case "$line" in /*) TREES+=("$line") ;; esac
+  done <<<"$1"
+}

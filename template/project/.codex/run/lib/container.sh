@@ -250,8 +250,9 @@ run_sandbox() {
       # printf is a builtin: the key shows in no process list. A relayed key stays outside:
       # the agent stores the placeholder, which the relay replaces.
       login_key
-      # (docker's status, not printf's: a container that never reads its stdin is no error.)
-      { printf '%s\n' "$LOGIN_KEY" 2>/dev/null || true; } | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
+      # (docker's status, not printf's: a container that never reads its stdin is no error;
+      # SIGPIPE ignored, or pipefail would report the killed writer's 141.)
+      { trap '' PIPE; printf '%s\n' "$LOGIN_KEY" 2>/dev/null || true; } | docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" \
         --label "org.cxgen.session=$CONTAINER_NAME" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
     else
       docker "${DOCKER_ARGS[@]}" --name "$CONTAINER_NAME" --label "org.cxgen.session=$CONTAINER_NAME" \

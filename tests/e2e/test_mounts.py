@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker
+from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker, generate
 from tests.e2e.test_git_track import stop
 from tests.e2e.waiting import wait_until
 
@@ -231,3 +231,129 @@ def test_a_kept_session_resumes_with_its_mounts_checked_again(project: Sandbox, 
         one_line_refusal(refused, str(one), "symlink", f"destroy {name}")
     finally:
         docker("rm", "-f", "-v", name, check=False)
+
+
+def control_files(project: Path) -> dict[str, bytes]:
+    """The bytes of a project's host-side control files: .codex/run, its skills, the run script,
+    the answers."""
+    files = [*sorted((project / ".codex/run").rglob("*.sh"))]
+    files += [project / "run_in_container.sh", project / ".copier-answers.yml"]
+    return {str(path): path.read_bytes() for path in files}
+
+
+def test_another_cxgen_project_in_a_mount_keeps_its_control_files(
+    project: Sandbox, root: Path, base_image: str
+) -> None:
+    """Attack: --mount of a folder that is or holds another cxgen project; the agent rewrites that
+    project's .codex/run (its next ./run_in_container.sh, even help, runs it on the host), plants
+    a skill, replaces its run script, or renames a folder on the way to put a copy in place. Each
+    is refused inside; a project deeper than the search is named in the report after."""
+    one, two = root / "data/one", root / "data/two dir"
+    top = generate(one / "top", base_image)
+    # .codex three levels below the mount: the deepest protected; one more: reported only.
+    (one / "top").rename(one / "victim")
+    top = one / "victim"
+    low = generate(two / "a" / "low", base_image)
+    deep = generate(two / "a" / "b" / "deep", base_image)
+    chown_tree(root)
+    before = {path: control_files(path) for path in (top, low)}
+    plant = "\necho PWNED >&2\n"
+    script = r"""
+attempt() { if (eval "$1") 2>/dev/null; then echo "DONE: $1"; else echo "refused: $1"; fi; }
+for p in "/app$1" "/app$2/a/low"; do
+  attempt "printf '$3' >> '$p/.codex/run/lib/core.sh'"
+  attempt "mkdir -p '$p/.codex/skills/evil'"
+  attempt "echo x > '$p/.codex/allowed-domains.txt'"
+  attempt "echo 'echo PWNED' > '$p/run_in_container.sh'"
+  attempt "echo x >> '$p/.copier-answers.yml'"
+  attempt "mv '$p/.codex' '$p/.codex.old'"
+done
+attempt "mv '/app$2/a' '/app$2/a.old'"
+attempt "mv '/app$2/a/low' '/app$2/a/low.old'"
+printf "$3" >> "/app$2/a/b/deep/.codex/run/lib/core.sh" && echo "deep written"
+"""
+    result = as_user(
+        project, root, "exec", "--mount", str(one), "--mount", str(two), "--yes",
+        "--", "bash", "-c", script, "bash", str(top), str(two), plant,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert not [line for line in lines if line.startswith("DONE")], result.stdout
+    assert len([line for line in lines if line.startswith("refused")]) == 14, result.stdout
+    assert "deep written" in lines
+    for path in (top, low):
+        assert control_files(path) == before[path]
+        assert not (path / ".codex/skills").exists()
+        help_out = subprocess.run(
+            [str(path / "run_in_container.sh"), "help"], capture_output=True, text=True, check=True
+        )
+        assert "PWNED" not in help_out.stdout + help_out.stderr
+    # The deeper project is named in the report.
+    assert "created or changed cxgen's run code or skills in 1 place(s)" in result.stderr
+    assert f"  {str(deep).replace(' ', chr(92) + ' ')}/.codex/run" in result.stderr.splitlines()
+
+
+def test_bare_repositories_the_agent_changes_or_makes_are_reported(
+    project: Sandbox, root: Path
+) -> None:
+    """Attack: a hook in a bare repository that was there before (a host `git push` to it runs it),
+    and a new repository whose HEAD is a symlink (its core.fsmonitor runs on `git status`)."""
+    one = root / "data/one"
+    subprocess.run(["git", "init", "-q", "--bare", str(one / "remote.git")], check=True)
+    chown_tree(one)
+    script = r"""
+cd "/app$1"
+printf '#!/bin/sh\necho hooked\n' > remote.git/hooks/post-receive && chmod +x remote.git/hooks/post-receive
+mkdir -p fake/objects fake/refs/heads && ln -s refs/heads/main fake/HEAD
+printf '[core]\n\tbare = false\n\tfsmonitor = "echo ran; false"\n' > fake/config
+echo planted
+"""
+    result = as_user(
+        project, root, "exec", "--mount", str(one), "--yes",
+        "--", "bash", "-c", script, "bash", str(one),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["planted"]
+    assert "created or changed git metadata in 2 place(s)" in result.stderr
+    lines = result.stderr.splitlines()
+    assert f"  {one}/remote.git" in lines and f"  {one}/fake" in lines
+    # A session that changes nothing there reports nothing.
+    quiet = as_user(project, root, "exec", "--mount", str(one), "--yes", "--", "true")
+    assert quiet.returncode == 0, quiet.stderr
+    assert "git metadata" not in quiet.stderr
+
+
+@pytest.mark.parametrize("folder", ["/etc/cron.d", "/usr/local/bin", "/var/lib"])
+def test_a_folder_in_the_systems_trees_is_refused(
+    project: Sandbox, root: Path, folder: str
+) -> None:
+    """Attack: --mount of a system folder below the shared ones (in root mode, a cron job or
+    Docker's storage is root on the host). Refused before anything starts; nothing is written."""
+    result = as_user(project, root, "exec", "--mount", folder, "--yes", "--", "touch", "started")
+    one_line_refusal(result, "--mount", f"refusing {folder}: it lies in /", "system's own files")
+    assert not (project.project / "started").exists()
+    listed = docker("ps", "-aq", "--filter", f"label=org.cxgen.project={project.project}")
+    assert listed.stdout.split() == []
+
+
+def test_a_second_path_to_the_project_is_the_project(project: Sandbox, root: Path) -> None:
+    """Attack: a bind mount of the project at another path (on macOS a case-insensitive disk's
+    other spelling) passed the overlap check, which compared names: the project's own .codex
+    was writable through it. Now decided by device and inode."""
+    alias, holder = root / "data/alias", root / "data/holder"
+    alias.mkdir()
+    (holder / "in").mkdir(parents=True)
+    chown_tree(root / "data")
+    subprocess.run(["mount", "--bind", str(project.project), str(alias)], check=True)
+    subprocess.run(["mount", "--bind", str(root / "box"), str(holder / "in")], check=True)
+    try:
+        for given, message in (
+            (alias, f"it is inside the project ({project.project}) by another path"),
+            (alias / ".codex", "it is inside the project"),
+            (holder, f"it holds the project ({project.project}) by another path"),
+        ):
+            result = as_user(project, root, "exec", "--mount", str(given), "--yes", "--", "true")
+            one_line_refusal(result, f"--mount: refusing {given}", message)
+    finally:
+        subprocess.run(["umount", str(alias)], check=False)
+        subprocess.run(["umount", str(holder / "in")], check=False)

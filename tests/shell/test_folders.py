@@ -264,7 +264,7 @@ warn_new_git_dirs "$marker"
 """
     result = bash.run(
         code,
-        libs=["paths.sh", "container.sh"],
+        libs=["paths.sh", "report.sh"],
         constants={
             "PROJECT_DIR": str(work),
             "WORK_DIR": str(work),

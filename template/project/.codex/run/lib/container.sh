@@ -44,6 +44,8 @@ resolve_work_dir() {
   WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
   [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
   refuse_shared_folder --work-dir "$WORK_DIR"
+  # A checkout in a system tree (a CI's workspace in /var/lib) is fine as its own work dir.
+  is_inside "$PROJECT_DIR" "$WORK_DIR" || refuse_system_tree --work-dir "$WORK_DIR"
   refuse_state_folder --work-dir "$WORK_DIR"
   if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
     local root
@@ -156,79 +158,6 @@ pass_env() {
       say "warning: --env $var: not set here, so not passed"
     fi
   done
-}
-
-# After a session: git metadata the agent made or changed in the work dir and the --mount
-# folders (a .git folder or file, also at its top, a file in an existing .git, a bare
-# repository's HEAD) would run its config and hooks in any git command you start there. Folders
-# that could not be searched (the agent may have made them unreadable) are counted, in one line.
-warn_new_git_dirs() {
-  local since="$1" path
-  GIT_FOUND=()
-  git_metadata_in "$WORK_DIR" "$since" "the work dir"
-  for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
-    git_metadata_in "$path" "$since" "the --mount folder $path"
-  done
-  if [ "${#GIT_FOUND[@]}" -gt 0 ]; then
-    say "WARNING: the agent created or changed git metadata in ${#GIT_FOUND[@]} place(s); git commands run"
-    say "there would run what it wrote (config, hooks). Inspect them before you run git there, or remove them:"
-    # %q: a name cannot carry terminal control codes to your screen.
-    for path in "${GIT_FOUND[@]}"; do printf '  %q\n' "$path" >&2; done
-  fi
-}
-
-# git_metadata_in ROOT SINCE WHERE: adds to GIT_FOUND the git metadata made or changed since the
-# file SINCE in the folder ROOT (WHERE names it in the line about unreadable folders).
-git_metadata_in() {
-  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line
-  if [ "$root" = "$WORK_DIR" ]; then
-    # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
-    [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
-    # git=track's agent repository: the agent's by design (fetch reads it; see cxgen's docs/security.md).
-    ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
-  fi
-  # Every .git (without entering it) and every new HEAD elsewhere; a .git counts when it, or
-  # anything inside it, is new. (find's messages in English: unreadable_summary reads them.)
-  while IFS= read -r -d '' line; do
-    case "$line" in
-      */HEAD) line="${line%/HEAD}"; GIT_FOUND+=("$root/${line#./}") ;;
-      *) [ -z "$(LC_ALL=C find "$root/${line#./}" -cnewer "$since" -print -quit 2>>"$errors")" ] || GIT_FOUND+=("$root/${line#./}") ;;
-    esac
-  done < <(cd "$root" && LC_ALL=C find . \( -path "$(glob_quote "$skip")" -prune \) \
-    -o \( -path "$(glob_quote "$agent_repo")" -prune \) -o \( -name .git -print0 -prune \) \
-    -o \( -name HEAD -type f -cnewer "$since" -print0 \) 2>>"$errors")
-  [ ! -s "$errors" ] || unreadable_summary "$errors" "$root" "$3"
-  rm -f "$errors"
-}
-
-# unreadable_summary ERRORS ROOT WHERE: one line for find's errors in ROOT, a line per folder it
-# could not enter ("find: './x': Permission denied"; BSD's: "find: ./x: Permission denied"),
-# naming the first.
-unreadable_summary() {
-  local count=0 first="" line
-  while IFS= read -r line; do
-    count=$((count + 1))
-    [ "$count" -eq 1 ] || continue
-    line="${line#find: }"
-    case "$line" in
-      "'"*"': "*) line="${line#\'}"; first="${line%"': "*}" ;;
-      *": "*) first="${line%: *}" ;;
-      *) first="$line" ;;
-    esac
-    case "$first" in ./*) first="$2/${first#./}" ;; esac
-  done <"$1"
-  say "WARNING: $count folder(s) in $3 could not be searched for git metadata (unreadable: the agent may hide a repository there), the first: $(printf '%q' "$first")"
-}
-
-# glob_quote TEXT: TEXT with find -path's pattern characters escaped.
-glob_quote() {
-  local text="$1" out="" char
-  while [ -n "$text" ]; do
-    char="${text:0:1}"
-    text="${text:1}"
-    case "$char" in [][*?\\]) out="$out\\$char" ;; *) out="$out$char" ;; esac
-  done
-  printf '%s' "$out"
 }
 
 run_sandbox() {

@@ -14,6 +14,7 @@ check_mounts() {
     path=$(safe_path --mount "$given")
     [ -d "$path" ] || die "--mount: not a folder: $path" "$EXIT_USAGE"
     refuse_shared_folder --mount "$path"
+    refuse_system_tree --mount "$path"
     if [ -n "${WORKSPACE_ROOT_DIR:-}" ]; then
       root=$(safe_path WORKSPACE_ROOT_DIR "$WORKSPACE_ROOT_DIR")
       is_inside "$path" "$root" || die "--mount: $path is outside WORKSPACE_ROOT_DIR ($root)" "$EXIT_USAGE"
@@ -33,24 +34,70 @@ check_mounts() {
 # protected) there, would give the agent what was not asked.
 mount_apart() {
   local path="$1" other
-  mount_overlap "$path" "$PROJECT_DIR" "the project"
-  mount_overlap "$path" "$WORK_DIR" "the work dir"
-  [ -z "$SESSIONS_PATH" ] || mount_overlap "$path" "$SESSIONS_PATH" "the --sessions-path folder"
+  OVERLAP_PATHS=() OVERLAP_WHATS=()
+  overlap_with "$path" "$PROJECT_DIR" "the project"
+  overlap_with "$path" "$WORK_DIR" "the work dir"
+  [ -z "$SESSIONS_PATH" ] || overlap_with "$path" "$SESSIONS_PATH" "the --sessions-path folder"
   other=$(state_folder)
-  mount_overlap "$path" "$other" "cxgen's state folder"
+  overlap_with "$path" "$other" "cxgen's state folder"
   for other in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
-    mount_overlap "$path" "$other" "another --mount"
+    overlap_with "$path" "$other" "another --mount"
   done
   for other in ${DEFAULT_READONLY_MOUNTS[@]+"${DEFAULT_READONLY_MOUNTS[@]}"}; do
     other=$(safe_path "readonly_mounts (saved answer; change it with cxgen update --data readonly_mounts='[...]')" "$other")
-    mount_overlap "$path" "$other" "a read-only mount"
+    overlap_with "$path" "$other" "a read-only mount"
   done
   for other in ${READONLY_MOUNTS[@]+"${READONLY_MOUNTS[@]}"}; do
     other=$(safe_path --read-only "$other")
-    mount_overlap "$path" "$other" "a read-only mount"
+    overlap_with "$path" "$other" "a read-only mount"
   done
   [ -z "$INIT_SCRIPT" ] || other=$(safe_path --init_script "$INIT_SCRIPT")
-  [ -z "$INIT_SCRIPT" ] || mount_overlap "$path" "$other" "the --init_script file"
+  [ -z "$INIT_SCRIPT" ] || overlap_with "$path" "$other" "the --init_script file"
+  mount_overlaps "$path"
+}
+
+# overlap_with PATH OTHER WHAT: refused at once when the names show it; mount_overlaps compares
+# identities.
+overlap_with() {
+  mount_overlap "$@"
+  OVERLAP_PATHS+=("$2") OVERLAP_WHATS+=("$3")
+}
+
+# mount_overlaps PATH: the same by identity: a second path to one folder (a bind mount of it, or
+# on a case-insensitive disk ~/src/API for ~/src/api) is that folder. PATH and OVERLAP_PATHS
+# with each of their folders up to /, as device:inode, in one stat call.
+mount_overlaps() {
+  local path args=() counts=() ids=() id i=0 k=0 n own others
+  for path in "$1" ${OVERLAP_PATHS[@]+"${OVERLAP_PATHS[@]}"}; do
+    n=0
+    # (One that does not exist yet, as cxgen's state folder, has no other path.)
+    while [ -e "${path:-/}" ]; do
+      args+=("${path:-/}")
+      n=$((n + 1))
+      [ -n "$path" ] || break
+      path="${path%/*}"
+    done
+    counts+=("$n")
+  done
+  while IFS= read -r id; do ids+=("$id"); done < <(stat -c '%d:%i' -- "${args[@]}" 2>/dev/null \
+    || stat -f '%d:%i' -- "${args[@]}" 2>/dev/null || echo failed)
+  [ "${#ids[@]}" -eq "${#args[@]}" ] || die "--mount: cannot compare $1 with the folders the sandbox mounts (stat failed); retry" "$EXIT_USAGE"
+  own=$'\n'"${ids[*]:0:${counts[0]}}"$'\n'
+  own="${own// /$'\n'}"
+  i="${counts[0]}"
+  for ((k = 1; k < ${#counts[@]}; k++)); do
+    if [ "${counts[k]}" -gt 0 ]; then
+      others=$'\n'"${ids[*]:i:${counts[k]}}"$'\n'
+      others="${others// /$'\n'}"
+      case "$own" in *$'\n'"${ids[i]}"$'\n'*)
+        die "--mount: refusing $1: it is inside ${OVERLAP_WHATS[k - 1]} (${OVERLAP_PATHS[k - 1]}) by another path to it; give a folder outside it" "$EXIT_USAGE" ;;
+      esac
+      case "$others" in *$'\n'"${ids[0]}"$'\n'*)
+        die "--mount: refusing $1: it holds ${OVERLAP_WHATS[k - 1]} (${OVERLAP_PATHS[k - 1]}) by another path to it; give a folder beside it" "$EXIT_USAGE" ;;
+      esac
+    fi
+    i=$((i + counts[k]))
+  done
 }
 
 # mount_overlap PATH OTHER WHAT: the one-line refusal when PATH is OTHER, lies in it or holds it.
@@ -90,9 +137,44 @@ add_writable_mounts() {
   local path list=""
   for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
     add_mount "$path" "/app$path"
+    protect_mounted_projects "$path"
     list="$list$path"$'\n'
   done
   DOCKER_ARGS+=(--label "org.cxgen.mounts=$list")
+}
+
+# Another cxgen project in a --mount folder (the folder itself, or one down to PROJECT_DEPTH
+# levels below it) runs its .codex/run on your host at its next ./run_in_container.sh, even
+# help: its control files are protected as this project's are (protect_project). find follows
+# no symlink and stops at that depth, so a huge tree stays cheap; deeper projects are only named
+# in the report after the session (warn_new_git_dirs).
+readonly PROJECT_DEPTH=2
+protect_mounted_projects() {
+  local codex errors
+  make_run_tmp
+  errors="$RUN_TMP/projects.err"
+  while IFS= read -r -d '' codex; do
+    if [ -e "$codex/run" ] || [ -L "$codex/run" ] || [ -e "${codex%/.codex}/run_in_container.sh" ]; then
+      protect_other_project "$1" "${codex%/.codex}"
+    fi
+  done < <(LC_ALL=C find "$1" -maxdepth "$((PROJECT_DEPTH + 1))" -name .codex -type d -prune -print0 2>"$errors")
+  [ ! -s "$errors" ] || say "WARNING: --mount $1: some folders could not be searched for cxgen projects (unreadable); a project there is not protected"
+}
+
+# protect_other_project MOUNT PROJECT: PROJECT's .codex, run_in_container.sh and answers
+# read-only, each folder between MOUNT and PROJECT a mount point (none can be renamed).
+protect_other_project() {
+  local path="$2" file
+  while [ "$path" != "$1" ]; do
+    refuse_symlink "$path"
+    pin "$path"
+    path="${path%/*}"
+  done
+  for file in run_in_container.sh .copier-answers.yml; do
+    refuse_symlink "$2/$file"
+    [ ! -e "$2/$file" ] || pin "$2/$file" ",readonly"
+  done
+  pin "$2/.codex" ",readonly"
 }
 
 # From the start on, this run's agent can write them: later runs treat symlinks there as its.

@@ -157,6 +157,23 @@ refuse_shared_folder() {
   done <<<"$OWN_FOLDERS"
 }
 
+# The system's own trees: no folder in them is the agent's to write (in root mode, /etc/cron.d or
+# /var/lib/docker would be root on your host). macOS's /private/var/folders holds the users'
+# temporary folders.
+readonly SYSTEM_TREES="/etc /usr /bin /sbin /lib /lib32 /lib64 /libx32 /boot /dev /proc /sys /run
+  /var /System /Library /private/etc /private/var"
+
+# refuse_system_tree WHAT PATH: the one-line refusal when PATH (physical) lies in a system tree.
+refuse_system_tree() {
+  local tree
+  case "$2/" in /private/var/folders/*) return 0 ;; esac
+  for tree in $SYSTEM_TREES; do
+    if is_inside "$2" "$tree"; then
+      die "$1: refusing $2: it lies in $tree, the system's own files, which no sandbox may write; give a folder of yours" "$EXIT_USAGE"
+    fi
+  done
+}
+
 # shared_folder_check WHAT PATH FOLDER WHY
 shared_folder_check() {
   [ -n "$3" ] && is_inside "$3" "$2" || return 0

@@ -25,6 +25,7 @@ start_session() {
   if [ -n "$SESSIONS_PATH" ]; then
     SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
     refuse_shared_folder --sessions-path "$SESSIONS_PATH"
+    refuse_system_tree --sessions-path "$SESSIONS_PATH"
     refuse_state_folder --sessions-path "$SESSIONS_PATH"
     confirm_writable "$SESSIONS_PATH"
     at_risk "$SESSIONS_PATH"

@@ -308,3 +308,105 @@ def test_no_mount_of_any_kind_reaches_cxgens_state(bash: Bash, tree: Path, what:
         },
     )
     assert (beside.returncode, beside.stderr) == (0, "")
+
+
+def scan_since(bash: Bash, tmp_path: Path, before: str, during: str) -> list[str]:
+    """The report's lines for a work dir where BEFORE ran before the session's marker and
+    DURING after it (shell code, in the work dir)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    code = f"""
+cd "{work}"
+{before}
+marker="$TMPDIR/start"; : >"$marker"
+sleep 0.01; touch "$TMPDIR/later"
+while ! [ "$TMPDIR/later" -nt "$marker" ]; do touch "$TMPDIR/later"; done
+{during}
+warn_new_git_dirs "$marker"
+"""
+    result = bash.run(
+        code,
+        libs=["paths.sh", "report.sh"],
+        constants={
+            "PROJECT_DIR": str(tmp_path / "project"),
+            "WORK_DIR": str(work),
+            "STATE_DIR": str(tmp_path / "state"),
+            "AGENT_GIT_DIR": str(tmp_path / "agent.git"),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr.splitlines()
+
+
+def test_a_bare_repository_that_was_there_is_reported_when_it_changed(
+    bash: Bash, tmp_path: Path
+) -> None:
+    before = "mkdir -p old.git/objects old.git/refs old.git/hooks same.git/objects same.git/refs; echo ref > old.git/HEAD; echo ref > same.git/HEAD"
+    lines = scan_since(bash, tmp_path, before, "echo x > old.git/hooks/post-receive")
+    assert "in 1 place(s)" in lines[0] and lines[2:] == [f"  {tmp_path}/work/old.git"]
+
+
+def test_a_new_repository_whose_head_is_a_symlink_is_reported(bash: Bash, tmp_path: Path) -> None:
+    during = "mkdir -p fake/objects fake/refs/heads && ln -s refs/heads/main fake/HEAD"
+    lines = scan_since(bash, tmp_path, "", during)
+    assert lines[2:] == [f"  {tmp_path}/work/fake"]
+
+
+def test_changed_run_code_at_any_depth_is_reported(bash: Bash, tmp_path: Path) -> None:
+    before = "mkdir -p a/b/c/p/.codex/run/lib q/.codex/run; touch a/b/c/p/.codex/run/lib/core.sh q/run_in_container.sh"
+    during = "echo x >> a/b/c/p/.codex/run/lib/core.sh; mkdir -p n/.codex/skills/evil; touch n/.copier-answers.yml"
+    lines = scan_since(bash, tmp_path, before, during)
+    work = tmp_path / "work"
+    assert "cxgen's run code or skills in 3 place(s)" in lines[0], lines
+    assert sorted(lines[2:]) == sorted(
+        [f"  {work}/a/b/c/p/.codex/run", f"  {work}/n/.codex/skills", f"  {work}/n/.copier-answers.yml"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ("/etc/cron.d", True),
+        ("/usr/local/bin", True),
+        ("/var/lib/docker", True),
+        ("/private/var/db", True),
+        ("/Library/x", True),
+        ("/private/var/folders/ab/T/x", False),
+        ("/srv/data/x", False),
+        ("/variant", False),
+    ],
+)
+def test_the_systems_trees_are_refused(bash: Bash, tmp_path: Path, path: str, refused: bool) -> None:
+    result = bash.run(
+        'refuse_system_tree --mount "$1"; echo fine',
+        path,
+        libs=["paths.sh"],
+        constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
+    )
+    if refused:
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert f"--mount: refusing {path}: it lies in /" in result.stderr
+    else:
+        assert (result.returncode, result.stdout) == (0, "fine\n"), result.stderr
+
+
+def test_overlaps_are_decided_by_identity(bash: Bash, tmp_path: Path) -> None:
+    """mount_overlaps compares device:inode of each path and its folders (here the same folder
+    by name: the names' check is skipped, as a second path to it would pass it)."""
+    (tmp_path / "project/sub").mkdir(parents=True)
+    (tmp_path / "beside").mkdir()
+    code = 'OVERLAP_PATHS=("$1") OVERLAP_WHATS=("the project"); mount_overlaps "$2"; echo fine'
+    for path, words in (
+        ("project/sub", "it is inside the project"),
+        ("", "it holds the project"),
+        ("beside", ""),
+    ):
+        result = bash.run(
+            code, str(tmp_path / "project"), str(tmp_path / path).rstrip("/"),
+            libs=["paths.sh", "folders.sh"],
+            constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
+        )  # fmt: skip
+        if words:
+            assert result.returncode == 2 and f"{words} ({tmp_path}/project) by another path" in result.stderr
+        else:
+            assert (result.returncode, result.stdout) == (0, "fine\n"), result.stderr

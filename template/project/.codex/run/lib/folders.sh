@@ -64,16 +64,21 @@ overlap_with() {
 }
 
 # mount_overlaps PATH: the same by identity: a second path to one folder (a bind mount of it, or
-# on a case-insensitive disk ~/src/API for ~/src/api) is that folder. PATH and OVERLAP_PATHS
-# with each of their folders up to /, as device:inode, in one stat call.
+# on a case-insensitive disk ~/src/API for ~/src/api) is that folder. PATH, the mount points
+# below it (Docker mounts them with it) and OVERLAP_PATHS with each of their folders up to /, as
+# device:inode, in one stat call.
 mount_overlaps() {
-  local path args=() counts=() ids=() id i=0 k=0 n own others
+  local path args=() counts=() ids=() id i k n=0 own holds others
+  sub_mounts "$1"
+  for path in "$1" ${SUB_MOUNTS[@]+"${SUB_MOUNTS[@]}"}; do
+    [ ! -e "$path" ] || { args+=("$path"); n=$((n + 1)); }
+  done
+  counts+=("$n")
   for path in "$1" ${OVERLAP_PATHS[@]+"${OVERLAP_PATHS[@]}"}; do
     n=0
     # (One that does not exist yet, as cxgen's state folder, has no other path.)
     while [ -e "${path:-/}" ]; do
-      args+=("${path:-/}")
-      n=$((n + 1))
+      args+=("${path:-/}") n=$((n + 1))
       [ -n "$path" ] || break
       path="${path%/*}"
     done
@@ -82,22 +87,34 @@ mount_overlaps() {
   while IFS= read -r id; do ids+=("$id"); done < <(stat -c '%d:%i' -- "${args[@]}" 2>/dev/null \
     || stat -f '%d:%i' -- "${args[@]}" 2>/dev/null || echo failed)
   [ "${#ids[@]}" -eq "${#args[@]}" ] || die "--mount: cannot compare $1 with the folders the sandbox mounts (stat failed); retry" "$EXIT_USAGE"
-  own=$'\n'"${ids[*]:0:${counts[0]}}"$'\n'
-  own="${own// /$'\n'}"
-  i="${counts[0]}"
-  for ((k = 1; k < ${#counts[@]}; k++)); do
+  holds=$'\n'"${ids[*]:0:${counts[0]}}"$'\n' own=$'\n'"${ids[*]:${counts[0]}:${counts[1]}}"$'\n'
+  i=$((counts[0] + counts[1]))
+  for ((k = 2; k < ${#counts[@]}; k++)); do
     if [ "${counts[k]}" -gt 0 ]; then
       others=$'\n'"${ids[*]:i:${counts[k]}}"$'\n'
-      others="${others// /$'\n'}"
-      case "$own" in *$'\n'"${ids[i]}"$'\n'*)
-        die "--mount: refusing $1: it is inside ${OVERLAP_WHATS[k - 1]} (${OVERLAP_PATHS[k - 1]}) by another path to it; give a folder outside it" "$EXIT_USAGE" ;;
+      case "${own// /$'\n'}" in *$'\n'"${ids[i]}"$'\n'*)
+        die "--mount: refusing $1: it is inside ${OVERLAP_WHATS[k - 2]} (${OVERLAP_PATHS[k - 2]}) by another path to it; give a folder outside it" "$EXIT_USAGE" ;;
       esac
-      case "$others" in *$'\n'"${ids[0]}"$'\n'*)
-        die "--mount: refusing $1: it holds ${OVERLAP_WHATS[k - 1]} (${OVERLAP_PATHS[k - 1]}) by another path to it; give a folder beside it" "$EXIT_USAGE" ;;
-      esac
+      for id in ${holds//$'\n'/ }; do
+        case "${others// /$'\n'}" in *$'\n'"$id"$'\n'*)
+          die "--mount: refusing $1: it holds ${OVERLAP_WHATS[k - 2]} (${OVERLAP_PATHS[k - 2]}) by another path to it; give a folder beside it" "$EXIT_USAGE" ;;
+        esac
+      done
     fi
     i=$((i + counts[k]))
   done
+}
+
+# sub_mounts PATH: sets SUB_MOUNTS, the mount points below PATH (Linux's /proc/self/mountinfo,
+# its fifth field, octal-escaped; none where it is missing).
+sub_mounts() {
+  local point
+  SUB_MOUNTS=()
+  [ -r /proc/self/mountinfo ] || return 0
+  while read -r _ _ _ _ point _; do
+    printf -v point '%b' "$point"
+    ! is_below "$point" "$1" || SUB_MOUNTS+=("$point")
+  done </proc/self/mountinfo
 }
 
 # mount_overlap PATH OTHER WHAT: the one-line refusal when PATH is OTHER, lies in it or holds it.

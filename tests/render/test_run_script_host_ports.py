@@ -151,3 +151,21 @@ def test_help_names_the_option(project: Path) -> None:
         check=False,
     )
     assert "--host-port PORT" in result.stdout and "host.docker.internal:PORT" in result.stdout
+
+
+@pytest.mark.parametrize("driver", ["macvlan", "ipvlan", "overlay"])
+def test_host_ports_are_refused_on_a_network_whose_gateway_is_not_this_machine(
+    project: Path, tmp_path: Path, driver: str
+) -> None:
+    """On a macvlan or ipvlan network the gateway is the LAN's router: a host port would open
+    that port of the router. Refused before anything starts."""
+    (tmp_path / "network").write_text(f"false 192.168.1.1 {driver}\n")
+    result = run(project, tmp_path, "exec", "--network", "lan", "--", "true")
+    assert result.returncode == 2, result.stderr
+    assert f"network lan has the driver {driver}" in result.stderr
+    assert argv_of(tmp_path) == []
+    # A bridge, named so by Docker: as before.
+    (tmp_path / "network").write_text("false 10.89.0.1 bridge\n")
+    result = run(project, tmp_path, "exec", "--network", "lan", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert add_hosts(argv_of(tmp_path)) == ["host.docker.internal:10.89.0.1"]

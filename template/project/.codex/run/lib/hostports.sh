@@ -23,6 +23,10 @@ session_host_ports() {
 # host_port_args: the name and the firewall's ports, at GATEWAY (docker_gateway's; on a default
 # bridge that names none, Docker's host-gateway, docker0's address: the same).
 host_port_args() {
+  # Only a bridge's gateway is this machine: a macvlan's or ipvlan's is your LAN's router.
+  if [ -n "${NETWORK_DRIVER:-}" ] && [ "$NETWORK_DRIVER" != bridge ]; then
+    die "host ports (--host-port, host_ports): network ${NETWORK:-bridge} has the driver $NETWORK_DRIVER, whose gateway is not this machine (on macvlan or ipvlan, your LAN's router); use a bridge network" "$EXIT_USAGE"
+  fi
   DOCKER_ARGS+=(--add-host "host.docker.internal:${GATEWAY:-host-gateway}" -e "CXGEN_HOST_PORTS=${SESSION_HOST_PORTS[*]}")
   [ -z "$GATEWAY" ] || host_ports_listening
 }

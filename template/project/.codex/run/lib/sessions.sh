@@ -46,6 +46,7 @@ docker_gateway() {
   # Asked early when it could be (start_sandbox_queries), else now.
   if [ -n "${NETWORK_PID:-}" ] && network_waited; then IFS= read -r facts <"$RUN_TMP/network" || true; fi
   [ -n "$facts" ] || docker_query facts network inspect "$network" --format "$NETWORK_FACTS"
+  NETWORK_DRIVER="${facts##* }"
   if [ "${facts%% *}" = true ] && [ "${#PORTS[@]}" -gt 0 ]; then
     if [ "$LOGIN" = yes ] && [ "$LOGIN_PORT" -ne 0 ]; then
       say "warning: login: Docker publishes no port from network $network, which is internal (--internal), so the sign-in callback cannot reach the sandbox; sign in on another --network, or with login --device"
@@ -61,8 +62,8 @@ docker_gateway() {
   die "Docker network ${NETWORK:-bridge} has no IPv4 gateway, which --port and --host-port need (nothing can be published from it, nor this machine reached)" "$EXIT_USAGE"
 }
 
-# What docker_gateway asks of the network: internal or not, and its gateways.
-readonly NETWORK_FACTS='{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}'
+# What docker_gateway asks of the network: internal or not, its gateways, its driver.
+readonly NETWORK_FACTS='{{.Internal}} {{range .IPAM.Config}}{{.Gateway}} {{end}}{{.Driver}}'
 
 # gateway_wanted: this session needs the network's gateway (--port, host ports).
 gateway_wanted() {

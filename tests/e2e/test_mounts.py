@@ -291,6 +291,14 @@ printf "$3" >> "/app$2/a/b/deep/.codex/run/lib/core.sh" && echo "deep written"
     # The deeper project is named in the report.
     assert "created or changed cxgen's run code or skills in 1 place(s)" in result.stderr
     assert f"  {str(deep).replace(' ', chr(92) + ' ')}/.codex/run" in result.stderr.splitlines()
+    # The outside review's repro: --mount of the other project itself.
+    result = as_user(
+        project, root, "exec", "--mount", str(top), "--yes", "--", "bash", "-c",
+        f'printf "{plant}" >> "/app{top}/.codex/run/lib/core.sh" || echo refused',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["refused"]
+    assert control_files(top) == before[top]
 
 
 def test_bare_repositories_the_agent_changes_or_makes_are_reported(

@@ -171,6 +171,8 @@ protect_mounted_projects() {
   make_run_tmp
   errors="$RUN_TMP/projects.err"
   while IFS= read -r -d '' codex; do
+    # (The pins' label is one path a line.)
+    case "$codex" in *$'\n'* | *$'\r'*) die "--mount $1: refusing $(printf '%q' "$codex"): a path with a newline, which cannot be protected; rename it and retry" "$EXIT_USAGE" ;; esac
     if [ -e "$codex/run" ] || [ -L "$codex/run" ] || [ -e "${codex%/.codex}/run_in_container.sh" ]; then
       protect_other_project "$1" "${codex%/.codex}"
     fi

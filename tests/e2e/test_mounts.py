@@ -311,7 +311,8 @@ def test_bare_repositories_the_agent_changes_or_makes_are_reported(
     chown_tree(one)
     script = r"""
 cd "/app$1"
-printf '#!/bin/sh\necho hooked\n' > remote.git/hooks/post-receive && chmod +x remote.git/hooks/post-receive
+hook=remote.git/hooks/post-receive
+printf '#!/bin/sh\necho hooked\n' > "$hook" && chmod +x "$hook"
 mkdir -p fake/objects fake/refs/heads && ln -s refs/heads/main fake/HEAD
 printf '[core]\n\tbare = false\n\tfsmonitor = "echo ran; false"\n' > fake/config
 echo planted

@@ -341,7 +341,10 @@ warn_new_git_dirs "$marker"
 def test_a_bare_repository_that_was_there_is_reported_when_it_changed(
     bash: Bash, tmp_path: Path
 ) -> None:
-    before = "mkdir -p old.git/objects old.git/refs old.git/hooks same.git/objects same.git/refs; echo ref > old.git/HEAD; echo ref > same.git/HEAD"
+    before = (
+        "mkdir -p old.git/objects old.git/refs old.git/hooks same.git/objects same.git/refs;"
+        " echo ref > old.git/HEAD; echo ref > same.git/HEAD"
+    )
     lines = scan_since(bash, tmp_path, before, "echo x > old.git/hooks/post-receive")
     assert "in 1 place(s)" in lines[0] and lines[2:] == [f"  {tmp_path}/work/old.git"]
 
@@ -353,13 +356,23 @@ def test_a_new_repository_whose_head_is_a_symlink_is_reported(bash: Bash, tmp_pa
 
 
 def test_changed_run_code_at_any_depth_is_reported(bash: Bash, tmp_path: Path) -> None:
-    before = "mkdir -p a/b/c/p/.codex/run/lib q/.codex/run; touch a/b/c/p/.codex/run/lib/core.sh q/run_in_container.sh"
-    during = "echo x >> a/b/c/p/.codex/run/lib/core.sh; mkdir -p n/.codex/skills/evil; touch n/.copier-answers.yml"
+    before = (
+        "mkdir -p a/b/c/p/.codex/run/lib q/.codex/run;"
+        " touch a/b/c/p/.codex/run/lib/core.sh q/run_in_container.sh"
+    )
+    during = (
+        "echo x >> a/b/c/p/.codex/run/lib/core.sh; mkdir -p n/.codex/skills/evil;"
+        " touch n/.copier-answers.yml"
+    )
     lines = scan_since(bash, tmp_path, before, during)
     work = tmp_path / "work"
     assert "cxgen's run code or skills in 3 place(s)" in lines[0], lines
     assert sorted(lines[2:]) == sorted(
-        [f"  {work}/a/b/c/p/.codex/run", f"  {work}/n/.codex/skills", f"  {work}/n/.copier-answers.yml"]
+        [
+            f"  {work}/a/b/c/p/.codex/run",
+            f"  {work}/n/.codex/skills",
+            f"  {work}/n/.copier-answers.yml",
+        ]
     )
 
 
@@ -376,7 +389,9 @@ def test_changed_run_code_at_any_depth_is_reported(bash: Bash, tmp_path: Path) -
         ("/variant", False),
     ],
 )
-def test_the_systems_trees_are_refused(bash: Bash, tmp_path: Path, path: str, refused: bool) -> None:
+def test_the_systems_trees_are_refused(
+    bash: Bash, tmp_path: Path, path: str, refused: bool
+) -> None:
     result = bash.run(
         'refuse_system_tree --mount "$1"; echo fine',
         path,
@@ -407,6 +422,9 @@ def test_overlaps_are_decided_by_identity(bash: Bash, tmp_path: Path) -> None:
             constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
         )  # fmt: skip
         if words:
-            assert result.returncode == 2 and f"{words} ({tmp_path}/project) by another path" in result.stderr
+            assert (
+                result.returncode == 2
+                and f"{words} ({tmp_path}/project) by another path" in result.stderr
+            )
         else:
             assert (result.returncode, result.stdout) == (0, "fine\n"), result.stderr

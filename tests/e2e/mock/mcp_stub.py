@@ -1,9 +1,10 @@
 """A tiny MCP server for the tests: JSON-RPC 2.0 over stdio, one message per line.
 
 It answers initialize, tools/list and tools/call (and ping); its tools say where it runs
-(`whoami`: uid, gid, hostname, network namespace) and probe the network from there (`http`: a
-GET, `dns`: a query sent straight to a DNS server, `connect`: a TCP connection), so a test
-learns what the server can reach. Python's standard library only.
+(`whoami`: uid, gid, hostname, network namespace, address) and probe the network from there
+(`http`: a GET, `dns`: a query sent straight to a DNS server, `connect`: a TCP connection,
+`listen`: a port to connect to), so a test learns what the server can reach and what reaches
+it. Python's standard library only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ TOOLS = {
     "http": "GET the url argument; the body or the error",
     "dns": "send a query for name straight to server (an address) on port 53",
     "connect": "open a TCP connection to host:port",
+    "listen": "accept TCP connections on port (every address), for as long as the server runs",
 }
 
 
@@ -32,6 +35,7 @@ def whoami(_: dict[str, Any]) -> str:
             "gid": os.getgid(),
             "hostname": socket.gethostname(),
             "netns": str(Path("/proc/self/ns/net").readlink()),
+            "address": socket.gethostbyname(socket.gethostname()),
             "pid": os.getpid(),
         }
     )
@@ -65,6 +69,18 @@ def connect(args: dict[str, Any]) -> str:
             return "connected"
     except OSError as error:
         return f"failed {type(error).__name__}: {error}"
+
+
+def listen(args: dict[str, Any]) -> str:
+    server = socket.create_server(("", int(args["port"])))
+
+    def accept() -> None:
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return "listening"
 
 
 def answer(message: dict[str, Any]) -> dict[str, Any] | None:

@@ -107,7 +107,7 @@ mcp_pull() {
 mcp_wait_sandbox() {
   local tries=3000
   while [ "$tries" -gt 0 ]; do
-    sandbox=$(docker ps -q --filter "label=org.cxgen.launch=$LAUNCH_ID" --filter status=running \
+    sandbox=$(docker ps --filter "label=org.cxgen.launch=$LAUNCH_ID" --filter status=running \
       --format '{{.Names}}' 5>&-)
     [ -z "$sandbox" ] || return 0
     tries=$((tries - 1))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -32,6 +34,7 @@ from tests.e2e.conftest import (
     docker_lock,
     generate,
 )
+from tests.e2e.waiting import wait_until
 
 STUB = Path(__file__).resolve().parent / "mock/mcp_stub.py"
 # The agent's side, copied into each project (see its docstring).
@@ -210,3 +213,125 @@ def test_the_sandbox_and_its_server_cannot_reach_each_other(mcp_sandbox: Sandbox
         " && ! command -v docker && echo no-docker"
     )
     assert result.stdout.strip() == "no-docker", result.stdout + result.stderr
+
+
+# A session that has used its server (so both of its containers are up), says so in the work
+# dir, and waits (exec: ^C reaches sleep, as a terminal's ^C reaches the agent).
+WAITING = "cxgen-mcp probe </dev/null >/dev/null && touch {marker} && exec sleep 600"
+
+
+def start_waiting(sandbox: Sandbox, name: str, *options: str) -> subprocess.Popen[str]:
+    """The run script with WAITING, in a process group of its own (where a terminal's ^C goes);
+    returns once the session has used its server."""
+    marker = f"ready-{name}"
+    command, env = sandbox.command(
+        "exec", *options, "--", "bash", "-c", WAITING.format(marker=marker), name=name
+    )
+    # Its output in a file: once it is killed, the session's orphaned docker client holds it.
+    with (sandbox.project.parent / f"{name}.err").open("w") as errors:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=errors,
+            stderr=errors,
+            text=True,
+            start_new_session=True,
+        )
+    wait_until((sandbox.project / marker).exists, "the session to use its server", watch=process)
+    assert len(containers("session", name)) >= 2  # the wall, the server
+    return process
+
+
+def test_the_servers_end_with_the_session(mcp_sandbox: Sandbox) -> None:
+    name = session_name("end")
+    call(mcp_sandbox, "probe", name=name)
+    # Removed by the run script before it exits.
+    assert containers("session", name) == []
+    # ^C: the session ends, and its servers with it.
+    name = session_name("int")
+    process = start_waiting(mcp_sandbox, name)
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=120)
+    assert containers("session", name) == []
+    assert docker("ps", "-aq", "--filter", f"name=^{name}$").stdout.strip() == ""
+
+
+def test_a_killed_run_script_leaves_nothing_once_its_session_ends(mcp_sandbox: Sandbox) -> None:
+    """kill -9 of the run script: the session goes on, served; when it ends, its servers' jobs
+    remove their containers themselves. A kept one's, left behind, go with destroy."""
+    name = session_name("kill")
+    process = start_waiting(mcp_sandbox, name)
+    process.kill()
+    process.wait(timeout=60)
+    assert len(containers("session", name)) >= 2
+    docker("stop", name)
+    wait_until(lambda: containers("session", name) == [], "the servers to end with the session")
+    # Kept: after a kill -9, and the session stopped by hand, destroy removes what is left.
+    name = session_name("keep")
+    process = start_waiting(mcp_sandbox, name, "--keep")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    docker("stop", name)
+    destroyed = mcp_sandbox.run("destroy", name)
+    assert destroyed.returncode == 0, destroyed.stderr
+    wait_until(lambda: containers("session", name) == [], "destroy to remove the servers")
+
+
+def test_a_kept_session_gets_its_servers_again_on_attach(mcp_sandbox: Sandbox) -> None:
+    name = session_name("attach")
+    first = call(mcp_sandbox, "probe", ("whoami", {}), name=name)
+    assert first["results"]  # (and the session is not kept: gone)
+    kept = mcp_sandbox.run(
+        "exec",
+        "--keep",
+        "--",
+        "python3",
+        f"/app{mcp_sandbox.project}/mcp_client.py",
+        "probe",
+        "[]",
+        name=f"{name}-k",
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert containers("session", f"{name}-k") == []
+    resumed = mcp_sandbox.run("attach", f"{name}-k", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert again["server"] == "cxgen-mcp-stub" and again["whoami"]["uid"] == 65533
+    assert containers("session", f"{name}-k") == []
+    destroyed = mcp_sandbox.run("destroy", f"{name}-k")
+    assert destroyed.returncode == 0, destroyed.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "server evil --privileged",
+        "server evil -v/:/host",
+        "server evil mcp/x;touch${IFS}/tmp/pwned",
+        "server evil mcp/x $(touch /tmp/pwned)",
+        "server ../evil mcp/x",
+        "server e\x1b]0;pwned\x07 mcp/x",
+        "allow fine evil.example/path",
+        "allow fine *",
+        "allow nobody example.com",
+    ],
+)
+def test_a_hostile_declaration_is_refused_before_anything_starts(
+    base_image: str, topology: Topology, tmp_path: Path, line: str
+) -> None:
+    project = generate(tmp_path / "project", base_image)
+    (project / ".codex/sandbox/mcp-servers.txt").write_text(f"server fine mcp/fine\n{line}\n")
+    chown_tree(project)
+    sandbox = Sandbox(project, "", topology.network)
+    name = session_name("hostile")
+    result = sandbox.run("exec", "--", "true", name=name, env={"CXGEN_ACCEPT_CHANGES": "1"})
+    assert result.returncode == 2, result.stderr
+    errors = [text for text in result.stderr.splitlines() if "error:" in text]
+    assert len(errors) == 1 and result.stderr.endswith(errors[0] + "\n"), result.stderr
+    assert errors[0].startswith("cxgen: error: .codex/sandbox/mcp-servers.txt:2: "), errors
+    assert "\x1b" not in result.stderr
+    # Nothing was built or started.
+    assert "building" not in result.stderr
+    assert docker("ps", "-aq", "--filter", f"label=org.cxgen.project={project}").stdout == ""
+    assert containers("session", name) == []

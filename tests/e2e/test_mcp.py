@@ -215,9 +215,13 @@ def test_the_sandbox_and_its_server_cannot_reach_each_other(mcp_sandbox: Sandbox
     assert result.stdout.strip() == "no-docker", result.stdout + result.stderr
 
 
-# A session that has used its server (so both of its containers are up), says so in the work
-# dir, and waits (exec: ^C reaches sleep, as a terminal's ^C reaches the agent).
-WAITING = "cxgen-mcp probe </dev/null >/dev/null && touch {marker} && exec sleep 600"
+# A session that has used its server (so its wall is up, and a server container was started),
+# says so in the work dir, and waits (exec: ^C reaches sleep, as a terminal's ^C reaches the
+# agent).
+WAITING = (
+    "echo '{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\"}}' | cxgen-mcp probe"
+    " | grep -q result && touch {marker} && exec sleep 600"
+)
 
 
 def start_waiting(sandbox: Sandbox, name: str, *options: str) -> subprocess.Popen[str]:
@@ -239,7 +243,7 @@ def start_waiting(sandbox: Sandbox, name: str, *options: str) -> subprocess.Pope
             start_new_session=True,
         )
     wait_until((sandbox.project / marker).exists, "the session to use its server", watch=process)
-    assert len(containers("session", name)) >= 2  # the wall, the server
+    assert containers("session", name)
     return process
 
 
@@ -264,7 +268,7 @@ def test_a_killed_run_script_leaves_nothing_once_its_session_ends(mcp_sandbox: S
     process = start_waiting(mcp_sandbox, name)
     process.kill()
     process.wait(timeout=60)
-    assert len(containers("session", name)) >= 2
+    assert containers("session", name)
     docker("stop", name)
     wait_until(lambda: containers("session", name) == [], "the servers to end with the session")
     # Kept: after a kill -9, and the session stopped by hand, destroy removes what is left.
@@ -334,4 +338,94 @@ def test_a_hostile_declaration_is_refused_before_anything_starts(
     # Nothing was built or started.
     assert "building" not in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=org.cxgen.project={project}").stdout == ""
+    assert containers("session", name) == []
+
+
+@pytest.fixture(scope="session")
+def agents_sandbox(
+    claude_image: str,
+    topology: Topology,
+    stub_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Sandbox:
+    """Real codex and claude, with both kinds of MCP server: the stand-in as a stdio server in
+    the project (claude's .mcp.json, codex's config.toml in the agent home), and two
+    containerised ones, `probe` and `mirror` (in .mcp.json too, as `sibling`, for claude mcp
+    list, which reads no --mcp-config)."""
+    project = tmp_path_factory.mktemp("mcp-agents") / "project"
+    project.mkdir()
+    generate(
+        project,
+        claude_image,
+        agents=["codex", "claude"],
+        default_agent="claude",
+        apt_packages=[],
+        allowed_domains=[],
+    )
+    stub = f"/app{project}/mcp_stub.py"
+    shutil.copy(STUB, project / "mcp_stub.py")
+    servers = {
+        "stub": {"command": "python3", "args": [stub]},
+        "sibling": {"command": "cxgen-mcp", "args": ["mirror"]},
+    }
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": servers}))
+    (project / ".codex/.environment/config.toml").write_text(
+        f'[mcp_servers.stub]\ncommand = "python3"\nargs = ["{stub}"]\n'
+    )
+    image = stub_images["plain"]
+    (project / ".codex/sandbox/mcp-servers.txt").write_text(
+        f"server probe {image}\nserver mirror {image}\n"
+    )
+    chown_tree(project)
+    accept(project)
+    return Sandbox(project, build(project), topology.network)
+
+
+def test_real_claude_and_codex_list_both_kinds(agents_sandbox: Sandbox) -> None:
+    """claude mcp list starts each server and says whether it connected: the project's stdio
+    server, and a containerised one through cxgen-mcp. codex mcp list shows the agent home's
+    server and the image's (its system config), as codex starts them."""
+    listed = agents_sandbox.run("exec", "--", "claude", "mcp", "list", timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    lines = {line.split(":")[0]: line for line in listed.stdout.splitlines() if ": " in line}
+    assert lines["stub"].endswith("- ✔ Connected"), listed.stdout
+    assert lines["sibling"] == "sibling: cxgen-mcp mirror - ✔ Connected", listed.stdout
+    listed = agents_sandbox.run("exec", "--", "codex", "mcp", "list", "--json", timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    transports = {server["name"]: server["transport"] for server in json.loads(listed.stdout)}
+    assert transports["stub"]["command"] == "python3"
+    for name in ("probe", "mirror"):
+        assert (transports[name]["command"], transports[name]["args"]) == ("cxgen-mcp", [name])
+
+
+def test_claude_started_by_the_run_script_connects_the_image_servers(
+    agents_sandbox: Sandbox,
+) -> None:
+    """The run command's --mcp-config= adds the image's servers to claude's own (the project's
+    stdio server connects too), and the words after it stay claude's (-p and the prompt).
+    Without a login, claude stops after its servers' start; the session is stopped once its
+    debug log says they connected. (`mirror` is left out: .mcp.json's `sibling` is a second
+    client of it, and a server takes one client at a time.)"""
+    name = session_name("claude")
+    debug = agents_sandbox.project / f"{name}.log"
+    command, env = agents_sandbox.command(
+        "run", "--", "-p", "hello", f"--debug-file=/app{debug}", name=name
+    )
+    with (agents_sandbox.project.parent / f"{name}.err").open("w") as errors:
+        process = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, text=True
+        )
+
+    def connected() -> bool:
+        text = debug.read_text() if debug.exists() else ""
+        return all(
+            f'MCP server "{server}": Successfully connected' in text
+            for server in ("probe", "stub")
+        )
+
+    try:
+        wait_until(connected, "claude to connect its MCP servers", watch=process)
+    finally:
+        agents_sandbox.run("stop", name)
+        process.wait(timeout=120)
     assert containers("session", name) == []

@@ -117,20 +117,16 @@ mcp_wait_sandbox() {
 }
 
 # mcp_connections I: one connection at a time: the listener in the sandbox (cxgen-mcp --listen,
-# as nobody there) and a fresh server container, joined by the FIFO; again after each, until
-# the session ends. A server that cannot start, or a listener that fails three times running,
-# ends it.
+# as nobody there) and, once its client has said something, a container of the server, joined by
+# the FIFO; again after each, until the session ends. A server that cannot start, or a listener
+# that fails three times running, ends it.
 mcp_connections() {
   local count=0 failures=0 statuses server words=()
   read -r -a words <<<"${MCP_ARGS[$1]}" || true
   while mcp_running; do
     count=$((count + 1))
     server="$wall-$count"
-    mcp_listener | docker run -i --rm --init --name "$server" "${labels[@]}" \
-      --network "container:$wall" --user "$MCP_UID:$MCP_UID" --cap-drop ALL \
-      --security-opt no-new-privileges --pids-limit 256 --memory 1g --read-only \
-      --tmpfs /tmp:rw,exec,nosuid,nodev,mode=1777,size=256m -e HOME=/tmp \
-      "${MCP_IMAGES[$1]}" ${words[@]+"${words[@]}"} >"$fifo" 5>&-
+    mcp_listener | mcp_server "$1" >"$fifo" 5>&-
     statuses="${PIPESTATUS[*]}"
     if [ "${statuses#* }" = 125 ]; then
       mcp_error "its container did not start: $(mcp_last_error)"
@@ -153,6 +149,18 @@ mcp_listener() {
   exec >&-
   (sleep 10 && docker stop -t 5 "$server") </dev/null >/dev/null 2>&1 5>&- &
   return "$status"
+}
+
+# mcp_server I: server I's container, started by the client's first byte (passed on with the
+# rest): no container without a client, none left starting as a session ends.
+mcp_server() {
+  local first="" LC_ALL=C
+  IFS= read -r -n 1 -d '' first || [ -n "$first" ] || return 0
+  { printf '%s' "$first" && exec cat; } | docker run -i --rm --init --name "$server" "${labels[@]}" \
+    --network "container:$wall" --user "$MCP_UID:$MCP_UID" --cap-drop ALL \
+    --security-opt no-new-privileges --pids-limit 256 --memory 1g --read-only \
+    --tmpfs /tmp:rw,exec,nosuid,nodev,mode=1777,size=256m -e HOME=/tmp \
+    "${MCP_IMAGES[$1]}" ${words[@]+"${words[@]}"}
 }
 
 # The session still runs.

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
+    PROJECT_UID,
     RUN_ID,
     Sandbox,
     Topology,
@@ -78,16 +79,18 @@ def stub_images(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> di
     return images
 
 
-def mcp_project(root: Path, base_image: str, network: str, declaration: str) -> Sandbox:
+def mcp_project(
+    root: Path, base_image: str, network: str, declaration: str, owner: int = PROJECT_UID
+) -> Sandbox:
     """A shell project with the probing tools, the sandbox's allowlist allowed.test and
     *.wild.test (private_destinations=allowed-names, as the test network is private), and
-    DECLARATION's servers."""
-    project = generate(root / "project", base_image)
+    DECLARATION's servers; `owner`'s (0: root mode)."""
+    project = generate(root / "project", base_image, owner=owner)
     (project / ".codex/sandbox/mcp-servers.txt").write_text(declaration)
     shutil.copy(CLIENT, project / "mcp_client.py")
-    chown_tree(project)
+    chown_tree(project, owner)
     accept(project)
-    return Sandbox(project, build(project), network)
+    return Sandbox(project, build(project), network, root_mode=owner == 0)
 
 
 def accept(project: Path) -> None:
@@ -111,6 +114,20 @@ def mcp_sandbox(
 ) -> Sandbox:
     declaration = DECLARATION.format(**stub_images)
     return mcp_project(tmp_path_factory.mktemp("mcp"), base_image, topology.network, declaration)
+
+
+@pytest.fixture(scope="session")
+def mcp_root_sandbox(
+    base_image: str,
+    topology: Topology,
+    stub_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Sandbox:
+    """The same project, root's (root mode: the agent is uid 0 without capabilities, on a
+    read-only root with /run a tmpfs); the same build context, so the same image."""
+    declaration = DECLARATION.format(**stub_images)
+    root = tmp_path_factory.mktemp("mcp-root")
+    return mcp_project(root, base_image, topology.network, declaration, owner=0)
 
 
 def call(
@@ -143,8 +160,11 @@ def session_name(tag: str) -> str:
     return f"cxgen-test-{RUN_ID}-mcp-{tag}-{uuid.uuid4().hex[:4]}"
 
 
-def test_the_agent_speaks_to_its_server_in_another_container(mcp_sandbox: Sandbox) -> None:
-    answer = call(mcp_sandbox, "probe")
+@pytest.mark.parametrize("mode", ["user", "root"])
+def test_the_agent_speaks_to_its_server_in_another_container(
+    mcp_sandbox: Sandbox, mcp_root_sandbox: Sandbox, mode: str
+) -> None:
+    answer = call(mcp_root_sandbox if mode == "root" else mcp_sandbox, "probe")
     assert answer["tools"] == ["whoami", "http", "dns", "connect", "listen"]
     server = answer["whoami"]
     # Another container (its own network namespace, host name and address), as uid 65533
@@ -153,6 +173,20 @@ def test_the_agent_speaks_to_its_server_in_another_container(mcp_sandbox: Sandbo
     assert server["hostname"] != answer["hostname"]
     assert server["address"] != answer["address"]
     assert (server["uid"], server["gid"]) == (65533, 65533)
+
+
+def test_one_connection_after_another(mcp_sandbox: Sandbox) -> None:
+    """Connections one after another in a session, each a one-shot client that sends its request
+    and closes its input at once (the answer still comes), each to a fresh server container."""
+    script = (
+        "for i in 1 2 3 4 5; do"
+        ' echo "{\\"jsonrpc\\": \\"2.0\\", \\"id\\": $i, \\"method\\": \\"ping\\"}"'
+        " | cxgen-mcp probe; done"
+    )
+    result = mcp_sandbox.sh(script, timeout=300)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [answer["id"] for answer in answers] == [1, 2, 3, 4, 5], result.stdout
 
 
 def test_a_server_reaches_its_allowlist_and_nothing_else(
@@ -219,7 +253,7 @@ def test_the_sandbox_and_its_server_cannot_reach_each_other(mcp_sandbox: Sandbox
 # says so in the work dir, and waits (exec: ^C reaches sleep, as a terminal's ^C reaches the
 # agent).
 WAITING = (
-    "echo '{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\"}}' | cxgen-mcp probe"
+    'echo \'{{"jsonrpc": "2.0", "id": 1, "method": "ping"}}\' | cxgen-mcp probe'
     " | grep -q result && touch {marker} && exec sleep 600"
 )
 
@@ -419,8 +453,7 @@ def test_claude_started_by_the_run_script_connects_the_image_servers(
     def connected() -> bool:
         text = debug.read_text() if debug.exists() else ""
         return all(
-            f'MCP server "{server}": Successfully connected' in text
-            for server in ("probe", "stub")
+            f'MCP server "{server}": Successfully connected' in text for server in ("probe", "stub")
         )
 
     try:

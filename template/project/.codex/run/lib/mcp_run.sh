@@ -12,8 +12,9 @@
 # The account of the servers and their walls' idle process: none of the firewall's exceptions
 # (root, cxgen-fw 65530, cxgen-dns 65531, cxgen-relay 65532) is its, whatever the image says.
 readonly MCP_UID=65533
-# The sandbox's end (the image's cxgen-mcp), which the listener runs.
-readonly MCP_IN_IMAGE=/usr/local/lib/cxgen/cxgen-mcp
+# The sandbox's end (the image's cxgen-mcp), which the listener runs, and the account its
+# connections' readers run as there (nobody: no firewall exception, never the agent).
+readonly MCP_IN_IMAGE=/usr/local/lib/cxgen/cxgen-mcp MCP_LISTENER_ID=65534
 MCP_PIDS=() MCP_CONTAINERS=()
 
 # mcp_start: the declared servers (MCP_NAMES) start beside the session about to start, each in
@@ -116,23 +117,28 @@ mcp_wait_sandbox() {
   return 1
 }
 
-# mcp_connections I: one connection at a time: the listener in the sandbox (cxgen-mcp --listen,
-# as nobody there) and, once its client has said something, a container of the server, joined by
-# the FIFO; again after each, until the session ends. A server that cannot start, or a listener
-# that fails three times running, ends it.
+# mcp_connections I: one connection at a time: in the sandbox a listener (cxgen-mcp --listen,
+# as nobody there), whose stdin is the server's output, and a reader of what its client says
+# (--read), and here, once the client has said something, a container of the server; again after
+# each, until the session ends. A server that cannot start, or a listener that fails three times
+# running, ends it.
 mcp_connections() {
-  local count=0 failures=0 statuses server words=()
+  local count=0 failures=0 statuses status listener server words=()
   read -r -a words <<<"${MCP_ARGS[$1]}" || true
   while mcp_running; do
     count=$((count + 1))
     server="$wall-$count"
-    mcp_listener | mcp_server "$1" >"$fifo" 5>&-
+    docker exec -i -u 0 "$sandbox" "$MCP_IN_IMAGE" --listen "$name" "$count" <"$fifo" >/dev/null 5>&- &
+    listener=$!
+    mcp_reader | mcp_server "$1" >"$fifo" 5>&-
     statuses="${PIPESTATUS[*]}"
+    status=0
+    wait "$listener" || status=$?
     if [ "${statuses#* }" = 125 ]; then
       mcp_error "its container did not start: $(mcp_last_error)"
       return 0
     fi
-    if [ "${statuses%% *}" = 0 ]; then failures=0; else failures=$((failures + 1)); fi
+    if [ "$status ${statuses%% *}" = "0 0" ]; then failures=0; else failures=$((failures + 1)); fi
     if [ "$failures" -ge 3 ] && mcp_running; then
       mcp_error "its listener in the sandbox failed: $(mcp_last_error)"
       return 0
@@ -140,12 +146,13 @@ mcp_connections() {
   done
 }
 
-# mcp_listener: one connection's listener (stdout: the server's stdin); once it is over, the
-# server gets its end of input, and one that does not end within 10 s is stopped (SIGTERM, then
-# SIGKILL), by a job of its own that holds none of the streams.
-mcp_listener() {
+# mcp_reader: what the connection's client says (stdout: the server's stdin); once it is done,
+# the server gets its end of input, and one that does not end within 10 s is stopped (SIGTERM,
+# then SIGKILL), by a job of its own that holds none of the streams.
+mcp_reader() {
   local status=0
-  docker exec -i -u 0 "$sandbox" "$MCP_IN_IMAGE" --listen "$name" <"$fifo" 5>&- || status=$?
+  docker exec -u "$MCP_LISTENER_ID:$MCP_LISTENER_ID" "$sandbox" "$MCP_IN_IMAGE" --read "$name" "$count" \
+    </dev/null 5>&- || status=$?
   exec >&-
   (sleep 10 && docker stop -t 5 "$server") </dev/null >/dev/null 2>&1 5>&- &
   return "$status"

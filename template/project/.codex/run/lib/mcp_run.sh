@@ -58,8 +58,9 @@ mcp_remove() {
   [ "${#ids[@]}" -eq 0 ] || docker rm -f -v -- "${ids[@]}" >/dev/null 2>&1 || true
 }
 
-# mcp_serve I: server I's job: its wall started, its image at hand, then one connection after
-# another while the session runs; then its wall removed. A failure is one line on fd 5.
+# mcp_serve I: server I's job: once the session runs (its start is left alone), the server's wall
+# started and its image at hand, then one connection after another while the session runs; then
+# its wall removed. A failure is one line on fd 5.
 mcp_serve() {
   local name="${MCP_NAMES[$1]}" wall="${MCP_CONTAINERS[$1]}" fifo sandbox ready="" labels
   trap - EXIT
@@ -67,7 +68,8 @@ mcp_serve() {
   labels=(--label "org.cxgen.mcp.launch=$LAUNCH_ID" --label "org.cxgen.mcp.session=$CONTAINER_NAME"
     --label "org.cxgen.mcp.run=$MCP_TOKEN" --label "org.cxgen.mcp.server=$name")
   fifo="$RUN_TMP/mcp-$name"
-  mkfifo -m 0600 "$fifo" "$fifo.wall" || { mcp_error "cannot make its FIFOs in $RUN_TMP"; return 0; }
+  mkfifo -m 0600 "$fifo" "$fifo.wall" "$fifo.events" || { mcp_error "cannot make its FIFOs in $RUN_TMP"; return 0; }
+  mcp_wait_sandbox || { mcp_error "its session did not start, or Docker's events could not be read"; return 0; }
   mcp_wall "$1" >"$fifo.wall" 5>&- &
   # The wall says "ready" once its entrypoint has proved its firewall in force, and only then.
   exec 6<"$fifo.wall"
@@ -75,7 +77,7 @@ mcp_serve() {
     mcp_error "its image ${MCP_IMAGES[$1]} is not here and could not be pulled: $(mcp_last_error)"
   elif ! read -r -t 600 ready <&6 || [ "$ready" != ready ]; then
     mcp_error "its firewall did not start: $(mcp_last_error)"
-  elif mcp_wait_sandbox; then
+  else
     mcp_connections "$1"
   fi
   docker rm -f -v -- "$wall" >/dev/null 2>&1 5>&-
@@ -103,18 +105,19 @@ mcp_pull() {
   docker image inspect -- "$1" >/dev/null 2>&1 5>&- || docker pull -q -- "$1" 5>&-
 }
 
-# mcp_wait_sandbox: sets sandbox, this start's session (by its label) once it runs; false after
-# ten minutes (a start that failed: this script stops the jobs long before).
+# mcp_wait_sandbox: sets sandbox, this start's session (by its label), once Docker has started
+# it: one docker events call, not a poll beside the session's own start. (Events of the last two
+# minutes count: the Docker host's clock may differ from this one's, Docker Desktop's VM.) It ends
+# by itself after ten minutes: a start that failed, whose jobs this script stops long before.
 mcp_wait_sandbox() {
-  local tries=3000
-  while [ "$tries" -gt 0 ]; do
-    sandbox=$(docker ps --filter "label=org.cxgen.launch=$LAUNCH_ID" --filter status=running \
-      --format '{{.Names}}' 5>&-)
-    [ -z "$sandbox" ] || return 0
-    tries=$((tries - 1))
-    sleep 0.2
-  done
-  return 1
+  local events now
+  now=$(date +%s)
+  docker events --since "$((now - 120))" --until "$((now + 600))" --filter "label=org.cxgen.launch=$LAUNCH_ID" \
+    --filter event=start --format '{{.Actor.Attributes.name}}' </dev/null >"$fifo.events" 5>&- &
+  events=$!
+  IFS= read -r sandbox <"$fifo.events" || sandbox=""
+  kill "$events" 2>/dev/null
+  [[ "$sandbox" =~ $NAME_RE ]]
 }
 
 # mcp_connections I: one connection at a time: in the sandbox a listener (cxgen-mcp --listen,

@@ -23,6 +23,7 @@ SHELL_FILES = [
     ".codex/sandbox/cxgen-ctl",
     ".codex/sandbox/agent-git",
     ".codex/sandbox/fetch-skill",
+    ".codex/sandbox/cxgen-mcp",
 ]
 
 
@@ -166,7 +167,10 @@ def test_all_agents_render_one_layer_each(tmp_path: Path) -> None:
     assert "command -v claude && command -v codex && command -v gemini" in dockerfile
     script = (project / ".codex/run/settings.sh").read_text()
     assert "readonly DEFAULT_AGENT=claude" in script
-    assert "\nAGENT_RUN_claude=(claude --dangerously-skip-permissions)\n" in script
+    assert (
+        "\nAGENT_RUN_claude=(claude --dangerously-skip-permissions"
+        " --mcp-config=/etc/claude-code/cxgen-mcp.json)\n"
+    ) in script
     assert "\nAGENT_RUN_codex=(codex --dangerously-bypass-approvals-and-sandbox)\n" in script
     assert "\nAGENT_LOGIN_browser_claude=(claude auth login)\n" in script
     # Every claude in the sandbox skips its prompts, as uid 0 too (root mode).

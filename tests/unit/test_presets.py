@@ -52,6 +52,11 @@ def test_claude_runs_unattended_as_root_too() -> None:
     assert data["env"]["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
     assert data["permissions"]["defaultMode"] == "bypassPermissions"
     assert data["skipDangerousModePermissionPrompt"] is True
+    # Project MCP servers (.mcp.json) start unattended; the image's containerised ones come
+    # from the file its build writes, beside the others (never managed-mcp.json's exclusive
+    # list).
+    assert data["enableAllProjectMcpServers"] is True
+    assert "--mcp-config=/etc/claude-code/cxgen-mcp.json" in claude.unattended_args
     assert claude.login is not None and claude.login.args == ("auth", "login")
     assert "platform.claude.com" in claude.domains
 

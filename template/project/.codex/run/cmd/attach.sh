@@ -38,10 +38,13 @@ cmd_attach() {
   [ "${#MOUNT_PATHS[@]}" -eq 0 ] || say "with the --mount folders ${MOUNT_PATHS[*]}"
   if [ "$S_GIT" = writable ]; then GIT_PINNED=no; else GIT_PINNED=yes; fi
   lockdown_kept "$TARGET"
+  # Its containerised MCP servers start again beside it, and end with it.
+  mcp_attach "$TARGET"
   : >"$marker"
   trap ':' INT
   docker start -a -i -- "$TARGET" || status=$?
   trap - INT
+  mcp_stop
   relay_attach_write_back "$S_LAUNCH"
   warn_new_git_dirs "$marker"
   return "$status"

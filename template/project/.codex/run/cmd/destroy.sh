@@ -19,6 +19,8 @@ cmd_destroy() {
   if [ -n "$TARGET" ]; then
     sandbox_info "$TARGET"
     out=$(docker rm -f -v -- "$TARGET" 2>&1) || docker_failed "$out"
+    # Its MCP servers, if any outlived it.
+    mcp_remove launch "$S_LAUNCH"
     relay_forget_gone
     say "destroyed $TARGET"
     return 0
@@ -34,6 +36,7 @@ cmd_destroy() {
     return 0
   fi
   out=$(docker rm -v -- "${names[@]}" 2>&1) || docker_failed "$out"
+  mcp_remove session "${names[@]}"
   relay_forget_gone
   say "destroyed ${#names[@]} stopped session(s): ${names[*]}"
 }

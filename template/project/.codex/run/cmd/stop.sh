@@ -17,6 +17,8 @@ cmd_stop() {
   esac
   local out
   out=$(docker stop -- "$TARGET" 2>&1) || docker_failed "$out"
+  # Its MCP servers end with it (the run script that started them removes them too).
+  mcp_remove launch "$S_LAUNCH"
   if [ "$S_KEEP" = 1 ]; then
     say "stopped $TARGET (kept: ./run_in_container.sh attach $TARGET resumes it, destroy $TARGET removes it)"
   else

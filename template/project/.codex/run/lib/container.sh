@@ -171,6 +171,8 @@ run_sandbox() {
   lockdown_start
   DOCKER_ARGS+=(--label "org.cxgen.lockdown=$LOCKDOWN")
   [ "$LOCKDOWN" = off ] || DOCKER_ARGS+=(-e CXGEN_LOCKDOWN=on)
+  # The image's containerised MCP servers start beside it, in the background (lib/mcp.sh).
+  [ "$LOGIN" = yes ] || mcp_start
   while :; do
     status=0
     # ^C goes to the container; this script waits for it to end, then checks what it left.
@@ -198,6 +200,7 @@ run_sandbox() {
     CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
     choose_free_session_name
   done
+  mcp_stop
   release_session_name
   relay_done
   [ "$status" -ne 125 ] || start_failed

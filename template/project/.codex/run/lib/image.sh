@@ -164,6 +164,7 @@ ensure_image() {
     IMAGE="$CODEX_DOCKER_IMAGE"
     PULL_ARGS=()
     [ "$RELAY_KEYS" = no ] || relay_image_check
+    mcp_image_label "$IMAGE"
     return 0
   fi
   [ -f "$SANDBOX_DIR/Dockerfile" ] || die "missing $SANDBOX_DIR/Dockerfile; restore it with git or re-run cxgen"
@@ -173,6 +174,8 @@ ensure_image() {
   # missing between the check below and the start (docker image prune), the start fails instead.
   PULL_ARGS=(--pull never)
   if [ "$REBUILD" = no ] && image_present; then
+    # Its containerised MCP servers: those its build checked and labelled it with.
+    mcp_label "$RUN_TMP/image-mcp"
     return 0
   fi
   need_daemon
@@ -183,6 +186,9 @@ ensure_image() {
   # Built from a private copy that is proven to be what the tag's hash says.
   make_run_tmp
   snapshot_context "$RUN_TMP/context"
+  # Checked before anything is built; the image carries what was checked.
+  mcp_context "$RUN_TMP/context"
+  build_args+=("${MCP_LABEL_ARGS[@]}")
   say "building $IMAGE (only when .codex/sandbox changes)..."
   docker "${build_args[@]}" "$RUN_TMP/context" >&2 \
     || die "image build failed (docker's output is above); nothing was started"
@@ -194,8 +200,12 @@ ensure_image() {
 start_image_query() {
   IMAGE_PID=""
   if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
-    docker image inspect "$IMAGE_REPO:$CONTEXT_HASH" >/dev/null 2>&1 &
+    # (Its file opened here: see start_sandbox_queries.) Its output: the image's MCP servers.
+    make_run_tmp
+    exec 3>"$RUN_TMP/image-mcp"
+    docker image inspect -f "$MCP_LABEL_FORMAT" -- "$IMAGE_REPO:$CONTEXT_HASH" >&3 2>/dev/null &
     IMAGE_PID=$!
+    exec 3>&-
   fi
 }
 
@@ -233,6 +243,7 @@ image_present() {
   if [ -n "$IMAGE_PID" ]; then
     wait "$IMAGE_PID"
   else
-    docker image inspect "$IMAGE" >/dev/null 2>&1
+    make_run_tmp
+    docker image inspect -f "$MCP_LABEL_FORMAT" -- "$IMAGE" >"$RUN_TMP/image-mcp" 2>/dev/null
   fi
 }

@@ -509,8 +509,9 @@ def _ask_script(project: Path, work: Path, *, accept: bool) -> tuple[int, str, s
     tag = None
     if log.is_file():
         for line in log.read_text().splitlines():
+            # ("image inspect [-f FORMAT --] TAG": the tag is the last word.)
             if line.startswith("image inspect "):
-                tag = line.removeprefix("image inspect ").strip()
+                tag = line.split()[-1]
     return code, err, tag
 
 

@@ -138,7 +138,8 @@ mcp_connections() {
     status=0
     wait "$listener" || status=$?
     if [ "${statuses#* }" = 125 ]; then
-      mcp_error "its container did not start: $(mcp_last_error)"
+      # (Not the log's last line: a server that exits 125 itself would write it.)
+      mcp_error "its container did not start, or it exited with 125 (docker's own failure status)"
       return 0
     fi
     if [ "$status ${statuses%% *}" = "0 0" ]; then failures=0; else failures=$((failures + 1)); fi

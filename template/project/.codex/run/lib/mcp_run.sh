@@ -195,7 +195,8 @@ mcp_attach() {
   local out text
   docker_query out container inspect -f "{{.Image}} {{.HostConfig.NetworkMode}}{{println}}$MCP_LABEL_FORMAT" -- "$1"
   read -r IMAGE NETWORK <<<"${out%%$'\n'*}" || true
-  text="${out#*$'\n'}"
+  # (No servers: the label is empty, and the substitution took the line's end with it.)
+  case "$out" in *$'\n'*) text="${out#*$'\n'}" ;; *) text="" ;; esac
   [ "$text" != "<no value>" ] || text=""
   mcp_parse "$text" "session $1's $MCP_FILE"
   [ "${#MCP_NAMES[@]}" -gt 0 ] || return 0

@@ -400,7 +400,8 @@ def _ask_script(project: Path, work: Path, *, accept: bool) -> tuple[int, str, s
     if log.is_file():
         for line in log.read_text().splitlines():
             if line.startswith("image inspect "):
-                tag = line.removeprefix("image inspect ").strip()
+                # The tag is its last word (before it: `-f FORMAT --`).
+                tag = line.split()[-1]
     return code, err, tag
 
 

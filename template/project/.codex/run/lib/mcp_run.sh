@@ -39,12 +39,19 @@ mcp_start() {
   done
 }
 
-# mcp_stop: the jobs killed, then every container of this start's servers removed.
+# mcp_stop: the jobs killed (and a docker events a job still waits on), then every container of
+# this start's servers removed.
 mcp_stop() {
+  local file pid
   [ "${#MCP_PIDS[@]}" -gt 0 ] || return 0
   # (SIGKILL: a job's subshell never runs this script's EXIT trap; bash 3.2 reports the kill.)
   { kill -KILL "${MCP_PIDS[@]}" && wait "${MCP_PIDS[@]}"; } 2>/dev/null || true
   MCP_PIDS=()
+  for file in "$RUN_TMP"/mcp-*.pid; do
+    pid=""
+    [ ! -f "$file" ] || IFS= read -r pid <"$file" || true
+    if [[ "$pid" =~ ^[1-9][0-9]*$ ]]; then kill "$pid" 2>/dev/null || true; fi
+  done
   mcp_remove run "$MCP_TOKEN"
 }
 
@@ -115,7 +122,10 @@ mcp_wait_sandbox() {
   docker events --since "$((now - 120))" --until "$((now + 600))" --filter "label=org.cxgen.launch=$LAUNCH_ID" \
     --filter event=start --format '{{.Actor.Attributes.name}}' </dev/null >"$fifo.events" 5>&- &
   events=$!
+  # (For mcp_stop, should this job be stopped meanwhile.)
+  printf '%s\n' "$events" >"$fifo.pid"
   IFS= read -r sandbox <"$fifo.events" || sandbox=""
+  rm -f "$fifo.pid"
   kill "$events" 2>/dev/null
   [[ "$sandbox" =~ $NAME_RE ]]
 }

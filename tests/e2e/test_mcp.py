@@ -152,8 +152,17 @@ def call(
 
 
 def containers(key: str, value: str) -> list[str]:
-    """The MCP containers (walls and servers) whose org.cxgen.mcp.KEY label is VALUE."""
-    return docker("ps", "-aq", "--filter", f"label=org.cxgen.mcp.{key}={value}").stdout.split()
+    """The MCP containers (walls and servers) whose org.cxgen.mcp.KEY label is VALUE: their names
+    and states."""
+    found = docker(
+        "ps",
+        "-a",
+        "--filter",
+        f"label=org.cxgen.mcp.{key}={value}",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    )
+    return found.stdout.splitlines()
 
 
 def session_name(tag: str) -> str:

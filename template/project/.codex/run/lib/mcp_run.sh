@@ -15,7 +15,7 @@ readonly MCP_UID=65533
 # The sandbox's end (the image's cxgen-mcp), which the listener runs, and the account its
 # connections' readers run as there (nobody: no firewall exception, never the agent).
 readonly MCP_IN_IMAGE=/usr/local/lib/cxgen/cxgen-mcp MCP_LISTENER_ID=65534
-MCP_PIDS=() MCP_CONTAINERS=()
+MCP_PIDS=() MCP_CONTAINERS=() MCP_SINCE=""
 
 # mcp_start: the declared servers (MCP_NAMES) start beside the session about to start, each in
 # a job of this script: the session's start never waits for them (its first MCP call may). Reads
@@ -113,13 +113,15 @@ mcp_pull() {
 }
 
 # mcp_wait_sandbox: sets sandbox, this start's session (by its label), once Docker has started
-# it: one docker events call, not a poll beside the session's own start. (Events of the last two
-# minutes count: the Docker host's clock may differ from this one's, Docker Desktop's VM.) It ends
-# by itself after ten minutes: a start that failed, whose jobs this script stops long before.
+# it: one docker events call, not a poll beside the session's own start. Events of the last two
+# minutes count (the Docker host's clock may differ from this one's: Docker Desktop's VM), or,
+# resuming a kept session, those since it stopped (MCP_SINCE, the Docker host's own time). It
+# ends by itself after ten minutes: a start that failed, whose jobs this script stops long before.
 mcp_wait_sandbox() {
   local events now
   now=$(date +%s)
-  docker events --since "$((now - 120))" --until "$((now + 600))" --filter "label=org.cxgen.launch=$LAUNCH_ID" \
+  docker events --since "${MCP_SINCE:-$((now - 120))}" --until "$((now + 600))" \
+    --filter "label=org.cxgen.launch=$LAUNCH_ID" \
     --filter event=start --format '{{.Actor.Attributes.name}}' </dev/null >"$fifo.events" 5>&- &
   events=$!
   # (For mcp_stop, should this job be stopped meanwhile.)
@@ -202,8 +204,9 @@ mcp_last_error() {
 # carries its image's labels), started as for a new one, on its network.
 mcp_attach() {
   local out text
-  docker_query out container inspect -f "{{.Image}} {{.HostConfig.NetworkMode}}{{println}}$MCP_LABEL_FORMAT" -- "$1"
-  read -r IMAGE NETWORK <<<"${out%%$'\n'*}" || true
+  docker_query out container inspect \
+    -f "{{.Image}} {{.HostConfig.NetworkMode}} {{.State.FinishedAt}}{{println}}$MCP_LABEL_FORMAT" -- "$1"
+  read -r IMAGE NETWORK MCP_SINCE <<<"${out%%$'\n'*}" || true
   text="${out#*$'\n'}"
   [ "$text" != "<no value>" ] || text=""
   mcp_parse "$text" "session $1's $MCP_FILE"

@@ -295,6 +295,15 @@ def test_the_servers_end_with_the_session(mcp_sandbox: Sandbox) -> None:
     call(mcp_sandbox, "probe", name=name)
     # Removed by the run script before it exits.
     assert containers("session", name) == []
+    # A session over before its servers' walls are up (one may still be being made as the run
+    # script ends: it ends by itself, as its input does).
+    shorts = [session_name("short") for _ in range(3)]
+    for short in shorts:
+        assert mcp_sandbox.run("exec", "--", "true", name=short).returncode == 0
+    wait_until(
+        lambda: all(containers("session", short) == [] for short in shorts),
+        "short sessions' walls to go",
+    )
     # ^C: the session ends, and its servers with it.
     name = session_name("int")
     process = start_waiting(mcp_sandbox, name)

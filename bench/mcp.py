@@ -123,10 +123,10 @@ def main() -> None:
             client = f"/app{one}/client.py"
             script = f'python3 {client} "$(date +%s.%N)"'
             command = [str(one / "run_in_container.sh"), "exec", *options, "--", "bash", "-c"]
-            out = subprocess.run(
-                [*command, script], env=env, check=True, capture_output=True, text=True
-            ).stdout
-            for key, value in json.loads(out).items():
+            done = subprocess.run([*command, script], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"bench: a session failed: {done.stderr[-2000:]}")
+            for key, value in json.loads(done.stdout).items():
                 calls[key].append(value)
         print(f"Measured on {os.cpu_count()} cores, {runs} runs, ms: median, min, max.\n")
         print("| figure | median | min | max |\n|---|---|---|---|")

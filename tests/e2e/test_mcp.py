@@ -152,8 +152,17 @@ def call(
 
 
 def containers(key: str, value: str) -> list[str]:
-    """The MCP containers (walls and servers) whose org.cxgen.mcp.KEY label is VALUE."""
-    return docker("ps", "-aq", "--filter", f"label=org.cxgen.mcp.{key}={value}").stdout.split()
+    """The MCP containers (walls and servers) whose org.cxgen.mcp.KEY label is VALUE: their names
+    and states."""
+    found = docker(
+        "ps",
+        "-a",
+        "--filter",
+        f"label=org.cxgen.mcp.{key}={value}",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    )
+    return found.stdout.splitlines()
 
 
 def session_name(tag: str) -> str:
@@ -286,6 +295,15 @@ def test_the_servers_end_with_the_session(mcp_sandbox: Sandbox) -> None:
     call(mcp_sandbox, "probe", name=name)
     # Removed by the run script before it exits.
     assert containers("session", name) == []
+    # A session over before its servers' walls are up (one may still be being made as the run
+    # script ends: it ends by itself, as its input does).
+    shorts = [session_name("short") for _ in range(3)]
+    for short in shorts:
+        assert mcp_sandbox.run("exec", "--", "true", name=short).returncode == 0
+    wait_until(
+        lambda: all(containers("session", short) == [] for short in shorts),
+        "short sessions' walls to go",
+    )
     # ^C: the session ends, and its servers with it.
     name = session_name("int")
     process = start_waiting(mcp_sandbox, name)

@@ -15,7 +15,7 @@ readonly MCP_UID=65533
 # The sandbox's end (the image's cxgen-mcp), which the listener runs, and the account its
 # connections' readers run as there (nobody: no firewall exception, never the agent).
 readonly MCP_IN_IMAGE=/usr/local/lib/cxgen/cxgen-mcp MCP_LISTENER_ID=65534
-MCP_PIDS=() MCP_CONTAINERS=()
+MCP_PIDS=() MCP_CONTAINERS=() MCP_SINCE=""
 
 # mcp_start: the declared servers (MCP_NAMES) start beside the session about to start, each in
 # a job of this script: the session's start never waits for them (its first MCP call may). Reads
@@ -75,11 +75,14 @@ mcp_serve() {
   labels=(--label "org.cxgen.mcp.launch=$LAUNCH_ID" --label "org.cxgen.mcp.session=$CONTAINER_NAME"
     --label "org.cxgen.mcp.run=$MCP_TOKEN" --label "org.cxgen.mcp.server=$name")
   fifo="$RUN_TMP/mcp-$name"
-  mkfifo -m 0600 "$fifo" "$fifo.wall" "$fifo.events" || { mcp_error "cannot make its FIFOs in $RUN_TMP"; return 0; }
+  mkfifo -m 0600 "$fifo" "$fifo.wall" "$fifo.events" "$fifo.alive" \
+    || { mcp_error "cannot make its FIFOs in $RUN_TMP"; return 0; }
   mcp_wait_sandbox || { mcp_error "its session did not start, or Docker's events could not be read"; return 0; }
-  mcp_wall "$1" >"$fifo.wall" 5>&- &
-  # The wall says "ready" once its entrypoint has proved its firewall in force, and only then.
-  exec 6<"$fifo.wall"
+  mcp_wall "$1" <"$fifo.alive" >"$fifo.wall" 5>&- &
+  # The wall lives while this job does: it waits for the end of its input, which this job holds
+  # (fd 7, which no other process gets), so even a wall still being made as this job is killed
+  # ends at once. It says "ready" once its entrypoint has proved its firewall in force.
+  exec 7>"$fifo.alive" 6<"$fifo.wall"
   if ! mcp_pull "${MCP_IMAGES[$1]}"; then
     mcp_error "its image ${MCP_IMAGES[$1]} is not here and could not be pulled: $(mcp_last_error)"
   elif ! read -r -t 600 ready <&6 || [ "$ready" != ready ]; then
@@ -87,12 +90,13 @@ mcp_serve() {
   else
     mcp_connections "$1"
   fi
-  docker rm -f -v -- "$wall" >/dev/null 2>&1 5>&-
+  docker rm -f -v -- "$wall" >/dev/null 2>&1 5>&- 7>&-
 }
 
-# mcp_wall I: server I's wall, in the foreground; it prints "ready", then idles unprivileged.
+# mcp_wall I: server I's wall, in the foreground; it prints "ready", then idles unprivileged until
+# its input ends.
 mcp_wall() {
-  local args=(run --rm --init --name "$wall" "${labels[@]}"
+  local args=(run -i --rm --init --name "$wall" "${labels[@]}"
     # The sandbox's own capabilities and settings (build_run_args), for its entrypoint.
     --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE --cap-add SETUID
     --cap-add SETGID --cap-add SETPCAP --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add KILL
@@ -104,23 +108,25 @@ mcp_wall() {
   [ "$LOCKDOWN" = off ] || args+=(-e CXGEN_LOCKDOWN=on)
   [ -z "$NETWORK" ] || args+=(--network "$NETWORK")
   exec docker "${args[@]}" ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" \
-    bash -c 'echo ready; exec sleep infinity' </dev/null
+    bash -c 'echo ready; read -r _ || :'
 }
 
 # mcp_pull IMAGE: IMAGE is here, or pulled now (before the first call, which need not wait).
 mcp_pull() {
-  docker image inspect -- "$1" >/dev/null 2>&1 5>&- || docker pull -q -- "$1" 5>&-
+  docker image inspect -- "$1" >/dev/null 2>&1 5>&- 7>&- || docker pull -q -- "$1" 5>&- 7>&-
 }
 
 # mcp_wait_sandbox: sets sandbox, this start's session (by its label), once Docker has started
-# it: one docker events call, not a poll beside the session's own start. (Events of the last two
-# minutes count: the Docker host's clock may differ from this one's, Docker Desktop's VM.) It ends
-# by itself after ten minutes: a start that failed, whose jobs this script stops long before.
+# it: one docker events call, not a poll beside the session's own start. Events of the last two
+# minutes count (the Docker host's clock may differ from this one's: Docker Desktop's VM), or,
+# resuming a kept session, those since it stopped (MCP_SINCE, the Docker host's own time). It
+# ends by itself after ten minutes: a start that failed, whose jobs this script stops long before.
 mcp_wait_sandbox() {
   local events now
   now=$(date +%s)
-  docker events --since "$((now - 120))" --until "$((now + 600))" --filter "label=org.cxgen.launch=$LAUNCH_ID" \
-    --filter event=start --format '{{.Actor.Attributes.name}}' </dev/null >"$fifo.events" 5>&- &
+  docker events --since "${MCP_SINCE:-$((now - 120))}" --until "$((now + 600))" \
+    --filter "label=org.cxgen.launch=$LAUNCH_ID" \
+    --filter event=start --format '{{.Actor.Attributes.name}}' </dev/null >"$fifo.events" 5>&- 7>&- &
   events=$!
   # (For mcp_stop, should this job be stopped meanwhile.)
   printf '%s\n' "$events" >"$fifo.pid"
@@ -141,9 +147,9 @@ mcp_connections() {
   while mcp_running; do
     count=$((count + 1))
     server="$wall-$count"
-    docker exec -i -u 0 "$sandbox" "$MCP_IN_IMAGE" --listen "$name" "$count" <"$fifo" >/dev/null 5>&- &
+    docker exec -i -u 0 "$sandbox" "$MCP_IN_IMAGE" --listen "$name" "$count" <"$fifo" >/dev/null 5>&- 7>&- &
     listener=$!
-    mcp_reader | mcp_server "$1" >"$fifo" 5>&-
+    mcp_reader 5>&- 7>&- | mcp_server "$1" >"$fifo" 5>&- 7>&-
     statuses="${PIPESTATUS[*]}"
     status=0
     wait "$listener" || status=$?
@@ -166,9 +172,9 @@ mcp_connections() {
 mcp_reader() {
   local status=0
   docker exec -u "$MCP_LISTENER_ID:$MCP_LISTENER_ID" "$sandbox" "$MCP_IN_IMAGE" --read "$name" "$count" \
-    </dev/null 5>&- || status=$?
+    </dev/null 5>&- 7>&- || status=$?
   exec >&-
-  (sleep 10 && docker stop -t 5 "$server") </dev/null >/dev/null 2>&1 5>&- &
+  (sleep 10 && docker stop -t 5 "$server") </dev/null >/dev/null 2>&1 5>&- 7>&- &
   return "$status"
 }
 
@@ -186,7 +192,7 @@ mcp_server() {
 
 # The session still runs.
 mcp_running() {
-  [ "$(docker container inspect -f '{{.State.Running}}' -- "$sandbox" 2>/dev/null 5>&-)" = true ]
+  [ "$(docker container inspect -f '{{.State.Running}}' -- "$sandbox" 2>/dev/null 5>&- 7>&-)" = true ]
 }
 
 # mcp_error MESSAGE: one line on your terminal, for this job's server.
@@ -203,8 +209,9 @@ mcp_last_error() {
 # carries its image's labels), started as for a new one, on its network.
 mcp_attach() {
   local out text
-  docker_query out container inspect -f "{{.Image}} {{.HostConfig.NetworkMode}}{{println}}$MCP_LABEL_FORMAT" -- "$1"
-  read -r IMAGE NETWORK <<<"${out%%$'\n'*}" || true
+  docker_query out container inspect \
+    -f "{{.Image}} {{.HostConfig.NetworkMode}} {{.State.FinishedAt}}{{println}}$MCP_LABEL_FORMAT" -- "$1"
+  read -r IMAGE NETWORK MCP_SINCE <<<"${out%%$'\n'*}" || true
   # (No servers: the label is empty, and the substitution took the line's end with it.)
   case "$out" in *$'\n'*) text="${out#*$'\n'}" ;; *) text="" ;; esac
   [ "$text" != "<no value>" ] || text=""

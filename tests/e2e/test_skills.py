@@ -350,6 +350,8 @@ def test_a_kept_session_resumes_with_its_skills_checked_again(skilled: Sandbox) 
     script = f"cat {SKILLS_INSIDE}/reviewer/SKILL.md"
     env = {
         "HOME": str(skilled.project.parent / "home"),
+        # The user's own state (the worker's shared one may hold root's folders from other tests).
+        "XDG_STATE_HOME": str(skilled.project.parent / "home" / ".local" / "state"),
         "CXGEN_ACCEPT_CHANGES": "1",
     }
     first = skilled.run("exec", "--keep", "--", "bash", "-c", script, env=env, user=USER, name=name)

@@ -39,6 +39,15 @@ LABEL = f"org.cxgen.test={RUN_ID}"
 BASE_IMAGE = os.environ.get("CXGEN_TEST_BASE_IMAGE", "cxgen-test/bookworm:base")
 SERVER_IMAGE = "cxgen-test/server:3"
 LOCK = Path("/tmp/cxgen-test-docker.lock")
+# Warm starts (lib/warm.sh) both ways: CXGEN_TEST_START=warm gives every session a test starts
+# through Sandbox.run/start a spare of its own options first (build --warm), and the session must
+# then start in it (the run script's start log says "warm"); otherwise (cold) spares are off.
+# .ci/run runs the wall's modules both ways.
+START_MODE = os.environ.get("CXGEN_TEST_START", "cold")
+# Never a spare where a test does not ask for one (build() and direct calls of the run script).
+os.environ["CXGEN_WARM"] = "0"
+# What a spare cannot serve (the run script's warm_wanted): such starts stay cold in warm mode.
+COLD_ONLY_OPTIONS = ("--keep", "--learn", "--port", "--ssh-agent", "--no-firewall", "-h", "--help")
 # A tiny HTTP server that says who it is, on IPv4 and IPv6. It reads the request before
 # answering: closing a socket with unread data makes the kernel send a reset.
 REPLY_SCRIPT = r"""#!/bin/bash
@@ -389,6 +398,7 @@ class Sandbox:
             "CXGEN_REAL_DOCKER": shutil.which("docker") or "docker",
             # Every container started gets the run's label, whatever its name (cleanup).
             "CXGEN_TEST_LABEL": LABEL,
+            "CXGEN_WARM": "1" if START_MODE == "warm" else "0",
             **(env or {}),
         }
         if user is not None:
@@ -415,20 +425,74 @@ class Sandbox:
         shell: list[str] | None = None,
         name: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `run_in_container.sh ARGS` to the end (see command)."""
-        command, full_env = self.command(
-            *args, env=env, user=user, network=network, shell=shell, name=name
-        )
-        return subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        """Run `run_in_container.sh ARGS` to the end (see command); in warm mode, in a spare."""
+        with self.warmed(args, env, user, network, cwd, shell) as env:
+            command, full_env = self.command(
+                *args, env=env, user=user, network=network, shell=shell, name=name
+            )
+            return subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=full_env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+
+    @contextmanager
+    def warmed(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None,
+        user: tuple[int, int] | None,
+        network: bool,
+        cwd: Path | None = None,
+        shell: list[str] | None = None,
+    ) -> Iterator[dict[str, str] | None]:
+        """Warm mode (START_MODE): a session start gets a spare of its options first, and must
+        start in it; yields the session's env (with its start log)."""
+        options = list(args[1:])
+        if "--" in options:
+            options = options[: options.index("--")]
+        if (
+            START_MODE != "warm"
+            or not args
+            or args[0] not in ("run", "shell", "exec")
+            or any(option in COLD_ONLY_OPTIONS for option in options)
+            # (A test that sets either runs warm starts itself.)
+            or "CXGEN_WARM" in (env or {})
+            or "CXGEN_START_LOG" in (env or {})
+        ):
+            yield env
+            return
+        with tempfile.TemporaryDirectory(prefix="cxgen-start-") as tmp:
+            log = Path(tmp, "starts")
+            if user is not None:
+                os.chown(tmp, *user)
+            warm_env = {**(env or {}), "CXGEN_START_LOG": str(log)}
+            extra = ["--network", self.network] if network else []
+            command, full_env = self.command(
+                "build", "--warm", *options, *extra, env=warm_env, user=user, shell=shell
+            )
+            primed = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env=full_env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            yield warm_env
+            started = log.read_text().split() if log.exists() else []
+            if primed.returncode == 0 and started and started[0] != "warm":
+                raise AssertionError(
+                    f"warm mode: {args!r} started cold although build --warm made its spare: "
+                    f"{primed.stderr[-2000:]}"
+                )
 
     def start(
         self,
@@ -437,7 +501,10 @@ class Sandbox:
         name: str | None = None,
         user: tuple[int, int] | None = None,
     ) -> subprocess.Popen[str]:
-        """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe."""
+        """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe. (In warm mode
+        its spare is made first; whether it started warm is not checked here.)"""
+        with self.warmed(args, env, user, True) as env:
+            pass
         command, full_env = self.command(*args, env=env, name=name, user=user)
         return subprocess.Popen(
             command,

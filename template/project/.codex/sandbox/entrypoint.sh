@@ -144,6 +144,8 @@ start_diagnostic() {
   # Detached (its parent exits at once, init reaps it), errors never stop anything, and stdout
   # stays the command's.
   if [ ! -t 2 ]; then
+    # (Pending from now on: the session that claims a spare waits for it, claim_findings.)
+    : >"$FW_DIAGNOSTIC.part"
     ( trap - ERR; set +e; { sleep "$DIAGNOSE_DELAY"; diagnose "$@" && show_findings; } >/dev/null & )
     return 0
   fi
@@ -212,6 +214,11 @@ run_hook() {
 main() {
   [ "$EUID" -eq 0 ] || fw_fail "the entrypoint must start as root; it drops privileges itself"
   [ "$#" -gt 0 ] || set -- bash -l
+  # A session in a spare, or the run script waiting for one (docker exec; see warm.sh).
+  case "${CXGEN_CLAIM:-}" in
+    1) claim "$@" ;;
+    ready) spare_ready_wait ;;
+  esac
   agent_ids
   local workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
   local agent_umask
@@ -254,13 +261,18 @@ main() {
   [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
   agent_account "$HOME"
   cd "$workdir"
-  # The project's hook only when the run script mounted it (read-only, accepted): one the agent
-  # of another session made since is never run, nor waited on (a FIFO).
-  [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "$env_dir/init.sh"
-  run_hook "${CXGEN_INIT_SCRIPT:-}"
+  [ "${CXGEN_SPARE:-0}" != 1 ] || spare_idle
+  run_hooks
   [ "$FW_LEARN" != yes ] || learn "$@"
   show_diagnostic
   exec "${AS_AGENT[@]}" "$@"
+}
+
+# The project's hook only when the run script mounted it (read-only, accepted): one the agent
+# of another session made since is never run, nor waited on (a FIFO).
+run_hooks() {
+  [ "${CXGEN_INIT_HOOK:-0}" != 1 ] || run_hook "${SANDBOX_ENV_DIR:-/tmp/cxgen-env}/init.sh"
+  run_hook "${CXGEN_INIT_SCRIPT:-}"
 }
 
 # Learn mode: the command you trust runs with open network, so nothing the agent wrote may steer
@@ -300,5 +312,8 @@ learn() {
     || log "error: the learn report failed: $(head -c 300 "$FW_STATE_DIR/learned")"
   exit "$status"
 }
+
+# shellcheck source=SCRIPTDIR/warm.sh
+. /usr/local/lib/cxgen/warm.sh
 
 main "$@"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # CMD_*: read by lib/command.sh
 # Usage: ./run_in_container.sh list [--all]
-# Summary: this project's sandboxes: name, what runs, image, state, age
+# Summary: this project's sandboxes: name, what runs, image, state, age (spares: spare,ready
+# or spare,starting, see CXGEN_WARM)
 # Options:
 #   --all                every cxgen sandbox, not only this project's
 
@@ -22,6 +23,7 @@ cmd_list() {
     [ -n "$name" ] || continue
     [ "$ALL" = yes ] || [ "$project" = "$PROJECT_DIR" ] || continue
     [ "$keep" != 1 ] || state="$state,kept"
+    ! is_spare "$name" || spare_state "$name"
     if [ "$ALL" = yes ]; then
       printf -v project '%q' "$project"
       table_row "$name" "${command:--}" "$image" "$state" "$age" "$project"

@@ -108,6 +108,14 @@ build_run_args() {
   fi
 }
 
+# The project's lockdown as it is now (lockdown on --save may have come during a build): the
+# entrypoint loads it with the firewall, before the command. The label: this session knows it.
+lockdown_args() {
+  lockdown_start
+  DOCKER_ARGS+=(--label "org.cxgen.lockdown=$LOCKDOWN")
+  [ "$LOCKDOWN" = off ] || DOCKER_ARGS+=(-e CXGEN_LOCKDOWN=on)
+}
+
 # Your stdin goes in when it is something to read: a terminal, a pipe, a file, a socket (or the
 # API key login sends), as the command would get it here. /dev/null or a closed stdin is not
 # attached: the command inside gets a /dev/null of its own, not a pipe of docker's.
@@ -166,15 +174,35 @@ run_sandbox() {
   if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
     [ -n "${!LOGIN_KEY_ENV:-}" ] || die "login --with-api-key reads \$$LOGIN_KEY_ENV; set it (export $LOGIN_KEY_ENV=...) and retry" "$EXIT_USAGE"
   fi
-  # The project's lockdown as it is now (lockdown on --save may have come during a build): the
-  # entrypoint loads it with the firewall, before the command. The label: this session knows it.
-  lockdown_start
-  DOCKER_ARGS+=(--label "org.cxgen.lockdown=$LOCKDOWN")
-  [ "$LOCKDOWN" = off ] || DOCKER_ARGS+=(-e CXGEN_LOCKDOWN=on)
+  lockdown_args
   # The image's containerised MCP servers start beside it, in the background (lib/mcp.sh).
   [ "$LOGIN" = yes ] || mcp_start
+  status=0
+  if warm_claim; then
+    start_logged warm
+    warm_run
+  else
+    start_logged cold
+    cold_run
+  fi
+  mcp_stop
+  release_session_name
+  relay_done
+  [ "$status" -ne 125 ] || start_failed
+  relay_write_back
+  warn_new_git_dirs "$marker"
+  if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
+    say "kept session $CONTAINER_NAME: ./run_in_container.sh attach $CONTAINER_NAME resumes it, destroy $CONTAINER_NAME removes it"
+  fi
+  # (Not after a start that failed: a spare would fail the same way.)
+  [ "$status" -eq 125 ] || [ "$status" -eq 78 ] || spare_start
+  return "$status"
+}
+
+# cold_run: docker run, and for a name another start took meanwhile, the next one (--parallel)
+# or the error (sets status).
+cold_run() {
   while :; do
-    status=0
     # ^C goes to the container; this script waits for it to end, then checks what it left.
     trap ':' INT
     if [ "$LOGIN" = yes ] && [ -n "$LOGIN_KEY_ENV" ]; then
@@ -200,14 +228,4 @@ run_sandbox() {
     CONTAINER_NAME="$SESSION_BASE-$SESSION_NUMBER"
     choose_free_session_name
   done
-  mcp_stop
-  release_session_name
-  relay_done
-  [ "$status" -ne 125 ] || start_failed
-  relay_write_back
-  warn_new_git_dirs "$marker"
-  if [ "$KEEP" = yes ] && [ "$status" -ne 125 ]; then
-    say "kept session $CONTAINER_NAME: ./run_in_container.sh attach $CONTAINER_NAME resumes it, destroy $CONTAINER_NAME removes it"
-  fi
-  return "$status"
 }

@@ -12,7 +12,8 @@ running_sessions() {
     --format '{{.Names}}'
   SESSIONS=()
   while IFS= read -r name; do
-    [ -z "$name" ] || SESSIONS+=("$name")
+    # (A spare is no session: lockdown --save and allow --save reach it by removal, warm.sh.)
+    [ -z "$name" ] || is_spare "$name" || SESSIONS+=("$name")
   done <<<"$list"
 }
 

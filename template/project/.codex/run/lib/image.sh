@@ -157,6 +157,7 @@ snapshot_context() {
 }
 
 # Sets IMAGE: the content-hashed tag, built only when missing (or CODEX_DOCKER_IMAGE).
+IMAGE_BUILT=no
 ensure_image() {
   if [ -n "${CODEX_DOCKER_IMAGE:-}" ]; then
     [[ "$CODEX_DOCKER_IMAGE" =~ $IMAGE_RE ]] \
@@ -179,6 +180,7 @@ ensure_image() {
     return 0
   fi
   need_daemon
+  IMAGE_BUILT=yes
   # Who built it: images --clean removes only yours (another user may share this machine).
   local build_args=(build --force-rm -t "$IMAGE" --label org.cxgen.version="$CXGEN_VERSION"
     --label "org.cxgen.builder=$EUID")
@@ -218,12 +220,12 @@ start_sandbox_queries() {
     NETWORK_PID=$!
   fi
   # Per sandbox, stopped ones too (a kept one can be started again at any time, also with plain
-  # docker start): name, state, work dir, project, sessions folder, its --mount folders, "-",
-  # its pinned paths, then ".".
+  # docker start): name, state, its spare label, work dir, project, sessions folder, its --mount
+  # folders, "-", its pinned paths, then ".".
   # The files are opened here, so an early exit that removes RUN_TMP cannot break the query's
   # output (or its error message) before the background job opens them.
   exec 3>"$RUN_TMP/sandboxes" 4>"$RUN_TMP/sandboxes.err"
-  docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''-'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
+  docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''-'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
     >&3 2>&4 &
   LISTING_PID=$!
   exec 3>&- 4>&-

@@ -4,15 +4,16 @@
 # --mount folder contains the work dir (or one of this run's --mount folders) or lies inside it.
 # (A kept, stopped one starts only when you start it.)
 refuse_agents_during_learn() {
-  local line field=0 name="" state="" workdir="" trees=() tree part="" mine
+  local line field=0 name="" state="" spare="" workdir="" trees=() tree part="" mine
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
       1) name="$line" trees=() part=mounts ;;
       2) state="$line" ;;
-      3) workdir="$line" trees+=("$line") ;;
-      4) [ -z "$line" ] || trees+=("$line/.codex/.environment") ;;
-      5) [ -z "$line" ] || trees+=("$line") ;;
+      3) spare="$line" ;;
+      4) workdir="$line" trees+=("$line") ;;
+      5) [ -z "$line" ] || trees+=("$line/.codex/.environment") ;;
+      6) [ -z "$line" ] || trees+=("$line") ;;
       *)
         # Its --mount folders, then "-" and its pinned paths.
         if [ "$line" != . ]; then
@@ -22,6 +23,8 @@ refuse_agents_during_learn() {
         fi
         field=0
         case "$state" in running | paused | restarting) ;; *) continue ;; esac
+        # (A spare runs nothing of an agent's.)
+        if [ -n "$spare" ] && is_spare "$name"; then continue; fi
         for tree in ${trees[@]+"${trees[@]}"}; do
           for mine in "$WORK_DIR" ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
             if [ -n "$tree" ] && { is_inside "$mine" "$tree" || is_inside "$tree" "$mine"; }; then

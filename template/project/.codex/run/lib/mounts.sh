@@ -112,24 +112,28 @@ add_readonly_mounts() {
 # no agent running nothing can race (a sandbox's processes end with it).
 at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
-# Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine.
+# Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine, and
+# SPARES: this project's spares of yours (a spare, which runs nothing of an agent's, races none).
 refuse_racing_sandboxes() {
-  local line field=0 name="" state="" workdir="" project="" sessions="" mounts="" part="" pinned=$'\n'
+  local line field=0 name="" state="" spare="" workdir="" project="" sessions="" mounts="" part="" pinned=$'\n'
   wait "$LISTING_PID" || docker_failed_with "$RUN_TMP/sandboxes.err"
-  SANDBOXES=""
+  SANDBOXES="" SPARES=()
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
       1) name="$line" ;;
       2) state="$line" ;;
-      3) workdir="$line" ;;
-      4) project="$line" ;;
-      5) sessions="$line" mounts="" part=mounts ;;
+      3) spare="$line" ;;
+      4) workdir="$line" ;;
+      5) project="$line" ;;
+      6) sessions="$line" mounts="" part=mounts ;;
       *)
         if [ "$line" = . ]; then
           SANDBOXES="$SANDBOXES$name $state $project"$'\n'
+          if [ -n "$spare" ] && is_spare "$name"; then
+            spare_seen "$name" "$spare" "$project"
           # The session being resumed does not race itself.
-          if [ "${#AT_RISK[@]}" -gt 0 ] && [ "$name" != "${ATTACH_NAME:-}" ]; then
+          elif [ "${#AT_RISK[@]}" -gt 0 ] && [ "$name" != "${ATTACH_NAME:-}" ]; then
             refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned" "$name" "$state" "$mounts"
           fi
           field=0 pinned=$'\n'

@@ -27,7 +27,7 @@ options_defaults() {
   CONFIG_GIVEN="${CODEX_CONFIG_DIR:+yes}"
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
   CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-copy}"
-  LOGIN_MODE=browser DIFF_STAT=no YES=no ALL=no STOPPED=no CLEAN=no TARGET=""
+  LOGIN_MODE=browser DIFF_STAT=no YES=no ALL=no STOPPED=no CLEAN=no TARGET="" WARM_BUILD=no
   IMAGE_PID="" LISTING_PID="" NETWORK_PID=""
 }
 
@@ -122,6 +122,7 @@ options_flag() {
     --all) ALL=yes ;;
     --stopped) STOPPED=yes ;;
     --clean) CLEAN=yes ;;
+    --warm) WARM_BUILD=yes ;;
   esac
 }
 
@@ -134,6 +135,7 @@ options_set() {
     --network) options_network "$2" ;;
     --name)
       [[ "$2" =~ $NAME_RE ]] || die "--name: invalid container name '$2'" "$EXIT_USAGE"
+      ! is_spare "$2" || die "--name: '$2' has the form of a spare's name (.spare-); choose another" "$EXIT_USAGE"
       CONTAINER_NAME="$2" ;;
     --allow)
       # Checked here, one by one: a newline inside one value must not pass as two lines.

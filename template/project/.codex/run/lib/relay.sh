@@ -135,7 +135,7 @@ relay_keys_file() {
   relay_file keys
   # (Its folder is yours alone, 0700: no umask subshell, a fork at every start.)
   printf '%s' "$1" >"$FILE" || die "cannot write the relay's keys into $FILE"
-  RELAY_KEYS_FILE="$FILE"
+  RELAY_KEYS_FILE="$FILE" RELAY_KEYS_TEXT="$1"
   add_mount "$FILE" "$RELAY_KEYS_INSIDE"
 }
 

@@ -120,8 +120,8 @@ mark_work_dir() {
 # sessions folder or a --mount folder holds PATH, or, with HOW=overlap, lies inside it. Docker's
 # list, not this user's record of trees: other users' sandboxes count too.
 refuse_sandboxes_writing() {
-  local listing line field=0 name="" state="" workdir="" project="" sessions="" mounts=""
-  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''.' 2>&1) \
+  local listing line field=0 name="" state="" spare="" workdir="" project="" sessions="" mounts=""
+  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''.' 2>&1) \
     || docker_failed "$listing"
   # (Each ends with ".": $(...) drops the last empty line. The --mount folders: a line each.)
   while IFS= read -r line; do
@@ -129,15 +129,18 @@ refuse_sandboxes_writing() {
     case "$field" in
       1) name="$line" mounts="" ;;
       2) state="$line" ;;
-      3) workdir="$line" ;;
-      4) project="$line" ;;
-      5) sessions="$line" ;;
+      3) spare="$line" ;;
+      4) workdir="$line" ;;
+      5) project="$line" ;;
+      6) sessions="$line" ;;
       *)
         if [ "$line" != . ]; then
           mounts="$mounts$line"$'\n'
           continue
         fi
         field=0
+        # (A spare runs nothing of an agent's.)
+        if [ -n "$spare" ] && is_spare "$name"; then continue; fi
         refuse_sandbox_writing "$@" "$name" "$state" "$workdir" \
           "${project:+$project/.codex/.environment}" "$sessions" "$mounts" ;;
     esac

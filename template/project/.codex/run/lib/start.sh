@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # A session in the sandbox: run, shell, exec and login start one.
 
-# start_session KIND: KIND is run (the agent), shell, exec (CMD_ARGS) or login (LOGIN=yes).
+# start_session KIND: KIND is run (the agent), shell, exec (CMD_ARGS), login (LOGIN=yes) or spare
+# (build --warm: the checks and preparations of a start, then a spare instead of a session).
 start_session() {
   case "$1" in
     run)
@@ -41,13 +42,14 @@ start_session() {
   DOCKER_ARGS+=(--label "org.cxgen.pinned=$pinned")
   refuse_racing_sandboxes
   [ "$LEARN" = no ] || refuse_agents_during_learn
-  choose_session_name
+  [ "$1" = spare ] || choose_session_name
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
   remember_mounts
   prepare_env_dir
   ensure_image
+  if [ "$1" = spare ]; then spare_prime; return; fi
   # In a container of the image. (Its commit id is not the command's output.)
   [ "$GIT_MODE" != track ] || snapshot_work_dir refs/cxgen/start >/dev/null
   notice_newer_versions

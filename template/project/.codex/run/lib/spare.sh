@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# Starting spares (lib/warm.sh says what they are).
+
+# spare_start: a spare of this start's configuration (warm_config), in the background: its start
+# goes on after this script has ended. With CXGEN_WARM_WAIT=1 (benchmarks, tests) this script
+# ends once it is ready.
+spare_start() {
+  local launch="$$-$RANDOM$RANDOM" name
+  warm_wanted || return 0
+  [ -n "${WARM_CONFIG:-}" ] || warm_config
+  name="$(default_session_name).spare-$launch"
+  SPARE_NAME="$name"
+  if ! { [ -d "$SPARES_DIR" ] || mkdir -p -m 0700 "$SPARES_DIR"; } 2>/dev/null || [ -L "$SPARES_DIR" ]; then
+    return 0
+  fi
+  if [ "${CXGEN_WARM_WAIT:-0}" = 1 ]; then
+    (spare_launch "$name" "$launch") || say "warning: the next session starts cold: its spare did not start (./run_in_container.sh list)"
+  else
+    (spare_launch "$name" "$launch" </dev/null >/dev/null 2>&1 &)
+  fi
+}
+
+# spare_prime: build --warm's spare, waited for.
+spare_prime() {
+  lockdown_args
+  warm_wanted || die "build --warm: $(spare_refusal)" "$EXIT_USAGE"
+  CXGEN_WARM_WAIT=1 spare_start
+  [ -f "$SPARES_DIR/$SPARE_NAME" ] || die "build --warm: the spare did not start; a session with these options shows why"
+  say "a warm sandbox is ready: the next start with these options takes it"
+}
+
+# spare_after_build: a new image gets a spare for the project's default options, in the
+# background (build --warm, never asking: without a terminal, a question is a refusal).
+spare_after_build() {
+  case "${CXGEN_WARM:-$WARM_START}" in 0 | no | off | false) return 0 ;; esac
+  ("$PROJECT_DIR/run_in_container.sh" build --warm -T </dev/null >/dev/null 2>&1 &)
+}
+
+# spare_refusal: why this start can have no spare (warm_wanted was false).
+spare_refusal() {
+  case "${CXGEN_WARM:-$WARM_START}" in
+    0 | no | off | false) printf 'spares are off here (CXGEN_WARM=0, or the warm_start answer)\n'; return 0 ;;
+  esac
+  printf 'a spare cannot serve a session with --keep, --port, --ssh-agent, --no-firewall, CODEX_DOCKER_IMAGE or the image'"'"'s MCP servers\n'
+}
+
+# spare_launch NAME LAUNCH: docker run of the spare, then its setup waited for (done and proven
+# inside, or the container is gone); only then is it recorded, so no start claims a spare that
+# is not ready, or never will be.
+spare_launch() {
+  local name="$1" launch="$2" now args keys out
+  trap - ERR EXIT
+  set +e
+  now=$(date +%s) || return 1
+  printf '%s %s\n' "$now" "$launch" >"$SPARES_DIR/$name.starting" || return 1
+  args=("${WARM_ARGS[@]}")
+  [ -n "$RELAY_KEYS_FILE$RELAY_OUT" ] && { mkdir -p -m 0700 "$STATE_DIR/relay" || return 1; }
+  if [ -n "$RELAY_KEYS_FILE" ]; then
+    keys="$STATE_DIR/relay/$launch-keys"
+    printf '%s' "${RELAY_KEYS_TEXT:-}" >"$keys" || return 1
+    args=("${args[@]//"$RUN_TMP/relay-keys"/"$keys"}")
+  fi
+  if [ -n "${RELAY_OUT:-}" ]; then
+    out="$STATE_DIR/relay/$launch-sign-in"
+    (umask 0111 && : >"$out") || return 1
+    args=("${args[@]//"$RUN_TMP/relay-sign-in"/"$out"}")
+  fi
+  if docker run -d --rm --name "$name" --label "org.cxgen.launch=$launch" --label "org.cxgen.spare=$EUID" \
+    --label org.cxgen.command=spare -e CXGEN_SPARE=1 "${args[@]}" "$IMAGE" >/dev/null \
+    && docker exec -u 0 -e CXGEN_CLAIM=ready "$name" /usr/local/lib/cxgen/entrypoint.sh \
+    && printf '%s %s\n%s\n' "$now" "$launch" "$WARM_CONFIG" >"$SPARES_DIR/$name.new" \
+    && mv -f "$SPARES_DIR/$name.new" "$SPARES_DIR/$name"; then
+    rm -f "$SPARES_DIR/$name.starting"
+    return 0
+  fi
+  rm -f "$SPARES_DIR/$name.starting" "$SPARES_DIR/$name.new"
+  docker rm -f -v -- "$name" >/dev/null 2>&1
+  return 1
+}

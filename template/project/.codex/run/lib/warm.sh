@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Warm starts. A spare is a sandbox started ahead of its session: its firewall is in force and
+# proven, its resolver and relay run, and it waits, running nothing of an agent's. A start whose
+# configuration is the spare's claims it (docker rename: one start wins) and runs its command
+# there with docker exec, at a fraction of docker run's cost; the sandbox's side is warm.sh.
+# Each spare serves one session and is gone with it. The next one starts when a session ends
+# (and at build), in the background. A spare whose configuration differs from a start's, older
+# than SPARE_MAX_AGE, or left by a start that died, is removed by the project's next start (and
+# images --clean removes all of yours).
+
+# Per spare, while it waits: its creation time and launch, then the configuration it was started
+# with (which holds the relay's keys: your state folder is yours alone).
+readonly SPARES_DIR="$STATE_DIR/spares" SPARE_MAX_AGE=3600
+SPARES=() WARM=no
+
+# warm_wanted: spares are on (CXGEN_WARM, else the warm_start answer) and this start can use
+# one, and leave one: not --keep (attach starts docker run's command again), login, --learn,
+# --port (a spare would hold the ports), --ssh-agent (a socket of this moment), --no-firewall,
+# an image of your own (it may have no warm.sh), nor the image's MCP servers (they follow the
+# start of the session's container).
+warm_wanted() {
+  case "${CXGEN_WARM:-$WARM_START}" in 0 | no | off | false) return 1 ;; esac
+  [ "$KEEP" = no ] && [ "$LOGIN" = no ] && [ "$LEARN" = no ] && [ "${#PORTS[@]}" -eq 0 ] \
+    && [ "$SSH_AGENT" = no ] && [ "$FIREWALL" = on ] && [ -z "${CODEX_DOCKER_IMAGE:-}" ] \
+    && [ "${#MCP_NAMES[@]}" -eq 0 ]
+}
+
+# is_spare NAME: NAME is a spare's (a claimed one has its session's name).
+is_spare() { case "$1" in *.spare-*) true ;; *) false ;; esac; }
+
+# spare_seen NAME OWNER PROJECT: one spare in the listing (refuse_racing_sandboxes): yours, of
+# this project, are SPARES.
+spare_seen() {
+  [ "$2" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && SPARES+=("$1")
+  return 0
+}
+
+# warm_config: sets WARM_ARGS, docker run's arguments for this start without what is this
+# start's alone (its launch, its command, a terminal, --rm), and WARM_CONFIG, what a spare must
+# have been started with to serve it: those, the values of the variables passed by name, the
+# relay's keys, the image.
+warm_config() {
+  local i arg next previous=""
+  WARM_ARGS=() WARM_TTY=() WARM_CONFIG="$IMAGE"
+  for ((i = 1; i < ${#DOCKER_ARGS[@]}; i++)); do
+    arg="${DOCKER_ARGS[$i]}" next="${DOCKER_ARGS[$((i + 1))]:-}"
+    case "$arg" in
+      --rm) continue ;;
+      -it | -i) WARM_TTY=("$arg"); continue ;;
+      --label) case "$next" in org.cxgen.launch=* | org.cxgen.command=* | org.cxgen.agent=*) i=$((i + 1)); continue ;; esac ;;
+    esac
+    WARM_ARGS+=("$arg")
+    # (This start's own files, the relay's: by what they hold.)
+    [ -z "${RUN_TMP:-}" ] || arg="${arg//"$RUN_TMP"/RUN_TMP}"
+    if [ "$previous" = -e ] && [[ "$arg" =~ $ENV_NAME_RE ]]; then arg="$arg=${!arg-}"; fi
+    previous="$arg"
+    # (This machine's addresses may change: the claim adds any new one, warm.sh.)
+    case "$arg" in CXGEN_HOST_ADDRESSES=*) continue ;; esac
+    WARM_CONFIG="$WARM_CONFIG"$'\n'"$arg"
+  done
+  WARM_CONFIG="$WARM_CONFIG"$'\n'"keys ${RELAY_KEYS_TEXT:-}"
+}
+
+# warm_claim: claims a spare of this project whose configuration is this start's (sets WARM=yes,
+# CONTAINER_NAME's container is it, LAUNCH_ID its); removes those that cannot serve.
+warm_claim() {
+  local name created launch config now
+  WARM=no
+  warm_wanted && [ "${#SPARES[@]}" -gt 0 ] || return 1
+  warm_config
+  now=$(date +%s)
+  for name in "${SPARES[@]}"; do
+    created="" launch="" config=""
+    if [ -f "$SPARES_DIR/$name" ]; then
+      { IFS=' ' read -r created launch && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
+    elif [ -f "$SPARES_DIR/$name.starting" ]; then
+      # Still starting, unless its start died.
+      IFS=' ' read -r created launch <"$SPARES_DIR/$name.starting" || true
+      [ "$((now - ${created:-0}))" -gt 300 ] || continue
+    fi
+    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - ${created:-0}))" -lt "$SPARE_MAX_AGE" ] \
+      && docker rename "$name" "$CONTAINER_NAME" 2>/dev/null; then
+      WARM=yes LAUNCH_ID="$launch"
+      rm -f "$SPARES_DIR/$name"
+      spare_relay_files "$launch"
+      continue
+    fi
+    [ -z "${CXGEN_WARM_DEBUG:-}" ] || { printf '%s\n' "$config" >"$CXGEN_WARM_DEBUG.spare"; printf '%s\n' "$WARM_CONFIG" >"$CXGEN_WARM_DEBUG.mine"; }
+    spare_remove "$name"
+  done
+  [ "$WARM" = yes ]
+}
+
+# spare_remove NAME: the spare gone (by its spare name: one a start claimed meanwhile has
+# another), in the background; its record now.
+spare_remove() {
+  rm -f "$SPARES_DIR/$1" "$SPARES_DIR/$1.starting"
+  (docker rm -f -v -- "$1" >/dev/null 2>&1 &)
+}
+
+# spare_relay_files LAUNCH: the claimed spare's relay files are this session's (its keys file,
+# emptied inside; a refreshed sign-in comes back in its out file: relay_write_back).
+spare_relay_files() {
+  [ -z "$RELAY_KEYS_FILE" ] || RELAY_KEYS_FILE="$STATE_DIR/relay/$1-keys"
+  [ -z "${RELAY_OUT:-}" ] || RELAY_OUT="$STATE_DIR/relay/$1-sign-in"
+}
+
+# warm_run: the command in the claimed spare, as docker run would have run it (sets status).
+# A docker CLI killed before the command ended (^C without a terminal) leaves it running: the
+# container goes before anything here reads what the session left.
+warm_run() {
+  trap ':' INT
+  docker exec -u 0 -e CXGEN_CLAIM=1 -e "CXGEN_CLAIM_HOST_ADDRESSES=$HOST_ADDRESSES" ${WARM_TTY[@]+"${WARM_TTY[@]}"} "$CONTAINER_NAME" \
+    /usr/local/lib/cxgen/entrypoint.sh "${CMD_ARGS[@]}" || status=$?
+  trap - INT
+  [ "$status" -lt 128 ] || docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+}
+
+# spare_state NAME: the list's STATE for the spare NAME: spare,ready (yours, recorded: the next
+# start with its configuration claims it) or spare,starting; another user's, spare.
+spare_state() {
+  if [ -f "$SPARES_DIR/$1" ]; then
+    state=spare,ready
+  elif [ -f "$SPARES_DIR/$1.starting" ]; then
+    state=spare,starting
+  else
+    state=spare
+  fi
+}
+
+# start_logged: CXGEN_START_LOG names a file that gets "warm NAME" or "cold NAME" per start (for
+# benchmarks and tests).
+start_logged() {
+  [ -z "${CXGEN_START_LOG:-}" ] || printf '%s %s\n' "$1" "$CONTAINER_NAME" >>"$CXGEN_START_LOG" || true
+}

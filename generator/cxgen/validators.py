@@ -41,6 +41,8 @@ LIST_ANSWERS = (
 # Environment variable names passed into the sandbox by name (never their values).
 ENV_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 GIT_ACCESS = ("readonly", "track", "off", "writable")
+# start_mode: warm (a spare sandbox started ahead of each session) or cold.
+START_MODES = ("warm", "cold")
 # A TCP port, as a number only (no leading zero, no address): 1-65535 is checked apart.
 PORT_RE = re.compile(r"\A[1-9][0-9]{0,4}\Z")
 
@@ -318,6 +320,13 @@ def check_git(value: Any, key: str = "git") -> str:
     return str(value)
 
 
+def check_start_mode(value: Any, key: str = "start_mode") -> str:
+    """warm (default: a spare sandbox waits for the next session) or cold."""
+    if value not in START_MODES:
+        raise InvalidAnswer(key, value, f"expected one of: {', '.join(START_MODES)}")
+    return str(value)
+
+
 # Validators keyed by answer name, for --data (new answers: mounts must exist here).
 SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "allowed_domains": check_domains,
@@ -331,6 +340,7 @@ SIMPLE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "relay": check_relay,
     "host_ports": check_host_ports,
     "skills": check_skills,
+    "start_mode": check_start_mode,
 }
 
 # The template's Jinja validators: prompts' answers (checked like --data) and, during an

@@ -69,6 +69,9 @@ claim() {
   [ -d "$HOME" ] || export HOME=/tmp
   cd "${CXGEN_WORKDIR:-$PWD}"
   claim_host_addresses
+  # (The command sees this machine's addresses as a docker run now would have given them.)
+  export CXGEN_HOST_ADDRESSES="${CXGEN_CLAIM_HOST_ADDRESSES:-${CXGEN_HOST_ADDRESSES:-}}"
+  unset CXGEN_CLAIM_HOST_ADDRESSES
   run_hooks
   claim_findings
   trap - ERR

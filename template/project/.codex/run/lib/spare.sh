@@ -32,15 +32,16 @@ spare_prime() {
 # spare_after_build: a new image gets a spare for the project's default options, in the
 # background (build --warm, never asking: without a terminal, a question is a refusal).
 spare_after_build() {
-  case "${CXGEN_WARM:-$WARM_START}" in 0 | no | off | false) return 0 ;; esac
+  warm_on || return 0
   ("$PROJECT_DIR/run_in_container.sh" build --warm -T </dev/null >/dev/null 2>&1 &)
 }
 
 # spare_refusal: why this start can have no spare (warm_wanted was false).
 spare_refusal() {
-  case "${CXGEN_WARM:-$WARM_START}" in
-    0 | no | off | false) printf 'spares are off here (CXGEN_WARM=0, or the warm_start answer)\n'; return 0 ;;
-  esac
+  if ! warm_on; then
+    printf 'spares are off here (CXGEN_WARM=0, or the start_mode answer: cold)\n'
+    return 0
+  fi
   printf 'a spare cannot serve a session with --keep, --port, --ssh-agent, --no-firewall, CODEX_DOCKER_IMAGE or the image'"'"'s MCP servers\n'
 }
 

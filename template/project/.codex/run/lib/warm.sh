@@ -13,14 +13,22 @@
 readonly SPARES_DIR="$STATE_DIR/spares" SPARE_MAX_AGE=3600
 SPARES=() WARM=no
 
-# warm_wanted: spares are on (CXGEN_WARM, else the warm_start answer) and this start can use
+# warm_on: spares are on here: CXGEN_WARM (1 or 0) when set, else the start_mode answer.
+warm_on() {
+  case "${CXGEN_WARM:-}" in
+    1 | yes | on | true) return 0 ;;
+    0 | no | off | false) return 1 ;;
+  esac
+  [ "$START_MODE" = warm ]
+}
+
+# warm_wanted: spares are on (warm_on) and this start can use
 # one, and leave one: not --keep (attach starts docker run's command again), login, --learn,
 # --port (a spare would hold the ports), --ssh-agent (a socket of this moment), --no-firewall,
 # an image of your own (it may have no warm.sh), nor the image's MCP servers (they follow the
 # start of the session's container).
 warm_wanted() {
-  case "${CXGEN_WARM:-$WARM_START}" in 0 | no | off | false) return 1 ;; esac
-  [ "$KEEP" = no ] && [ "$LOGIN" = no ] && [ "$LEARN" = no ] && [ "${#PORTS[@]}" -eq 0 ] \
+  warm_on && [ "$KEEP" = no ] && [ "$LOGIN" = no ] && [ "$LEARN" = no ] && [ "${#PORTS[@]}" -eq 0 ] \
     && [ "$SSH_AGENT" = no ] && [ "$FIREWALL" = on ] && [ -z "${CODEX_DOCKER_IMAGE:-}" ] \
     && [ "${#MCP_NAMES[@]}" -eq 0 ]
 }

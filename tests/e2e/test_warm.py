@@ -54,6 +54,14 @@ def spares(box: Sandbox) -> list[str]:
     return [name for name in out.split() if ".spare-" in name]
 
 
+def sessions(box: Sandbox) -> list[str]:
+    """The project's containers but its spares."""
+    out = docker(
+        "ps", "-a", "--filter", f"label=org.cxgen.project={box.project}", "--format", "{{.Names}}"
+    ).stdout
+    return [name for name in out.split() if ".spare-" not in name]
+
+
 def spare_record(name: str) -> Path:
     return Path(os.environ["XDG_STATE_HOME"], "cxgen", "spares", name)
 
@@ -110,7 +118,7 @@ def test_nothing_of_the_agent_outlives_its_command(box: Sandbox, tmp_path: Path)
     # A background job that would write once the session is over: it dies with the command.
     ok(box.run("exec", "--", "sh", "-c", f"(sleep 2; echo late > {late}) & echo started", env=env))
     assert starts(tmp_path) == ["cold", "warm"]
-    wait_until(lambda: not [n for n in docker("ps", "-a", "--filter", f"label=org.cxgen.project={box.project}", "--format", "{{.Names}}").stdout.split() if ".spare-" not in n], "the warm session's container to go")  # fmt: skip
+    wait_until(lambda: sessions(box) == [], "the warm session's container to go")
     assert not late.exists()
 
 

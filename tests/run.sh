@@ -38,7 +38,23 @@ export PATH
 if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1; then
   tests/make_base_image.sh >/dev/null
 fi
+# The wall's batteries, run a second time with every session they start in a spare (warm
+# starts, .codex/run/lib/warm.sh): what holds cold must hold warm.
+readonly WARM_MODULES=(tests/e2e/test_attacks.py tests/e2e/test_wall_network.py
+  tests/e2e/test_wall_host.py tests/e2e/test_root_mode.py tests/e2e/test_fwctl.py
+  tests/e2e/test_lockdown_saved.py tests/e2e/test_relay.py tests/e2e/test_host_ports.py
+  tests/e2e/test_host_actions.py tests/e2e/test_mounts.py tests/e2e/test_skills.py
+  tests/e2e/test_agent_git.py tests/e2e/test_credentials.py tests/e2e/test_trusted_runs.py
+  tests/e2e/test_mcp.py)
+
 # From the tests folder's parent, but importing the installed cxgen (not generator/).
 # worksteal: while one worker is in a long image build (tests marked long_build run first), the
-# other takes over the tests queued behind it instead of leaving them waiting.
-exec "$VENV/bin/python" -m pytest -n 2 --dist worksteal "$@"
+# other takes over the tests queued behind it instead of leaving them waiting. With arguments
+# (a test, -k ...), only the first pass, as given.
+status=0
+"$VENV/bin/python" -m pytest -n 2 --dist worksteal "$@" || status=$?
+if [ "$#" -eq 0 ] && [ "$status" -eq 0 ] && docker version >/dev/null 2>&1; then
+  echo "tests: the wall's batteries again, every session in a warm spare (CXGEN_TEST_START=warm)" >&2
+  CXGEN_TEST_START=warm "$VENV/bin/python" -m pytest -n 2 --dist worksteal "${WARM_MODULES[@]}" || status=$?
+fi
+exit "$status"

@@ -9,6 +9,7 @@ The wall's own batteries run warm too (CXGEN_TEST_START=warm, .ci/run)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -60,6 +61,11 @@ def sessions(box: Sandbox) -> list[str]:
         "ps", "-a", "--filter", f"label=org.cxgen.project={box.project}", "--format", "{{.Names}}"
     ).stdout
     return [name for name in out.split() if ".spare-" not in name]
+
+
+def default_name(project: Path) -> str:
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    return f"cxgen-{project.name}-{digest}"
 
 
 def spare_record(name: str) -> Path:
@@ -165,21 +171,34 @@ def test_two_starts_racing_for_one_spare(box: Sandbox, tmp_path: Path) -> None:
     assert gone(spare)
 
 
+def fake_spare(box: Sandbox, suffix: str, age: int) -> str:
+    """A container labelled as this project's spare, created AGE seconds ago (by its label)."""
+    image = docker("image", "inspect", "-f", "{{.Id}}", box.image).stdout.strip()
+    name = f"{default_name(box.project)}.spare-{suffix}-{os.getpid()}"
+    docker(
+        "run", "-d", "--name", name, "--label", LABEL, "--label", "org.cxgen.sandbox=1",
+        "--label", f"org.cxgen.project={box.project}",
+        "--label", f"org.cxgen.spare={os.geteuid()} {int(time.time()) - age}",
+        "--entrypoint", "sleep", image, "1000",
+    )  # fmt: skip
+    return name
+
+
 def test_old_and_orphaned_spares_are_removed(box: Sandbox, tmp_path: Path) -> None:
     env = warm_env(tmp_path)
     ok(box.run("exec", "--", "true", env=env))
-    [old] = spares(box)
-    record = spare_record(old)
-    created, rest = record.read_text().split(" ", 1)
-    record.write_text(f"{int(created) - 3601} {rest}")
+    [spare] = spares(box)
+    # The same configuration, but over an hour old: removed, and the start is cold.
+    old = fake_spare(box, "old", 3601)
+    spare_record(spare).rename(spare_record(old))
+    docker("rm", "-f", spare)
     ok(box.run("exec", "--", "true", env=env))
     assert starts(tmp_path) == ["cold", "cold"]
     wait_until(lambda: gone(old), "the spare older than an hour to go")
-    # A spare whose start died before recording it (no record) is removed by the next start.
-    [orphan] = spares(box)
-    spare_record(orphan).unlink()
+    # A spare whose start died before recording it (no record after five minutes) goes too.
+    orphan = fake_spare(box, "orphan", 301)
     ok(box.run("exec", "--", "true", env=env))
-    assert starts(tmp_path)[-1] == "cold"
+    assert starts(tmp_path)[-1] == "warm"
     wait_until(lambda: gone(orphan), "the orphaned spare to go")
 
 
@@ -283,3 +302,15 @@ def test_a_new_address_of_this_machine_is_refused_in_a_spare_made_before_it(
         assert starts(tmp_path) == ["cold", "warm"]
     finally:
         docker("network", "rm", network, check=False)
+
+
+def test_images_clean_removes_the_spares_that_cannot_serve(box: Sandbox, tmp_path: Path) -> None:
+    env = warm_env(tmp_path)
+    ok(box.run("exec", "--", "true", env=env))
+    [ready] = spares(box)
+    old = fake_spare(box, "old", 3601)
+    # (The shim's private view of images: none of anyone's images can be removed here.)
+    scope = {"CXGEN_TEST_IMAGE_LABEL": f"org.cxgen.test-scope=none-{RUN_ID}"}
+    result = ok(box.run("images", "--clean", "--yes", env={**env, **scope}))
+    assert "removed 1 spare sandbox(es)" in result.stderr
+    assert gone(old) and not gone(ready)

@@ -3,7 +3,8 @@
 # Summary: cxgen images, who built them, and the projects using them
 # Options:
 #   --clean              remove those you built that none of your projects needs (asks first);
-#                        another user's, or one built before cxgen recorded its builder, is kept
+#                        another user's, or one built before cxgen recorded its builder, is kept;
+#                        your spare sandboxes that can no longer serve go first (see build --warm)
 #   --yes                with --clean: no question
 
 CMD_OPTIONS="--clean --yes"
@@ -40,6 +41,7 @@ cmd_images() {
 # container uses; says what it kept and why.
 images_clean() {
   local id tag size age builder line used="" remove=() theirs=() unknown=() answer out
+  spares_clean
   # Images of every container, running or stopped: never removed.
   line=$(docker ps -aq 2>&1) || docker_failed "$line"
   if [ -n "$line" ]; then

@@ -53,7 +53,6 @@ spare_launch() {
   trap - ERR EXIT
   set +e
   now=$(date +%s) || return 1
-  printf '%s %s\n' "$now" "$launch" >"$SPARES_DIR/$name.starting" || return 1
   args=("${WARM_ARGS[@]}")
   [ -n "$RELAY_KEYS_FILE$RELAY_OUT" ] && { mkdir -p -m 0700 "$STATE_DIR/relay" || return 1; }
   if [ -n "$RELAY_KEYS_FILE" ]; then
@@ -66,15 +65,38 @@ spare_launch() {
     (umask 0111 && : >"$out") || return 1
     args=("${args[@]//"$RUN_TMP/relay-sign-in"/"$out"}")
   fi
-  if docker run -d --rm --name "$name" --label "org.cxgen.launch=$launch" --label "org.cxgen.spare=$EUID" \
+  if docker run -d --rm --name "$name" --label "org.cxgen.launch=$launch" --label "org.cxgen.spare=$EUID $now" \
     --label org.cxgen.command=spare -e CXGEN_SPARE=1 "${args[@]}" "$IMAGE" >/dev/null \
     && docker exec -u 0 -e CXGEN_CLAIM=ready "$name" /usr/local/lib/cxgen/entrypoint.sh \
     && printf '%s %s\n%s\n' "$now" "$launch" "$WARM_CONFIG" >"$SPARES_DIR/$name.new" \
     && mv -f "$SPARES_DIR/$name.new" "$SPARES_DIR/$name"; then
-    rm -f "$SPARES_DIR/$name.starting"
     return 0
   fi
-  rm -f "$SPARES_DIR/$name.starting" "$SPARES_DIR/$name.new"
+  rm -f "$SPARES_DIR/$name.new"
   docker rm -f -v -- "$name" >/dev/null 2>&1
   return 1
+}
+
+# spares_clean: images --clean first removes your spares that can no longer serve: older than
+# SPARE_MAX_AGE, left by a start that died (no record after SPARE_START_LIMIT), or recorded here
+# and of an image none of your projects builds now (its project changed). Those that can serve
+# stay.
+spares_clean() {
+  local out name label image uid created now count=0
+  out=$(docker ps -a --filter label=org.cxgen.spare --format '{{.Names}}|{{.Label "org.cxgen.spare"}}|{{.Image}}' 2>&1) \
+    || docker_failed "$out"
+  now=$(date +%s)
+  while IFS='|' read -r name label image; do
+    is_spare "$name" || continue
+    read -r uid created <<<"$label" || true
+    [ "$uid" = "$EUID" ] && [[ "$created" =~ ^[0-9]+$ ]] || continue
+    if [ "$((now - created))" -ge "$SPARE_MAX_AGE" ] \
+      || { [ -f "$SPARES_DIR/$name" ] && [ -z "$(image_users "$image")" ]; } \
+      || { [ ! -f "$SPARES_DIR/$name" ] && [ "$((now - created))" -ge "$SPARE_START_LIMIT" ]; }; then
+      rm -f "$SPARES_DIR/$name"
+      docker rm -f -v -- "$name" >/dev/null 2>&1 || true
+      count=$((count + 1))
+    fi
+  done <<<"$out"
+  [ "$count" -eq 0 ] || say "removed $count spare sandbox(es) that could no longer serve"
 }

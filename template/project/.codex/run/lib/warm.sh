@@ -8,9 +8,11 @@
 # than SPARE_MAX_AGE, or left by a start that died, is removed by the project's next start (and
 # images --clean removes all of yours).
 
-# Per spare, while it waits: its creation time and launch, then the configuration it was started
-# with (which holds the relay's keys: your state folder is yours alone).
-readonly SPARES_DIR="$STATE_DIR/spares" SPARE_MAX_AGE=3600
+# Per spare, once it is ready: its creation time and launch, then the configuration it was
+# started with (which holds the relay's keys: your state folder is yours alone). Its label
+# org.cxgen.spare holds "UID CREATED": whose, and since when. One with no record after
+# SPARE_START_LIMIT seconds was left by a start that died.
+readonly SPARES_DIR="$STATE_DIR/spares" SPARE_MAX_AGE=3600 SPARE_START_LIMIT=300
 SPARES=() WARM=no
 
 # warm_on: spares are on here: CXGEN_WARM (1 or 0) when set, else the start_mode answer.
@@ -36,10 +38,12 @@ warm_wanted() {
 # is_spare NAME: NAME is a spare's (a claimed one has its session's name).
 is_spare() { case "$1" in *.spare-*) true ;; *) false ;; esac; }
 
-# spare_seen NAME OWNER PROJECT: one spare in the listing (refuse_racing_sandboxes): yours, of
-# this project, are SPARES.
+# spare_seen NAME LABEL PROJECT: one spare in the listing (refuse_racing_sandboxes): yours, of
+# this project, are SPARES ("NAME CREATED" each).
 spare_seen() {
-  [ "$2" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && SPARES+=("$1")
+  local uid created
+  read -r uid created <<<"$2" || true
+  [ "$uid" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && [[ "$created" =~ ^[0-9]+$ ]] && SPARES+=("$1 $created")
   return 0
 }
 
@@ -72,28 +76,25 @@ warm_config() {
 # warm_claim: claims a spare of this project whose configuration is this start's (sets WARM=yes,
 # CONTAINER_NAME's container is it, LAUNCH_ID its); removes those that cannot serve.
 warm_claim() {
-  local name created launch config now
+  local entry name created launch config now
   WARM=no
   warm_wanted && [ "${#SPARES[@]}" -gt 0 ] || return 1
   warm_config
   now=$(date +%s)
-  for name in "${SPARES[@]}"; do
-    created="" launch="" config=""
+  for entry in "${SPARES[@]}"; do
+    name="${entry% *}" created="${entry##* }" launch="" config=""
     if [ -f "$SPARES_DIR/$name" ]; then
-      { IFS=' ' read -r created launch && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
-    elif [ -f "$SPARES_DIR/$name.starting" ]; then
-      # Still starting, unless its start died.
-      IFS=' ' read -r created launch <"$SPARES_DIR/$name.starting" || true
-      [ "$((now - ${created:-0}))" -gt 300 ] || continue
+      { IFS=' ' read -r _ launch && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
+    elif [ "$((now - created))" -lt "$SPARE_START_LIMIT" ]; then
+      continue
     fi
-    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - ${created:-0}))" -lt "$SPARE_MAX_AGE" ] \
+    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - created))" -lt "$SPARE_MAX_AGE" ] \
       && docker rename "$name" "$CONTAINER_NAME" 2>/dev/null; then
       WARM=yes LAUNCH_ID="$launch"
       rm -f "$SPARES_DIR/$name"
       spare_relay_files "$launch"
       continue
     fi
-    [ -z "${CXGEN_WARM_DEBUG:-}" ] || { printf '%s\n' "$config" >"$CXGEN_WARM_DEBUG.spare"; printf '%s\n' "$WARM_CONFIG" >"$CXGEN_WARM_DEBUG.mine"; }
     spare_remove "$name"
   done
   [ "$WARM" = yes ]
@@ -102,7 +103,7 @@ warm_claim() {
 # spare_remove NAME: the spare gone (by its spare name: one a start claimed meanwhile has
 # another), in the background; its record now.
 spare_remove() {
-  rm -f "$SPARES_DIR/$1" "$SPARES_DIR/$1.starting"
+  rm -f "$SPARES_DIR/$1"
   (docker rm -f -v -- "$1" >/dev/null 2>&1 &)
 }
 
@@ -124,16 +125,11 @@ warm_run() {
   [ "$status" -lt 128 ] || docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
 }
 
-# spare_state NAME: the list's STATE for the spare NAME: spare,ready (yours, recorded: the next
-# start with its configuration claims it) or spare,starting; another user's, spare.
+# spare_state NAME: the list's STATE for the spare NAME: spare,ready (recorded in your state
+# folder: the next start with its configuration claims it), else spare,starting (or another
+# user's).
 spare_state() {
-  if [ -f "$SPARES_DIR/$1" ]; then
-    state=spare,ready
-  elif [ -f "$SPARES_DIR/$1.starting" ]; then
-    state=spare,starting
-  else
-    state=spare
-  fi
+  if [ -f "$SPARES_DIR/$1" ]; then state=spare,ready; else state=spare,starting; fi
 }
 
 # start_logged: CXGEN_START_LOG names a file that gets "warm NAME" or "cold NAME" per start (for

@@ -22,7 +22,13 @@ STATE_HOME.chmod(0o755)
 (STATE_HOME / "cxgen").chmod(0o777)
 (STATE_HOME / "cxgen/agent-trees").touch(mode=0o666)
 (STATE_HOME / "cxgen/agent-trees").chmod(0o666)
+# And the spares' records (warm starts), for starts as root and as that user.
+(STATE_HOME / "cxgen/spares").mkdir(mode=0o777)
+(STATE_HOME / "cxgen/spares").chmod(0o777)
 os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
+# No spare sandboxes (warm starts) where a test does not ask for them: the e2e harness turns
+# them on for its warm pass (CXGEN_TEST_START=warm), test_warm.py for its own tests.
+os.environ["CXGEN_WARM"] = "0"
 # GNU bash 3.2 (the generation macOS ships), beside the project in CI and on developer machines.
 BASH_32 = Path(os.environ.get("CXGEN_BASH32", REPO.parent / "shared/tools/bash-3.2"))
 

@@ -360,6 +360,14 @@ def build(project: Path) -> str:
 
 
 @dataclass
+class Warmed:
+    """A start in warm mode: its env, and what the start of its spare said (build --warm)."""
+
+    env: dict[str, str] | None
+    said: list[str]
+
+
+@dataclass
 class Sandbox:
     """A generated, built project and how to run things in it."""
 
@@ -426,11 +434,11 @@ class Sandbox:
         name: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run `run_in_container.sh ARGS` to the end (see command); in warm mode, in a spare."""
-        with self.warmed(args, env, user, network, cwd, shell) as env:
+        with self.warmed(args, env, user, network, cwd, shell) as warm:
             command, full_env = self.command(
-                *args, env=env, user=user, network=network, shell=shell, name=name
+                *args, env=warm.env, user=user, network=network, shell=shell, name=name
             )
-            return subprocess.run(
+            result = subprocess.run(
                 command,
                 capture_output=True,
                 text=True,
@@ -440,6 +448,16 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 check=False,
             )
+            # The spare's start did this start's preparations (a login imported, a warning):
+            # what it said is part of what the start says.
+            said = result.stderr.splitlines()
+            early = [
+                line
+                for line in warm.said
+                if line not in said and "warm sandbox is ready" not in line
+            ]
+            result.stderr = "".join(f"{line}\n" for line in early) + result.stderr
+            return result
 
     @contextmanager
     def warmed(
@@ -450,9 +468,10 @@ class Sandbox:
         network: bool,
         cwd: Path | None = None,
         shell: list[str] | None = None,
-    ) -> Iterator[dict[str, str] | None]:
+    ) -> Iterator[Warmed]:
         """Warm mode (START_MODE): a session start gets a spare of its options first, and must
-        start in it; yields the session's env (with its start log)."""
+        start in it; yields the session's env (with its start log) and what the spare's start
+        said."""
         options = list(args[1:])
         if "--" in options:
             options = options[: options.index("--")]
@@ -465,7 +484,7 @@ class Sandbox:
             or "CXGEN_WARM" in (env or {})
             or "CXGEN_START_LOG" in (env or {})
         ):
-            yield env
+            yield Warmed(env, [])
             return
         with tempfile.TemporaryDirectory(prefix="cxgen-start-") as tmp:
             log = Path(tmp, "starts")
@@ -486,7 +505,7 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 check=False,
             )
-            yield warm_env
+            yield Warmed(warm_env, primed.stderr.splitlines() if primed.returncode == 0 else [])
             started = log.read_text().split() if log.exists() else []
             if primed.returncode == 0 and started and started[0] != "warm":
                 raise AssertionError(
@@ -503,9 +522,9 @@ class Sandbox:
     ) -> subprocess.Popen[str]:
         """Start `run_in_container.sh ARGS` and return at once; stdout is a pipe. (In warm mode
         its spare is made first; whether it started warm is not checked here.)"""
-        with self.warmed(args, env, user, True) as env:
+        with self.warmed(args, env, user, True) as warm:
             pass
-        command, full_env = self.command(*args, env=env, name=name, user=user)
+        command, full_env = self.command(*args, env=warm.env, name=name, user=user)
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -239,6 +239,11 @@ def test_stop_reaches_the_command_of_a_warm_session(box: Sandbox, tmp_path: Path
     session = box.start("exec", "--", "bash", "-c", script, env=env, name=name)
     assert session.stdout is not None
     assert session.stdout.readline() == "up\n"
+    # list says what it runs; attach cannot join an exec's terminal, and says so.
+    [row] = [line for line in ok(box.run("list", env=env)).stdout.splitlines() if name in line]
+    assert row.split()[1:3] == ["exec", "bash"], row
+    refused = box.run("attach", name, env=env)
+    assert refused.returncode == 2 and "started warm" in refused.stderr, refused.stderr
     ok(box.run("stop", name, env=env))
     out, err = session.communicate(timeout=600)
     assert out == "term\n" and session.returncode == 7, err

@@ -18,6 +18,7 @@ from tests.conftest import REPO, run_cxgen, snapshot
 GOLDEN = Path(__file__).parent / "golden" / "default"
 SHELL_FILES = [
     ".codex/sandbox/entrypoint.sh",
+    ".codex/sandbox/warm.sh",
     ".codex/sandbox/firewall.sh",
     ".codex/sandbox/relay.sh",
     ".codex/sandbox/cxgen-ctl",

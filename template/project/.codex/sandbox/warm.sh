@@ -4,14 +4,17 @@
 # agent's; the run script's next start with the same configuration claims it with docker exec
 # instead of docker run (see the run script's lib/warm.sh). Each spare serves one session only.
 
-# Written, as root, once the spare's setup is done: the pid of its wait (spare_idle).
+# In the firewall's own folder (its account's: closed to the agent, even as uid 0): written once
+# the spare's setup is done, the pid of its wait (spare_idle); the claim's mark; the pid of the
+# session's command.
 readonly SPARE_READY="$FW_RUN_DIR/spare-ready" SPARE_CLAIMED="$FW_RUN_DIR/spare-claimed"
+readonly SPARE_COMMAND="$FW_RUN_DIR/spare-command"
 
 # spare_idle: the spare waits here (the entrypoint's own process, init's child) for a session to
 # claim it. No process, no CPU: a read that never ends on a FIFO nothing else holds. When the
 # session is over, the claim ends this wait, so the container stops and Docker removes it.
-# docker stop's TERM (init forwards it here) goes on to every process of the session, as it would
-# reach a docker run's command; an unclaimed spare just ends.
+# docker stop's TERM (init forwards it here) goes on to the session's command, as init passes it
+# to a docker run's command; an unclaimed spare just ends.
 spare_idle() {
   local fifo="$FW_RUN_DIR/spare-wait" fd
   rm -f "$fifo"
@@ -24,8 +27,10 @@ spare_idle() {
 }
 
 spare_stopped() {
+  local pid=""
   [ -d "$SPARE_CLAIMED" ] || exit 0
-  kill -TERM -1 2>/dev/null || true
+  IFS= read -r pid <"$SPARE_COMMAND" 2>/dev/null || true
+  [[ ! "$pid" =~ ^[1-9][0-9]*$ ]] || kill -TERM "$pid" 2>/dev/null || true
 }
 
 # spare_ready_wait: the run script's check that its new spare is ready (docker exec,
@@ -41,15 +46,9 @@ spare_ready_wait() {
   fw_fail "the spare's setup did not finish within a minute"
 }
 
-# pause_open, then pause SECONDS: a pause without a fork, a read that times out on a FIFO that
-# only this process holds.
-pause_open() {
-  local fifo
-  fifo=$(mktemp -u /tmp/cxgen-pause.XXXXXX)
-  mkfifo -m 0600 "$fifo"
-  exec {PAUSE_FD}<>"$fifo"
-  rm -f "$fifo"
-}
+# pause_open, then pause SECONDS: a pause without a fork, a read that times out on a pipe that
+# only this process holds (both ends: it never ends; no name in any folder).
+pause_open() { exec {PAUSE_FD}<> <(:); }
 pause() { read -r -t "$1" -u "$PAUSE_FD" _ || true; }
 
 # claim CMD...: a session in this spare (docker exec, CXGEN_CLAIM=1, as root). What the
@@ -67,8 +66,9 @@ claim() {
   agent_ids
   export HOME="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}/home"
   [ -d "$HOME" ] || export HOME=/tmp
-  cd "${CXGEN_WORKDIR:-$PWD}"
+  cd "${CXGEN_WORKDIR:-$PWD}" || fw_fail "no work dir ${CXGEN_WORKDIR:-}"
   claim_host_addresses
+  claim_said
   # (The command sees this machine's addresses as a docker run now would have given them.)
   export CXGEN_HOST_ADDRESSES="${CXGEN_CLAIM_HOST_ADDRESSES:-${CXGEN_HOST_ADDRESSES:-}}"
   unset CXGEN_CLAIM_HOST_ADDRESSES
@@ -76,11 +76,25 @@ claim() {
   claim_findings
   trap - ERR
   # Signals reach the command (its terminal's, docker stop's through spare_stopped): this shell
-  # waits for it to end. (SHLVL as an exec would leave it, as docker run's command has it.)
+  # waits for it to end. (SHLVL as an exec would leave it, as docker run's command has it; and
+  # the command's stdin is this one's, not the /dev/null bash gives a job.)
   trap ':' INT TERM QUIT HUP
   export SHLVL=$((${SHLVL:-1} - 1))
-  "${AS_AGENT[@]}" "$@" || status=$?
+  "${AS_AGENT[@]}" "$@" <&0 &
+  printf '%s\n' "$!" >"$SPARE_COMMAND"
+  while :; do
+    status=0
+    wait "$!" || status=$?
+    kill -0 "$!" 2>/dev/null || break
+  done
   exit "$status"
+}
+
+# claim_said: what the entrypoint says at a start about the firewall (said in the spare, where
+# no one reads it), said again to this session.
+claim_said() {
+  [ "${CXGEN_LOCKDOWN:-off}" != on ] \
+    || log "lockdown is on for this project: nothing leaves the sandbox (./run_in_container.sh lockdown off --save lifts it)"
 }
 
 # claim_host_addresses: this machine's own addresses as the claiming start found them

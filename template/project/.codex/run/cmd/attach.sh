@@ -19,6 +19,8 @@ cmd_attach() {
     || die "session $TARGET belongs to another project ($(printf '%q' "$S_PROJECT")); attach it with that project's run_in_container.sh" "$EXIT_USAGE"
   case "$S_STATE" in
     running)
+      [ -z "$S_SPARE" ] \
+        || die "session $TARGET started warm, in a spare: Docker cannot join its terminal (only its start's); start with CXGEN_WARM=0 a session you want to join" "$EXIT_USAGE"
       say "joining the running session $TARGET (detach: ctrl-p ctrl-q)"
       docker attach -- "$TARGET" || status=$?
       return "$status" ;;

@@ -27,7 +27,7 @@ cmd_destroy() {
   fi
   # --stopped: this project's exited ones ("created" may be a start under way: left alone).
   list_sessions
-  while IFS='|' read -r name _ _ state _ _ project; do
+  while IFS='|' read -r name _ _ state _ _ project _; do
     [ "$project" = "$PROJECT_DIR" ] || continue
     case "$state" in exited | dead) names+=("$name") ;; esac
   done <<<"$SESSION_LINES"

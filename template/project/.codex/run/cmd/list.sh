@@ -11,7 +11,7 @@ CMD_DASHES=
 CMD_NEEDS="docker"
 
 cmd_list() {
-  local name command image state age keep project
+  local name command image state age keep project id
   list_sessions
   table_start
   if [ "$ALL" = yes ]; then
@@ -19,11 +19,15 @@ cmd_list() {
   else
     table_row NAME COMMAND IMAGE STATE CREATED
   fi
-  while IFS='|' read -r name command image state age keep project; do
+  while IFS='|' read -r name command image state age keep project id; do
     [ -n "$name" ] || continue
     [ "$ALL" = yes ] || [ "$project" = "$PROJECT_DIR" ] || continue
     [ "$keep" != 1 ] || state="$state,kept"
-    ! is_spare "$name" || spare_state "$name"
+    if spare_waiting "$name"; then
+      spare_state "$name"
+    elif [ "$command" = spare ]; then
+      warm_session_command "$id"
+    fi
     if [ "$ALL" = yes ]; then
       printf -v project '%q' "$project"
       table_row "$name" "${command:--}" "$image" "$state" "$age" "$project"

@@ -83,9 +83,17 @@ HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 exec git -c
 # or capabilities that sees the agent's repository and the project's .git read-only.
 upload_pack_command() {
   local line name ids
-  docker_query line ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
-    --filter label=org.cxgen.agentgit --format '{{.Names}} {{.Label "org.cxgen.agentgit"}}'
-  line="${line%%$'\n'*}" name="${line%% *}" ids="${line#* }"
+  local lines spare
+  docker_query lines ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
+    --filter label=org.cxgen.agentgit --format '{{.Names}} {{.Label "org.cxgen.agentgit"}}|{{.Label "org.cxgen.spare"}} {{.ID}}'
+  # A session, not a spare (nothing of an agent's may run there) nor one whose command is over.
+  line=""
+  while IFS='|' read -r line spare; do
+    name="${line%% *}"
+    if [ -z "${spare%% *}" ] || ! { spare_waiting "$name" || session_over "$spare"; }; then break; fi
+    line=""
+  done <<<"$lines"
+  name="${line%% *}" ids="${line#* }"
   if [ -n "$line" ] && [[ "$name" =~ $NAME_RE ]] && [[ "$ids" =~ ^[1-9][0-9]*:[0-9]+$ ]]; then
     export CXGEN_UPLOAD_NAME="$name" CXGEN_UPLOAD_USER="$ids" CXGEN_UPLOAD_SCRIPT="$UPLOAD_PACK_SCRIPT"
     # shellcheck disable=SC2016 # expanded by the sh that git starts, from the environment

@@ -7,13 +7,16 @@ readonly CTL=/usr/local/lib/cxgen/cxgen-ctl
 
 # Sets SESSIONS: the names of this project's running sandboxes.
 running_sessions() {
-  local list name
+  local list name spare
   docker_query list ps --filter label=org.cxgen.sandbox=1 --filter "label=org.cxgen.project=$PROJECT_DIR" \
-    --format '{{.Names}}'
+    --format '{{.Names}}|{{.Label "org.cxgen.spare"}} {{.ID}}'
   SESSIONS=()
-  while IFS= read -r name; do
-    # (A spare is no session: lockdown --save and allow --save reach it by removal, warm.sh.)
-    [ -z "$name" ] || is_spare "$name" || SESSIONS+=("$name")
+  while IFS='|' read -r name spare; do
+    # (A spare is no session: a saved lockdown or allowlist reaches it by its configuration,
+    # warm.sh. Nor is a warm session whose command is over.)
+    [ -n "$name" ] || continue
+    if [ -n "${spare%% *}" ] && { spare_waiting "$name" || session_over "$spare"; }; then continue; fi
+    SESSIONS+=("$name")
   done <<<"$list"
 }
 

@@ -225,7 +225,7 @@ start_sandbox_queries() {
   # The files are opened here, so an early exit that removes RUN_TMP cannot break the query's
   # output (or its error message) before the background job opens them.
   exec 3>"$RUN_TMP/sandboxes" 4>"$RUN_TMP/sandboxes.err"
-  docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''-'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
+  docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}} {{.ID}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''-'$'\n''{{.Label "org.cxgen.pinned"}}'$'\n''.' \
     >&3 2>&4 &
   LISTING_PID=$!
   exec 3>&- 4>&-

@@ -24,7 +24,7 @@ refuse_agents_during_learn() {
         field=0
         case "$state" in running | paused | restarting) ;; *) continue ;; esac
         # (A spare runs nothing of an agent's.)
-        if [ -n "$spare" ] && is_spare "$name"; then continue; fi
+        if [ -n "$spare" ] && { spare_waiting "$name" || session_over "$spare"; }; then continue; fi
         for tree in ${trees[@]+"${trees[@]}"}; do
           for mine in "$WORK_DIR" ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do
             if [ -n "$tree" ] && { is_inside "$mine" "$tree" || is_inside "$tree" "$mine"; }; then

@@ -112,12 +112,13 @@ add_readonly_mounts() {
 # no agent running nothing can race (a sandbox's processes end with it).
 at_risk() { ! in_agent_tree "$1" strict || AT_RISK+=("$1"); }
 
-# Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine, and
-# SPARES: this project's spares of yours (a spare, which runs nothing of an agent's, races none).
+# Also sets SANDBOXES: "NAME STATE PROJECT" lines, one per cxgen sandbox on this machine,
+# SPARES: this project's spares of yours (a spare, which runs nothing of an agent's, races none),
+# and OVER: the names of warm sessions whose command is over (going, nothing of theirs runs).
 refuse_racing_sandboxes() {
   local line field=0 name="" state="" spare="" workdir="" project="" sessions="" mounts="" part="" pinned=$'\n'
   wait "$LISTING_PID" || docker_failed_with "$RUN_TMP/sandboxes.err"
-  SANDBOXES="" SPARES=()
+  SANDBOXES="" SPARES=() OVER=" "
   while IFS= read -r line; do
     field=$((field + 1))
     case "$field" in
@@ -129,9 +130,15 @@ refuse_racing_sandboxes() {
       6) sessions="$line" mounts="" part=mounts ;;
       *)
         if [ "$line" = . ]; then
-          SANDBOXES="$SANDBOXES$name $state $project"$'\n'
-          if [ -n "$spare" ] && is_spare "$name"; then
+          if [ -n "$spare" ] && session_over "$spare"; then
+            OVER="$OVER$name "
+          else
+            SANDBOXES="$SANDBOXES$name $state $project"$'\n'
+          fi
+          if [ -n "$spare" ] && spare_waiting "$name"; then
             spare_seen "$name" "$spare" "$project"
+          elif [ -n "$spare" ] && session_over "$spare"; then
+            :
           # The session being resumed does not race itself.
           elif [ "${#AT_RISK[@]}" -gt 0 ] && [ "$name" != "${ATTACH_NAME:-}" ]; then
             refuse_racing_sandbox "$workdir" "${project:+$project/.codex/.environment}" "$sessions" "$pinned" "$name" "$state" "$mounts"

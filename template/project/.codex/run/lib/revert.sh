@@ -121,7 +121,7 @@ mark_work_dir() {
 # list, not this user's record of trees: other users' sandboxes count too.
 refuse_sandboxes_writing() {
   local listing line field=0 name="" state="" spare="" workdir="" project="" sessions="" mounts=""
-  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''.' 2>&1) \
+  listing=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}'$'\n''{{.State}}'$'\n''{{.Label "org.cxgen.spare"}} {{.ID}}'$'\n''{{.Label "org.cxgen.workdir"}}'$'\n''{{.Label "org.cxgen.project"}}'$'\n''{{.Label "org.cxgen.sessions"}}'$'\n''{{.Label "org.cxgen.mounts"}}'$'\n''.' 2>&1) \
     || docker_failed "$listing"
   # (Each ends with ".": $(...) drops the last empty line. The --mount folders: a line each.)
   while IFS= read -r line; do
@@ -140,7 +140,7 @@ refuse_sandboxes_writing() {
         fi
         field=0
         # (A spare runs nothing of an agent's.)
-        if [ -n "$spare" ] && is_spare "$name"; then continue; fi
+        if [ -n "$spare" ] && { spare_waiting "$name" || session_over "$spare"; }; then continue; fi
         refuse_sandbox_writing "$@" "$name" "$state" "$workdir" \
           "${project:+$project/.codex/.environment}" "$sessions" "$mounts" ;;
     esac

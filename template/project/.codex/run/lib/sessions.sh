@@ -127,6 +127,8 @@ choose_free_session_name() {
     if state=$(session_state "$CONTAINER_NAME"); then
       [ "$PARALLEL" = yes ] || session_in_use "$state"
     elif claim_session_name; then
+      # (A warm session that just ended may hold the name for a moment.)
+      wait_over_session "$CONTAINER_NAME"
       return 0
     else
       [ "$PARALLEL" = yes ] || session_in_use starting
@@ -220,24 +222,25 @@ start_failed() {
   done
 }
 
-# sandbox_info NAME: sets S_STATE, S_KEEP, S_PROJECT, S_WORKDIR, S_HASH, S_GIT of the cxgen
-# sandbox NAME; one-line errors when there is none or it is not cxgen's.
+# sandbox_info NAME: sets S_STATE, S_KEEP, S_PROJECT, S_WORKDIR, S_HASH, S_GIT, S_LAUNCH, S_SPARE
+# (its spare label: it started as a spare) of the cxgen sandbox NAME; one-line errors when there is none or it is not cxgen's.
 sandbox_info() {
   local out sandbox
-  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}|{{index .Config.Labels "org.cxgen.launch"}}' -- "$1" 2>&1) || {
+  out=$(docker container inspect -f '{{.State.Status}}|{{index .Config.Labels "org.cxgen.sandbox"}}|{{index .Config.Labels "org.cxgen.keep"}}|{{index .Config.Labels "org.cxgen.hash"}}|{{index .Config.Labels "org.cxgen.git"}}|{{index .Config.Labels "org.cxgen.workdir"}}|{{index .Config.Labels "org.cxgen.project"}}|{{index .Config.Labels "org.cxgen.launch"}}|{{index .Config.Labels "org.cxgen.spare"}}' -- "$1" 2>&1) || {
     case "$out" in
       *"o such container"* | *"o such object"*) die "no session named $1 (./run_in_container.sh list shows this project's)" "$EXIT_USAGE" ;;
       *) docker_failed "$out" ;;
     esac
   }
-  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT S_LAUNCH <<<"$out"
+  IFS='|' read -r S_STATE sandbox S_KEEP S_HASH S_GIT S_WORKDIR S_PROJECT S_LAUNCH S_SPARE <<<"$out"
   [ "$sandbox" = 1 ] || die "$1 is not a cxgen sandbox; refusing to touch it" "$EXIT_USAGE"
 }
 
-# Sets SESSION_LINES: "NAME|COMMAND|IMAGE|STATE|AGE|KEEP|PROJECT" per cxgen sandbox (COMMAND:
-# what it runs; for a sandbox an older run script started, its agent label).
+# Sets SESSION_LINES: "NAME|COMMAND|IMAGE|STATE|AGE|KEEP|PROJECT|ID" per cxgen sandbox (COMMAND:
+# what it runs; for a sandbox an older run script started, its agent label; "spare" for a spare
+# and a session started in one).
 list_sessions() {
-  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{with .Label "org.cxgen.command"}}{{.}}{{else}}{{.Label "org.cxgen.agent"}}{{end}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}' 2>&1) \
+  SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{with .Label "org.cxgen.command"}}{{.}}{{else}}{{.Label "org.cxgen.agent"}}{{end}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}|{{.ID}}' 2>&1) \
     || docker_failed "$SESSION_LINES"
 }
 

@@ -10,7 +10,8 @@ spare_start() {
   [ -n "${WARM_CONFIG:-}" ] || warm_config
   name="$(default_session_name).spare-$launch"
   SPARE_NAME="$name"
-  if ! { [ -d "$SPARES_DIR" ] || mkdir -p -m 0700 "$SPARES_DIR"; } 2>/dev/null || [ -L "$SPARES_DIR" ]; then
+  if ! { [ -d "$SPARES_DIR" ] || { mkdir -p "$STATE_DIR" && mkdir -m 0700 "$SPARES_DIR"; }; } 2>/dev/null \
+    || [ -L "$SPARES_DIR" ]; then
     return 0
   fi
   if [ "${CXGEN_WARM_WAIT:-0}" = 1 ]; then
@@ -49,21 +50,25 @@ spare_refusal() {
 # inside, or the container is gone); only then is it recorded, so no start claims a spare that
 # is not ready, or never will be.
 spare_launch() {
-  local name="$1" launch="$2" now args keys out
+  local name="$1" launch="$2" now args keys out session_tmp="$RUN_TMP"
   trap - ERR EXIT
   set +e
+  spare_marks_forget
+  spare_checks || return 1
   now=$(date +%s) || return 1
   args=("${WARM_ARGS[@]}")
-  [ -n "$RELAY_KEYS_FILE$RELAY_OUT" ] && { mkdir -p -m 0700 "$STATE_DIR/relay" || return 1; }
+  if [ -n "$RELAY_KEYS_FILE$RELAY_OUT" ]; then
+    { mkdir -p "$STATE_DIR/relay" && chmod 0700 "$STATE_DIR/relay"; } || return 1
+  fi
   if [ -n "$RELAY_KEYS_FILE" ]; then
     keys="$STATE_DIR/relay/$launch-keys"
     printf '%s' "${RELAY_KEYS_TEXT:-}" >"$keys" || return 1
-    args=("${args[@]//"$RUN_TMP/relay-keys"/"$keys"}")
+    args=("${args[@]//"$session_tmp/relay-keys"/"$keys"}")
   fi
   if [ -n "${RELAY_OUT:-}" ]; then
     out="$STATE_DIR/relay/$launch-sign-in"
     (umask 0111 && : >"$out") || return 1
-    args=("${args[@]//"$RUN_TMP/relay-sign-in"/"$out"}")
+    args=("${args[@]//"$session_tmp/relay-sign-in"/"$out"}")
   fi
   if docker run -d --rm --name "$name" --label "org.cxgen.launch=$launch" --label "org.cxgen.spare=$EUID $now" \
     --label org.cxgen.command=spare -e CXGEN_SPARE=1 "${args[@]}" "$IMAGE" >/dev/null \
@@ -90,13 +95,66 @@ spares_clean() {
     is_spare "$name" || continue
     read -r uid created <<<"$label" || true
     [ "$uid" = "$EUID" ] && [[ "$created" =~ ^[0-9]+$ ]] || continue
+    # (Claimed by a start that still runs: a session now.)
+    ! spare_claimed_by_a_live_start "$name" || continue
     if [ "$((now - created))" -ge "$SPARE_MAX_AGE" ] \
       || { [ -f "$SPARES_DIR/$name" ] && [ -z "$(image_users "$image")" ]; } \
       || { [ ! -f "$SPARES_DIR/$name" ] && [ "$((now - created))" -ge "$SPARE_START_LIMIT" ]; }; then
-      rm -f "$SPARES_DIR/$name"
+      rm -f "$SPARES_DIR/$name" "$SPARES_DIR/$name.claimed"
       docker rm -f -v -- "$name" >/dev/null 2>&1 || true
       count=$((count + 1))
     fi
   done <<<"$out"
   [ "$count" -eq 0 ] || say "removed $count spare sandbox(es) that could no longer serve"
+}
+
+# spare_claimed_by_a_live_start NAME: a start of yours claimed the spare NAME and still runs.
+spare_claimed_by_a_live_start() {
+  local pid=""
+  [ -f "$SPARES_DIR/$1.claimed" ] || return 1
+  IFS= read -r pid <"$SPARES_DIR/$1.claimed" || true
+  [[ "$pid" =~ ^[1-9][0-9]*$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# spare_checks: what a start checks just before its docker run, checked again for the spare's,
+# which comes later (when the session is over, or long after build --warm's own checks): every
+# folder and file it mounts is still the physical path it was (no symlink swapped in on the
+# way meanwhile), and no sandbox runs now that could swap one (refuse_racing_sandboxes, on a
+# fresh listing; this session's own container races nothing: its command is over).
+spare_checks() {
+  local arg source
+  for arg in "${WARM_ARGS[@]}"; do
+    case "$arg" in type=bind,\"source=*) ;; *) continue ;; esac
+    source="${arg#type=bind,\"source=}" source="${source%%\"*}"
+    physical_path "$source" || return 1
+  done
+  RUN_TMP=""
+  make_run_tmp
+  ATTACH_NAME="$CONTAINER_NAME"
+  start_sandbox_queries
+  # (It dies when one races: this subshell ends, and no spare starts.)
+  refuse_racing_sandboxes 2>/dev/null
+}
+
+# physical_path PATH: PATH exists and no part of it is a symlink.
+physical_path() {
+  local dir="${1%/*}"
+  [ -e "$1" ] && [ ! -L "$1" ] && [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" = "${dir:-/}" ]
+}
+
+# spare_marks_forget: what your state folder keeps of spares and warm sessions that are gone:
+# records and claims (by name), what one ran and that its command is over (by id).
+spare_marks_forget() {
+  local listed file base key
+  listed=$(docker ps -a --filter label=org.cxgen.spare --format '{{.ID}} {{.Names}}' 2>/dev/null) || return 0
+  for file in "$SPARES_DIR"/*; do
+    base="${file##*/}"
+    case "$base" in
+      *.over | *.command) key="${base%.*} " ;;
+      *.claimed) key=" ${base%.claimed}"$'\n' ;;
+      *.new | "*") continue ;;
+      *) key=" $base"$'\n' ;;
+    esac
+    case $'\n'"$listed"$'\n' in *$'\n'"$key"*) ;; *"$key"*) ;; *) rm -f "$file" ;; esac
+  done
 }

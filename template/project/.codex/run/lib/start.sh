@@ -23,14 +23,7 @@ start_session() {
   AT_RISK=() PINNED=()
   resolve_work_dir
   at_risk "$WORK_DIR"
-  if [ -n "$SESSIONS_PATH" ]; then
-    SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
-    refuse_shared_folder --sessions-path "$SESSIONS_PATH"
-    refuse_system_tree --sessions-path "$SESSIONS_PATH"
-    refuse_state_folder --sessions-path "$SESSIONS_PATH"
-    confirm_writable "$SESSIONS_PATH"
-    at_risk "$SESSIONS_PATH"
-  fi
+  [ -z "$SESSIONS_PATH" ] || check_sessions_path
   check_mounts
   set_agent_ids
   plan_env_dir
@@ -63,6 +56,16 @@ start_session() {
   else
     run_sandbox
   fi
+}
+
+# --sessions-path: checked like the work dir, asked first (it is writable).
+check_sessions_path() {
+  SESSIONS_PATH=$(safe_path "--sessions-path" "$SESSIONS_PATH")
+  refuse_shared_folder --sessions-path "$SESSIONS_PATH"
+  refuse_system_tree --sessions-path "$SESSIONS_PATH"
+  refuse_state_folder --sessions-path "$SESSIONS_PATH"
+  confirm_writable "$SESSIONS_PATH"
+  at_risk "$SESSIONS_PATH"
 }
 
 # session_command KIND: sets SESSION_COMMAND, what the session runs in a word or two, for list:

@@ -35,15 +35,40 @@ warm_wanted() {
     && [ "${#MCP_NAMES[@]}" -eq 0 ]
 }
 
-# is_spare NAME: NAME is a spare's (a claimed one has its session's name).
+# is_spare NAME: NAME is a spare's (a claimed one soon has its session's name).
 is_spare() { case "$1" in *.spare-*) true ;; *) false ;; esac; }
 
-# spare_seen NAME LABEL PROJECT: one spare in the listing (refuse_racing_sandboxes): yours, of
-# this project, are SPARES ("NAME CREATED" each).
+# spare_waiting NAME: NAME is a spare's, and no start of yours has claimed it (a claimed one
+# keeps the spare's name for a moment, while its session starts: it counts as a session).
+spare_waiting() { is_spare "$1" && [ ! -e "$SPARES_DIR/$1.claimed" ]; }
+
+# session_over FIELD: FIELD is a listing's "SPARE_LABEL ID" of a session started in a spare:
+# its command is over (warm_run's mark), and nothing of the agent's is left (the claim ended
+# it); the container is going.
+session_over() {
+  local _uid _created id
+  read -r _uid _created id <<<"$1" || true
+  [ -n "$id" ] && [ -e "$SPARES_DIR/$id.over" ]
+}
+
+# wait_over_session NAME: until the warm session NAME whose command is over (OVER) is gone:
+# its name is free then. Seconds at most; then docker's own error decides.
+wait_over_session() {
+  local i
+  case "${OVER:- }" in *" $1 "*) ;; *) return 0 ;; esac
+  for ((i = 0; i < 200; i++)); do
+    docker container inspect -f . -- "$1" >/dev/null 2>&1 || return 0
+    sleep 0.05
+  done
+}
+
+# spare_seen NAME LABEL PROJECT: one spare in the listing (refuse_racing_sandboxes; LABEL: its
+# spare label and its id): yours, of this project, are SPARES ("NAME ID CREATED" each).
 spare_seen() {
-  local uid created
-  read -r uid created <<<"$2" || true
-  [ "$uid" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && [[ "$created" =~ ^[0-9]+$ ]] && SPARES+=("$1 $created")
+  local uid created id
+  read -r uid created id <<<"$2" || true
+  [ "$uid" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && [[ "$created" =~ ^[0-9]+$ ]] \
+    && [[ "$id" =~ ^[0-9a-f]+$ ]] && SPARES+=("$1 $id $created")
   return 0
 }
 
@@ -74,30 +99,42 @@ warm_config() {
 }
 
 # warm_claim: claims a spare of this project whose configuration is this start's (sets WARM=yes,
-# CONTAINER_NAME's container is it, LAUNCH_ID its); removes those that cannot serve.
+# SPARE_NAME, SPARE_ID, LAUNCH_ID its); removes those that cannot serve. The claim is a file
+# made only if none is there (of two of your starts, one gets it); the rename to the session's
+# name goes on beside the command's start (warm_run).
 warm_claim() {
-  local entry name created launch config now
+  local entry name id created launch config now
   WARM=no
   warm_wanted && [ "${#SPARES[@]}" -gt 0 ] || return 1
   warm_config
-  now=$(date +%s)
+  epoch_now
+  now="$EPOCH_NOW"
   for entry in "${SPARES[@]}"; do
-    name="${entry% *}" created="${entry##* }" launch="" config=""
+    read -r name id created <<<"$entry"
+    launch="" config=""
     if [ -f "$SPARES_DIR/$name" ]; then
       { IFS=' ' read -r _ launch && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
     elif [ "$((now - created))" -lt "$SPARE_START_LIMIT" ]; then
       continue
     fi
-    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - created))" -lt "$SPARE_MAX_AGE" ] \
-      && docker rename "$name" "$CONTAINER_NAME" 2>/dev/null; then
-      WARM=yes LAUNCH_ID="$launch"
-      rm -f "$SPARES_DIR/$name"
+    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - created))" -lt "$SPARE_MAX_AGE" ]; then
+      new_claim "$SPARES_DIR/$name.claimed" || continue
+      WARM=yes SPARE_NAME="$name" SPARE_ID="$id" LAUNCH_ID="$launch"
       spare_relay_files "$launch"
       continue
     fi
     spare_remove "$name"
   done
   [ "$WARM" = yes ]
+}
+
+# Sets EPOCH_NOW, the time in seconds (bash 4.2 and later without a fork; 3.2 asks date).
+epoch_now() {
+  if [ "${BASH_VERSINFO[0]}" -ge 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 4 ] && [ "${BASH_VERSINFO[1]}" -ge 2 ]; }; then
+    printf -v EPOCH_NOW '%(%s)T' -1
+  else
+    EPOCH_NOW=$(date +%s)
+  fi
 }
 
 # spare_remove NAME: the spare gone (by its spare name: one a start claimed meanwhile has
@@ -116,13 +153,37 @@ spare_relay_files() {
 
 # warm_run: the command in the claimed spare, as docker run would have run it (sets status).
 # A docker CLI killed before the command ended (^C without a terminal) leaves it running: the
-# container goes before anything here reads what the session left.
+# container goes before anything here reads what the session left. No detaching (ctrl-p ctrl-q):
+# nothing could join an exec's terminal again, and this script would go on as if the session
+# were over (the detach keys are a sequence no one types).
+readonly NO_DETACH_KEYS=ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@,ctrl-@
 warm_run() {
+  local renamed
+  # What it runs, for list (its container's labels are the spare's).
+  printf '%s\n' "$SESSION_COMMAND" >"$SPARES_DIR/$SPARE_ID.command" 2>/dev/null || true
+  # (Should the rename fail, the claim stays: the container is a session all the same.)
+  (! docker rename "$SPARE_NAME" "$CONTAINER_NAME" >/dev/null 2>&1 \
+    || rm -f "$SPARES_DIR/$SPARE_NAME" "$SPARES_DIR/$SPARE_NAME.claimed") &
+  renamed=$!
   trap ':' INT
-  docker exec -u 0 -e CXGEN_CLAIM=1 -e "CXGEN_CLAIM_HOST_ADDRESSES=$HOST_ADDRESSES" ${WARM_TTY[@]+"${WARM_TTY[@]}"} "$CONTAINER_NAME" \
-    /usr/local/lib/cxgen/entrypoint.sh "${CMD_ARGS[@]}" || status=$?
+  docker exec --detach-keys "$NO_DETACH_KEYS" -u 0 -e CXGEN_CLAIM=1 -e "CXGEN_CLAIM_HOST_ADDRESSES=$HOST_ADDRESSES" \
+    ${WARM_TTY[@]+"${WARM_TTY[@]}"} "$SPARE_ID" /usr/local/lib/cxgen/entrypoint.sh "${CMD_ARGS[@]}" || status=$?
   trap - INT
-  [ "$status" -lt 128 ] || docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+  if [ "$status" -lt 128 ]; then
+    # Over (the claim ended everything of the agent's): the container, going, races nothing.
+    : >"$SPARES_DIR/$SPARE_ID.over" 2>/dev/null || true
+  else
+    docker rm -f -v -- "$SPARE_ID" >/dev/null 2>&1 || true
+  fi
+  wait "$renamed" || true
+  rm -f "$SPARES_DIR/$SPARE_ID.command"
+}
+
+# warm_session_command ID: sets command, what the warm session ID (its container's short id)
+# runs: warm_run's record, or "?" (another state folder's).
+warm_session_command() {
+  command="?"
+  [ ! -f "$SPARES_DIR/$1.command" ] || IFS= read -r command <"$SPARES_DIR/$1.command" || true
 }
 
 # spare_state NAME: the list's STATE for the spare NAME: spare,ready (recorded in your state

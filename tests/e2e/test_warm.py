@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -319,3 +320,27 @@ def test_images_clean_removes_the_spares_that_cannot_serve(box: Sandbox, tmp_pat
     result = ok(box.run("images", "--clean", "--yes", env={**env, **scope}))
     assert "removed 1 spare sandbox(es)" in result.stderr
     assert gone(old) and not gone(ready)
+
+
+def test_a_file_replaced_since_the_spare_was_made_sends_the_start_cold(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """git checkout (or an editor) writes a new file and renames it over the old: Docker's
+    read-only pin of the old file is gone from the spare, so the agent could write the new
+    run_in_container.sh there. Such a spare never serves."""
+    env = warm_env(tmp_path)
+    ok(box.run("exec", "--", "true", env=env))
+    [spare] = spares(box)
+    script = box.project / "run_in_container.sh"
+    new = script.with_name("run_in_container.sh.new")
+    shutil.copy2(script, new)
+    os.chown(new, PROJECT_UID, PROJECT_UID)
+    new.rename(script)
+    result = ok(
+        box.run(
+            "exec", "--", "sh", "-c", "echo x >> run_in_container.sh 2>&1 || echo refused", env=env
+        )
+    )
+    assert starts(tmp_path) == ["cold", "cold"]
+    assert result.stdout.strip().endswith("refused"), result.stdout
+    wait_until(lambda: gone(spare), "the spare with the old file to go")

@@ -54,6 +54,7 @@ spare_launch() {
   trap - ERR EXIT
   set +e
   spare_marks_forget
+  mount_ids
   spare_checks || return 1
   now=$(date +%s) || return 1
   args=("${WARM_ARGS[@]}")
@@ -73,7 +74,7 @@ spare_launch() {
   if docker run -d --rm --name "$name" --label "org.cxgen.launch=$launch" --label "org.cxgen.spare=$EUID $now" \
     --label org.cxgen.command=spare -e CXGEN_SPARE=1 "${args[@]}" "$IMAGE" >/dev/null \
     && docker exec -u 0 -e CXGEN_CLAIM=ready "$name" /usr/local/lib/cxgen/entrypoint.sh \
-    && printf '%s %s\n%s\n' "$now" "$launch" "$WARM_CONFIG" >"$SPARES_DIR/$name.new" \
+    && printf '%s %s\n%s\n%s\n' "$now" "$launch" "$MOUNT_IDS" "$WARM_CONFIG" >"$SPARES_DIR/$name.new" \
     && mv -f "$SPARES_DIR/$name.new" "$SPARES_DIR/$name"; then
     return 0
   fi

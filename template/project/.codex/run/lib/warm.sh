@@ -8,8 +8,9 @@
 # than SPARE_MAX_AGE, or left by a start that died, is removed by the project's next start (and
 # images --clean removes all of yours).
 
-# Per spare, once it is ready: its creation time and launch, then the configuration it was
-# started with (which holds the relay's keys: your state folder is yours alone). Its label
+# Per spare, once it is ready: its creation time and launch, what its folders and files were
+# (mount_ids), then the configuration it was started with (which holds the relay's keys: your
+# state folder is yours alone). Its label
 # org.cxgen.spare holds "UID CREATED": whose, and since when. One with no record after
 # SPARE_START_LIMIT seconds was left by a start that died.
 readonly SPARES_DIR="$STATE_DIR/spares" SPARE_MAX_AGE=3600 SPARE_START_LIMIT=300
@@ -103,21 +104,23 @@ warm_config() {
 # made only if none is there (of two of your starts, one gets it); the rename to the session's
 # name goes on beside the command's start (warm_run).
 warm_claim() {
-  local entry name id created launch config now
+  local entry name id created launch ids config now
   WARM=no
   warm_wanted && [ "${#SPARES[@]}" -gt 0 ] || return 1
   warm_config
+  mount_ids
   epoch_now
   now="$EPOCH_NOW"
   for entry in "${SPARES[@]}"; do
     read -r name id created <<<"$entry"
-    launch="" config=""
+    launch="" ids="" config=""
     if [ -f "$SPARES_DIR/$name" ]; then
-      { IFS=' ' read -r _ launch && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
+      { IFS=' ' read -r _ launch && IFS= read -r ids && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
     elif [ "$((now - created))" -lt "$SPARE_START_LIMIT" ]; then
       continue
     fi
-    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$((now - created))" -lt "$SPARE_MAX_AGE" ]; then
+    if [ "$WARM" = no ] && [ "$config" = "$WARM_CONFIG"$'\n' ] && [ "$ids" = "$MOUNT_IDS" ] \
+      && [ "$((now - created))" -lt "$SPARE_MAX_AGE" ]; then
       new_claim "$SPARES_DIR/$name.claimed" || continue
       WARM=yes SPARE_NAME="$name" SPARE_ID="$id" LAUNCH_ID="$launch"
       spare_relay_files "$launch"
@@ -126,6 +129,25 @@ warm_claim() {
     spare_remove "$name"
   done
   [ "$WARM" = yes ]
+}
+
+# mount_ids: sets MOUNT_IDS, the device and inode of every folder and file this start mounts
+# (its relay files aside), in order. A file replaced since the spare was made (git checkout, an
+# editor writing a new file) is another inode, and Docker's mount of the old one is gone from
+# the spare, read-only pin and all: such a spare must not serve.
+mount_ids() {
+  local arg source sources=()
+  for arg in ${WARM_ARGS[@]+"${WARM_ARGS[@]}"}; do
+    case "$arg" in type=bind,\"source=*) ;; *) continue ;; esac
+    source="${arg#type=bind,\"source=}" source="${source%%\"*}"
+    case "$source" in "${RUN_TMP:-/nonexistent}"/* | "$STATE_DIR"/*) continue ;; esac
+    sources+=("$source")
+  done
+  MOUNT_IDS=""
+  [ "${#sources[@]}" -gt 0 ] || return 0
+  MOUNT_IDS=$(stat -c %d:%i -- "${sources[@]}" 2>/dev/null || stat -f %d:%i -- "${sources[@]}" 2>/dev/null) \
+    || MOUNT_IDS="?"
+  MOUNT_IDS="${MOUNT_IDS//$'\n'/ }"
 }
 
 # Sets EPOCH_NOW, the time in seconds (bash 4.2 and later without a fork; 3.2 asks date).

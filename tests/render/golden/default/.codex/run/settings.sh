@@ -9,7 +9,8 @@ readonly PRIVATE_DESTINATIONS=deny
 readonly DEFAULT_GIT_MODE=readonly
 readonly DEFAULT_MEMORY=8g
 readonly DEFAULT_PIDS_LIMIT=4096
-# warm: a spare sandbox waits for the next session (the start_mode answer; lib/warm.sh); CXGEN_WARM=0 or 1 overrides.
+# warm: a spare sandbox waits for the next session (the start_mode answer; lib/warm.sh);
+# CXGEN_WARM=0 or 1 overrides it.
 readonly START_MODE=warm
 DEFAULT_READONLY_MOUNTS=()
 # TCP ports of the Docker host every session may reach at host.docker.internal:PORT (the

@@ -531,6 +531,13 @@ fw_setup() {
   # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.
   printf '%s\n' "$@" >"$FW_RUN_DIR/domains"
   fw_servers "$upstream" "$@" >"$FW_SERVERS"
+  # The rules load while the resolver and its log's reader start (the resolver needs the sets
+  # only when it answers); nothing else runs before all have succeeded. nft -f is atomic: on any
+  # error nothing is loaded. With -e the kernel echoes what it committed: the self-check reads
+  # the policy in force there (a second nft, to list it, cost each start ~10 ms).
+  local nft_pid resolver_pid resolver_status=0
+  nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err" &
+  nft_pid=$!
   # The resolver's log: a FIFO read by dnslog.awk, which keeps a bounded summary (a FIFO never
   # fills a disk). Opened read-write, so it never sees an end of file nor blocks anyone.
   command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
@@ -543,15 +550,10 @@ fw_setup() {
   [ -p "$FW_DNS_LOG" ] || "${as_owner[@]}" mkfifo -m 0600 "$FW_DNS_LOG"
   "${as_owner[@]}" mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
     <>"$FW_DNS_LOG" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" &
-  # The resolver starts while the rules load (it needs the sets only when it answers); nothing
-  # else runs before both have succeeded.
-  local resolver_pid resolver_status=0
   dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" &
   resolver_pid=$!
-  # nft -f is atomic: on any error nothing is loaded, and we stop here. With -e the kernel
-  # echoes what it committed: the self-check reads the policy in force there (a second nft, to
-  # list it, cost each start ~10 ms).
-  if ! nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err"; then
+  # A failed load stops the start here.
+  if ! wait "$nft_pid"; then
     if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
       fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
     fi

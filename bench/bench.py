@@ -526,7 +526,9 @@ def root_mode_copy(project: Path) -> Path | None:
         os.lchown(path, BENCH_UID, BENCH_UID)
     # The copy's policy (its own path) is accepted as init accepted the original's.
     subprocess.run(
-        [str(root_project / "run_in_container.sh"), "accept"], check=True, capture_output=True
+        [str(root_project / "run_in_container.sh"), "accept", "--accept-changes"],
+        check=True,
+        capture_output=True,
     )
     return root_project
 

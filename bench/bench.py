@@ -316,7 +316,7 @@ def wait_for_spare(script: Path, env: dict[str, str], timeout: float = SPARE_TIM
     while not spare_ready(script, env):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(0.1)
     return True
 
 
@@ -350,9 +350,11 @@ def side_by_side(runs: int, script: Path, image: str, network: str, log: StartLo
         dexec_cmd = ["docker", "exec", limit, "true"]
         for command, command_env in ((bare_cmd, None), (exec_cmd, cold), (dexec_cmd, None)):
             timed(command, command_env)
-        # Primed once: this session's end starts the spare in the foreground.
+        # Primed once: this session's end starts the spare in the foreground. A run script
+        # that logs no start has no spares: nothing to wait for.
+        mark = log.mark()
         timed(exec_cmd, {**warm, "CXGEN_WARM_WAIT": "1"})
-        spares = wait_for_spare(script, warm)
+        spares = bool(log.since(mark)) and wait_for_spare(script, warm)
         if not spares:
             print("bench: no spare became ready: the warm runs below are NOT warm", file=sys.stderr)
         for _ in range(runs):
@@ -412,7 +414,7 @@ def start_figures(samples: dict[str, list[float]], was_warm: list[bool]) -> list
 def idle_spare(script: Path, env: dict[str, str]) -> list[Figure]:
     """An idle spare's memory and CPU, from `docker stats` (a few samples); none: no figure."""
     project = script.parent
-    if not wait_for_spare(script, env, timeout=10) or not spare_containers(project):
+    if not spare_containers(project) or not wait_for_spare(script, env, timeout=10):
         print("bench: no ready spare: no idle spare figures", file=sys.stderr)
         return []
     spare = spare_containers(project)[0]

@@ -7,8 +7,12 @@ makes that venv). Builds what it needs when missing (the local base image from D
 the test server image, the generated project's image); pulls nothing. Each figure is the median
 of N runs with min and max, written to bench/results.json and bench/results.md:
 
-1. start overhead: `run_in_container.sh exec -- true` vs bare `docker run --rm IMAGE true` on the
-   same image, run alternately, 0 and 30 allowed domains (ratio and ms added);
+1. start overhead, side by side in one run, alternately, as ratios to a bare `docker run --rm
+   IMAGE true` of the same image: a cold `run_in_container.sh exec -- true` (CXGEN_WARM=0), a warm
+   one (it claims the project's spare; each is checked in CXGEN_START_LOG, and a start that was
+   not warm is said and left out of the warm figure), and `docker exec` into a running container
+   of the image (the limit); then an idle spare's memory and CPU (`docker stats`); cold starts
+   with 30 allowed domains and in root mode (ratio and ms added);
 2. firewall setup + self-check inside the container (what runs before the command), 0/10/30/
    100/300 domains; and the allowed names' diagnostic, which runs beside the command;
 3. the no-change path on the host: `run_in_container.sh build` with the image present;
@@ -19,8 +23,9 @@ of N runs with min and max, written to bench/results.json and bench/results.md:
 With `--before CXGEN` (the `cxgen` of an earlier version, e.g. a checkout's .venv/bin/cxgen), it
 measures instead (CXGEN_BENCH_RELAY=1: this version's project with a relayed key set, so the
 API relay starts each time), side by side in one run, the earlier version's generated script and
-this one's: start overhead (bare `docker run`, before, after, alternately) and the host
-no-change path (`build`, image present); written to bench/compare.json and bench/compare.md.
+this one's: start overhead (bare `docker run`, before, after, alternately; cold: CXGEN_WARM=0) and
+the host no-change path (`build`, image present); written to bench/compare.json and
+bench/compare.md.
 
 Everything runs on an --internal network created here; the allowed domains are aliases of one of
 our own containers, and blocked names are answered by the sandbox's own resolver, so no query
@@ -31,6 +36,7 @@ acceptance goes to a temporary XDG_STATE_HOME, never the real ~/.local/state.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -42,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +82,8 @@ from tests.e2e.conftest import (  # noqa: E402
 )
 
 RUN = uuid.uuid4().hex[:6]
+# The projects made here, whose spares cleanup() removes.
+PROJECTS: list[Path] = []
 LABEL = f"org.cxgen.bench={RUN}"
 # Run as root, the main project belongs to this uid (the agent's, as for most users).
 BENCH_UID = 4242
@@ -120,6 +128,12 @@ for ((i = 0; i < n; i++)); do
 done
 """
 PROBE_OPEN = 'exec 3<>"/dev/tcp/$1/80" && echo open'
+# Spares off: what a start costs without one (the run script's switch; older ones ignore it).
+COLD = {"CXGEN_WARM": "0"}
+# How long a spare may take to be ready before a warm run (polled, not slept).
+SPARE_TIMEOUT = 60.0
+# docker stats samples of an idle spare.
+SPARE_SAMPLES = 3
 
 
 @dataclass
@@ -218,6 +232,9 @@ def start_server(network: str, names: list[str]) -> str:
 
 def cleanup() -> None:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).stdout.split()
+    # The spares the run script started for our projects (they carry its labels, not ours).
+    for project in PROJECTS:
+        ids += spare_containers(project, every=True)
     if ids:
         docker("rm", "-f", "-v", *ids, check=False)
     for network in docker("network", "ls", "-q", "--filter", f"label={LABEL}").stdout.split():
@@ -232,7 +249,7 @@ def start_overhead(
 ) -> list[Figure]:
     """Bare `docker run` and the run script, alternately, on the same image and network.
     mode "root": the project is root's and this runs as root (root mode)."""
-    env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": ",".join(domains)}
+    env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": ",".join(domains), **COLD}
     bare_cmd = ["docker", "run", "--rm", "--network", network, "--entrypoint", "true", image]
     bare_cmd[2:2] = ["--label", LABEL]
     script_cmd = [str(script), "exec", "--network", network, "--", "true"]
@@ -249,10 +266,176 @@ def start_overhead(
     what = f"{n} domains, {mode} mode" if mode else f"{n} domains"
     return [
         Figure(f"bare_{key}", f"bare `docker run --rm IMAGE true` ({what})", bare),
-        Figure(f"exec_{key}", f"`run_in_container.sh exec -- true`, {what}", wrapped),
+        Figure(f"exec_{key}", f"cold `run_in_container.sh exec -- true`, {what}", wrapped),
         Figure(f"ratio_{key}", f"start overhead ratio, {what}", ratios, "x", target=1.3, aim=1.15),
         Figure(f"added_{key}", f"start overhead added, {what}", added, aim=50),
     ]
+
+
+# --- Warm spares ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StartLog:
+    """The run script's CXGEN_START_LOG: each session start appends `warm NAME` or `cold NAME`."""
+
+    path: Path
+
+    def mark(self) -> int:
+        """How many starts are logged so far."""
+        return len(self.lines())
+
+    def since(self, mark: int) -> list[str]:
+        """The kinds (warm, cold) of the starts logged after `mark`."""
+        return [line.split()[0] for line in self.lines()[mark:] if line.split()]
+
+    def lines(self) -> list[str]:
+        return self.path.read_text().splitlines() if self.path.exists() else []
+
+
+def spare_containers(project: Path, every: bool = False) -> list[str]:
+    """The ids of the project's spares: the running ones, or (every) all of them."""
+    args = ["ps", "-q", "--filter", "label=org.cxgen.spare=1"]
+    args += ["--filter", f"label=org.cxgen.project={project.resolve()}"]
+    if every:
+        args.insert(1, "-a")
+    return docker(*args, check=False).stdout.split()
+
+
+def spare_ready(script: Path, env: dict[str, str]) -> bool:
+    """`list` shows a claimable spare of the project (STATE spare,ready)."""
+    listing = subprocess.run(
+        [str(script), "list"], capture_output=True, text=True, env=env, check=False
+    ).stdout
+    return any("spare,ready" in line.split() for line in listing.splitlines())
+
+
+def wait_for_spare(script: Path, env: dict[str, str], timeout: float = SPARE_TIMEOUT) -> bool:
+    """Polls `list` until the project has a ready spare; False after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not spare_ready(script, env):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextlib.contextmanager
+def running_container(image: str, network: str) -> Iterator[str]:
+    """A container of the image that idles, for `docker exec` (the limit of a warm start)."""
+    name = f"cxgen-bench-{RUN}-limit"
+    docker(
+        "run", "-d", "--rm", "--label", LABEL, "--name", name, "--network", network,
+        "--entrypoint", "sleep", image, "infinity",
+    )  # fmt: skip
+    try:
+        yield name
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+def side_by_side(runs: int, script: Path, image: str, network: str, log: StartLog) -> list[Figure]:
+    """Bare `docker run`, a cold start, `docker exec` into a running container and a warm start,
+    alternately, on the same image and network; each warm start waits (bounded) for a ready
+    spare and is checked in the start log, and after it the next spare is let be ready, so its
+    start does not compete with the next runs. Then an idle spare's memory and CPU."""
+    env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": "", "CXGEN_START_LOG": str(log.path)}
+    cold, warm = {**env, **COLD}, env
+    bare_cmd = ["docker", "run", "--rm", "--label", LABEL, "--network", network,
+                "--entrypoint", "true", image]  # fmt: skip
+    exec_cmd = [str(script), "exec", "--network", network, "--", "true"]
+    samples: dict[str, list[float]] = {"bare": [], "cold": [], "dexec": [], "warm": []}
+    was_warm: list[bool] = []
+    with running_container(image, network) as limit:
+        dexec_cmd = ["docker", "exec", limit, "true"]
+        for command, command_env in ((bare_cmd, None), (exec_cmd, cold), (dexec_cmd, None)):
+            timed(command, command_env)
+        # Primed once: this session's end starts the spare in the foreground. A run script
+        # that logs no start has no spares: nothing to wait for.
+        mark = log.mark()
+        timed(exec_cmd, {**warm, "CXGEN_WARM_WAIT": "1"})
+        spares = bool(log.since(mark)) and wait_for_spare(script, warm)
+        if not spares:
+            print("bench: no spare became ready: the warm runs below are NOT warm", file=sys.stderr)
+        for _ in range(runs):
+            samples["bare"].append(timed(bare_cmd))
+            samples["cold"].append(timed(exec_cmd, cold))
+            samples["dexec"].append(timed(dexec_cmd))
+            spares = spares and wait_for_spare(script, warm)
+            mark = log.mark()
+            samples["warm"].append(timed(exec_cmd, warm))
+            was_warm.append(log.since(mark) == ["warm"])
+            if spares:
+                wait_for_spare(script, warm)
+    figures = start_figures(samples, was_warm)
+    return figures + idle_spare(script, warm)
+
+
+def start_figures(samples: dict[str, list[float]], was_warm: list[bool]) -> list[Figure]:
+    """The side-by-side figures: each start's time and its ratio to the bare `docker run` of the
+    same round. Warm figures hold the warm runs only; none warm: said in the figure's name."""
+    bare = samples["bare"]
+
+    def ratios(key: str, keep: list[bool]) -> list[float]:
+        return [s / b for s, b, k in zip(samples[key], bare, keep, strict=True) if k]
+
+    every = [True] * len(bare)
+    warm_count = sum(was_warm)
+    warm_keep = was_warm if warm_count else every
+    if warm_count == len(was_warm):
+        warm_what = "warm `exec -- true` (claims the spare)"
+    elif warm_count:
+        warm_what = (f"warm `exec -- true` ({warm_count} of {len(was_warm)} runs warm; "
+                     "the others left out)")  # fmt: skip
+    else:
+        warm_what = (f"`exec -- true` with spares on: NOT warm (0 of {len(was_warm)} runs found "
+                     "a spare: cold starts)")  # fmt: skip
+    print(f"bench: {warm_count} of {len(was_warm)} warm runs were warm", file=sys.stderr)
+    warm = [w for w, k in zip(samples["warm"], warm_keep, strict=True) if k]
+    target, aim = (0.5, 0.3) if warm_count else (None, None)
+    return [
+        Figure("bare_0", "bare `docker run --rm IMAGE true` (0 domains)", bare),
+        Figure("exec_0", "cold `run_in_container.sh exec -- true` (CXGEN_WARM=0), 0 domains",
+               samples["cold"]),
+        Figure("ratio_0", "start overhead ratio, cold, 0 domains", ratios("cold", every), "x",
+               target=1.3, aim=1.15),
+        Figure("added_0", "start overhead added, cold, 0 domains",
+               [c - b for c, b in zip(samples["cold"], bare, strict=True)], aim=50),
+        Figure("warm_0", f"{warm_what}, 0 domains", warm),
+        Figure("ratio_warm_0", f"start ratio, {warm_what}", ratios("warm", warm_keep), "x",
+               target=target, aim=aim),
+        Figure("dexec_0", "`docker exec` into a running container of the image (the limit)",
+               samples["dexec"]),
+        Figure("ratio_dexec_0", "start ratio, `docker exec` (the limit)",
+               ratios("dexec", every), "x"),
+    ]  # fmt: skip
+
+
+def idle_spare(script: Path, env: dict[str, str]) -> list[Figure]:
+    """An idle spare's memory and CPU, from `docker stats` (a few samples); none: no figure."""
+    project = script.parent
+    if not spare_containers(project) or not wait_for_spare(script, env, timeout=10):
+        print("bench: no ready spare: no idle spare figures", file=sys.stderr)
+        return []
+    spare = spare_containers(project)[0]
+    memory, cpu = [], []
+    for _ in range(SPARE_SAMPLES):
+        out = docker("stats", "--no-stream", "--format", "{{.MemUsage}}|{{.CPUPerc}}", spare)
+        usage, percent = out.stdout.strip().split("|")
+        memory.append(mebibytes(usage.split("/")[0].strip()))
+        cpu.append(float(percent.strip().rstrip("%")))
+    return [
+        Figure("spare_memory", "an idle spare's memory (`docker stats`)", memory, "MiB"),
+        Figure("spare_cpu", "an idle spare's CPU (`docker stats`)", cpu, "%"),
+    ]
+
+
+def mebibytes(text: str) -> float:
+    """docker stats' "3.4MiB" (B, KiB, MiB, GiB) in MiB."""
+    for unit, scale in (("GiB", 1024.0), ("MiB", 1.0), ("KiB", 1 / 1024), ("B", 1 / 1024**2)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise SystemExit(f"bench: unexpected docker stats memory figure {text!r}")
 
 
 def before_and_after(
@@ -268,12 +451,13 @@ def before_and_after(
     }
     samples: dict[str, list[float]] = {"bare": [], "before": [], "after": []}
     builds: dict[str, list[float]] = {"before": [], "after": []}
+    cold = {**os.environ, **COLD}
     for command in [bare_cmd, *commands.values()]:
-        timed(command)
+        timed(command, cold)
     for _ in range(runs):
         samples["bare"].append(timed(bare_cmd))
         for version, command in commands.items():
-            samples[version].append(timed(command))
+            samples[version].append(timed(command, cold))
     for _ in range(runs):
         for version, script in scripts.items():
             builds[version].append(timed([str(script), "build"]))
@@ -295,6 +479,7 @@ def compare(runs: int, work: Path, before_cxgen: str) -> None:
     scripts, images = {}, {}
     for version, command in (("before", [before_cxgen]), ("after", cxgen())):
         project = work / version
+        PROJECTS.append(project)
         extra = []
         if version == "after" and os.environ.get("CXGEN_BENCH_RELAY") == "1":
             # The relay's cost: a relayed key, set (BENCH_KEY), so the relay starts every time.
@@ -343,7 +528,9 @@ def root_mode_copy(project: Path) -> Path | None:
         os.lchown(path, BENCH_UID, BENCH_UID)
     # The copy's policy (its own path) is accepted as init accepted the original's.
     subprocess.run(
-        [str(root_project / "run_in_container.sh"), "accept"], check=True, capture_output=True
+        [str(root_project / "run_in_container.sh"), "accept", "--accept-changes"],
+        check=True,
+        capture_output=True,
     )
     return root_project
 
@@ -537,6 +724,7 @@ def main() -> None:
             compare(runs, work, options.before)
             return
         project = work / "project"
+        PROJECTS.append(project)
         subprocess.run(init_args(project), check=True, capture_output=True)
         script = project / "run_in_container.sh"
         print("bench: building the project's image when missing...", file=sys.stderr)
@@ -544,6 +732,8 @@ def main() -> None:
             [str(script), "build"], check=True, stdout=subprocess.PIPE, text=True
         ).stdout.strip()
         root_project = root_mode_copy(project)
+        if root_project:
+            PROJECTS.append(root_project)
         info = machine()
         network = f"cxgen-bench-{RUN}"
         names = [f"d{i}.bench.test" for i in range(max(DOMAIN_COUNTS))]
@@ -551,9 +741,10 @@ def main() -> None:
         docker("network", "create", "--internal", "--label", LABEL, network)
         try:
             address = start_server(network, names)
+            log = StartLog(work / "start.log")
             steps: list[tuple[str, Callable[[], list[Figure]]]] = [
-                ("start overhead, 0 domains",
-                 lambda: start_overhead(runs, script, image, network, [])),
+                ("starts side by side: bare, cold, docker exec, warm; an idle spare",
+                 lambda: side_by_side(runs, script, image, network, log)),
                 ("start overhead, 30 domains",
                  lambda: start_overhead(runs, script, image, network, names[:30])),
                 *(

@@ -247,6 +247,23 @@ fw_senders() {
     }$rules"
 }
 
+# fw_text: its stdin (a here-document) on stdout, by bash itself: each fork costs the start
+# several milliseconds in a new container (cat did this twice).
+fw_text() {
+  local text
+  IFS= read -r -d '' text || true
+  printf '%s' "$text"
+}
+
+# fw_remove FILE...: rm -f of those FILEs that exist (on a first start none does: no fork).
+fw_remove() {
+  local file found=()
+  for file in "$@"; do
+    if [ -e "$file" ] || [ -L "$file" ]; then found+=("$file"); fi
+  done
+  [ "${#found[@]}" -eq 0 ] || rm -f -- "${found[@]}"
+}
+
 # fw_join VAR ITEM... : VAR="ITEM, ITEM, ..." for nft set elements (no subshell: start-up time).
 fw_join() {
   local var="$1" out="" item
@@ -308,9 +325,14 @@ fw_ruleset() {
   local lock=""
   [ "$FW_LOCKDOWN" != on ] || lock=$FW_LOCKDOWN_RULE
   local counted="type ipv4_addr . inet_proto . inet_service; flags dynamic; size $FW_DENIED_SIZE; counter;"
-  cat <<EOF
+  # One that is already there (a network namespace that outlived a start) is emptied, not
+  # deleted: deleting a table in a transaction makes the kernel wait for a grace period (~10 ms
+  # a start), while a new namespace has none. Its rules go with the flush, its learned and
+  # counted addresses below; the chains and sets are declared again as they must be (a set of
+  # another type, or a conflicting element, fails the load: nothing is loaded then).
+  fw_text <<EOF
 add table inet $FW_TABLE
-delete table inet $FW_TABLE
+flush table inet $FW_TABLE
 table inet $FW_TABLE {
   set allow4 { type ipv4_addr; }
   set allow6 { type ipv6_addr; }
@@ -384,6 +406,12 @@ table inet $FW_TABLE {
 
   $resolver_chain
 }
+flush set inet $FW_TABLE allow4
+flush set inet $FW_TABLE allow6
+flush set inet $FW_TABLE denied4
+flush set inet $FW_TABLE denied6
+flush set inet $FW_TABLE seen4
+flush set inet $FW_TABLE seen6
 EOF
 }
 
@@ -393,7 +421,7 @@ EOF
 # blocking on it (log-async drops lines when the reader lags).
 fw_dnsmasq_config() {
   local sets="4#inet#$FW_TABLE#allow4,6#inet#$FW_TABLE#allow6"
-  cat <<EOF
+  fw_text <<EOF
 no-resolv
 no-hosts
 no-poll
@@ -435,7 +463,7 @@ fw_servers() {
 fw_load_state() {
   local domain project="${CXGEN_LOCKDOWN:-off}"
   # (A `docker restart` keeps /run: the last start's mark is not this one's.)
-  rm -f "$FW_READY"
+  fw_remove "$FW_READY"
   [ -d "$FW_STATE_DIR" ] || fw_owned_dir 0700 "$FW_STATE_DIR"
   if [ -e "$FW_PROJECT_LOCKDOWN" ]; then
     project=""
@@ -497,30 +525,35 @@ fw_setup() {
     install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
   fi
   # A diagnostic of an earlier start (before a docker restart) says nothing about this one.
-  rm -f "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"
+  fw_remove "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"
   fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
   fw_dnsmasq_config >"$FW_RUN_DIR/dnsmasq.conf"
   # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.
   printf '%s\n' "$@" >"$FW_RUN_DIR/domains"
   fw_servers "$upstream" "$@" >"$FW_SERVERS"
+  # The rules load while the resolver and its log's reader start (the resolver needs the sets
+  # only when it answers); nothing else runs before all have succeeded. nft -f is atomic: on any
+  # error nothing is loaded. With -e the kernel echoes what it committed: the self-check reads
+  # the policy in force there (a second nft, to list it, cost each start ~10 ms).
+  local nft_pid resolver_pid resolver_status=0
+  nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err" &
+  nft_pid=$!
   # The resolver's log: a FIFO read by dnslog.awk, which keeps a bounded summary (a FIFO never
   # fills a disk). Opened read-write, so it never sees an end of file nor blocks anyone.
   command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
   # (Made here, not in the image: a FIFO from an image layer is copied up, to another pipe,
   # when the resolver takes it over.)
   # The reader runs as the firewall's account, without capabilities: an agent running as uid 0
-  # (root mode) can neither signal nor trace it.
-  [ -p "$FW_DNS_LOG" ] || { mkfifo -m 0600 "$FW_DNS_LOG" && chown "$FW_OWNER" "$FW_DNS_LOG"; }
-  setpriv --reuid="$FW_OWNER" --regid="$FW_OWNER" --clear-groups --inh-caps=-all --bounding-set=-all \
-    -- mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
+  # (root mode) can neither signal nor trace it. The FIFO is made as that account, in its folder
+  # (one fork, not mkfifo's and chown's).
+  local as_owner=(setpriv --reuid="$FW_OWNER" --regid="$FW_OWNER" --clear-groups --inh-caps=-all --bounding-set=-all --)
+  [ -p "$FW_DNS_LOG" ] || "${as_owner[@]}" mkfifo -m 0600 "$FW_DNS_LOG"
+  "${as_owner[@]}" mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
     <>"$FW_DNS_LOG" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" &
-  # The resolver starts while the rules load (it needs the sets only when it answers); nothing
-  # else runs before both have succeeded.
-  local resolver_pid resolver_status=0
   dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" &
   resolver_pid=$!
-  # nft -f is atomic: on any error nothing is loaded, and we stop here.
-  if ! nft -f "$FW_RUN_DIR/rules.nft" 2>"$FW_RUN_DIR/nft.err"; then
+  # A failed load stops the start here.
+  if ! wait "$nft_pid"; then
     if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
       fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
     fi
@@ -536,10 +569,12 @@ fw_setup() {
 
 # fw_selfcheck : prove the firewall is in force before anything starts; every check here
 # protects, so every one blocks the start. Forks are few on purpose: this runs on every start.
+# The ruleset is read as the kernel echoed it when it committed it (fw_setup's nft -e): the
+# output chain's default-deny policy must be there.
 # Whether the allowed names resolve is not checked here (fw_diagnose does, beside the agent): an
 # address the resolver did not put in the allow sets is refused anyway.
 fw_selfcheck() {
-  local pid="" table blocked_pid="" port_start=""
+  local pid="" table="" line blocked_pid="" port_start=""
   # The agent must not be able to serve on port 53 (127.0.0.11:53 is the upstream's address).
   read -r port_start <"$FW_PORT_START_FILE" || true
   if ! [[ "$port_start" =~ ^[0-9]+$ ]] || [ "$port_start" -lt "$FW_MIN_PORT_START" ]; then
@@ -550,13 +585,15 @@ fw_selfcheck() {
     fw_fail "self-check: the resolver is not running"
   fi
   # A blocked name must not resolve (through resolv.conf, as the agent's lookups go), while the
-  # ruleset is listed.
+  # ruleset is read.
   # (Learn mode forwards every name: then this one would leave the sandbox, and prove nothing.)
   if [ "$FW_LEARN" != yes ]; then
     getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
     blocked_pid=$!
   fi
-  table=$(nft list chain inet "$FW_TABLE" output 2>&1) || table=""
+  while IFS= read -r line; do
+    case "$line" in *" chain inet $FW_TABLE output "*) table="$line" ;; esac
+  done <"$FW_RUN_DIR/loaded.nft"
   if [ -n "$blocked_pid" ] && wait "$blocked_pid"; then
     fw_fail "self-check: a name outside the allowlist resolved"
   fi

@@ -14,7 +14,8 @@ command_main() {
   "cmd_$name"
 }
 
-command_defined() { [ "$(type -t "$1")" = function ]; }
+# (declare -F, not $(type -t): no subshell.)
+command_defined() { declare -F "$1" >/dev/null; }
 
 # command_needs " NEEDS ": docker (the CLI), control (the files that steer the host: no
 # symlinks; the allowlist read, .codex/sandbox hashed), approval (the policy you accepted, asked

@@ -128,15 +128,16 @@ mount_overlap() {
 }
 
 # state_folder: STATE_DIR as a physical path, also before it exists (its first existing
-# ancestor's physical path, and the rest).
+# ancestor's physical path, and the rest). It changes folder: call it in $(...) only (its own
+# subshell then, not a second one: each costs every start).
 state_folder() {
   local dir="$STATE_DIR" rest=""
   while [ -n "$dir" ] && [ ! -d "$dir" ]; do
     rest="/${dir##*/}$rest"
     dir="${dir%/*}"
   done
-  dir=$(cd -P -- "${dir:-/}" && pwd)
-  printf '%s%s\n' "${dir%/}" "$rest"
+  cd -P -- "${dir:-/}" || exit 1
+  printf '%s%s\n' "${PWD%/}" "$rest"
 }
 
 # refuse_state_folder WHAT PATH: cxgen's own state (your approvals, the agent trees, the relay's

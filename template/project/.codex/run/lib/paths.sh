@@ -23,7 +23,8 @@ load_agent_trees() {
   local tree file home files=("$AGENT_TREES_FILE")
   AGENT_TREES=("$PROJECT_DIR")
   # Through sudo: the trees of the user who called it count too (a registry is per user).
-  if home=$(sudo_caller_home); then
+  # (Asked only then: a subshell costs every start.)
+  if [ -n "${SUDO_USER:-}" ] && home=$(sudo_caller_home); then
     files+=("$home/.local/state/cxgen/agent-trees")
   fi
   for file in "${files[@]}"; do
@@ -188,11 +189,13 @@ shared_folder_check() {
 own_folders() {
   local home=""
   OWN_HOMES=$(physical_folder "${HOME:-}") || OWN_HOMES=""
-  if home=$(sudo_caller_home); then
+  # (Each subshell only for a value that is set: they cost every start.)
+  if [ -n "${SUDO_USER:-}" ] && home=$(sudo_caller_home); then
     OWN_HOMES="$OWN_HOMES"$'\n'"$(physical_folder "$home")" || true
   fi
-  OWN_FOLDERS=$(physical_folder "${TMPDIR:-}") || OWN_FOLDERS=""
-  OWN_FOLDERS="$OWN_FOLDERS"$'\n'"$(physical_folder "${XDG_RUNTIME_DIR:-}")" || true
+  OWN_FOLDERS=""
+  [ -z "${TMPDIR:-}" ] || OWN_FOLDERS=$(physical_folder "$TMPDIR") || OWN_FOLDERS=""
+  [ -z "${XDG_RUNTIME_DIR:-}" ] || OWN_FOLDERS="$OWN_FOLDERS"$'\n'"$(physical_folder "$XDG_RUNTIME_DIR")" || true
 }
 
 physical_folder() { [ -n "$1" ] && [ -d "$1" ] && cd -P -- "$1" 2>/dev/null && pwd; }

@@ -56,7 +56,9 @@ git_metadata_in() {
     -o \( -name HEAD \( -type f -o -type l \) -print0 \) \
     -o \( \( -name run_in_container.sh -o -name .copier-answers.yml \) -cnewer "$since" -print0 \) 2>>"$errors")
   [ ! -s "$errors" ] || unreadable_summary "$errors" "$root" "$3"
-  rm -f "$errors"
+  # Emptied for the next folder (a builtin, not rm's fork: this runs after every session; the
+  # run's folder goes at exit).
+  : >"$errors"
 }
 
 # repository_changed HEAD SINCE ERRORS: a folder with HEAD (of any type: git reads a symlink

@@ -217,6 +217,11 @@ start_failed() {
   local port state
   state=$(docker container inspect -f '{{.State.Status}} {{index .Config.Labels "org.cxgen.launch"}}' -- "$CONTAINER_NAME" 2>/dev/null || true)
   [ "$state" != "created $LAUNCH_ID" ] || docker rm -v -- "$CONTAINER_NAME" >/dev/null 2>&1 || true
+  # A --network is not looked up before the start (start_sandbox_queries): here, why it failed.
+  if [ -n "${NETWORK:-}" ] && ! docker network inspect -- "$NETWORK" >/dev/null 2>&1; then
+    need_daemon
+    die "--network: no Docker network named '$NETWORK' (docker network ls lists them)" "$EXIT_USAGE"
+  fi
   for port in ${PORTS[@]+"${PORTS[@]}"}; do
     port_free "${port%:*}" || port_in_use "$port"
   done

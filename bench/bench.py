@@ -295,7 +295,7 @@ class StartLog:
 
 def spare_containers(project: Path, every: bool = False) -> list[str]:
     """The ids of the project's spares: the running ones, or (every) all of them."""
-    args = ["ps", "-q", "--filter", "label=org.cxgen.spare=1"]
+    args = ["ps", "-q", "--filter", "label=org.cxgen.spare"]
     args += ["--filter", f"label=org.cxgen.project={project.resolve()}"]
     if every:
         args.insert(1, "-a")
@@ -340,7 +340,7 @@ def side_by_side(runs: int, script: Path, image: str, network: str, log: StartLo
     spare and is checked in the start log, and after it the next spare is let be ready, so its
     start does not compete with the next runs. Then an idle spare's memory and CPU."""
     env = {**os.environ, "OPENAI_ALLOWED_DOMAINS": "", "CXGEN_START_LOG": str(log.path)}
-    cold, warm = {**env, **COLD}, env
+    cold, warm = {**env, **COLD}, {**env, "CXGEN_WARM": "1"}
     bare_cmd = ["docker", "run", "--rm", "--label", LABEL, "--network", network,
                 "--entrypoint", "true", image]  # fmt: skip
     exec_cmd = [str(script), "exec", "--network", network, "--", "true"]

@@ -76,17 +76,14 @@ claim() {
   claim_findings
   trap - ERR
   # Signals reach the command (its terminal's, docker stop's through spare_stopped): this shell
-  # waits for it to end. (SHLVL as an exec would leave it, as docker run's command has it; and
-  # the command's stdin is this one's, not the /dev/null bash gives a job.)
+  # waits for it to end, in the foreground (a job would ignore ^C). Its pid is the subshell's,
+  # which execs it. (SHLVL as an exec would leave it, as docker run's command has it.)
   trap ':' INT TERM QUIT HUP
   export SHLVL=$((${SHLVL:-1} - 1))
-  "${AS_AGENT[@]}" "$@" <&0 &
-  printf '%s\n' "$!" >"$SPARE_COMMAND"
-  while :; do
-    status=0
-    wait "$!" || status=$?
-    kill -0 "$!" 2>/dev/null || break
-  done
+  (
+    printf '%s\n' "$BASHPID" >"$SPARE_COMMAND"
+    exec "${AS_AGENT[@]}" "$@"
+  ) || status=$?
   exit "$status"
 }
 

@@ -19,21 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PROJECT_UID, Sandbox
+from tests.e2e.test_warm import starts, warm_env
 
 pytestmark = pytest.mark.e2e
-
-
-def warm_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "CXGEN_WARM": "1",
-        "CXGEN_WARM_WAIT": "1",
-        "CXGEN_START_LOG": str(tmp_path / "starts.log"),
-    }
-
-
-def starts(tmp_path: Path) -> list[str]:
-    log = tmp_path / "starts.log"
-    return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
 
 
 @pytest.fixture

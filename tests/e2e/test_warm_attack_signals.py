@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PROJECT_UID, Sandbox
-from tests.e2e.test_warm_attack_mounts import starts, warm_env
+from tests.e2e.test_warm import starts, warm_env
 
 pytestmark = pytest.mark.e2e
 

@@ -99,24 +99,16 @@ claim_said() {
 # that came since (a network joined, a VPN) is added before the command runs. (One that went
 # stays refused, which costs nothing.)
 claim_host_addresses() {
-  local address addresses=() v4=() v6=() list
+  local list
   [ "${CXGEN_CLAIM_HOST_ADDRESSES:-}" != "${CXGEN_HOST_ADDRESSES:-}" ] || return 0
-  read -r -a addresses <<<"${CXGEN_CLAIM_HOST_ADDRESSES:-}" || true
-  for address in ${addresses[@]+"${addresses[@]}"}; do
-    if [[ "$address" =~ $FW_IPV4_RE ]]; then
-      v4+=("$address")
-    elif [[ "$address" =~ $FW_IPV6_RE ]]; then
-      v6+=("$address")
-    else
-      fw_fail "invalid host address '$address' in CXGEN_CLAIM_HOST_ADDRESSES"
-    fi
-  done
-  if [ "${#v4[@]}" -gt 0 ]; then
-    fw_join list "${v4[@]}"
+  # (Checked and sorted into FW_HOST4 and FW_HOST6 as the firewall's own list is.)
+  CXGEN_HOST_ADDRESSES="${CXGEN_CLAIM_HOST_ADDRESSES:-}" fw_host_addresses
+  if [ "${#FW_HOST4[@]}" -gt 0 ]; then
+    fw_join list "${FW_HOST4[@]}"
     nft add element inet "$FW_TABLE" never4 "{ $list }" || fw_fail "could not refuse this machine's addresses"
   fi
-  if [ "${#v6[@]}" -gt 0 ]; then
-    fw_join list "${v6[@]}"
+  if [ "${#FW_HOST6[@]}" -gt 0 ]; then
+    fw_join list "${FW_HOST6[@]}"
     nft add element inet "$FW_TABLE" never6 "{ $list }" || fw_fail "could not refuse this machine's addresses"
   fi
 }

@@ -95,7 +95,8 @@ spares_clean() {
   while IFS='|' read -r name label image; do
     is_spare "$name" || continue
     read -r uid created <<<"$label" || true
-    [ "$uid" = "$EUID" ] && [[ "$created" =~ ^[0-9]+$ ]] || continue
+    [ "$uid" = "$EUID" ] || continue
+    [[ "$created" =~ ^[0-9]+$ ]] || created=0
     # (Claimed by a start that still runs: a session now.)
     ! spare_claimed_by_a_live_start "$name" || continue
     if [ "$((now - created))" -ge "$SPARE_MAX_AGE" ] \

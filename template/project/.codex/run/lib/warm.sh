@@ -68,8 +68,9 @@ wait_over_session() {
 spare_seen() {
   local uid created id
   read -r uid created id <<<"$2" || true
-  [ "$uid" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && [[ "$created" =~ ^[0-9]+$ ]] \
-    && [[ "$id" =~ ^[0-9a-f]+$ ]] && SPARES+=("$1 $id $created")
+  # (A label without its time, as no spare of this cxgen has: long gone, so removed.)
+  [[ "$created" =~ ^[0-9]+$ ]] || { id="$created" created=0; }
+  [ "$uid" = "$EUID" ] && [ "$3" = "$PROJECT_DIR" ] && [[ "$id" =~ ^[0-9a-f]+$ ]] && SPARES+=("$1 $id $created")
   return 0
 }
 

@@ -135,10 +135,14 @@ def test_a_session_still_starting_gets_the_lockdown_once_its_firewall_is_up(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     """lockdown on --save as a session starts: its helper waits for the firewall it is setting
-    up (instead of failing with "no firewall"), then puts the lockdown in force."""
+    up (instead of failing with "no firewall"), then puts the lockdown in force. (A cold start:
+    a spare's firewall is up before any session has it, and its command's output is the
+    claim's, not in docker logs.)"""
     sandbox: Sandbox = make_sandbox()
     name = f"cxgen-test-{RUN_ID}-starting-{uuid.uuid4().hex[:6]}"
-    process = sandbox.start("exec", "--", "bash", "-c", "echo ready; exec sleep 600", name=name)
+    process = sandbox.start(
+        "exec", "--", "bash", "-c", "echo ready; exec sleep 600", name=name, env={"CXGEN_WARM": "0"}
+    )
     try:
         # As soon as Docker lists it as running: its entrypoint has just begun.
         deadline = time.monotonic() + 120

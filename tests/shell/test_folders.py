@@ -157,11 +157,24 @@ load_agent_trees; check_mounts; printf '%s\\n' "${{AT_RISK[@]}}"
 
 
 def listing(*sandboxes: tuple[str, str, str, list[str], list[str]]) -> str:
-    """start_sandbox_queries' listing: name, state, work dir, project, sessions, the --mount
-    folders, "-", the pinned paths, "."."""
+    """start_sandbox_queries' listing: name, state, spare label and id (none here), work dir,
+    project, sessions, the --mount folders, "-", the pinned paths, "."."""
     lines: list[str] = []
     for name, workdir, project, mounts, pinned in sandboxes:
-        lines += [name, "running", workdir, project, "", *mounts, "", "-", *pinned, "", "."]
+        lines += [
+            name,
+            "running",
+            " 0123abcd",
+            workdir,
+            project,
+            "",
+            *mounts,
+            "",
+            "-",
+            *pinned,
+            "",
+            ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +190,7 @@ printf '%s' "$SANDBOXES"
     return bash.run(
         code,
         *at_risk,
-        libs=["paths.sh", "mounts.sh", "folders.sh"],
+        libs=["paths.sh", "mounts.sh", "folders.sh", "warm.sh"],
         constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
     )
 
@@ -216,7 +229,8 @@ def test_host_actions_refuse_a_tree_a_sandbox_mounts(bash: Bash, tmp_path: Path)
     (bindir / "docker").write_text(DOCKER)
     (bindir / "docker").chmod(0o755)
     (tmp_path / "listing").write_text(
-        "one\nrunning\n/w1\n/p1\n\n/data/a.b\n/data/c\n\n.\ntwo\nexited\n/w2\n/p2\n\n\n."
+        "one\nrunning\n 0123abcd\n/w1\n/p1\n\n/data/a.b\n/data/c\n\n.\n"
+        "two\nexited\n 4567abcd\n/w2\n/p2\n\n\n."
     )
     env = {
         "PATH": f"{bindir}:{os.environ['PATH']}",
@@ -237,7 +251,7 @@ def test_host_actions_refuse_a_tree_a_sandbox_mounts(bash: Bash, tmp_path: Path)
         verb = message.split(":", 1)[0]
         result = bash.run(
             f"refuse_sandboxes_writing {path} {how} {verb}",
-            libs=["paths.sh", "folders.sh", "revert.sh"],
+            libs=["paths.sh", "folders.sh", "revert.sh", "warm.sh"],
             constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
             env=env,
         )
@@ -245,7 +259,7 @@ def test_host_actions_refuse_a_tree_a_sandbox_mounts(bash: Bash, tmp_path: Path)
     for path, how in (("/data", "inside"), ("/data/cx", "inside"), ("/elsewhere", "overlap")):
         result = bash.run(
             f"refuse_sandboxes_writing {path} {how} pull",
-            libs=["paths.sh", "folders.sh", "revert.sh"],
+            libs=["paths.sh", "folders.sh", "revert.sh", "warm.sh"],
             constants={"PROJECT_DIR": "/p", "STATE_DIR": str(tmp_path / "state")},
             env=env,
         )
@@ -428,3 +442,38 @@ def test_overlaps_are_decided_by_identity(bash: Bash, tmp_path: Path) -> None:
             )
         else:
             assert (result.returncode, result.stdout) == (0, "fine\n"), result.stderr
+
+
+def test_a_waiting_spare_races_nothing_and_a_claimed_one_is_a_session(
+    bash: Bash, tmp_path: Path
+) -> None:
+    """Spares (warm starts) in the listing: this project's of this user are SPARES ("NAME ID
+    CREATED"), never racers; one a start has claimed, still under its spare's name, is a session;
+    one whose command is over (the host's mark by id) neither races nor holds its name."""
+    state = tmp_path / "state"
+    (state / "cxgen/spares").mkdir(parents=True)
+    spare = "cxgen-p-1.spare-1-2"
+    claimed = "cxgen-p-1.spare-3-4"
+    uid = os.geteuid()
+    lines = [
+        spare, "running", f"{uid} 1000 aaaa1111", "/p", "/p", "", "", "-", "", ".",
+        claimed, "running", f"{uid} 1000 bbbb2222", "/p", "/p", "", "", "-", "", ".",
+        "cxgen-p-1", "running", f"{uid} 1000 cccc3333", "/p", "/p", "", "", "-", "", ".",
+    ]  # fmt: skip
+    (state / "cxgen/spares" / f"{claimed}.claimed").write_text("1\n")
+    (state / "cxgen/spares/cccc3333.over").touch()
+    (tmp_path / "sandboxes").write_text("\n".join(lines) + "\n")
+    code = """
+RUN_TMP=$TMPDIR; sleep 0 & LISTING_PID=$!; AT_RISK=("$@")
+refuse_racing_sandboxes
+printf 'spares %s|over%s|' "${SPARES[*]}" "$OVER"; printf '%s' "$SANDBOXES"
+"""
+    constants = {"PROJECT_DIR": "/p", "STATE_DIR": str(state / "cxgen")}
+    libs = ["paths.sh", "mounts.sh", "folders.sh", "warm.sh"]
+    result = bash.run(code, "/p/sub", libs=libs, constants=constants)
+    # The claimed one races /p/sub (a session's work dir); the others do not.
+    assert result.returncode == 2 and f"({claimed}, work dir /p)" in result.stderr, result.stderr
+    result = bash.run(code, "/elsewhere", libs=libs, constants=constants)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"spares {spare} aaaa1111 1000|over cxgen-p-1 |"), result.stdout
+    assert "cxgen-p-1 running" not in result.stdout

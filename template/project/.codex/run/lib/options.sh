@@ -135,7 +135,7 @@ options_set() {
     --network) options_network "$2" ;;
     --name)
       [[ "$2" =~ $NAME_RE ]] || die "--name: invalid container name '$2'" "$EXIT_USAGE"
-      ! is_spare "$2" || die "--name: '$2' has the form of a spare's name (.spare-); choose another" "$EXIT_USAGE"
+      case "$2" in *.spare-*) die "--name: '$2' has the form of a spare's name (.spare-); choose another" "$EXIT_USAGE" ;; esac
       CONTAINER_NAME="$2" ;;
     --allow)
       # Checked here, one by one: a newline inside one value must not pass as two lines.

@@ -306,6 +306,7 @@ def test_cli_all_answers_given_needs_no_tty(tmp_path: Path) -> None:
         "relay=",
         "host_ports=",
         "skills=",
+        "start_mode=cold",
     ]
     args = ["init", str(tmp_path / "p")]
     for item in data:

@@ -92,6 +92,7 @@ def answer_rest(term: Terminal, after: str) -> int:
         "Other API keys",
         "Ports of this machine",
         "Skills from git",
+        "started ahead",
     ]
     for question in questions[questions.index(after) + 1 :] if after in questions else questions:
         term.expect(question)

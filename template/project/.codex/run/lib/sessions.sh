@@ -127,8 +127,7 @@ choose_free_session_name() {
     if state=$(session_state "$CONTAINER_NAME"); then
       [ "$PARALLEL" = yes ] || session_in_use "$state"
     elif claim_session_name; then
-      # (A warm session that just ended may hold the name for a moment.)
-      wait_over_session "$CONTAINER_NAME"
+      wait_over_session "$CONTAINER_NAME"  # (a warm session just over may hold it a moment)
       return 0
     else
       [ "$PARALLEL" = yes ] || session_in_use starting
@@ -242,8 +241,7 @@ sandbox_info() {
 }
 
 # Sets SESSION_LINES: "NAME|COMMAND|IMAGE|STATE|AGE|KEEP|PROJECT|ID" per cxgen sandbox (COMMAND:
-# what it runs; for a sandbox an older run script started, its agent label; "spare" for a spare
-# and a session started in one).
+# what it runs, or an older script's agent label; "spare" for a spare and a warm session).
 list_sessions() {
   SESSION_LINES=$(docker ps -a --filter label=org.cxgen.sandbox=1 --format '{{.Names}}|{{with .Label "org.cxgen.command"}}{{.}}{{else}}{{.Label "org.cxgen.agent"}}{{end}}|{{.Image}}|{{.State}}|{{.RunningFor}}|{{.Label "org.cxgen.keep"}}|{{.Label "org.cxgen.project"}}|{{.ID}}' 2>&1) \
     || docker_failed "$SESSION_LINES"

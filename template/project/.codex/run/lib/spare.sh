@@ -56,6 +56,8 @@ spare_launch() {
   spare_marks_forget
   mount_ids
   spare_checks || return 1
+  # One waits already with this configuration (two sessions ended together): none more.
+  ! spare_waiting_as_this || return 0
   now=$(date +%s) || return 1
   args=("${WARM_ARGS[@]}")
   if [ -n "$RELAY_KEYS_FILE$RELAY_OUT" ]; then
@@ -136,6 +138,19 @@ spare_checks() {
   start_sandbox_queries
   # (It dies when one races: this subshell ends, and no spare starts.)
   refuse_racing_sandboxes 2>/dev/null
+}
+
+# spare_waiting_as_this: a ready spare of this project (SPARES, from spare_checks' listing) was
+# started with this configuration.
+spare_waiting_as_this() {
+  local entry name config
+  for entry in ${SPARES[@]+"${SPARES[@]}"}; do
+    name="${entry%% *}" config=""
+    [ -f "$SPARES_DIR/$name" ] || continue
+    { IFS= read -r _ && IFS= read -r _ && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
+    [ "$config" != "$WARM_CONFIG"$'\n' ] || return 0
+  done
+  return 1
 }
 
 # physical_path PATH: PATH exists and no part of it is a symlink.

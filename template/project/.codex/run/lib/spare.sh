@@ -26,7 +26,9 @@ spare_prime() {
   lockdown_args
   warm_wanted || die "build --warm: $(spare_refusal)" "$EXIT_USAGE"
   CXGEN_WARM_WAIT=1 spare_start
-  [ -f "$SPARES_DIR/$SPARE_NAME" ] || die "build --warm: the spare did not start; a session with these options shows why"
+  # (Or one of these options was waiting already.)
+  [ -f "$SPARES_DIR/$SPARE_NAME" ] || spare_waiting_as_this \
+    || die "build --warm: the spare did not start; a session with these options shows why"
   say "a warm sandbox is ready: the next start with these options takes it"
 }
 

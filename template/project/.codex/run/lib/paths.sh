@@ -210,3 +210,9 @@ check_control_paths() {
   done
   [ -d "$SANDBOX_DIR" ] || die "missing $SANDBOX_DIR; restore it with git or re-run cxgen"
 }
+
+# physical_path PATH: PATH exists and no part of it is a symlink.
+physical_path() {
+  local dir="${1%/*}"
+  [ -e "$1" ] && [ ! -L "$1" ] && [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" = "${dir:-/}" ]
+}

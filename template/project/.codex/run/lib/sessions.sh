@@ -292,9 +292,7 @@ verify_kept_mounts() {
 
 # still_physical NAME PATH: PATH exists and no part of it is a symlink.
 still_physical() {
-  local dir="${2%/*}"
   [ -e "$2" ] || die "session $1 cannot be resumed: $2 (mounted in it) is gone; destroy $1 and start a new session" "$EXIT_USAGE"
-  if [ -L "$2" ] || [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" != "${dir:-/}" ]; then
-    die "session $1 cannot be resumed safely: $2 (mounted in it) now leads through a symlink, made while it was stopped; destroy $1 and start a new session" "$EXIT_USAGE"
-  fi
+  physical_path "$2" \
+    || die "session $1 cannot be resumed safely: $2 (mounted in it) now leads through a symlink, made while it was stopped; destroy $1 and start a new session" "$EXIT_USAGE"
 }

@@ -128,10 +128,9 @@ spare_claimed_by_a_live_start() {
 # way meanwhile), and no sandbox runs now that could swap one (refuse_racing_sandboxes, on a
 # fresh listing; this session's own container races nothing: its command is over).
 spare_checks() {
-  local arg source
-  for arg in "${WARM_ARGS[@]}"; do
-    case "$arg" in type=bind,\"source=*) ;; *) continue ;; esac
-    source="${arg#type=bind,\"source=}" source="${source%%\"*}"
+  local source
+  bind_sources
+  for source in ${BIND_SOURCES[@]+"${BIND_SOURCES[@]}"}; do
     physical_path "$source" || return 1
   done
   RUN_TMP=""
@@ -153,12 +152,6 @@ spare_waiting_as_this() {
     [ "$config" != "$WARM_CONFIG"$'\n' ] || return 0
   done
   return 1
-}
-
-# physical_path PATH: PATH exists and no part of it is a symlink.
-physical_path() {
-  local dir="${1%/*}"
-  [ -e "$1" ] && [ ! -L "$1" ] && [ "$(cd -P -- "${dir:-/}" 2>/dev/null && pwd)" = "${dir:-/}" ]
 }
 
 # spare_marks_forget: what your state folder keeps of spares and warm sessions that are gone:

@@ -137,10 +137,9 @@ warm_claim() {
 # editor writing a new file) is another inode, and Docker's mount of the old one is gone from
 # the spare, read-only pin and all: such a spare must not serve.
 mount_ids() {
-  local arg source sources=()
-  for arg in ${WARM_ARGS[@]+"${WARM_ARGS[@]}"}; do
-    case "$arg" in type=bind,\"source=*) ;; *) continue ;; esac
-    source="${arg#type=bind,\"source=}" source="${source%%\"*}"
+  local source sources=()
+  bind_sources
+  for source in ${BIND_SOURCES[@]+"${BIND_SOURCES[@]}"}; do
     case "$source" in "${RUN_TMP:-/nonexistent}"/* | "$STATE_DIR"/*) continue ;; esac
     sources+=("$source")
   done
@@ -149,6 +148,18 @@ mount_ids() {
   MOUNT_IDS=$(stat -c %d:%i -- "${sources[@]}" 2>/dev/null || stat -f %d:%i -- "${sources[@]}" 2>/dev/null) \
     || MOUNT_IDS="?"
   MOUNT_IDS="${MOUNT_IDS//$'\n'/ }"
+}
+
+# bind_sources: sets BIND_SOURCES, the host path of every bind mount in WARM_ARGS (add_mount's
+# form), in order.
+bind_sources() {
+  local arg source
+  BIND_SOURCES=()
+  for arg in ${WARM_ARGS[@]+"${WARM_ARGS[@]}"}; do
+    case "$arg" in type=bind,\"source=*) ;; *) continue ;; esac
+    source="${arg#type=bind,\"source=}"
+    BIND_SOURCES+=("${source%%\"*}")
+  done
 }
 
 # Sets EPOCH_NOW, the time in seconds (bash 4.2 and later without a fork; 3.2 asks date).

@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034 # CMD_*: read by lib/command.sh
 # Usage: ./run_in_container.sh list [--all]
-# Summary: this project's sandboxes: name, what runs, image, state, age (spares: spare,ready
-# or spare,starting, see CXGEN_WARM)
+# Summary: this project's sandboxes: name, what runs, image, state, age
+# A spare (a sandbox started ahead for the next session: build --warm) shows as spare,ready, or
+# spare,starting until it is.
 # Options:
 #   --all                every cxgen sandbox, not only this project's
 

@@ -752,3 +752,40 @@ def test_cdpath_cannot_redirect_the_checked_work_dir(make_sandbox, tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert "decoy-marker" not in result.stdout
+
+
+@pytest.mark.parametrize("owner", [PROJECT_UID, 0], ids=["user", "root-mode"])
+def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
+    make_sandbox, tmp_path: Path, owner: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Open, documented (docs/security.md, "What is not covered"): the kernel drops a read-only
+    pin in every container when the host renames a new file over it (git pull), so the agent
+    can write run_in_container.sh after that. What holds: the report after the session names
+    the file, so it is never run unseen."""
+    sandbox = make_sandbox(tmp_path / "project", owner=owner)
+    script = sandbox.project / "run_in_container.sh"
+    agent = (
+        "touch pin-ready; for i in $(seq 6000); do"
+        " if printf 'echo PWNED\\n' >> run_in_container.sh 2>/dev/null; then echo wrote; exit 0; fi;"
+        " sleep 0.05; done; echo held"
+    )
+    session = sandbox.start("exec", "--", "bash", "-c", agent)
+    try:
+        wait_until(lambda: (sandbox.project / "pin-ready").exists(), "the agent's start", watch=session)
+        # What git pull does: a new file renamed over the old one.
+        fresh = script.with_name(".run_in_container.sh.new")
+        fresh.write_bytes(script.read_bytes())
+        stat = script.stat()
+        os.chown(fresh, stat.st_uid, stat.st_gid)
+        fresh.chmod(stat.st_mode)
+        os.replace(fresh, script)
+        out, err = session.communicate(timeout=600)
+    finally:
+        session.kill()
+    assert session.returncode == 0, err
+    if "PWNED" in script.read_text():
+        assert out.split() == ["wrote"], out
+        assert "created or changed cxgen's run code or skills" in err, err
+        assert f"  {script}" in err.splitlines(), err
+    else:
+        assert out.split() == ["held"], out

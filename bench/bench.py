@@ -102,6 +102,7 @@ us() { echo "${EPOCHREALTIME/./}"; }
 read -r -a domains <<<"$CXGEN_ALLOWED_DOMAINS"
 start=$(us)
 fw_setup deny ${domains[@]+"${domains[@]}"}
+fw_setup_wait
 mid=$(us)
 fw_selfcheck
 end=$(us)

@@ -47,6 +47,7 @@ RENAMED = {
         "args_lockdown, args_exec)"
     ),
     "start_docker_queries": ".codex/run/lib/image.sh (start_image_query, start_sandbox_queries)",
+    "root_mode_args": ".codex/run/lib/home.sh (container_folders_args)",
     # Same names, but their tables of agents became data.
     "agent_command": ".codex/run/lib/agents.sh; its table: AGENT_RUN_* in .codex/run/settings.sh",
     "agent_login": ".codex/run/lib/agents.sh; its table: AGENT_LOGIN_* in .codex/run/settings.sh",

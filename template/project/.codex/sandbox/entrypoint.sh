@@ -94,18 +94,37 @@ service_account() {
 }
 
 # account_id FILE name|id VALUE: the line of FILE (/etc/passwd or /etc/group) with that name or
-# id exists; sets ACCOUNT_ID to its id. Read by bash itself (the image's accounts are files):
-# every fork costs start-up time.
+# id exists; sets ACCOUNT_ID to its id. Each file is read once, by bash itself (the image's
+# accounts are files): every fork, and every read of a line, costs start-up time.
 account_id() {
-  local name _x id _rest
+  local line name id rest
   ACCOUNT_ID=""
-  while IFS=: read -r name _x id _rest; do
+  accounts_read "$1"
+  for line in ${ACCOUNT_LINES[@]+"${ACCOUNT_LINES[@]}"}; do
+    name="${line%%:*}" rest="${line#*:}"
+    rest="${rest#*:}"
+    id="${rest%%:*}"
     if { [ "$2" = name ] && [ "$name" = "$3" ]; } || { [ "$2" = id ] && [ "$id" = "$3" ]; }; then
       ACCOUNT_ID="$id"
       return 0
     fi
-  done <"$1"
+  done
   return 1
+}
+
+# accounts_read FILE: sets ACCOUNT_LINES to FILE's lines, read once per file (agent_account
+# appends through account_added, which keeps the copy current).
+PASSWD_LINES=() GROUP_LINES=() ACCOUNT_LINES=()
+accounts_read() {
+  case "$1" in
+    /etc/passwd)
+      [ "${#PASSWD_LINES[@]}" -gt 0 ] || mapfile -t PASSWD_LINES <"$1"
+      ACCOUNT_LINES=(${PASSWD_LINES[@]+"${PASSWD_LINES[@]}"}) ;;
+    /etc/group)
+      [ "${#GROUP_LINES[@]}" -gt 0 ] || mapfile -t GROUP_LINES <"$1"
+      ACCOUNT_LINES=(${GROUP_LINES[@]+"${GROUP_LINES[@]}"}) ;;
+    *) mapfile -t ACCOUNT_LINES <"$1" ;;
+  esac
 }
 
 # passwd/group entries so tools that look the user up work; HOME in the project's agent home.
@@ -114,6 +133,17 @@ agent_account() {
   account_id /etc/group id "$AGENT_GID" || printf 'agent:x:%s:\n' "$AGENT_GID" >>/etc/group
   account_id /etc/passwd id "$AGENT_UID" \
     || printf 'agent:x:%s:%s:agent:%s:/bin/bash\n' "$AGENT_UID" "$AGENT_GID" "$home" >>/etc/passwd
+  PASSWD_LINES=() GROUP_LINES=()
+}
+
+# agent_home ENV_DIR: sets AGENT_HOME, the agent's home in the agent home (the run script made
+# it, as the agent; made here, as the agent, only when missing; /tmp when that fails), and
+# gives the agent an account there.
+AGENT_HOME=""
+agent_home() {
+  AGENT_HOME="$1/home"
+  [ -d "$AGENT_HOME" ] || "${AS_AGENT[@]}" mkdir -p "$AGENT_HOME" 2>/dev/null || AGENT_HOME=/tmp
+  agent_account "$AGENT_HOME"
 }
 
 # Sets CURRENT_UMASK from the kernel's view of this shell ($(umask) would fork).
@@ -236,6 +266,11 @@ main() {
     # session's lockdown: in force before anything else runs (the first ruleset loaded holds them).
     fw_load_state
     fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
+    # While the rules load and the resolver starts: nothing here runs anything of the agent's.
+    umask "$agent_umask"
+    agent_home "$env_dir"
+    umask 077
+    fw_setup_wait
     if [ "$FW_LOCKDOWN_BY" = project ]; then
       log "lockdown is on for this project: nothing leaves the sandbox (./run_in_container.sh lockdown off --save lifts it)"
       fw_selfcheck
@@ -249,17 +284,16 @@ main() {
       fw_selfcheck
       start_diagnostic ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
     fi
+    fw_log_reader_start
     umask "$agent_umask"
   fi
   relay_start
   # shellcheck disable=SC2086 # "PORT ADDRESS", both checked
   [ -z "${CXGEN_LOGIN_BRIDGE:-}" ] || login_bridge ${CXGEN_LOGIN_BRIDGE}
   trap - ERR
-  export HOME="$env_dir/home" SANDBOX_ENV_DIR="$env_dir"
+  [ -n "$AGENT_HOME" ] || agent_home "$env_dir"
+  export HOME="$AGENT_HOME" SANDBOX_ENV_DIR="$env_dir"
   [ "$FW_LEARN" != yes ] || learn_env
-  # The run script made it (as the agent); created here, as the agent, only when missing.
-  [ -d "$HOME" ] || "${AS_AGENT[@]}" mkdir -p "$HOME" 2>/dev/null || export HOME=/tmp
-  agent_account "$HOME"
   cd "$workdir"
   [ "${CXGEN_SPARE:-0}" != 1 ] || spare_idle
   run_hooks

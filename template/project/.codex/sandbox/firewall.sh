@@ -507,8 +507,10 @@ fw_valid_domains() {
   fw_fail "invalid allowed domain list"
 }
 
-# fw_setup PRIVATE_MODE DOMAIN... : load the ruleset, start the resolver and its log's reader,
-# point resolv.conf at it. FW_LEARN and FW_LOCKDOWN choose the mode.
+# fw_setup PRIVATE_MODE DOMAIN... : start loading the ruleset, start the resolver and its log's
+# reader; fw_setup_wait waits for them and points resolv.conf at the resolver. Nothing of the
+# agent's may run in between. FW_LEARN and FW_LOCKDOWN choose the mode.
+FW_NFT_PID="" FW_RESOLVER_PID=""
 fw_setup() {
   local private_mode="$1"; shift
   local upstream
@@ -520,46 +522,65 @@ fw_setup() {
   # file is the resolver's to read too (made in the image with its group; rewritten in place,
   # which keeps group and mode).
   [ -d "$FW_RUN_DIR" ] || fw_owned_dir 0700 "$FW_RUN_DIR"
+  # A diagnostic of an earlier start (before a docker restart) says nothing about this one.
+  fw_remove "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"
+  # The rules load first, while the rest is made and the resolver and its log's reader start
+  # (the resolver needs the sets only when it answers); nothing else runs before all have
+  # succeeded. nft -f is atomic: on any error nothing is loaded. With -e the kernel echoes what
+  # it committed: the self-check reads the policy in force there (a second nft, to list it, cost
+  # each start ~10 ms).
+  fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
+  nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err" &
+  FW_NFT_PID=$!
   if [ ! -f "$FW_SERVERS" ]; then
     [ -d "${FW_SERVERS%/*}" ] || fw_owned_dir 0750 "${FW_SERVERS%/*}" "$FW_DNS_USER"
     install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
   fi
-  # A diagnostic of an earlier start (before a docker restart) says nothing about this one.
-  fw_remove "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"
-  fw_ruleset "$upstream" "$private_mode" >"$FW_RUN_DIR/rules.nft"
   fw_dnsmasq_config >"$FW_RUN_DIR/dnsmasq.conf"
   # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.
   printf '%s\n' "$@" >"$FW_RUN_DIR/domains"
   fw_servers "$upstream" "$@" >"$FW_SERVERS"
-  # The rules load while the resolver and its log's reader start (the resolver needs the sets
-  # only when it answers); nothing else runs before all have succeeded. nft -f is atomic: on any
-  # error nothing is loaded. With -e the kernel echoes what it committed: the self-check reads
-  # the policy in force there (a second nft, to list it, cost each start ~10 ms).
-  local nft_pid resolver_pid resolver_status=0
-  nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err" &
-  nft_pid=$!
-  # The resolver's log: a FIFO read by dnslog.awk, which keeps a bounded summary (a FIFO never
-  # fills a disk). Opened read-write, so it never sees an end of file nor blocks anyone.
-  command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
+  fw_resolver_start
+}
+
+# fw_resolver_start: the resolver, logging into a FIFO that dnslog.awk reads (fw_log_reader_start),
+# keeping a bounded summary (a FIFO never fills a disk).
+FW_LOG_FD=""
+fw_resolver_start() {
   # (Made here, not in the image: a FIFO from an image layer is copied up, to another pipe,
-  # when the resolver takes it over.)
-  # The reader runs as the firewall's account, without capabilities: an agent running as uid 0
-  # (root mode) can neither signal nor trace it. The FIFO is made as that account, in its folder
-  # (one fork, not mkfifo's and chown's).
-  local as_owner=(setpriv --reuid="$FW_OWNER" --regid="$FW_OWNER" --clear-groups --inh-caps=-all --bounding-set=-all --)
-  [ -p "$FW_DNS_LOG" ] || "${as_owner[@]}" mkfifo -m 0600 "$FW_DNS_LOG"
-  "${as_owner[@]}" mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
-    <>"$FW_DNS_LOG" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" &
-  dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" &
-  resolver_pid=$!
-  # A failed load stops the start here.
-  if ! wait "$nft_pid"; then
+  # when the resolver takes it over.) Root's, 0600; the resolver makes it its own when it opens
+  # it. Held open here, read-write, until the reader gets it: the resolver never waits for the
+  # reader, nor loses a line (they wait in the pipe), and the reader never sees an end of file.
+  [ -p "$FW_DNS_LOG" ] || mkfifo -m 0600 "$FW_DNS_LOG"
+  exec {FW_LOG_FD}<>"$FW_DNS_LOG"
+  dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" {FW_LOG_FD}<&- &
+  FW_RESOLVER_PID=$!
+}
+
+# fw_log_reader_start: the resolver's log reader, once the firewall is proven: it is needed only
+# once something else asks for names, and until then it would only compete with the start for
+# the CPU. It runs as the firewall's account, without capabilities: an agent running as uid 0
+# (root mode) can neither signal nor trace it.
+fw_log_reader_start() {
+  [ -n "$FW_LOG_FD" ] || return 0
+  command -v mawk >/dev/null || fw_fail "mawk is missing from the image (Debian's awk)"
+  setpriv --reuid="$FW_OWNER" --regid="$FW_OWNER" --clear-groups --inh-caps=-all --bounding-set=-all -- \
+    mawk -W interactive -v dir="$FW_RUN_DIR" -v learn="$FW_LEARN" -f /usr/local/lib/cxgen/dnslog.awk \
+    <&"$FW_LOG_FD" >/dev/null 2>"$FW_RUN_DIR/dnslog.err" {FW_LOG_FD}<&- &
+  exec {FW_LOG_FD}<&-
+  FW_LOG_FD=""
+}
+
+# fw_setup_wait: fw_setup's rules loaded and its resolver started, or the start stops here.
+fw_setup_wait() {
+  local resolver_status=0
+  if ! wait "$FW_NFT_PID"; then
     if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
       fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
     fi
     fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
   fi
-  wait "$resolver_pid" || resolver_status=$?
+  wait "$FW_RESOLVER_PID" || resolver_status=$?
   [ "$resolver_status" -eq 0 ] \
     || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
   # Replace the file's content (it is a bind mount, so it cannot be renamed over); in root mode

@@ -78,7 +78,7 @@ build_run_args() {
     -w "/app$WORK_DIR")
   [ "$LOGIN" = no ] || login_args
   session_args
-  root_mode_args
+  container_folders_args
   [ "$MEMORY" = none ] || DOCKER_ARGS+=(--memory "$MEMORY")
   [ "$PIDS_LIMIT" = none ] || DOCKER_ARGS+=(--pids-limit "$PIDS_LIMIT")
   # A terminal when stdin and stdout are one (like docker compose exec), unless -T.

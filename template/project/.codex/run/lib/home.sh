@@ -125,16 +125,21 @@ set_agent_ids() {
   AGENT_IDS="$uid:$gid"
 }
 
-# Root mode's container: nothing of the image is writable (root's tools run it later), only
-# these: temporary folders, and the firewall's state, which outlives a docker restart in an
-# anonymous volume (removed with the container). Each belongs to the firewall's account (uid
-# FW_OWNER_UID in the image), never to root: uid 0 would own them, so the agent could rename
-# what root's tools use there.
+# The container's writable folders. Root mode: nothing of the image is writable (root's tools
+# run it later), only these: temporary folders, and the firewall's state, which outlives a docker
+# restart in an anonymous volume (removed with the container). Each belongs to the firewall's
+# account (uid FW_OWNER_UID in the image), never to root: uid 0 would own them, so the agent
+# could rename what root's tools use there.
 readonly FW_OWNER_UID=65530
-root_mode_args() {
+container_folders_args() {
   local owner="uid=$FW_OWNER_UID,gid=$FW_OWNER_UID"
-  [ "$ROOT_MODE" = yes ] || return 0
-  DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777,$owner"
-    --tmpfs "/var/tmp:exec,mode=1777,$owner" --tmpfs "/run:mode=0755,$owner"
-    --mount "type=volume,dst=/var/lib/cxgen" --mount "type=volume,dst=$RELAY_STATE_INSIDE")
+  if [ "$ROOT_MODE" = yes ]; then
+    DOCKER_ARGS+=(--read-only --tmpfs "/tmp:exec,mode=1777,$owner"
+      --tmpfs "/var/tmp:exec,mode=1777,$owner" --tmpfs "/run:mode=0755,$owner"
+      --mount "type=volume,dst=/var/lib/cxgen" --mount "type=volume,dst=$RELAY_STATE_INSIDE")
+  fi
+  # In every mode: the firewall's run folder (rules, the resolver's files, the marks) in memory,
+  # made by Docker as the firewall's (no fork for it in the entrypoint; on storage drivers such as
+  # fuse-overlayfs, each file written in the image's file system costs a start milliseconds).
+  DOCKER_ARGS+=(--tmpfs "/run/cxgen:mode=0700,$owner")
 }

@@ -273,7 +273,7 @@ verify_kept_mounts() {
       at_risk "$CODEX_DIR"
       continue ;;
     esac
-    # Root mode's firewall and relay state: volumes of Docker's own (root_mode_args), no path
+    # Root mode's firewall and relay state: volumes of Docker's own (container_folders_args), no path
     # of yours.
     case "$type $target" in "volume /var/lib/cxgen" | "volume $RELAY_STATE_INSIDE") continue ;; esac
     # The relay's files (its keys, emptied by then; a refreshed sign-in), in your state folder.

@@ -599,3 +599,24 @@ def test_two_starts_at_the_same_moment_claim_a_name_each(project: Sandbox) -> No
         project.run("stop", name)
         for session in plain:
             session.communicate(timeout=60)
+
+
+def test_an_image_gone_since_the_last_start_is_built_again(project: Sandbox) -> None:
+    """A start takes an image an earlier start found as there (no docker call before its docker
+    run); one removed since (docker rmi, a prune) is built again, and the start goes on."""
+    # A context of this test's own (an extra file): its own tag, on the shared image's layers.
+    (project.project / ".codex/sandbox/marker.txt").write_text(uuid.uuid4().hex)
+    built = project.run("build", "--accept-changes")
+    assert built.returncode == 0, built.stderr
+    tag = built.stdout.split()[-1]
+    try:
+        first = project.run("exec", "--", "true")
+        assert first.returncode == 0, first.stderr
+        docker("rmi", tag)
+        again = project.run("exec", "--", "echo", "started")
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.split() == ["started"], again.stdout
+        assert f"the image {tag} is gone from Docker since the last start; building it again" in again.stderr
+        assert docker("image", "inspect", tag, check=False).returncode == 0
+    finally:
+        docker("rmi", tag, check=False)

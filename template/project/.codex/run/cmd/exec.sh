@@ -14,7 +14,7 @@
 CMD_OPTIONS="@start --learn --yes"
 CMD_WORDS=0
 CMD_DASHES=args
-CMD_NEEDS="docker control approval image-query sandbox-queries"
+CMD_NEEDS="docker control approval image-seen sandbox-queries"
 
 args_exec() {
   [ "${#CMD_ARGS[@]}" -gt 0 ] || die "exec needs a command: ./run_in_container.sh exec -- CMD [ARGS...]" "$EXIT_USAGE"

@@ -79,6 +79,7 @@ images_clean() {
     read -r answer || answer=""
     case "$answer" in y | Y | yes) ;; *) die "nothing removed" "$EXIT_USAGE" ;; esac
   fi
+  images_seen_forget
   for tag in "${remove[@]}"; do
     if out=$(docker rmi -- "$tag" 2>&1); then
       say "removed $tag"

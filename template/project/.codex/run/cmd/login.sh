@@ -10,7 +10,7 @@
 CMD_OPTIONS="@start --device --with-api-key --yes"
 CMD_WORDS=0
 CMD_DASHES=args
-CMD_NEEDS="docker control approval image-query sandbox-queries"
+CMD_NEEDS="docker control approval image-seen sandbox-queries"
 
 args_login() { LOGIN=yes; }
 

@@ -50,6 +50,6 @@
 CMD_OPTIONS="@start --yes"
 CMD_WORDS=0
 CMD_DASHES=args
-CMD_NEEDS="docker control approval image-query sandbox-queries"
+CMD_NEEDS="docker control approval image-seen sandbox-queries"
 
 cmd_run() { start_session run; }

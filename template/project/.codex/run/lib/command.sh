@@ -19,13 +19,14 @@ command_defined() { declare -F "$1" >/dev/null; }
 
 # command_needs " NEEDS ": docker (the CLI), control (the files that steer the host: no
 # symlinks; the allowlist read, .codex/sandbox hashed), approval (the policy you accepted, asked
-# when it changed), image-query and sandbox-queries (started early, answered when needed).
+# when it changed), image-query and sandbox-queries (started early, answered when needed;
+# image-seen: image-query, but a tag a start found before is taken as there, lib/imageseen.sh).
 command_needs() {
   case "$1" in *" docker "*) need_docker ;; esac
   case "$1" in *" control "*) check_control_paths; collect_domains; context_hash_cached ;; esac
   case "$1" in *" approval "*) approve_policy ;; esac
   # After the approval, which may wait for you: the listing must be fresh.
-  case "$1" in *" image-query "*) start_image_query ;; esac
+  case "$1" in *" image-query "*) start_image_query ;; *" image-seen "*) start_image_query seen ;; esac
   case "$1" in *" sandbox-queries "*) start_sandbox_queries ;; esac
 }
 

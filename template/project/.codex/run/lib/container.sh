@@ -41,7 +41,11 @@ add_host_address() {
 
 # Sets WORK_DIR (checked) and the work-dir-dependent settings.
 resolve_work_dir() {
-  WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
+  # The project's folder (the default) was found physically by run_in_container.sh: no second
+  # walk (a subshell each start). Any other is walked one link at a time.
+  if [ "$WORK_DIR" != "$PROJECT_DIR" ] || [ "$WORK_DIR" = / ]; then
+    WORK_DIR=$(safe_path "--work-dir" "$WORK_DIR")
+  fi
   [ -d "$WORK_DIR" ] || die "--work-dir: not a directory: $WORK_DIR" "$EXIT_USAGE"
   refuse_shared_folder --work-dir "$WORK_DIR"
   # A checkout in a system tree (a CI's workspace in /var/lib) is fine as its own work dir.
@@ -218,6 +222,8 @@ cold_run() {
         ${PULL_ARGS[@]+"${PULL_ARGS[@]}"} "$IMAGE" "${CMD_ARGS[@]}" || status=$?
     fi
     trap - INT
+    # An image a record vouched for, removed since: built, and started again.
+    if [ "$status" -eq 125 ] && image_gone; then status=0; continue; fi
     # Docker's 125: the container did not start. Its name taken (by a start of another user, who
     # claims names apart): the next free one with --parallel, else the one-line error.
     if [ "$status" -ne 125 ] || ! name_taken; then break; fi

@@ -42,7 +42,7 @@ context_hash() {
       files+=("$file")
     done < <(LC_ALL=C find . | LC_ALL=C sort)
     [ "${#files[@]}" -gt 0 ] || die "refusing .codex/sandbox: it is empty; restore it with git" "$EXIT_USAGE"
-    [ -z "${2:-}" ] || stats=$(context_stat "${all[@]}" "$2") || stats=""
+    [ -z "${2:-}" ] || context_stat stats "${all[@]}" "$2" || stats=""
     local count=0
     while IFS= read -r line; do
       file="${line#*  }"
@@ -61,15 +61,19 @@ context_hash() {
   )
 }
 
-# context_stat PATH...: a line per path that changes whenever its content, mode, size, inode or
-# (for a folder) its entries change: ctime, which no user program can set (mtime can: touch -r),
-# to the nanosecond where stat shows it. GNU stat, or BSD's (macOS).
+# context_stat VAR PATH...: sets VAR to a line per path that changes whenever its content, mode,
+# size, inode or (for a folder) its entries change: ctime, which no user program can set (mtime
+# can: touch -r), to the nanosecond where stat shows it. GNU stat, or BSD's (macOS). False when
+# stat fails. (One fork: stat's.)
 context_stat() {
+  local var="$1" lines
+  shift
   if [ "$STAT_FLAVOR" = gnu ]; then
-    stat -c '%Z %z %d:%i %f %s %Y' -- "$@"
+    lines=$(stat -c '%Z %z %d:%i %f %s %Y' -- "$@") || return
   else
-    stat -f '%c %d:%i %p %z %m' -- "$@"
+    lines=$(stat -f '%c %d:%i %p %z %m' -- "$@") || return
   fi
+  printf -v "$var" '%s' "$lines"
 }
 STAT_FLAVOR=gnu
 
@@ -103,7 +107,7 @@ context_hash_cached() {
       && [ "${paths[0]}" = . ]; then
       STAT_FLAVOR="$flavor"
       for path in "${paths[@]}"; do absolute+=("$SANDBOX_DIR${path#.}"); done
-      if now=$(context_stat "${absolute[@]}" 2>/dev/null) && [ "$now"$'\n' = "$stats" ]; then
+      if context_stat now "${absolute[@]}" 2>/dev/null && [ "$now"$'\n' = "$stats" ]; then
         CONTEXT_HASH="$hash" POLICY_KEY="$key"
         return 0
       fi
@@ -176,7 +180,12 @@ ensure_image() {
   PULL_ARGS=(--pull never)
   if [ "$REBUILD" = no ] && image_present; then
     # Its containerised MCP servers: those its build checked and labelled it with.
-    mcp_label "$RUN_TMP/image-mcp"
+    if [ "$IMAGE_SEEN" = yes ]; then
+      mcp_label "$IMAGE_SEEN_FILE"
+    else
+      mcp_label "$RUN_TMP/image-mcp"
+      image_seen_record
+    fi
     return 0
   fi
   need_daemon
@@ -200,8 +209,9 @@ ensure_image() {
 # work (each docker CLI call costs tens of milliseconds): the image check, the network's facts
 # and the list of running sandboxes.
 start_image_query() {
-  IMAGE_PID=""
+  IMAGE_PID="" IMAGE_SEEN=no IMAGE_SEEN_FILE=""
   if [ -z "${CODEX_DOCKER_IMAGE:-}" ] && [ "$REBUILD" = no ]; then
+    [ "${1:-}" != seen ] || ! image_seen || return 0
     # (Its file opened here: see start_sandbox_queries.) Its output: the image's MCP servers.
     make_run_tmp
     exec 3>"$RUN_TMP/image-mcp"
@@ -244,8 +254,9 @@ network_waited() {
   return "$NETWORK_STATUS"
 }
 
-# The image is there (the early check, when it was started).
+# The image is there (the early check, when it was started; image_seen).
 image_present() {
+  [ "$IMAGE_SEEN" = no ] || return 0
   if [ -n "$IMAGE_PID" ]; then
     wait "$IMAGE_PID"
   else

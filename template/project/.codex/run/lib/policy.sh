@@ -13,11 +13,13 @@ policy_key() {
 # Sets POLICY_DIR (per user, per project), POLICY (what is in force now, for the check: the
 # build context's hash as context_hash_cached gave it) and ACCEPTED.
 load_policy() {
-  local hook
+  local hook=""
   [ -n "${POLICY_KEY:-}" ] || policy_key
   POLICY_DIR="$STATE_DIR/projects/$POLICY_KEY"
-  # The init hook runs at every start: accepted like the image.
-  hook=$(hook_hash) || exit "$?"
+  # The init hook runs at every start: accepted like the image. (No subshell without one.)
+  if [ -e "$ENV_DIR/init.sh" ] || [ -L "$ENV_DIR/init.sh" ]; then
+    hook=$(hook_hash) || exit "$?"
+  fi
   policy_text "$CONTEXT_HASH" "$hook"
   ACCEPTED=""
   if [ -f "$POLICY_DIR/policy" ]; then

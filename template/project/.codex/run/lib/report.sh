@@ -32,26 +32,31 @@ warn_new_git_dirs() {
 # changed since the file SINCE in the folder ROOT (WHERE names it in the line about unreadable
 # folders).
 git_metadata_in() {
-  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line
+  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" own="" line
   if [ "$root" = "$WORK_DIR" ]; then
+    # The project's own .codex (run code, skills): a read-only folder inside (protect_project).
+    own="$CODEX_DIR"
     # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
     [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
     # git=track's agent repository: the agent's by design (fetch reads it; see cxgen's docs/security.md).
     ! is_inside "$AGENT_GIT_DIR" "$WORK_DIR" || agent_repo=".${AGENT_GIT_DIR#"$WORK_DIR"}"
   fi
+  glob_quote skip "$skip"
+  glob_quote agent_repo "$agent_repo"
   # Every .git, .codex/run and .codex/skills (without entering them), every HEAD, and new or
   # changed run scripts and answers. (find's messages in English: unreadable_summary reads them.)
   while IFS= read -r -d '' line; do
     line="$root/${line#./}"
     case "$line" in
       */HEAD) repository_changed "$line" "$since" "$errors" ;;
+      "$own/run" | "$own/skills") ;;
       */.codex/run | */.codex/skills)
         in_agent_home "$line" || ! changed_since "$line" "$since" "$errors" || CONTROL_FOUND+=("$line") ;;
       */run_in_container.sh | */.copier-answers.yml) in_agent_home "$line" || CONTROL_FOUND+=("$line") ;;
       *) ! changed_since "$line" "$since" "$errors" || GIT_FOUND+=("$line") ;;
     esac
-  done < <(cd "$root" && LC_ALL=C find . \( -path "$(glob_quote "$skip")" -prune \) \
-    -o \( -path "$(glob_quote "$agent_repo")" -prune \) -o \( -name .git -print0 -prune \) \
+  done < <(cd "$root" && LC_ALL=C find . \( -path "$skip" -prune \) \
+    -o \( -path "$agent_repo" -prune \) -o \( -name .git -print0 -prune \) \
     -o \( \( -path '*/.codex/run' -o -path '*/.codex/skills' \) -print0 -prune \) \
     -o \( -name HEAD \( -type f -o -type l \) -print0 \) \
     -o \( \( -name run_in_container.sh -o -name .copier-answers.yml \) -cnewer "$since" -print0 \) 2>>"$errors")
@@ -97,13 +102,13 @@ unreadable_summary() {
   say "WARNING: $count folder(s) in $3 could not be searched for git metadata (unreadable: the agent may hide a repository there), the first: $(printf '%q' "$first")"
 }
 
-# glob_quote TEXT: TEXT with find -path's pattern characters escaped.
+# glob_quote VAR TEXT: sets VAR to TEXT with find -path's pattern characters escaped.
 glob_quote() {
-  local text="$1" out="" char
+  local text="$2" out="" char
   while [ -n "$text" ]; do
     char="${text:0:1}"
     text="${text:1}"
     case "$char" in [][*?\\]) out="$out\\$char" ;; *) out="$out$char" ;; esac
   done
-  printf '%s' "$out"
+  printf -v "$1" '%s' "$out"
 }

@@ -3,12 +3,14 @@
 # Every sandbox carries labels (org.cxgen.*: project, work dir, cxgen version, content hash,
 # agent, session name), so these commands find sessions by label, never by guessing from names.
 
-# The project's session name, the same at every start: cxgen-<folder>-<hash of its path>.
+# default_session_name [VAR]: the project's session name, cxgen-<folder>-<hash of its path>,
+# the same at every start: printed, or set in VAR (no subshell).
 default_session_name() {
   # The policy key is the same hash of the path.
   [ -n "${POLICY_KEY:-}" ] || policy_key
   slug "${PROJECT_DIR##*/}"
-  printf 'cxgen-%s-%s\n' "$SLUG" "${POLICY_KEY:0:8}"
+  local name="cxgen-$SLUG-${POLICY_KEY:0:8}"
+  if [ -n "${1:-}" ]; then printf -v "$1" '%s' "$name"; else printf '%s\n' "$name"; fi
 }
 
 # Options for this session: removed on exit unless --keep, --port's ports on loopback only,
@@ -97,11 +99,12 @@ port_in_use() {
   die "--port $1: 127.0.0.1:${1%:*} is already in use on this machine; pick another host port: --port OTHER:${1#*:}" "$EXIT_USAGE"
 }
 
-# session_state NAME: print the state of the cxgen sandbox NAME (from SANDBOXES); false if none.
+# session_state NAME: sets SESSION_STATE, sandbox NAME's state (from SANDBOXES); false if none.
 session_state() {
   local line
+  SESSION_STATE=""
   while IFS= read -r line; do
-    case "$line" in "$1 "*) line="${line#"$1 "}"; printf '%s\n' "${line%% *}"; return 0 ;; esac
+    case "$line" in "$1 "*) line="${line#"$1 "}"; SESSION_STATE="${line%% *}"; return 0 ;; esac
   done <<<"$SANDBOXES"
   return 1
 }
@@ -111,7 +114,7 @@ session_state() {
 choose_session_name() {
   SESSION_BASE="$CONTAINER_NAME" SESSION_NUMBER=1
   if [ -z "$SESSION_BASE" ]; then
-    SESSION_BASE=$(default_session_name)
+    default_session_name SESSION_BASE
     # A sign-in runs beside the project's session, never instead of it.
     [ "$LOGIN" = no ] || SESSION_BASE="$SESSION_BASE-login" PARALLEL=yes
   fi
@@ -122,10 +125,9 @@ choose_session_name() {
 # From CONTAINER_NAME on: the first name no sandbox has (the listing) and no other start of
 # yours has claimed; without --parallel, CONTAINER_NAME or the error.
 choose_free_session_name() {
-  local state
   while :; do
-    if state=$(session_state "$CONTAINER_NAME"); then
-      [ "$PARALLEL" = yes ] || session_in_use "$state"
+    if session_state "$CONTAINER_NAME"; then
+      [ "$PARALLEL" = yes ] || session_in_use "$SESSION_STATE"
     elif claim_session_name; then
       wait_over_session "$CONTAINER_NAME"  # (a warm session just over may hold it a moment)
       return 0

@@ -20,10 +20,11 @@ image_seen() {
 image_seen_record() {
   local tmp="$IMAGE_SEEN_FILE.$$"
   [ -n "$IMAGE_SEEN_FILE" ] || return 0
-  { [ -d "$IMAGES_SEEN_DIR" ] || mkdir -p -m 0700 "$IMAGES_SEEN_DIR"; } 2>/dev/null || return 0
+  { [ -d "$IMAGES_SEEN_DIR" ] || mkdir -p "$IMAGES_SEEN_DIR"; } 2>/dev/null || return 0
   [ ! -L "$IMAGES_SEEN_DIR" ] && [ -O "$IMAGES_SEEN_DIR" ] || return 0
-  cp -- "$RUN_TMP/image-mcp" "$tmp" 2>/dev/null && mv -f -- "$tmp" "$IMAGE_SEEN_FILE" 2>/dev/null \
-    || rm -f -- "$tmp"
+  if ! { cp -- "$RUN_TMP/image-mcp" "$tmp" && mv -f -- "$tmp" "$IMAGE_SEEN_FILE"; } 2>/dev/null; then
+    rm -f -- "$tmp"
+  fi
 }
 
 # image_gone: after a docker run that did not start (125), when the image came from its record:

@@ -35,7 +35,7 @@ git_metadata_in() {
   local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" own="" line
   if [ "$root" = "$WORK_DIR" ]; then
     # The project's own .codex (run code, skills): a read-only folder inside (protect_project).
-    own="$CODEX_DIR"
+    own="${CODEX_DIR:-}"
     # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
     [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
     # git=track's agent repository: the agent's by design (fetch reads it; see cxgen's docs/security.md).

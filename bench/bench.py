@@ -105,6 +105,7 @@ fw_setup deny ${domains[@]+"${domains[@]}"}
 fw_setup_wait
 mid=$(us)
 fw_selfcheck
+fw_log_reader_start
 end=$(us)
 fw_diagnose ${domains[@]+"${domains[@]}"}
 diag=$(us)

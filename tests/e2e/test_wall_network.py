@@ -181,6 +181,7 @@ fw_fail() {{ echo "setup failed: $*"; exit 1; }}
 fw_warn() {{ :; }}
 fw_setup allowed-names poison.test
 fw_setup_wait
+fw_log_reader_start
 {weaken}
 {AGENT} {takeover(blocked, "poison.test")} || true
 echo "allow4: $(nft list set inet cxgen allow4 | tr -d '\\n\\t')"

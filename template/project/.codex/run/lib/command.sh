@@ -23,11 +23,13 @@ command_defined() { declare -F "$1" >/dev/null; }
 # image-seen: image-query, but a tag a start found before is taken as there, lib/imageseen.sh).
 command_needs() {
   case "$1" in *" docker "*) need_docker ;; esac
+  # The listing first: it takes longest.
+  case "$1" in *" sandbox-queries "*) start_sandbox_queries ;; esac
   case "$1" in *" control "*) check_control_paths; collect_domains; context_hash_cached ;; esac
   case "$1" in *" approval "*) approve_policy ;; esac
-  # After the approval, which may wait for you: the listing must be fresh.
+  # An approval that showed changes may have waited for you: the listing must be fresh.
+  case "$1" in *" sandbox-queries "*) [ "$POLICY_SHOWN" = no ] || start_sandbox_queries again ;; esac
   case "$1" in *" image-query "*) start_image_query ;; *" image-seen "*) start_image_query seen ;; esac
-  case "$1" in *" sandbox-queries "*) start_sandbox_queries ;; esac
 }
 
 # help_header NAME: the comment header of cmd/NAME.sh, without its "# " (shellcheck lines left out).

@@ -221,7 +221,11 @@ start_image_query() {
   fi
 }
 
+# start_sandbox_queries [again]: again: after the first ones are over (their files are reused).
 start_sandbox_queries() {
+  if [ "${1:-}" = again ]; then
+    wait ${LISTING_PID:+"$LISTING_PID"} ${NETWORK_PID:+"$NETWORK_PID"} 2>/dev/null || true
+  fi
   LISTING_PID="" NETWORK_PID="" NETWORK_STATUS=""
   make_run_tmp
   # (attach has no --network.) Its facts, for docker_gateway (--port, host ports). Only then:

@@ -201,6 +201,7 @@ show_policy_changes() {
 # Go on only if the policy in force is the one this user accepted, or they accept it now. A
 # refusal without a terminal is remembered (POLICY_DIR/refused): accept records that, and only
 # that, without asking.
+POLICY_SHOWN=no
 approve_policy() {
   local hook
   load_policy
@@ -209,6 +210,7 @@ approve_policy() {
     [ ! -e "$POLICY_DIR/refused" ] || rm -f "$POLICY_DIR/refused"
     return 0
   fi
+  POLICY_SHOWN=yes
   snapshot_policy
   # The image is the one shown (ensure_image checks its own copy against this hash).
   CONTEXT_HASH="$SNAPSHOT_HASH"

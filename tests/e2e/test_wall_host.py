@@ -789,3 +789,35 @@ def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
         assert f"  {script}" in err.splitlines(), err
     else:
         assert out.split() == ["held"], out
+
+
+def test_run_code_written_after_the_host_replaced_codex_is_named_after_the_session(
+    make_sandbox, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The project's own .codex is a read-only folder mount; the host replacing the folder itself
+    mid-session drops it (as for a single file), and the agent can then write the run code. The
+    report after the session names it (an outside review found a start that skipped it)."""
+    sandbox = make_sandbox(tmp_path / "project")
+    codex = sandbox.project / ".codex"
+    agent = (
+        "touch pin-ready; for i in $(seq 6000); do"
+        " if echo 'echo PWNED' > .codex/run/lib/zz_agent.sh 2>/dev/null; then echo wrote; exit 0; fi;"
+        " sleep 0.05; done; echo held"
+    )
+    session = sandbox.start("exec", "--", "bash", "-c", agent)
+    try:
+        wait_until(lambda: (sandbox.project / "pin-ready").exists(), "the agent's start", watch=session)
+        fresh = tmp_path / "codex-copy"
+        subprocess.run(["cp", "-a", str(codex), str(fresh)], check=True)
+        codex.rename(tmp_path / "codex-old")
+        fresh.rename(codex)
+        out, err = session.communicate(timeout=600)
+    finally:
+        session.kill()
+    assert session.returncode == 0, err
+    if (codex / "run/lib/zz_agent.sh").exists():
+        assert out.split() == ["wrote"], out
+        assert "created or changed cxgen's run code or skills" in err, err
+        assert f"  {codex}/run" in err.splitlines(), err
+    else:
+        assert out.split() == ["held"], out

@@ -549,8 +549,9 @@ FW_LOG_FD=""
 fw_resolver_start() {
   # (Made here, not in the image: a FIFO from an image layer is copied up, to another pipe,
   # when the resolver takes it over.) Root's, 0600; the resolver makes it its own when it opens
-  # it. Held open here, read-write, until the reader gets it: the resolver never waits for the
-  # reader, nor loses a line (they wait in the pipe), and the reader never sees an end of file.
+  # it (0660, group root: no agent's group), in the firewall's 0700 folder. Held open here,
+  # read-write, until the reader gets it: the resolver never waits for the reader, nor loses a
+  # line (they wait in the pipe), and the reader never sees an end of file.
   [ -p "$FW_DNS_LOG" ] || mkfifo -m 0600 "$FW_DNS_LOG"
   exec {FW_LOG_FD}<>"$FW_DNS_LOG"
   dnsmasq --conf-file="$FW_RUN_DIR/dnsmasq.conf" 2>"$FW_RUN_DIR/dnsmasq.err" {FW_LOG_FD}<&- &

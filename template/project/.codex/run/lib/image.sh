@@ -178,14 +178,11 @@ ensure_image() {
   # Never pulled: a registry's image under this name is not what was hashed. If the tag goes
   # missing between the check below and the start (docker image prune), the start fails instead.
   PULL_ARGS=(--pull never)
+  # A recorded image (image_seen) whose MCP servers start before docker run is asked about.
+  [ "$IMAGE_SEEN" = no ] || { mcp_label "$IMAGE_SEEN_FILE"; image_seen_trusted || true; }
   if [ "$REBUILD" = no ] && image_present; then
     # Its containerised MCP servers: those its build checked and labelled it with.
-    if [ "$IMAGE_SEEN" = yes ]; then
-      mcp_label "$IMAGE_SEEN_FILE"
-    else
-      mcp_label "$RUN_TMP/image-mcp"
-      image_seen_record
-    fi
+    [ "$IMAGE_SEEN" = yes ] || { mcp_label "$RUN_TMP/image-mcp"; image_seen_record; }
     return 0
   fi
   need_daemon

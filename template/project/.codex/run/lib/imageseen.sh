@@ -8,11 +8,21 @@ readonly IMAGES_SEEN_DIR="$STATE_DIR/images-seen"
 IMAGE_SEEN=no IMAGE_SEEN_FILE=""
 
 # image_seen: true when IMAGE_REPO:CONTEXT_HASH has a record (sets IMAGE_SEEN, and
-# IMAGE_SEEN_FILE either way).
+# IMAGE_SEEN_FILE either way). Only for a start whose docker run is the image's first use (the
+# one image_gone recovers): not git=track's (its snapshot runs the image first), nor learn's.
 image_seen() {
   IMAGE_SEEN_FILE="$IMAGES_SEEN_DIR/${IMAGE_REPO//[!A-Za-z0-9._-]/_}_$CONTEXT_HASH"
+  [ "$GIT_MODE" != track ] && [ "$LEARN" = no ] || return 1
   [ -f "$IMAGE_SEEN_FILE" ] && [ ! -L "$IMAGE_SEEN_FILE" ] && [ ! -L "$IMAGES_SEEN_DIR" ] || return 1
   IMAGE_SEEN=yes
+}
+
+# image_seen_trusted: after mcp_label read the record, true unless the image declares MCP servers
+# (their containers start before docker run: such a start asks Docker).
+image_seen_trusted() {
+  [ "${#MCP_NAMES[@]}" -eq 0 ] && return 0
+  IMAGE_SEEN=no
+  return 1
 }
 
 # image_seen_record: the inspected image's record (RUN_TMP/image-mcp), for a start that looked

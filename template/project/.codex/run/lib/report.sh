@@ -32,10 +32,8 @@ warn_new_git_dirs() {
 # changed since the file SINCE in the folder ROOT (WHERE names it in the line about unreadable
 # folders).
 git_metadata_in() {
-  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" own="" line
+  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line
   if [ "$root" = "$WORK_DIR" ]; then
-    # The project's own .codex (run code, skills): a read-only folder inside (protect_project).
-    own="${CODEX_DIR:-}"
     # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
     [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
     # git=track's agent repository: the agent's by design (fetch reads it; see cxgen's docs/security.md).
@@ -49,7 +47,6 @@ git_metadata_in() {
     line="$root/${line#./}"
     case "$line" in
       */HEAD) repository_changed "$line" "$since" "$errors" ;;
-      "$own/run" | "$own/skills") ;;
       */.codex/run | */.codex/skills)
         in_agent_home "$line" || ! changed_since "$line" "$since" "$errors" || CONTROL_FOUND+=("$line") ;;
       */run_in_container.sh | */.copier-answers.yml) in_agent_home "$line" || CONTROL_FOUND+=("$line") ;;

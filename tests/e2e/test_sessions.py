@@ -616,7 +616,8 @@ def test_an_image_gone_since_the_last_start_is_built_again(project: Sandbox) -> 
         again = project.run("exec", "--", "echo", "started")
         assert again.returncode == 0, again.stderr
         assert again.stdout.split() == ["started"], again.stdout
-        assert f"the image {tag} is gone from Docker since the last start; building it again" in again.stderr
+        gone = f"the image {tag} is gone from Docker since the last start; building it again"
+        assert gone in again.stderr, again.stderr
         assert docker("image", "inspect", tag, check=False).returncode == 0
     finally:
         docker("rmi", tag, check=False)

@@ -766,19 +766,21 @@ def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
     script = sandbox.project / "run_in_container.sh"
     agent = (
         "touch pin-ready; for i in $(seq 6000); do"
-        " if printf 'echo PWNED\\n' >> run_in_container.sh 2>/dev/null; then echo wrote; exit 0; fi;"
+        " if printf 'echo PWNED\\n' >> run_in_container.sh 2>/dev/null;"
+        " then echo wrote; exit 0; fi;"
         " sleep 0.05; done; echo held"
     )
     session = sandbox.start("exec", "--", "bash", "-c", agent)
     try:
-        wait_until(lambda: (sandbox.project / "pin-ready").exists(), "the agent's start", watch=session)
+        ready = sandbox.project / "pin-ready"
+        wait_until(ready.exists, "the agent's start", watch=session)
         # What git pull does: a new file renamed over the old one.
         fresh = script.with_name(".run_in_container.sh.new")
         fresh.write_bytes(script.read_bytes())
         stat = script.stat()
         os.chown(fresh, stat.st_uid, stat.st_gid)
         fresh.chmod(stat.st_mode)
-        os.replace(fresh, script)
+        fresh.replace(script)
         out, err = session.communicate(timeout=600)
     finally:
         session.kill()
@@ -801,12 +803,14 @@ def test_run_code_written_after_the_host_replaced_codex_is_named_after_the_sessi
     codex = sandbox.project / ".codex"
     agent = (
         "touch pin-ready; for i in $(seq 6000); do"
-        " if echo 'echo PWNED' > .codex/run/lib/zz_agent.sh 2>/dev/null; then echo wrote; exit 0; fi;"
+        " if echo 'echo PWNED' > .codex/run/lib/zz_agent.sh 2>/dev/null;"
+        " then echo wrote; exit 0; fi;"
         " sleep 0.05; done; echo held"
     )
     session = sandbox.start("exec", "--", "bash", "-c", agent)
     try:
-        wait_until(lambda: (sandbox.project / "pin-ready").exists(), "the agent's start", watch=session)
+        ready = sandbox.project / "pin-ready"
+        wait_until(ready.exists, "the agent's start", watch=session)
         fresh = tmp_path / "codex-copy"
         subprocess.run(["cp", "-a", str(codex), str(fresh)], check=True)
         codex.rename(tmp_path / "codex-old")

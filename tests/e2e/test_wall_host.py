@@ -11,7 +11,7 @@ import os
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -754,6 +754,27 @@ def test_cdpath_cannot_redirect_the_checked_work_dir(make_sandbox, tmp_path: Pat
     assert "decoy-marker" not in result.stdout
 
 
+def write_once_unpinned(
+    sandbox: Sandbox, write: str, swap: Callable[[], None]
+) -> tuple[int, str, str]:
+    """A session whose agent retries WRITE (a bash command) until it succeeds, while this side
+    runs SWAP once the agent is there: the session's status, stdout and stderr."""
+    agent = (
+        "touch pin-ready; for i in $(seq 6000); do"
+        f" if {write} 2>/dev/null; then echo wrote; exit 0; fi;"
+        " sleep 0.05; done; echo held"
+    )
+    session = sandbox.start("exec", "--", "bash", "-c", agent)
+    try:
+        ready = sandbox.project / "pin-ready"
+        wait_until(ready.exists, "the agent's start", watch=session)
+        swap()
+        out, err = session.communicate(timeout=600)
+    finally:
+        session.kill()
+    return session.returncode, out, err
+
+
 @pytest.mark.parametrize("owner", [PROJECT_UID, 0], ids=["user", "root-mode"])
 def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
     make_sandbox, tmp_path: Path, owner: int
@@ -764,16 +785,8 @@ def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
     the file, so it is never run unseen."""
     sandbox = make_sandbox(tmp_path / "project", owner=owner)
     script = sandbox.project / "run_in_container.sh"
-    agent = (
-        "touch pin-ready; for i in $(seq 6000); do"
-        " if printf 'echo PWNED\\n' >> run_in_container.sh 2>/dev/null;"
-        " then echo wrote; exit 0; fi;"
-        " sleep 0.05; done; echo held"
-    )
-    session = sandbox.start("exec", "--", "bash", "-c", agent)
-    try:
-        ready = sandbox.project / "pin-ready"
-        wait_until(ready.exists, "the agent's start", watch=session)
+
+    def git_pull() -> None:
         # What git pull does: a new file renamed over the old one.
         fresh = script.with_name(".run_in_container.sh.new")
         fresh.write_bytes(script.read_bytes())
@@ -781,10 +794,11 @@ def test_a_pinned_file_replaced_on_the_host_mid_session_is_named_after_it(
         os.chown(fresh, stat.st_uid, stat.st_gid)
         fresh.chmod(stat.st_mode)
         fresh.replace(script)
-        out, err = session.communicate(timeout=600)
-    finally:
-        session.kill()
-    assert session.returncode == 0, err
+
+    status, out, err = write_once_unpinned(
+        sandbox, "printf 'echo PWNED\\n' >> run_in_container.sh", git_pull
+    )
+    assert status == 0, err
     if "PWNED" in script.read_text():
         assert out.split() == ["wrote"], out
         assert "created or changed cxgen's run code or skills" in err, err
@@ -801,24 +815,17 @@ def test_run_code_written_after_the_host_replaced_codex_is_named_after_the_sessi
     report after the session names it (an outside review found a start that skipped it)."""
     sandbox = make_sandbox(tmp_path / "project")
     codex = sandbox.project / ".codex"
-    agent = (
-        "touch pin-ready; for i in $(seq 6000); do"
-        " if echo 'echo PWNED' > .codex/run/lib/zz_agent.sh 2>/dev/null;"
-        " then echo wrote; exit 0; fi;"
-        " sleep 0.05; done; echo held"
-    )
-    session = sandbox.start("exec", "--", "bash", "-c", agent)
-    try:
-        ready = sandbox.project / "pin-ready"
-        wait_until(ready.exists, "the agent's start", watch=session)
+
+    def replace_codex() -> None:
         fresh = tmp_path / "codex-copy"
         subprocess.run(["cp", "-a", str(codex), str(fresh)], check=True)
         codex.rename(tmp_path / "codex-old")
         fresh.rename(codex)
-        out, err = session.communicate(timeout=600)
-    finally:
-        session.kill()
-    assert session.returncode == 0, err
+
+    status, out, err = write_once_unpinned(
+        sandbox, "echo 'echo PWNED' > .codex/run/lib/zz_agent.sh", replace_codex
+    )
+    assert status == 0, err
     if (codex / "run/lib/zz_agent.sh").exists():
         assert out.split() == ["wrote"], out
         assert "created or changed cxgen's run code or skills" in err, err

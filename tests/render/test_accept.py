@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pty
 import select
@@ -282,3 +283,65 @@ def test_accept_reads_the_init_hook_safely_while_it_is_swapped(
     finally:
         done.set()
         swapper.join()
+
+
+def context_hash(folder: Path) -> str:
+    """The build context's hash as the run script's context_hash computes it: the sha256 of one
+    "SHA256 MODE ./PATH" line per file, in byte order of the paths (MODE: x if executable)."""
+    lines = ""
+    for path in sorted(folder.rglob("*"), key=lambda p: f"./{p.relative_to(folder)}".encode()):
+        if path.is_file():
+            mode = "x" if os.access(path, os.X_OK) else "-"
+            lines += f"{hashlib.sha256(path.read_bytes()).hexdigest()} {mode} ./{path.relative_to(folder)}\n"
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def test_the_approval_and_the_tag_name_the_build_context_by_its_whole_hash(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    whole = context_hash(accepted_project / ".codex/sandbox")
+    [record] = records(state)
+    assert f"\nsandbox {whole}\n" in record
+    log = tmp_path / "docker.log"
+    bindir = tmp_path / "logging-docker"
+    bindir.mkdir()
+    (bindir / "docker").write_text(f'#!/bin/sh\necho "$*" >>{log}\n')
+    (bindir / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    result = subprocess.run(
+        [*script_shell, str(accepted_project / "run_in_container.sh"), "build"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    # (The defaults' agent is codex.)
+    assert log.read_text().count(f" -- cxgen/codex:{whole}\n") == 1, log.read_text()
+
+
+@pytest.mark.parametrize("context", ["as accepted", "colliding"])
+def test_a_short_hash_approval_counts_only_for_the_copy_it_recorded(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path, context: str
+) -> None:
+    """An approval recorded by an earlier run script names the context by 12 hex digits. A
+    teammate's context sharing them with the one you accepted (found in minutes) is shown, not
+    started; the one you accepted still starts, and its approval gets the whole hash."""
+    sandbox = accepted_project / ".codex/sandbox"
+    accepted = context_hash(sandbox)
+    if context == "colliding":
+        change_policy(accepted_project, context="# a context whose 12 digits collide")
+    current = context_hash(sandbox)
+    [policy] = state.glob("projects/*/policy")
+    policy.write_text(policy.read_text().replace(f"sandbox {accepted}\n", f"sandbox {current[:12]}\n"))
+    result = run_script(script_shell, accepted_project, tmp_path, "build")
+    if context == "colliding":
+        assert "not accepted" in last_line(result)
+        assert "+# a context whose 12 digits collide\n" in result.stderr
+        assert f"sandbox {current[:12]}\n" in policy.read_text()
+    else:
+        assert result.returncode == 0, result.stderr
+        assert "review" not in result.stderr
+        assert f"\nsandbox {accepted}\n" in policy.read_text()

@@ -23,7 +23,7 @@ def sh(*args: str, cwd: Path) -> str:
 
 
 def accepted_hash(checkout: Path, state: Path) -> str:
-    """The build context's hash as `run_in_container.sh accept` reports it (no terminal, nothing
+    """The build context's hash as `run_in_container.sh accept` records it (no terminal, nothing
     refused before: --accept-changes)."""
     result = subprocess.run(
         ["./run_in_container.sh", "accept", "--accept-changes"],
@@ -34,8 +34,10 @@ def accepted_hash(checkout: Path, state: Path) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    found = re.search(r"accepted for .*: \.codex/sandbox \(([0-9a-f]{12})\)", result.stderr)
-    assert found, result.stderr
+    assert re.search(r"accepted for .*: \.codex/sandbox \([0-9a-f]{12}\.\.\.\)", result.stderr)
+    (policy,) = (state / "cxgen" / "projects").glob("*/policy")
+    found = re.search(r"^sandbox ([0-9a-f]{64})$", policy.read_text(), re.MULTILINE)
+    assert found, policy.read_text()
     return found.group(1)
 
 

@@ -325,7 +325,7 @@ def test_session_is_named_after_the_project_and_labelled(project: Path, tmp_path
     assert labels["org.cxgen.session"] == name
     assert labels["org.cxgen.project"] == str(project)
     assert labels["org.cxgen.agent"] == "exec"
-    assert labels["org.cxgen.version"] and len(labels["org.cxgen.hash"]) == 12
+    assert labels["org.cxgen.version"] and len(labels["org.cxgen.hash"]) == 64
     assert "org.cxgen.keep" not in labels and "-p" not in argv
 
 

@@ -18,7 +18,7 @@ cmd_accept() {
   snapshot_policy
   if [ "$POLICY" = "$ACCEPTED" ]; then
     rm -f "$POLICY_DIR/refused"
-    say "already accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+    say "already accepted for $PROJECT_DIR: .codex/sandbox (${SNAPSHOT_HASH:0:12}...) and ${#PROJECT_DOMAINS[@]} allowed domains"
     return 0
   fi
   show_policy_changes
@@ -42,5 +42,5 @@ cmd_accept() {
     die "$subject changed since the refusal you reviewed$what; nothing was recorded: run ./run_in_container.sh accept in a terminal to review" "$EXIT_USAGE"
   fi
   record_policy
-  say "accepted for $PROJECT_DIR: .codex/sandbox ($SNAPSHOT_HASH) and ${#PROJECT_DOMAINS[@]} allowed domains"
+  say "accepted for $PROJECT_DIR: .codex/sandbox (${SNAPSHOT_HASH:0:12}...) and ${#PROJECT_DOMAINS[@]} allowed domains"
 }

@@ -20,8 +20,10 @@ sha256_files() {
   fi
 }
 
-# context_hash DIR [MARK]: the build context's sorted relative paths, executable bits and bytes;
-# no mtimes or owners, so every teammate's host gives the same tag. With MARK (a file just
+# context_hash DIR [MARK]: the sha256 of the build context's sorted relative paths, executable
+# bits and bytes, whole (it names the context in the tag, the approval and the image records: 12
+# hex digits of it collide in minutes); no mtimes or owners, so every teammate's host gives the
+# same tag. With MARK (a file just
 # written): also, after the hash, every file and folder's path on one line and their
 # context_stat lines, then MARK's, taken before any content is read (see context_hash_cached).
 context_hash() {
@@ -53,10 +55,10 @@ context_hash() {
     done < <(sha256_files "${files[@]}")
     line=$(printf '%s' "$lines" | sha256)
     # A hasher that failed (its status is lost in the process substitution) must not give a tag.
-    if [ "$count" -ne "${#files[@]}" ] || ! [[ "${line:0:12}" =~ ^[0-9a-f]{12}$ ]]; then
+    if [ "$count" -ne "${#files[@]}" ] || ! [[ "$line" =~ ^[0-9a-f]{64}$ ]]; then
       die "hashing .codex/sandbox failed (sha256sum or shasum)"
     fi
-    printf '%s\n' "${line:0:12}"
+    printf '%s\n' "$line"
     [ -z "${2:-}" ] || printf '%s\n%s\n' "${all[*]}" "$stats"
   )
 }
@@ -87,7 +89,7 @@ STAT_FLAVOR=gnu
 readonly START_CACHE_DIR="$STATE_DIR/start-cache"
 START_CACHE="${PROJECT_DIR//[!A-Za-z0-9._-]/_}"
 readonly START_CACHE="$START_CACHE_DIR/${START_CACHE:0:200}"
-readonly START_CACHE_MAGIC="cxgen-start-cache 1"
+readonly START_CACHE_MAGIC="cxgen-start-cache 2"
 
 # Sets CONTEXT_HASH and POLICY_KEY: from the start cache when .codex/sandbox is unchanged (one
 # fork: stat), else hashed and cached.
@@ -102,7 +104,7 @@ context_hash_cached() {
     } <"$START_CACHE" || true
     read -r -a paths <<<"$entries" || true
     if [ "$magic" = "$START_CACHE_MAGIC" ] && [ "$project" = "$PROJECT_DIR" ] \
-      && [[ "$key" =~ ^[0-9a-f]{16}$ ]] && [[ "$hash" =~ ^[0-9a-f]{12}$ ]] \
+      && [[ "$key" =~ ^[0-9a-f]{16}$ ]] && [[ "$hash" =~ ^[0-9a-f]{64}$ ]] \
       && [ "${#paths[@]}" -gt 0 ] && { [ "$flavor" = gnu ] || [ "$flavor" = bsd ]; } \
       && [ "${paths[0]}" = . ]; then
       STAT_FLAVOR="$flavor"

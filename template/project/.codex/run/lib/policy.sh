@@ -24,7 +24,28 @@ load_policy() {
   ACCEPTED=""
   if [ -f "$POLICY_DIR/policy" ]; then
     IFS= read -r -d '' ACCEPTED <"$POLICY_DIR/policy" || true
+    upgrade_short_hash
   fi
+}
+
+# upgrade_short_hash: an approval an earlier run script recorded names the build context by 12 hex
+# digits of its sha256, too few (two contexts sharing them are found in minutes). It stands for
+# the whole hash of the copy recorded with it, the one you were shown, or for nothing; rewritten
+# once with that hash.
+upgrade_short_hash() {
+  local line short="" full text=""
+  while IFS= read -r line; do
+    case "$line" in "sandbox "*) short="${line#sandbox }" ;; esac
+  done <<<"$ACCEPTED"
+  [[ "$short" =~ ^[0-9a-f]{12}$ ]] || return 0
+  full=$(context_hash "$POLICY_DIR/sandbox" 2>/dev/null) && [ "${full:0:12}" = "$short" ] || full=none
+  while IFS= read -r line; do
+    [ "$line" != "sandbox $short" ] || line="sandbox $full"
+    text="$text$line"$'\n'
+  done <<<"${ACCEPTED%$'\n'}"
+  ACCEPTED="$text"
+  [ "$full" != none ] || return 0
+  { printf '%s' "$ACCEPTED" >"$POLICY_DIR/policy.new" && mv -f "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"; } 2>/dev/null || true
 }
 
 # policy_text HASH HOOK_HASH: sets POLICY: the project, the build context's hash, the init hook's

@@ -615,3 +615,26 @@ def test_messages_never_carry_control_characters(project: Path, tmp_path: Path) 
     )
     assert result.returncode == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "PWNED" in result.stderr
+
+
+@pytest.mark.parametrize("work_dir", ["the project", "a folder of it"])
+def test_a_symlink_planted_in_a_project_is_not_followed_by_another_projects_mount(
+    project: Path, tmp_path: Path, work_dir: str
+) -> None:
+    """A run makes its project (or its work dir and agent home) an agent tree for every project:
+    a symlink its agent plants there is not followed by another project's --mount, even with
+    --yes (which asks nothing)."""
+    (project / "src").mkdir()
+    args = ["--work-dir", str(project / "src")] if work_dir == "a folder of it" else []
+    result, _ = run_script(project, tmp_path, "exec", *args, "--", "true")
+    assert result.returncode == 0, result.stderr
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    # (With a folder of it as work dir, the agent still writes its home in the project.)
+    planted = project / (".codex/.environment" if args else "") / "data"
+    planted.symlink_to(secret)  # the agent's
+    other = tmp_path / "other"
+    run_init(other, {"agents": ["shell"]}, defaults=True, interactive=False)
+    result, argv = run_script(other, tmp_path, "exec", "--mount", str(planted), "--yes", "--", "true")
+    assert result.returncode == 2, f"mounted {argv}"
+    assert f"refusing {planted}: {planted} is a symlink" in result.stderr, result.stderr

@@ -100,8 +100,10 @@ printf '%s\\n' "${AGENT_TREES[@]}"
 """
     result = paths(bash, tree, code)
     assert result.returncode == 0, result.stderr
-    assert (tree / "state/agent-trees").read_text() == "/w/one\n/w/two\n"
-    assert result.stdout.splitlines() == [str(tree / "project"), "/w/one", "/w/two"]
+    # The project itself is written too: for other projects' runs, which know nothing of it.
+    project = str(tree / "project")
+    assert (tree / "state/agent-trees").read_text() == f"{project}\n/w/one\n/w/two\n"
+    assert result.stdout.splitlines() == [project, project, "/w/one", "/w/two"]
 
 
 def test_safe_path_prints_folders_and_files_absolute(bash: Bash, tree: Path) -> None:

@@ -35,10 +35,12 @@ load_agent_trees() {
   done
 }
 
-# remember_agent_tree PATH: PATH is writable in this run's sandbox.
+# remember_agent_tree PATH: PATH is writable in this run's sandbox. (The project itself too:
+# AGENT_TREES[0] stands for it in this project's runs alone; another project's start must know
+# that a symlink in it may be an agent's.)
 remember_agent_tree() {
   local tree
-  for tree in "${AGENT_TREES[@]}"; do [ "$tree" != "$1" ] || return 0; done
+  for tree in "${AGENT_TREES[@]:1}"; do [ "$tree" != "$1" ] || return 0; done
   AGENT_TREES+=("$1")
   if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
     die "cannot write $AGENT_TREES_FILE"

@@ -38,6 +38,7 @@ start_session() {
   [ "$1" = spare ] || choose_session_name
   # From here on, this run's agent can write these: later runs treat symlinks there as its.
   remember_agent_tree "$WORK_DIR"
+  [ "$WORK_DIR" = "$PROJECT_DIR" ] || remember_agent_tree "$ENV_DIR"
   [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
   remember_mounts
   prepare_env_dir

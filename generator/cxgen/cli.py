@@ -108,6 +108,13 @@ def _print_uncommitted(result: UpdateResult) -> None:
             f"{'file' if count == 1 else 'files'} ({names})",
             file=sys.stderr,
         )
+    if result.policy_unaccepted:
+        print(
+            "cxgen: the sandbox policy had changes you have not accepted before this update "
+            "(a pull's?): nothing was accepted; review them with "
+            "`./run_in_container.sh accept`, or at your next start",
+            file=sys.stderr,
+        )
     if result.gitattributes_uncommitted:
         print(
             "cxgen: .gitattributes is not committed: cxgen init wrote it (it keeps "

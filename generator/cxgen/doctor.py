@@ -11,14 +11,11 @@ records the tag it is asked for and fails, so nothing is built, started or accep
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import socket
 import stat
 import struct
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ from plumbum import local
 from cxgen import __version__
 from cxgen.accept import RUN_SCRIPT, carries_accept
 from cxgen.errors import InvalidAnswer
+from cxgen.policy_probe import probe
 from cxgen.project_files import ANSWERS_FILE
 from cxgen.validators import check_host_ports
 
@@ -46,7 +44,6 @@ MIN_BASH = (3, 2)
 # Linux's ioctl asking a network interface's IPv4 address (linux/sockios.h).
 SIOCGIFADDR = 0x8915
 # Stands in for docker while the project's run script answers: notes what it was asked, fails.
-FAKE_DOCKER = '#!/bin/sh\nprintf "%s\\n" "$*" >>"$CXGEN_DOCTOR_LOG"\nexit 1\n'
 
 
 @dataclass
@@ -477,78 +474,21 @@ def _check_version(report: Report, commit: str) -> str | None:
     return str(version)
 
 
-def policy_dir(project: Path, state_home: Path) -> Path:
-    """Where run_in_container.sh keeps this user's accepted policy for `project`."""
-    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:16]
-    return state_home / "cxgen" / "projects" / key
-
-
-def _state_home() -> Path:
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return Path(xdg) if xdg else Path.home() / ".local" / "state"
-
-
-def _ask_script(project: Path, work: Path, *, accept: bool) -> tuple[int, str, str | None]:
-    """Run the project's `run_in_container.sh build` against `work`'s copy of the state and the
-    stand-in docker: its exit code, stderr, and the image tag it went on to look for (None when
-    it stopped before asking docker, i.e. at the policy)."""
-    log = work / "docker.log"
-    log.unlink(missing_ok=True)
-    env = {
-        **os.environ,
-        "PATH": f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
-        "XDG_STATE_HOME": str(work / "state"),
-        "CXGEN_DOCTOR_LOG": str(log),
-    }
-    env.pop("CODEX_DOCKER_IMAGE", None)
-    env.pop("CXGEN_ACCEPT_CHANGES", None)
-    if accept:
-        env["CXGEN_ACCEPT_CHANGES"] = "1"
-    command = local["bash"][str(project / RUN_SCRIPT), "build"].with_cwd(project).with_env(**env)
-    code, _, err = command.run(retcode=None, timeout=60, stdin=subprocess.DEVNULL)
-    tag = None
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            # ("image inspect [-f FORMAT --] TAG": the tag is the last word.)
-            if line.startswith("image inspect "):
-                tag = line.split()[-1]
-    return code, err, tag
-
-
-def _last_error(stderr: str, code: int) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    return lines[-1].removeprefix("cxgen: error: ") if lines else f"exit status {code}"
-
-
 def _check_policy(report: Report, project: Path, version: str | None) -> str | None:
     """Whether this user accepted the project's current allowlist and build context; the tag."""
-    with tempfile.TemporaryDirectory(prefix="cxgen-doctor-") as tmp:
-        work = Path(tmp)
-        (work / "bin").mkdir()
-        fake = work / "bin" / "docker"
-        fake.write_text(FAKE_DOCKER)
-        fake.chmod(0o755)
-        accepted = policy_dir(project, _state_home())
-        copy = policy_dir(project, work / "state")
-        if accepted.is_dir():
-            shutil.copytree(accepted, copy, symlinks=True)
-        code, err, tag = _ask_script(project, work, accept=False)
-        if tag is None and "not accepted" in err:
-            changes = [
-                line.strip()
-                for line in err.splitlines()
-                if line.startswith("  ") and not line.startswith("    ")
-            ]
-            first = "first run on this machine" if not accepted.is_dir() else "changed"
+    with probe(project) as run:
+        answer = run.build()
+        if answer.refused:
+            first = "first run on this machine" if not run.accepted.is_dir() else "changed"
             report.add(
                 FAIL,
                 "policy",
-                f"not accepted ({first}: {'; '.join(changes) or 'see the run script'})",
+                f"not accepted ({first}: {'; '.join(answer.changes()) or 'see the run script'})",
                 f"review it (`{project / RUN_SCRIPT} build` shows the changes), then "
                 f"`{project / RUN_SCRIPT} accept`",
             )
-            code, err, tag = _ask_script(project, work, accept=True)
-        elif tag is not None:
+            answer = run.build(accept=True)
+        elif answer.tag is not None:
             if version is not None and carries_accept(version):
                 report.add(OK, "policy", "the allowlist and .codex/sandbox are as you accepted")
             else:
@@ -558,14 +498,14 @@ def _check_policy(report: Report, project: Path, version: str | None) -> str | N
                     "this template version asks no acceptance",
                     "`cxgen update` for the policy check",
                 )
-        if tag is None:
+        if answer.tag is None:
             report.add(
                 FAIL,
                 "run script",
-                f"stops before any docker call: {_last_error(err, code)}",
+                f"stops before any docker call: {answer.last_error()}",
                 "act on that message, then run doctor again",
             )
-        return tag
+        return answer.tag
 
 
 def _check_image(report: Report, client: docker.DockerClient | None, tag: str) -> None:

@@ -22,7 +22,7 @@ from pathspec import GitIgnoreSpec
 from plumbum import local
 
 from cxgen import __version__
-from cxgen.accept import accept_policy
+from cxgen.accept import accept_policy, carries_accept
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import (
@@ -41,6 +41,7 @@ from cxgen.moved_code import (
     move_run_script,
     splits_run_script,
 )
+from cxgen.policy_probe import policy_accepted
 from cxgen.project_files import (
     ANSWERS_FILE,
     generated_name,
@@ -85,6 +86,8 @@ class UpdateResult:
     left_alone: list[str] = field(default_factory=list)
     # The project's .gitattributes (init wrote it) was not committed before the update.
     gitattributes_uncommitted: bool = False
+    # The sandbox policy had changes this user never accepted before the update: left unaccepted.
+    policy_unaccepted: bool = False
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -422,11 +425,15 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
     check_gitattributes(project)
     if not dry_run:
         left_alone = list(dict.fromkeys(path for path in all_dirty if path not in written))
+        # What the update writes is accepted for you; a change it found unaccepted (a pull's:
+        # the allowlist, the build context, the init hook) is not, and the next start shows it.
+        accepted_before = not carries_accept(old) or policy_accepted(project)
         kept, moved = _copier_update(project, old, answers, given, set(left_alone))
         _delete_again(project, [p for code, p in status if code[1] == "D" and p in left_alone])
         ensure_lf_rules(project)
         changed, conflicts = _changes(project, set(left_alone))
-        if not conflicts:  # with conflicts the user has yet to decide what the files say
+        # (With conflicts the user has yet to decide what the files say.)
+        if not conflicts and accepted_before:
             accept_policy(project, __version__)
         return UpdateResult(
             old,
@@ -438,6 +445,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
             moved=moved,
             left_alone=left_alone,
             gitattributes_uncommitted=str(GITATTRIBUTES) in all_dirty,
+            policy_unaccepted=not accepted_before,
         )
     # Dry run: the same update in a throwaway clone, with the project's files as they are now
     # (uncommitted changes included); the project is not touched.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cxgen.doctor import policy_dir
+from cxgen.policy_probe import policy_dir
 from tests.conftest import run_cxgen
 from tests.e2e.conftest import Sandbox, docker
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cxgen.doctor import policy_dir
+from cxgen.policy_probe import policy_dir
 from tests.conftest import STATE_HOME
 from tests.e2e.conftest import PROJECT_UID, RUN_ID, Sandbox, chown_tree, docker
 from tests.e2e.waiting import wait_until

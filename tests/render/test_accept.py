@@ -292,7 +292,8 @@ def context_hash(folder: Path) -> str:
     for path in sorted(folder.rglob("*"), key=lambda p: f"./{p.relative_to(folder)}".encode()):
         if path.is_file():
             mode = "x" if os.access(path, os.X_OK) else "-"
-            lines += f"{hashlib.sha256(path.read_bytes()).hexdigest()} {mode} ./{path.relative_to(folder)}\n"
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            lines += f"{digest} {mode} ./{path.relative_to(folder)}\n"
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -335,7 +336,8 @@ def test_a_short_hash_approval_counts_only_for_the_copy_it_recorded(
         change_policy(accepted_project, context="# a context whose 12 digits collide")
     current = context_hash(sandbox)
     [policy] = state.glob("projects/*/policy")
-    policy.write_text(policy.read_text().replace(f"sandbox {accepted}\n", f"sandbox {current[:12]}\n"))
+    short = policy.read_text().replace(f"sandbox {accepted}\n", f"sandbox {current[:12]}\n")
+    policy.write_text(short)
     result = run_script(script_shell, accepted_project, tmp_path, "build")
     if context == "colliding":
         assert "not accepted" in last_line(result)

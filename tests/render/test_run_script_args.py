@@ -635,6 +635,7 @@ def test_a_symlink_planted_in_a_project_is_not_followed_by_another_projects_moun
     planted.symlink_to(secret)  # the agent's
     other = tmp_path / "other"
     run_init(other, {"agents": ["shell"]}, defaults=True, interactive=False)
-    result, argv = run_script(other, tmp_path, "exec", "--mount", str(planted), "--yes", "--", "true")
+    mount = ["--mount", str(planted), "--yes"]
+    result, argv = run_script(other, tmp_path, "exec", *mount, "--", "true")
     assert result.returncode == 2, f"mounted {argv}"
     assert f"refusing {planted}: {planted} is a symlink" in result.stderr, result.stderr

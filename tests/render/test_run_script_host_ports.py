@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import tests.render.test_run_script_edges as edges
-from cxgen.doctor import policy_dir
 from cxgen.init import run_init
+from cxgen.policy_probe import policy_dir
 from tests.render.test_run_script_args import env_of
 from tests.render.test_run_script_edges import run
 
@@ -129,6 +129,17 @@ def test_the_answers_ports_are_accepted_like_domains_and_the_options_need_no_app
     result = run(project, tmp_path, "accept", env=refuse)
     assert result.returncode == 0, result.stderr
     assert "host-port 22\n" in record.read_text() and "11434" not in record.read_text()
+
+
+def test_a_domain_saved_beside_host_ports_needs_no_approval(project: Path, tmp_path: Path) -> None:
+    """allow --save records the domain where a start's policy has it (before the host ports):
+    the next start asks nothing (it asked about an empty list of changes)."""
+    assert run(project, tmp_path, "accept").returncode == 0
+    result = run(project, tmp_path, "allow", "files.example", "--save")
+    assert "saved to .codex/allowed-domains.txt" in result.stderr, result.stderr
+    refuse = {"CXGEN_ACCEPT_CHANGES": "0"}
+    result = run(project, tmp_path, "exec", "--", "true", env=refuse)
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_project_lockdown_warns_that_host_ports_stay_closed(

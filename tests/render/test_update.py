@@ -665,3 +665,32 @@ def test_dry_run_refuses_a_generated_path_that_is_no_file(
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
     assert ".codex/allowed-domains.txt" in line and "move it away and retry" in line
+
+
+@pytest.mark.parametrize("pulled", [False, True])
+def test_update_accepts_what_it_wrote_never_a_pulled_change(
+    state: Path, tmp_path: Path, pulled: bool
+) -> None:
+    """A teammate's change to the allowlist and the build context, not yet shown to you, stays
+    unaccepted through `cxgen update`: the next start shows it (what update wrote is accepted)."""
+    project = tmp_path / "project"
+    result = run_cxgen(["init", "--defaults", "--data", "agents=[shell]", str(project)])
+    assert result.returncode == 0, result.stderr
+    sh("git", "init", "-q", cwd=project)
+    commit_all(project, "generated")
+    if pulled:
+        with (project / ".codex/allowed-domains.txt").open("a") as domains:
+            domains.write("evil.example\n")
+        with (project / ".codex/sandbox/Dockerfile").open("a") as dockerfile:
+            dockerfile.write("RUN echo teammate-payload > /payload\n")
+        commit_all(project, "a teammate's change")
+    result = run_cxgen(["update", "--data", "start_mode=cold", str(project)])
+    assert result.returncode == 0, result.stderr
+    assert ("nothing was accepted" in result.stderr) == pulled, result.stderr
+    built = build_without_approval(project, tmp_path)
+    if pulled:
+        assert built.returncode == 2, built.stderr
+        assert "allowed domains added: evil.example" in built.stderr
+        assert "+RUN echo teammate-payload > /payload" in built.stderr
+    else:
+        assert built.returncode == 0, built.stderr

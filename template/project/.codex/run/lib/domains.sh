@@ -64,7 +64,7 @@ collect_domains() {
 # accepted on this machine (the next start does not ask about them; other pending changes still
 # ask). .codex is read-only in every sandbox, so no agent can swap the file meanwhile.
 save_domains() {
-  local domain added=() accepted lead=""
+  local domain added=() accepted lead="" line ports
   for domain in "$@"; do
     case " ${PROJECT_DOMAINS[*]-} " in *" $domain "*) continue ;; esac
     added+=("$domain")
@@ -82,8 +82,13 @@ save_domains() {
     die "cannot write $DOMAINS_FILE"
   fi
   if [ -n "$ACCEPTED" ]; then
-    accepted="$ACCEPTED"
+    # In policy_text's order: the domains come before the host ports.
+    accepted="" ports=""
+    while IFS= read -r line; do
+      case "$line" in "host-port "*) ports="$ports$line"$'\n' ;; *) accepted="$accepted$line"$'\n' ;; esac
+    done <<<"${ACCEPTED%$'\n'}"
     for domain in "${added[@]}"; do accepted="${accepted}domain $domain"$'\n'; done
+    accepted="$accepted$ports"
     if ! { printf '%s' "$accepted" >"$POLICY_DIR/policy.new" && mv -f "$POLICY_DIR/policy.new" "$POLICY_DIR/policy"; }; then
       die "cannot record the accepted policy in $POLICY_DIR"
     fi

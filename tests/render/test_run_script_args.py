@@ -617,7 +617,7 @@ def test_messages_never_carry_control_characters(project: Path, tmp_path: Path) 
     assert "PWNED" in result.stderr
 
 
-@pytest.mark.parametrize("work_dir", ["the project", "a folder of it"])
+@pytest.mark.parametrize("work_dir", ["the project", "a folder of it", "the project, moved"])
 def test_a_symlink_planted_in_a_project_is_not_followed_by_another_projects_mount(
     project: Path, tmp_path: Path, work_dir: str
 ) -> None:
@@ -633,6 +633,9 @@ def test_a_symlink_planted_in_a_project_is_not_followed_by_another_projects_moun
     # (With a folder of it as work dir, the agent still writes its home in the project.)
     planted = project / (".codex/.environment" if args else "") / "data"
     planted.symlink_to(secret)  # the agent's
+    if work_dir.endswith("moved"):  # a tree is known by its device and inode too
+        project = project.rename(tmp_path / "moved")
+        planted = project / "data"
     other = tmp_path / "other"
     run_init(other, {"agents": ["shell"]}, defaults=True, interactive=False)
     mount = ["--mount", str(planted), "--yes"]

@@ -3,7 +3,9 @@ only where the agent cannot have made it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,52 @@ printf '%s\\n' "${AGENT_TREES[@]}"
     project = str(tree / "project")
     assert (tree / "state/agent-trees").read_text() == f"{project}\n/w/one\n/w/two\n"
     assert result.stdout.splitlines() == [project, project, "/w/one", "/w/two"]
+
+
+@pytest.mark.parametrize("alias", ["moved", "bind-mounted"])
+def test_a_tree_is_known_by_its_identity_under_another_name(
+    bash: Bash, tree: Path, alias: str
+) -> None:
+    """A remembered tree moved, or seen through a bind mount (or, on macOS, spelled in another
+    case): a symlink in it is still the agent's."""
+    (tree / "outside/link").symlink_to(tree / "host/secret")  # the agent's, once outside/ was a tree
+    result = paths(bash, tree, 'load_agent_trees; remember_agent_tree "$1/outside"', str(tree))
+    assert result.returncode == 0, result.stderr
+    if alias == "moved":
+        (tree / "outside").rename(tree / "renamed")
+        name = tree / "renamed"
+    else:
+        if os.geteuid() != 0 or sys.platform != "linux":
+            pytest.skip("bind mounts need root on Linux")
+        name = tree / "alias"
+        name.mkdir()
+        subprocess.run(["mount", "--bind", str(tree / "outside"), str(name)], check=True)
+    try:
+        path = f"{name}/link"
+        result = paths(bash, tree, 'load_agent_trees; safe_path --read-only "$1"', path)
+        assert_usage_error(
+            result, f"--read-only: refusing {path}: {path} {SYMLINK_IN_TREE}; give the real path"
+        )
+    finally:
+        if alias != "moved":
+            subprocess.run(["umount", str(name)], check=True)
+
+
+def test_trees_remembered_by_name_alone_get_their_identities_once(bash: Bash, tree: Path) -> None:
+    """An earlier run script remembered trees by name alone: the first load records what they
+    are (those that exist), and a rename no longer hides them."""
+    (tree / "state/agent-trees").write_text(f"{tree}/outside\n{tree}/gone\n")
+    result = paths(bash, tree, "load_agent_trees")
+    assert result.returncode == 0, result.stderr
+    outside = os.stat(tree / "outside")
+    assert (tree / "state/agent-tree-ids").read_text() == (
+        f"{os.stat(tree / 'project').st_dev}:{os.stat(tree / 'project').st_ino}\n"
+        f"{outside.st_dev}:{outside.st_ino}\n"
+    )
+    (tree / "outside").rename(tree / "renamed")
+    code = 'load_agent_trees; in_agent_tree "$1/renamed/x" strict && in_agent_tree "$1/renamed"'
+    assert paths(bash, tree, code, str(tree)).returncode == 0
+    assert paths(bash, tree, 'load_agent_trees; in_agent_tree "$1/host"', str(tree)).returncode == 1
 
 
 def test_safe_path_prints_folders_and_files_absolute(bash: Bash, tree: Path) -> None:

@@ -38,6 +38,8 @@ cmd_attach() {
   WORK_DIR="$S_WORKDIR"
   kept_mounts "$TARGET"
   [ "${#MOUNT_PATHS[@]}" -eq 0 ] || say "with the --mount folders ${MOUNT_PATHS[*]}"
+  # (A session an earlier run script made may not be remembered yet.)
+  SESSIONS_PATH="" remember_session_trees
   if [ "$S_GIT" = writable ]; then GIT_PINNED=no; else GIT_PINNED=yes; fi
   lockdown_kept "$TARGET"
   # Its containerised MCP servers start again beside it, and end with it.

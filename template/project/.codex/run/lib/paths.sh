@@ -7,10 +7,13 @@
 is_inside() { [ "$1" = "$2" ] || case "$1" in "$2"/*) true ;; *) false ;; esac; }
 is_below() { [ "$1" != "$2" ] && is_inside "$1" "$2"; }
 
-# Trees an agent can write or has written: this project, and every work dir and sessions folder
-# this user's sandboxes had (remembered in AGENT_TREES_FILE, outside the agent's reach).
-readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees"
-AGENT_TREES=("$PROJECT_DIR")
+# Trees an agent can write or has written: this project, and every project folder, work dir,
+# agent home, sessions folder and --mount folder this user's sandboxes had (remembered in
+# AGENT_TREES_FILE, outside the agent's reach), also by their device and inode
+# (AGENT_TREE_IDS_FILE): the same folder under another name (moved, bind-mounted, or spelled
+# otherwise on a case-insensitive disk) is the same tree.
+readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees" AGENT_TREE_IDS_FILE="$STATE_DIR/agent-tree-ids"
+AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=" "
 
 # sudo_caller_home: prints the home of the user who called sudo, when run as root through sudo
 # (false otherwise). (The name is checked before ~NAME is expanded.)
@@ -20,19 +23,26 @@ sudo_caller_home() {
 }
 
 load_agent_trees() {
-  local tree file home files=("$AGENT_TREES_FILE")
-  AGENT_TREES=("$PROJECT_DIR")
+  local tree file home id dir files=("$STATE_DIR")
+  AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=" "
   # Through sudo: the trees of the user who called it count too (a registry is per user).
   # (Asked only then: a subshell costs every start.)
   if [ -n "${SUDO_USER:-}" ] && home=$(sudo_caller_home); then
-    files+=("$home/.local/state/cxgen/agent-trees")
+    files+=("$home/.local/state/cxgen")
   fi
-  for file in "${files[@]}"; do
+  for dir in "${files[@]}"; do
+    file="$dir/agent-trees"
     [ -f "$file" ] || continue
     while IFS= read -r tree; do
       [ -z "$tree" ] || AGENT_TREES+=("$tree")
     done <"$file"
+    [ -f "$dir/agent-tree-ids" ] || continue
+    while IFS= read -r id; do
+      [ -z "$id" ] || AGENT_TREE_IDS="$AGENT_TREE_IDS$id "
+    done <"$dir/agent-tree-ids"
   done
+  # Trees an earlier run script remembered by name alone: their identities, once.
+  [ ! -f "$AGENT_TREES_FILE" ] || [ -f "$AGENT_TREE_IDS_FILE" ] || remember_tree_ids "${AGENT_TREES[@]}"
 }
 
 # remember_agent_tree PATH: PATH is writable in this run's sandbox. (The project itself too:
@@ -45,14 +55,49 @@ remember_agent_tree() {
   if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
     die "cannot write $AGENT_TREES_FILE"
   fi
+  remember_tree_ids "$1"
 }
 
-# in_agent_tree PATH [strict]: PATH is in (with strict: strictly below) a tree an agent can write.
+# remember_tree_ids PATH...: the device and inode of each PATH that exists, added to
+# AGENT_TREE_IDS_FILE (an empty one when none does: their names were looked at).
+remember_tree_ids() {
+  local ids id new=""
+  path_ids ids "$@"
+  for id in $ids; do
+    case "$AGENT_TREE_IDS" in *" $id "*) ;; *) AGENT_TREE_IDS="$AGENT_TREE_IDS$id " new="$new$id"$'\n' ;; esac
+  done
+  { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREE_IDS_FILE"; } || die "cannot write $AGENT_TREE_IDS_FILE"
+}
+
+# path_ids VAR PATH...: sets VAR to "DEVICE:INODE" of each PATH that exists, one a line (one
+# fork: GNU stat, or BSD's on macOS).
+path_ids() {
+  local out
+  if ! out=$(stat -L -c '%d:%i' -- "${@:2}" 2>/dev/null) && [ -z "$out" ]; then
+    # (BSD's stat, or none of the paths exists.)
+    out=$(stat -L -f '%d:%i' -- "${@:2}" 2>/dev/null) || :
+  fi
+  case "$out" in *[!0-9:$'\n']*) out="" ;; esac
+  printf -v "$1" '%s' "$out"
+}
+
+# in_agent_tree PATH [strict]: PATH (absolute) is in (with strict: strictly below) a tree an agent
+# can write: by name, or by the identity of PATH (not with strict) or of a folder above it.
 in_agent_tree() {
-  local tree test=is_inside
+  local tree test=is_inside path="$1" above=() ids id
   [ -z "${2:-}" ] || test=is_below
   for tree in "${AGENT_TREES[@]}"; do
     if "$test" "$1" "$tree"; then return 0; fi
+  done
+  [ "$AGENT_TREE_IDS" != " " ] || return 1
+  [ -n "${2:-}" ] || above=("$path")
+  while [[ "$path" == /?* ]]; do
+    path="${path%/*}"
+    above+=("${path:-/}")
+  done
+  path_ids ids "${above[@]}"
+  for id in $ids; do
+    case "$AGENT_TREE_IDS" in *" $id "*) return 0 ;; esac
   done
   return 1
 }

@@ -36,11 +36,7 @@ start_session() {
   refuse_racing_sandboxes
   [ "$LEARN" = no ] || refuse_agents_during_learn
   [ "$1" = spare ] || choose_session_name
-  # From here on, this run's agent can write these: later runs treat symlinks there as its.
-  remember_agent_tree "$WORK_DIR"
-  [ "$WORK_DIR" = "$PROJECT_DIR" ] || remember_agent_tree "$ENV_DIR"
-  [ -z "$SESSIONS_PATH" ] || remember_agent_tree "$SESSIONS_PATH"
-  remember_mounts
+  remember_session_trees
   prepare_env_dir
   ensure_image
   if [ "$1" = spare ]; then spare_prime; return; fi
@@ -81,4 +77,14 @@ session_command() {
     *) SESSION_COMMAND="$1" ;;
   esac
   SESSION_COMMAND="${SESSION_COMMAND//[!A-Za-z0-9 _.+@-]/?}"
+}
+
+# remember_session_trees: from here on, this run's agent can write these (its work dir, its
+# home, its sessions folder, its --mount folders): later runs of every project treat symlinks
+# there as its.
+remember_session_trees() {
+  remember_agent_tree "$WORK_DIR"
+  [ "$WORK_DIR" = "$PROJECT_DIR" ] || remember_agent_tree "$ENV_DIR"
+  [ -z "${SESSIONS_PATH:-}" ] || remember_agent_tree "$SESSIONS_PATH"
+  remember_mounts
 }

@@ -114,7 +114,7 @@ def test_a_tree_is_known_by_its_identity_under_another_name(
 ) -> None:
     """A remembered tree moved, or seen through a bind mount (or, on macOS, spelled in another
     case): a symlink in it is still the agent's."""
-    (tree / "outside/link").symlink_to(tree / "host/secret")  # the agent's, once outside/ was a tree
+    (tree / "outside/link").symlink_to(tree / "host/secret")  # the agent's (outside/ is a tree)
     result = paths(bash, tree, 'load_agent_trees; remember_agent_tree "$1/outside"', str(tree))
     assert result.returncode == 0, result.stderr
     if alias == "moved":
@@ -143,10 +143,9 @@ def test_trees_remembered_by_name_alone_get_their_identities_once(bash: Bash, tr
     (tree / "state/agent-trees").write_text(f"{tree}/outside\n{tree}/gone\n")
     result = paths(bash, tree, "load_agent_trees")
     assert result.returncode == 0, result.stderr
-    outside = os.stat(tree / "outside")
-    assert (tree / "state/agent-tree-ids").read_text() == (
-        f"{os.stat(tree / 'project').st_dev}:{os.stat(tree / 'project').st_ino}\n"
-        f"{outside.st_dev}:{outside.st_ino}\n"
+    ids = [(tree / name).stat() for name in ("project", "outside")]
+    assert (tree / "state/agent-tree-ids").read_text() == "".join(
+        f"{found.st_dev}:{found.st_ino}\n" for found in ids
     )
     (tree / "outside").rename(tree / "renamed")
     code = 'load_agent_trees; in_agent_tree "$1/renamed/x" strict && in_agent_tree "$1/renamed"'

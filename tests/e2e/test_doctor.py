@@ -10,6 +10,7 @@ from pathlib import Path
 from cxgen.policy_probe import policy_dir
 from tests.conftest import run_cxgen
 from tests.e2e.conftest import Sandbox, docker
+from tests.e2e.waiting import wait_until
 
 
 def lines(output: str) -> dict[str, str]:
@@ -22,7 +23,14 @@ def lines(output: str) -> dict[str, str]:
 
 
 def no_doctor_containers() -> bool:
-    return not docker("ps", "-aq", "--filter", "label=org.cxgen.doctor").stdout.split()
+    """No doctor's throwaway container is left: the other test worker's doctor may have one for
+    a moment, so its end is waited for (one this doctor leaked never goes)."""
+    wait_until(
+        lambda: not docker("ps", "-aq", "--filter", "label=org.cxgen.doctor").stdout.split(),
+        "doctor containers removed",
+        interval=0.5,
+    )
+    return True
 
 
 def test_ready_project_passes(sandbox: Sandbox) -> None:

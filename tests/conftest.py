@@ -20,8 +20,9 @@ STATE_HOME.chmod(0o755)
 # The run script appends every work dir to agent-trees: shared by root and that user here.
 (STATE_HOME / "cxgen").mkdir(mode=0o777)
 (STATE_HOME / "cxgen").chmod(0o777)
-(STATE_HOME / "cxgen/agent-trees").touch(mode=0o666)
-(STATE_HOME / "cxgen/agent-trees").chmod(0o666)
+for registry in ("agent-trees", "agent-tree-ids"):
+    (STATE_HOME / "cxgen" / registry).touch(mode=0o666)
+    (STATE_HOME / "cxgen" / registry).chmod(0o666)
 # And the spares' records (warm starts), for starts as root and as that user.
 (STATE_HOME / "cxgen/spares").mkdir(mode=0o777)
 (STATE_HOME / "cxgen/spares").chmod(0o777)

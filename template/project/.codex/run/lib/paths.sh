@@ -42,7 +42,8 @@ load_agent_trees() {
     done <"$dir/agent-tree-ids"
   done
   # Trees an earlier run script remembered by name alone: their identities, once.
-  [ ! -f "$AGENT_TREES_FILE" ] || [ -f "$AGENT_TREE_IDS_FILE" ] || remember_tree_ids "${AGENT_TREES[@]}"
+  [ ! -f "$AGENT_TREES_FILE" ] || [ -f "$AGENT_TREE_IDS_FILE" ] \
+    || remember_tree_ids "${AGENT_TREES[@]}" 2>/dev/null || true
 }
 
 # remember_agent_tree PATH: PATH is writable in this run's sandbox. (The project itself too:
@@ -55,18 +56,19 @@ remember_agent_tree() {
   if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
     die "cannot write $AGENT_TREES_FILE"
   fi
-  remember_tree_ids "$1"
+  remember_tree_ids "$1" || die "cannot write $AGENT_TREE_IDS_FILE"
 }
 
 # remember_tree_ids PATH...: the device and inode of each PATH that exists, added to
-# AGENT_TREE_IDS_FILE (an empty one when none does: their names were looked at).
+# AGENT_TREE_IDS_FILE (an empty one when none does: their names were looked at); false when it
+# cannot be written.
 remember_tree_ids() {
   local ids id new=""
   path_ids ids "$@"
   for id in $ids; do
     case "$AGENT_TREE_IDS" in *" $id "*) ;; *) AGENT_TREE_IDS="$AGENT_TREE_IDS$id " new="$new$id"$'\n' ;; esac
   done
-  { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREE_IDS_FILE"; } || die "cannot write $AGENT_TREE_IDS_FILE"
+  { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREE_IDS_FILE"; } 2>/dev/null
 }
 
 # path_ids VAR PATH...: sets VAR to "DEVICE:INODE" of each PATH that exists, one a line (one

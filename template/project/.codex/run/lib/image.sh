@@ -119,8 +119,7 @@ context_hash_cached() {
   # The mark's mtime is the snapshot's time: written before anything is looked at.
   tmp="$START_CACHE.$$"
   # Only in a folder of yours: nobody else can have planted a symlink at that name.
-  if { [ -d "$START_CACHE_DIR" ] || mkdir -p "$START_CACHE_DIR"; } 2>/dev/null \
-    && [ ! -L "$START_CACHE_DIR" ] && [ -O "$START_CACHE_DIR" ] && { : >"$tmp"; } 2>/dev/null; then
+  if own_state_folder "$START_CACHE_DIR" && { : >"$tmp"; } 2>/dev/null; then
     stat -c %Z -- "$tmp" >/dev/null 2>&1 || STAT_FLAVOR=bsd
     out=$(context_hash "$SANDBOX_DIR" "$tmp") || { status=$?; rm -f -- "$tmp"; exit "$status"; }
     CONTEXT_HASH="${out%%$'\n'*}"
@@ -136,6 +135,12 @@ context_hash_cached() {
   else
     CONTEXT_HASH=$(context_hash "$SANDBOX_DIR")
   fi
+}
+
+# own_state_folder DIR: DIR, in your state folder, is there (made now if need be) and a folder of
+# yours, no symlink: nobody else can have planted a name in it.
+own_state_folder() {
+  { [ -d "$1" ] || mkdir -p "$1"; } 2>/dev/null && [ ! -L "$1" ] && [ -O "$1" ]
 }
 
 # cacheable_stats LINES: the last line is the mark's; every other path's ctime (the first field)
@@ -222,7 +227,8 @@ start_image_query() {
 
 # start_sandbox_queries [again]: again: after the first ones are over (their files are reused).
 start_sandbox_queries() {
-  if [ "${1:-}" = again ]; then
+  # (A plain wait, with neither, would wait for every job: the MCP servers'.)
+  if [ "${1:-}" = again ] && [ -n "$LISTING_PID$NETWORK_PID" ]; then
     wait ${LISTING_PID:+"$LISTING_PID"} ${NETWORK_PID:+"$NETWORK_PID"} 2>/dev/null || true
   fi
   LISTING_PID="" NETWORK_PID="" NETWORK_STATUS=""

@@ -30,8 +30,7 @@ image_seen_trusted() {
 image_seen_record() {
   local tmp="$IMAGE_SEEN_FILE.$$"
   [ -n "$IMAGE_SEEN_FILE" ] || return 0
-  { [ -d "$IMAGES_SEEN_DIR" ] || mkdir -p "$IMAGES_SEEN_DIR"; } 2>/dev/null || return 0
-  [ ! -L "$IMAGES_SEEN_DIR" ] && [ -O "$IMAGES_SEEN_DIR" ] || return 0
+  own_state_folder "$IMAGES_SEEN_DIR" || return 0
   if ! { cp -- "$RUN_TMP/image-mcp" "$tmp" && mv -f -- "$tmp" "$IMAGE_SEEN_FILE"; } 2>/dev/null; then
     rm -f -- "$tmp"
   fi

@@ -108,10 +108,17 @@ def _print_uncommitted(result: UpdateResult) -> None:
             f"{'file' if count == 1 else 'files'} ({names})",
             file=sys.stderr,
         )
+    if result.ignored_answers:
+        print(
+            f"cxgen: not carried over: {', '.join(result.ignored_answers)} in "
+            f".copier-answers.yml (v{result.old_version} never asked them: written by hand?); "
+            "give them with --data to set them",
+            file=sys.stderr,
+        )
     if result.policy_unaccepted:
         print(
-            "cxgen: the sandbox policy had changes you have not accepted before this update "
-            "(a pull's?): nothing was accepted; review them with "
+            "cxgen: the sandbox policy before this update was not the one you accepted (a "
+            "pull's change?): nothing was accepted; review it with "
             "`./run_in_container.sh accept`, or at your next start",
             file=sys.stderr,
         )

@@ -22,7 +22,7 @@ from pathspec import GitIgnoreSpec
 from plumbum import local
 
 from cxgen import __version__
-from cxgen.accept import accept_policy, carries_accept
+from cxgen.accept import accept_policy
 from cxgen.answers import validate_answers
 from cxgen.errors import CxgenError, UsageError, copier_errors
 from cxgen.init import (
@@ -88,6 +88,8 @@ class UpdateResult:
     gitattributes_uncommitted: bool = False
     # The sandbox policy had changes this user never accepted before the update: left unaccepted.
     policy_unaccepted: bool = False
+    # Saved answers to questions the project's release never asked (hand-written): not carried.
+    ignored_answers: list[str] = field(default_factory=list)
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -304,7 +306,8 @@ def _run_copier(
     repo = str(template_repo())
     # The saved lists go in as text too: the current release asks for them as text, and
     # Copier would drop a saved answer of another type.
-    saved_lists = {key: answers[key] for key in LIST_ANSWERS if key in answers}
+    carried = carried_answers(answers, old)
+    saved_lists = {key: carried[key] for key in LIST_ANSWERS if key in carried}
     with (
         copier_errors(CxgenError, "update failed: "),
         local.env(**untrusted_repo_env()),  # Copier runs git in the project too
@@ -332,11 +335,36 @@ def _run_copier(
         # The old release renders from the saved answers (lists as text, as any release reads)
         # and names itself, as when it generated the project.
         worker.subproject.__dict__["last_answers"] = {
-            **copier_data(worker.subproject.last_answers),
+            **copier_data(carried_answers(worker.subproject.last_answers, old)),
             **release_data(version_tag(old)),
         }
         worker.run_update()
     portable_answers(project / ANSWERS_FILE)
+
+
+def old_questions(old: str) -> set[str]:
+    """The questions template release `old` asks (its copier.yml's keys but the settings)."""
+    text = git("show", f"{version_tag(old)}:copier.yml", cwd=template_repo())
+    return {key for key in yaml.safe_load(text) if not key.startswith("_")}
+
+
+def carried_answers(saved: dict[str, Any], old: str) -> dict[str, Any]:
+    """The saved answers an update carries over: those release `old` asked (and Copier's own).
+    An answer to a question only a later release asks was written into .copier-answers.yml by
+    hand (a pull's?), never shown by the release that rendered the project: the new question
+    gets its default, or what --data gives it."""
+    asked = old_questions(old)
+    return {key: value for key, value in saved.items() if key.startswith("_") or key in asked}
+
+
+def _not_carried(
+    project: Path, saved: dict[str, Any], old: str, given: dict[str, Any]
+) -> list[str]:
+    """The saved answers the update did not carry over (carried_answers) whose value it changed
+    (init of an older release may have written a later one's defaults)."""
+    now = _read_answers(project)
+    dropped = set(saved) - set(carried_answers(saved, old)) - set(given)
+    return sorted(key for key in dropped if now.get(key) != saved[key])
 
 
 def _keep_edited_deletions(project: Path, base: _OldRender, before: Collection[str]) -> list[str]:
@@ -427,7 +455,8 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         left_alone = list(dict.fromkeys(path for path in all_dirty if path not in written))
         # What the update writes is accepted for you; a change it found unaccepted (a pull's:
         # the allowlist, the build context, the init hook) is not, and the next start shows it.
-        accepted_before = not carries_accept(old) or policy_accepted(project)
+        # (Asked of every release's run script: the version is the answers file's word.)
+        accepted_before = policy_accepted(project)
         kept, moved = _copier_update(project, old, answers, given, set(left_alone))
         _delete_again(project, [p for code, p in status if code[1] == "D" and p in left_alone])
         ensure_lf_rules(project)
@@ -446,6 +475,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
             left_alone=left_alone,
             gitattributes_uncommitted=str(GITATTRIBUTES) in all_dirty,
             policy_unaccepted=not accepted_before,
+            ignored_answers=_not_carried(project, answers, old, given),
         )
     # Dry run: the same update in a throwaway clone, with the project's files as they are now
     # (uncommitted changes included); the project is not touched.

@@ -27,11 +27,13 @@ def records(state: Path) -> list[str]:
 
 
 def fake_docker(tmp_path: Path) -> Path:
-    """A folder whose `docker` says yes to everything (every image is there)."""
+    """A folder whose `docker` says yes to everything (every image is there), and writes each
+    call's arguments to CXGEN_TEST_DOCKER_LOG when set."""
     bindir = tmp_path / "fake-docker"
     bindir.mkdir(exist_ok=True)
     fake = bindir / "docker"
-    fake.write_text("#!/bin/sh\nexit 0\n")
+    log = '[ -z "$CXGEN_TEST_DOCKER_LOG" ] || echo "$*" >>"$CXGEN_TEST_DOCKER_LOG"'
+    fake.write_text(f"#!/bin/sh\n{log}\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     return bindir
 
@@ -87,11 +89,13 @@ def test_a_failed_accept_is_one_line_and_exit_1(state: Path, tmp_path: Path) -> 
 
 
 def run_script(
-    shell: list[str], project: Path, tmp_path: Path, *args: str
+    shell: list[str], project: Path, tmp_path: Path, *args: str, docker_log: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`run_in_container.sh ARGS` under SHELL, no terminal, a docker that has every image."""
+    """`run_in_container.sh ARGS` under SHELL, no terminal, a docker that has every image (and
+    writes each call's arguments to `docker_log`, when given)."""
     env = {**os.environ, "PATH": f"{fake_docker(tmp_path)}:{os.environ['PATH']}"}
     env.pop("CXGEN_ACCEPT_CHANGES", None)
+    env["CXGEN_TEST_DOCKER_LOG"] = str(docker_log or "")
     return subprocess.run(
         [*shell, str(project / "run_in_container.sh"), *args],
         env=env,
@@ -304,20 +308,7 @@ def test_the_approval_and_the_tag_name_the_build_context_by_its_whole_hash(
     [record] = records(state)
     assert f"\nsandbox {whole}\n" in record
     log = tmp_path / "docker.log"
-    bindir = tmp_path / "logging-docker"
-    bindir.mkdir()
-    (bindir / "docker").write_text(f'#!/bin/sh\necho "$*" >>{log}\n')
-    (bindir / "docker").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
-    result = subprocess.run(
-        [*script_shell, str(accepted_project / "run_in_container.sh"), "build"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    result = run_script(script_shell, accepted_project, tmp_path, "build", docker_log=log)
     assert result.returncode == 0, result.stderr
     # (The defaults' agent is codex.)
     assert log.read_text().count(f" -- cxgen/codex:{whole}\n") == 1, log.read_text()

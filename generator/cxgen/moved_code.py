@@ -48,6 +48,7 @@ RENAMED = {
     ),
     "start_docker_queries": ".codex/run/lib/image.sh (start_image_query, start_sandbox_queries)",
     "root_mode_args": ".codex/run/lib/home.sh (container_folders_args)",
+    "remember_agent_tree": ".codex/run/lib/paths.sh (remember_agent_trees)",
     # Same names, but their tables of agents became data.
     "agent_command": ".codex/run/lib/agents.sh; its table: AGENT_RUN_* in .codex/run/settings.sh",
     "agent_login": ".codex/run/lib/agents.sh; its table: AGENT_LOGIN_* in .codex/run/settings.sh",

@@ -338,3 +338,25 @@ def test_a_short_hash_approval_counts_only_for_the_copy_it_recorded(
         assert result.returncode == 0, result.stderr
         assert "review" not in result.stderr
         assert f"\nsandbox {accepted}\n" in policy.read_text()
+
+
+def test_a_reordered_allowlist_asks_nothing(
+    script_shell: list[str], accepted_project: Path, state: Path, tmp_path: Path
+) -> None:
+    """Lines reordered or repeated in the allowlist change no domain: nothing to show, so no
+    question (one showing an empty list teaches a yes to anything)."""
+    change_policy(accepted_project, add="files.example")
+    assert (
+        run_script(
+            script_shell, accepted_project, tmp_path, "accept", "--accept-changes"
+        ).returncode
+        == 0
+    )
+    domains = accepted_project / ".codex/allowed-domains.txt"
+    lines = domains.read_text().splitlines()
+    domains.write_text("\n".join([*reversed(lines), lines[-1]]) + "\n")
+    result = run_script(script_shell, accepted_project, tmp_path, "build")
+    assert result.returncode == 0, result.stderr
+    assert "changed" not in result.stderr
+    result = run_script(script_shell, accepted_project, tmp_path, "accept")
+    assert result.returncode == 0 and "already accepted" in result.stderr, result.stderr

@@ -16,7 +16,8 @@ cmd_accept() {
   local refused="" subject what
   load_policy
   snapshot_policy
-  if [ "$POLICY" = "$ACCEPTED" ]; then
+  if ! policy_differs; then
+    [ "$POLICY" = "$ACCEPTED" ] || record_policy
     rm -f "$POLICY_DIR/refused"
     say "already accepted for $PROJECT_DIR: .codex/sandbox (${SNAPSHOT_HASH:0:12}...) and ${#PROJECT_DOMAINS[@]} allowed domains"
     return 0

@@ -197,12 +197,6 @@ protect_other_project() {
   pin "$2/.codex" ",readonly"
 }
 
-# From the start on, this run's agent can write them: later runs treat symlinks there as its.
-remember_mounts() {
-  local path
-  for path in ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}; do remember_agent_tree "$path"; done
-}
-
 # kept_mounts NAME: sets MOUNT_PATHS from the label of the kept session NAME (attach).
 kept_mounts() {
   local list line

@@ -13,7 +13,7 @@ is_below() { [ "$1" != "$2" ] && is_inside "$1" "$2"; }
 # (AGENT_TREE_IDS_FILE): the same folder under another name (moved, bind-mounted, or spelled
 # otherwise on a case-insensitive disk) is the same tree.
 readonly AGENT_TREES_FILE="$STATE_DIR/agent-trees" AGENT_TREE_IDS_FILE="$STATE_DIR/agent-tree-ids"
-AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=" "
+AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=$'\n'
 
 # sudo_caller_home: prints the home of the user who called sudo, when run as root through sudo
 # (false otherwise). (The name is checked before ~NAME is expanded.)
@@ -23,8 +23,8 @@ sudo_caller_home() {
 }
 
 load_agent_trees() {
-  local tree file home id dir files=("$STATE_DIR")
-  AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=" "
+  local tree file home ids dir files=("$STATE_DIR")
+  AGENT_TREES=("$PROJECT_DIR") AGENT_TREE_IDS=$'\n'
   # Through sudo: the trees of the user who called it count too (a registry is per user).
   # (Asked only then: a subshell costs every start.)
   if [ -n "${SUDO_USER:-}" ] && home=$(sudo_caller_home); then
@@ -37,26 +37,32 @@ load_agent_trees() {
       [ -z "$tree" ] || AGENT_TREES+=("$tree")
     done <"$file"
     [ -f "$dir/agent-tree-ids" ] || continue
-    while IFS= read -r id; do
-      [ -z "$id" ] || AGENT_TREE_IDS="$AGENT_TREE_IDS$id "
-    done <"$dir/agent-tree-ids"
+    # (One read of the whole file, kept as it is: line by line, or with its newlines replaced,
+    # a long one would cost seconds.)
+    IFS= read -r -d '' ids <"$dir/agent-tree-ids" || true
+    AGENT_TREE_IDS="$AGENT_TREE_IDS$ids"
+    [ "${AGENT_TREE_IDS: -1}" = $'\n' ] || AGENT_TREE_IDS="$AGENT_TREE_IDS"$'\n'
   done
   # Trees an earlier run script remembered by name alone: their identities, once.
   [ ! -f "$AGENT_TREES_FILE" ] || [ -f "$AGENT_TREE_IDS_FILE" ] \
     || remember_tree_ids "${AGENT_TREES[@]}" 2>/dev/null || true
 }
 
-# remember_agent_tree PATH: PATH is writable in this run's sandbox. (The project itself too:
-# AGENT_TREES[0] stands for it in this project's runs alone; another project's start must know
-# that a symlink in it may be an agent's.)
-remember_agent_tree() {
-  local tree
-  for tree in "${AGENT_TREES[@]:1}"; do [ "$tree" != "$1" ] || return 0; done
-  AGENT_TREES+=("$1")
-  if ! { mkdir -p "$STATE_DIR" && printf '%s\n' "$1" >>"$AGENT_TREES_FILE"; }; then
+# remember_agent_trees PATH...: each PATH is writable in this run's sandbox: remembered by name
+# (the project itself too: AGENT_TREES[0] stands for it in this project's runs alone; another
+# project's start must know that a symlink in it may be an agent's) and by identity (also for
+# a name remembered before: the folder there may be another one now).
+remember_agent_trees() {
+  local tree path new=""
+  for path in "$@"; do
+    for tree in "${AGENT_TREES[@]:1}"; do [ "$tree" != "$path" ] || continue 2; done
+    AGENT_TREES+=("$path")
+    new="$new$path"$'\n'
+  done
+  if [ -n "$new" ] && ! { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREES_FILE"; }; then
     die "cannot write $AGENT_TREES_FILE"
   fi
-  remember_tree_ids "$1" || die "cannot write $AGENT_TREE_IDS_FILE"
+  remember_tree_ids "$@" || die "cannot write $AGENT_TREE_IDS_FILE"
 }
 
 # remember_tree_ids PATH...: the device and inode of each PATH that exists, added to
@@ -66,8 +72,9 @@ remember_tree_ids() {
   local ids id new=""
   path_ids ids "$@"
   for id in $ids; do
-    case "$AGENT_TREE_IDS" in *" $id "*) ;; *) AGENT_TREE_IDS="$AGENT_TREE_IDS$id " new="$new$id"$'\n' ;; esac
+    case "$AGENT_TREE_IDS" in *$'\n'"$id"$'\n'*) ;; *) AGENT_TREE_IDS="$AGENT_TREE_IDS$id"$'\n' new="$new$id"$'\n' ;; esac
   done
+  [ -n "$new" ] || [ ! -f "$AGENT_TREE_IDS_FILE" ] || return 0
   { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREE_IDS_FILE"; } 2>/dev/null
 }
 
@@ -91,7 +98,7 @@ in_agent_tree() {
   for tree in "${AGENT_TREES[@]}"; do
     if "$test" "$1" "$tree"; then return 0; fi
   done
-  [ "$AGENT_TREE_IDS" != " " ] || return 1
+  [ "$AGENT_TREE_IDS" != $'\n' ] || return 1
   [ -n "${2:-}" ] || above=("$path")
   while [[ "$path" == /?* ]]; do
     path="${path%/*}"
@@ -99,7 +106,7 @@ in_agent_tree() {
   done
   path_ids ids "${above[@]}"
   for id in $ids; do
-    case "$AGENT_TREE_IDS" in *" $id "*) return 0 ;; esac
+    case "$AGENT_TREE_IDS" in *$'\n'"$id"$'\n'*) return 0 ;; esac
   done
   return 1
 }

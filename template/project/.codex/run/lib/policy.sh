@@ -184,6 +184,14 @@ policy_field() {
   case ";$2" in *";$1 "*) local rest="${2#*"$1 "}"; printf '%s' "${rest%%;*}" ;; esac
 }
 
+# policy_differs: ACCEPTED and POLICY differ in more than order: a domain or host port added or
+# removed, or another build context or init hook.
+policy_differs() {
+  [ -n "$ACCEPTED" ] || return 0
+  policy_delta "$ACCEPTED" "$POLICY"
+  [ -n "$ADDED$REMOVED$PORTS_OPENED$PORTS_CLOSED$CHANGED" ]
+}
+
 # Print what changed between ACCEPTED and the snapshot: domains, then the build context and the
 # init hook as diffs of the copies.
 show_policy_changes() {
@@ -236,6 +244,8 @@ approve_policy() {
   # The image is the one shown (ensure_image checks its own copy against this hash).
   CONTEXT_HASH="$SNAPSHOT_HASH"
   [ "$POLICY" != "$ACCEPTED" ] || return 0
+  # Only reordered or repeated lines (the allowlist's): nothing to show, recorded as it is now.
+  if ! policy_differs; then record_policy; return 0; fi
   show_policy_changes
   if [ "$ACCEPT_CHANGES" = 1 ]; then
     say "accepted (--accept-changes)"

@@ -83,8 +83,8 @@ session_command() {
 # home, its sessions folder, its --mount folders): later runs of every project treat symlinks
 # there as its.
 remember_session_trees() {
-  remember_agent_tree "$WORK_DIR"
-  [ "$WORK_DIR" = "$PROJECT_DIR" ] || remember_agent_tree "$ENV_DIR"
-  [ -z "${SESSIONS_PATH:-}" ] || remember_agent_tree "$SESSIONS_PATH"
-  remember_mounts
+  local trees=("$WORK_DIR")
+  [ "$WORK_DIR" = "$PROJECT_DIR" ] || trees+=("$ENV_DIR")
+  [ -z "${SESSIONS_PATH:-}" ] || trees+=("$SESSIONS_PATH")
+  remember_agent_trees "${trees[@]}" ${MOUNT_PATHS[@]+"${MOUNT_PATHS[@]}"}
 }

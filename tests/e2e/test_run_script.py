@@ -51,7 +51,7 @@ def test_second_build_does_not_rebuild(sandbox: Sandbox) -> None:
 def test_tag_is_a_content_hash_shared_between_projects(sandbox: Sandbox, make_sandbox) -> None:  # type: ignore[no-untyped-def]
     other = make_sandbox(private_destinations="deny")  # another project, same build context
     assert other.image == sandbox.image
-    assert sandbox.image.startswith("cxgen/shell:") and len(sandbox.image.split(":")[1]) == 12
+    assert sandbox.image.startswith("cxgen/shell:") and len(sandbox.image.split(":")[1]) == 64
 
 
 def test_editing_the_build_context_changes_the_tag(sandbox: Sandbox, tmp_path: Path) -> None:

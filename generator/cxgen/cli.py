@@ -108,11 +108,14 @@ def _print_uncommitted(result: UpdateResult) -> None:
             f"{'file' if count == 1 else 'files'} ({names})",
             file=sys.stderr,
         )
-    if result.ignored_answers:
+    if result.policy_widened:
+        what = "; ".join(
+            f"{kind}: {' '.join(words)}" for kind, words in result.policy_widened.items()
+        )
         print(
-            f"cxgen: not carried over: {', '.join(result.ignored_answers)} in "
-            f".copier-answers.yml (v{result.old_version} never asked them: written by hand?); "
-            "give them with --data to set them",
+            f"cxgen: the updated sandbox policy reaches further than you accepted ({what}), not "
+            "by your --data: nothing was accepted; review it with `./run_in_container.sh "
+            "accept`, or at your next start",
             file=sys.stderr,
         )
     if result.policy_unaccepted:

@@ -115,3 +115,24 @@ def policy_accepted(project: Path) -> bool:
     one this user accepted (or its template version asks none)."""
     with probe(project) as run:
         return run.build().tag is not None
+
+
+def widening(project: Path) -> dict[str, list[str]]:
+    """How the project's policy now reaches further than the one this user accepted: the
+    domains added, the host ports opened, and "init" when the init hook changed (a changed
+    build context is not counted: every release changes it). Empty when nothing reaches
+    further."""
+    found: dict[str, list[str]] = {}
+    with probe(project) as run:
+        answer = run.build()
+    if not answer.refused:
+        return found
+    for line in answer.changes():
+        words = line.split(":", 1)[1].split() if ":" in line else []
+        if line.startswith("allowed domains added:"):
+            found["domains"] = words
+        elif line.startswith("ports of this machine opened"):
+            found["ports"] = words
+        elif line.startswith("init hook"):
+            found["init"] = ["changed"]
+    return found

@@ -41,7 +41,7 @@ from cxgen.moved_code import (
     move_run_script,
     splits_run_script,
 )
-from cxgen.policy_probe import policy_accepted
+from cxgen.policy_probe import policy_accepted, widening
 from cxgen.project_files import (
     ANSWERS_FILE,
     generated_name,
@@ -88,8 +88,8 @@ class UpdateResult:
     gitattributes_uncommitted: bool = False
     # The sandbox policy had changes this user never accepted before the update: left unaccepted.
     policy_unaccepted: bool = False
-    # Saved answers to questions the project's release never asked (hand-written): not carried.
-    ignored_answers: list[str] = field(default_factory=list)
+    # What the update made the policy reach that --data did not ask for: left unaccepted.
+    policy_widened: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _read_answers(project: Path) -> dict[str, Any]:
@@ -306,8 +306,7 @@ def _run_copier(
     repo = str(template_repo())
     # The saved lists go in as text too: the current release asks for them as text, and
     # Copier would drop a saved answer of another type.
-    carried = carried_answers(answers, old)
-    saved_lists = {key: carried[key] for key in LIST_ANSWERS if key in carried}
+    saved_lists = {key: answers[key] for key in LIST_ANSWERS if key in answers}
     with (
         copier_errors(CxgenError, "update failed: "),
         local.env(**untrusted_repo_env()),  # Copier runs git in the project too
@@ -335,7 +334,7 @@ def _run_copier(
         # The old release renders from the saved answers (lists as text, as any release reads)
         # and names itself, as when it generated the project.
         worker.subproject.__dict__["last_answers"] = {
-            **copier_data(carried_answers(worker.subproject.last_answers, old)),
+            **copier_data(worker.subproject.last_answers),
             **release_data(version_tag(old)),
         }
         worker.run_update()
@@ -348,23 +347,46 @@ def old_questions(old: str) -> set[str]:
     return {key for key in yaml.safe_load(text) if not key.startswith("_")}
 
 
-def carried_answers(saved: dict[str, Any], old: str) -> dict[str, Any]:
-    """The saved answers an update carries over: those release `old` asked (and Copier's own).
-    An answer to a question only a later release asks was written into .copier-answers.yml by
-    hand (a pull's?), never shown by the release that rendered the project: the new question
-    gets its default, or what --data gives it."""
+def _unchosen_widening(project: Path, given: dict[str, Any]) -> dict[str, list[str]]:
+    """What the updated policy reaches beyond the accepted one (policy_probe.widening) that the
+    answers given now (--data: domains, relay hosts, host ports, init hook) do not account for.
+    Whatever else widened it (a template's new preset domains; an answer a pull wrote by hand,
+    which the merge does not undo in files the old release did not render) is shown at the next
+    start, not accepted here."""
+    chosen_domains = set(given.get("allowed_domains", []))
+    chosen_domains |= {route.partition("=")[2].split(":")[0] for route in given.get("relay", [])}
+    chosen = {
+        "domains": chosen_domains,
+        "ports": {str(port) for port in given.get("host_ports", [])},
+        "init": {"changed"} if "init_hook" in given else set(),
+    }
+    found = widening(project)
+    return {
+        kind: rest for kind, words in found.items() if (rest := sorted(set(words) - chosen[kind]))
+    }
+
+
+def refuse_unasked_answers(saved: dict[str, Any], old: str, given: dict[str, Any]) -> None:
+    """A saved answer to a question release `old` never asked, with a value, was written into
+    .copier-answers.yml by hand (a pull's?): the old release rendered nothing of it, so the
+    update's merge would take all of it, unseen (0.4's relay routes or host ports in a 0.3
+    project). Refused, unless given now with --data. (Empty ones are what init writes.)"""
     asked = old_questions(old)
-    return {key: value for key, value in saved.items() if key.startswith("_") or key in asked}
-
-
-def _not_carried(
-    project: Path, saved: dict[str, Any], old: str, given: dict[str, Any]
-) -> list[str]:
-    """The saved answers the update did not carry over (carried_answers) whose value it changed
-    (init of an older release may have written a later one's defaults)."""
-    now = _read_answers(project)
-    dropped = set(saved) - set(carried_answers(saved, old)) - set(given)
-    return sorted(key for key in dropped if now.get(key) != saved[key])
+    unasked = [
+        key
+        for key, value in saved.items()
+        if not key.startswith("_")
+        and key not in asked
+        and key not in given
+        and value not in ([], "", None)
+    ]
+    if unasked:
+        names = ", ".join(sorted(unasked))
+        raise UsageError(
+            f".copier-answers.yml answers {names}, which v{old} never asked (written by hand, "
+            f"or a pull's?); remove {'it' if len(unasked) == 1 else 'them'} from the file and "
+            "commit, or set them with --data"
+        )
 
 
 def _keep_edited_deletions(project: Path, base: _OldRender, before: Collection[str]) -> list[str]:
@@ -448,6 +470,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
     answers_changed = [key for key in data if given.get(key) != answers.get(key)]
     if old == __version__ and not answers_changed:
         return UpdateResult(old, __version__, current=True)
+    refuse_unasked_answers(answers, old, given)
     # The agent may have left symlinks where the template writes (.codex -> elsewhere).
     refuse_symlinks(project, template_files())
     check_gitattributes(project)
@@ -462,7 +485,8 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         ensure_lf_rules(project)
         changed, conflicts = _changes(project, set(left_alone))
         # (With conflicts the user has yet to decide what the files say.)
-        if not conflicts and accepted_before:
+        widened = _unchosen_widening(project, given) if not conflicts and accepted_before else {}
+        if not conflicts and accepted_before and not widened:
             accept_policy(project, __version__)
         return UpdateResult(
             old,
@@ -475,7 +499,7 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
             left_alone=left_alone,
             gitattributes_uncommitted=str(GITATTRIBUTES) in all_dirty,
             policy_unaccepted=not accepted_before,
-            ignored_answers=_not_carried(project, answers, old, given),
+            policy_widened=widened,
         )
     # Dry run: the same update in a throwaway clone, with the project's files as they are now
     # (uncommitted changes included); the project is not touched.

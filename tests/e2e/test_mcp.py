@@ -153,7 +153,9 @@ def call(
 
 def containers(key: str, value: str) -> list[str]:
     """The MCP containers (walls and servers) whose org.cxgen.mcp.KEY label is VALUE: their names
-    and states."""
+    and states. (One whose removal Docker has begun is gone: a wall's `docker run --rm` may have
+    begun it when the run script's `docker rm -f` came, which then returns at once; nothing
+    runs in it, and Docker finishes on its own.)"""
     found = docker(
         "ps",
         "-a",
@@ -162,7 +164,7 @@ def containers(key: str, value: str) -> list[str]:
         "--format",
         "{{.Names}} {{.Status}}",
     )
-    return found.stdout.splitlines()
+    return [line for line in found.stdout.splitlines() if not line.endswith("Removal In Progress")]
 
 
 def session_name(tag: str) -> str:

@@ -43,7 +43,6 @@ DOCTOR_LABEL = "org.cxgen.doctor"
 MIN_BASH = (3, 2)
 # Linux's ioctl asking a network interface's IPv4 address (linux/sockios.h).
 SIOCGIFADDR = 0x8915
-# Stands in for docker while the project's run script answers: notes what it was asked, fails.
 
 
 @dataclass

@@ -23,9 +23,9 @@ sha256_files() {
 # context_hash DIR [MARK]: the sha256 of the build context's sorted relative paths, executable
 # bits and bytes, whole (it names the context in the tag, the approval and the image records: 12
 # hex digits of it collide in minutes); no mtimes or owners, so every teammate's host gives the
-# same tag. With MARK (a file just
-# written): also, after the hash, every file and folder's path on one line and their
-# context_stat lines, then MARK's, taken before any content is read (see context_hash_cached).
+# same tag. With MARK (a file just written): also, after the hash, every file and folder's path
+# on one line and their context_stat lines, then MARK's, taken before any content is read (see
+# context_hash_cached).
 context_hash() {
   (
     local files=() all=() file line lines="" mode stats=""

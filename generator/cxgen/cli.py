@@ -249,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
         "merge three ways (old render, new render, your files). Works offline. Needs the "
         "project committed in git; conflicts are left as <<<<<<< markers and exit 1 (an edited "
         "one-file run_in_container.sh from 0.3 or earlier is kept beside the new one instead, "
-        "its edits listed with where their code is now).",
+        "its edits listed with where their code is now). What it wrote is accepted as your "
+        "sandbox policy only over a policy you had accepted, and never a domain, host port or "
+        "init hook --data did not ask for.",
     )
     update.add_argument(
         "--dry-run",

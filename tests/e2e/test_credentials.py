@@ -541,6 +541,14 @@ def test_a_sign_in_without_an_account_is_relayed_and_one_unreadable_is_refused(
     assert not (sandbox.project / ".codex/.environment/auth.json").exists()
 
 
+def leave_refresh_lock(container: str, scratch: Path) -> None:
+    """A fresh refresh lock in the (stopped) container, as a relay stopped mid-answer leaves."""
+    lock = scratch / "refresh.lock"
+    lock.write_text(str(int(time.time() * 1000)))
+    target = f"{container}:/var/lib/cxgen-relay/run/refresh.lock"
+    subprocess.run(["docker", "cp", str(lock), target], check=True, capture_output=True)
+
+
 def test_a_kept_session_refreshed_again_after_attach_updates_the_host_login(
     chatgpt_project: tuple[Sandbox, Path], mock_api: str
 ) -> None:
@@ -566,6 +574,9 @@ def test_a_kept_session_refreshed_again_after_attach_updates_the_host_login(
         )  # fmt: skip
         assert result.returncode == 0 and result.stdout.strip() == "200", result.stderr
         assert json.loads(host_login.read_text())["tokens"]["refresh_token"] == "rt-kept+"
+        # The command may end while the relay answers, before it drops its refresh lock (the
+        # container stops at once; CI saw it): a lock left so must not hold the next refresh.
+        leave_refresh_lock(name, scratch=home)
         result = sandbox.run(
             "attach", name, user=user, env={**session_env(home), **env}, timeout=180, name=""
         )

@@ -39,6 +39,9 @@ relay_start() {
   # Once per container, by a subshell: the keys are never in this shell's memory. A `docker
   # restart` keeps the relay's configuration; whatever its keys file holds then (it was emptied,
   # and the run script empties it again after the session) is emptied, never used.
+  # A refresh's lock outlives a session whose command ended while the relay answered (the
+  # container stops at once); at a start, no refresh is under way.
+  [ ! -e "$RELAY_DIR/run/refresh.lock" ] || rm -f "$RELAY_DIR/run/refresh.lock"
   if [ ! -f "$RELAY_DIR/nginx.conf" ]; then
     (relay_configure) || { relay_failed "its configuration failed"; return 0; }
   elif [ -s "$RELAY_KEYS_IN" ]; then

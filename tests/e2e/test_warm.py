@@ -150,6 +150,20 @@ def test_a_spare_that_differs_is_removed_and_the_start_is_cold(
     wait_until(lambda: gone(second), "the spare of the old allowlist to go")
 
 
+def test_a_new_spare_replaces_the_projects_spares_of_other_options(
+    box: Sandbox, tmp_path: Path
+) -> None:
+    """Without any warm start between (cold starts, builds), spares do not pile up: one per
+    project, the newest's."""
+    env = warm_env(tmp_path)
+    ok(box.run("build", "--warm", env=env))
+    [first] = spares(box)
+    ok(box.run("build", "--warm", "--allow", "other.test", env=env))
+    wait_until(lambda: gone(first), "the spare of the other options to go")
+    [second] = spares(box)
+    assert second != first and not spare_record(first).exists()
+
+
 def test_a_saved_lockdown_reaches_the_next_start(box: Sandbox, tmp_path: Path) -> None:
     env = warm_env(tmp_path)
     probe = "exec 3<>/dev/tcp/allowed.test/80 && echo reached || echo refused"

@@ -533,8 +533,14 @@ fw_setup() {
   nft -e -f "$FW_RUN_DIR/rules.nft" >"$FW_RUN_DIR/loaded.nft" 2>"$FW_RUN_DIR/nft.err" &
   FW_NFT_PID=$!
   if [ ! -f "$FW_SERVERS" ]; then
-    [ -d "${FW_SERVERS%/*}" ] || fw_owned_dir 0750 "${FW_SERVERS%/*}" "$FW_DNS_USER"
-    install -m 0640 -g "$FW_DNS_USER" /dev/null "$FW_SERVERS"
+    # Its folder is setgid, its group the resolver's (the run script has Docker make it; else
+    # here): the file, made with this umask, is the resolver's to read. No fork for it.
+    [ -d "${FW_SERVERS%/*}" ] || fw_owned_dir 2750 "${FW_SERVERS%/*}" "$FW_DNS_USER"
+    umask 027
+    : >"$FW_SERVERS"
+    umask 077
+    # (A FUSE file system, as the image's own folder may be, need not pass the group on.)
+    [ ! -G "$FW_SERVERS" ] || chgrp "$FW_DNS_USER" "$FW_SERVERS"
   fi
   fw_dnsmasq_config >"$FW_RUN_DIR/dnsmasq.conf"
   # The domains in force, for cxgen-ctl; the servers file is the resolver's to read too.

@@ -130,7 +130,7 @@ set_agent_ids() {
 # restart in an anonymous volume (removed with the container). Each belongs to the firewall's
 # account (uid FW_OWNER_UID in the image), never to root: uid 0 would own them, so the agent
 # could rename what root's tools use there.
-readonly FW_OWNER_UID=65530
+readonly FW_OWNER_UID=65530 FW_DNS_GID=65531
 container_folders_args() {
   local owner="uid=$FW_OWNER_UID,gid=$FW_OWNER_UID"
   if [ "$ROOT_MODE" = yes ]; then
@@ -141,5 +141,8 @@ container_folders_args() {
   # In every mode: the firewall's run folder (rules, the resolver's files, the marks) in memory,
   # made by Docker as the firewall's (no fork for it in the entrypoint; on storage drivers such as
   # fuse-overlayfs, each file written in the image's file system costs a start milliseconds).
-  DOCKER_ARGS+=(--tmpfs "/run/cxgen:mode=0700,$owner")
+  # The resolver's servers file's folder: its group the resolver's (gid FW_DNS_GID in the
+  # image), setgid, so that the file the entrypoint makes there is the resolver's to read.
+  DOCKER_ARGS+=(--tmpfs "/run/cxgen:mode=0700,$owner"
+    --tmpfs "/run/cxgen-dns:mode=2750,uid=$FW_OWNER_UID,gid=$FW_DNS_GID")
 }

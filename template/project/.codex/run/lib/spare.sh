@@ -58,6 +58,7 @@ spare_launch() {
   spare_marks_forget
   mount_ids
   spare_checks || return 1
+  spares_of_other_configs_removed
   # One waits already with this configuration (two sessions ended together): none more.
   ! spare_waiting_as_this || return 0
   now=$(date +%s) || return 1
@@ -144,14 +145,34 @@ spare_checks() {
 # spare_waiting_as_this: a ready spare of this project (SPARES, from spare_checks' listing) was
 # started with this configuration.
 spare_waiting_as_this() {
-  local entry name config
+  local entry
   for entry in ${SPARES[@]+"${SPARES[@]}"}; do
-    name="${entry%% *}" config=""
-    [ -f "$SPARES_DIR/$name" ] || continue
-    { IFS= read -r _ && IFS= read -r _ && IFS= read -r -d '' config; } <"$SPARES_DIR/$name" || true
-    [ "$config" != "$WARM_CONFIG"$'\n' ] || return 0
+    ! spare_config_is_this "${entry%% *}" || return 0
   done
   return 1
+}
+
+# spares_of_other_configs_removed: the project's ready spares of another configuration (an image
+# it no longer builds, other options) go, as a warm start removes those it cannot use: one spare
+# per project, the newest's (builds and cold starts no longer leave one behind each). Each is
+# claimed first, so a start claiming it meanwhile keeps it.
+spares_of_other_configs_removed() {
+  local entry name
+  for entry in ${SPARES[@]+"${SPARES[@]}"}; do
+    name="${entry%% *}"
+    if [ -f "$SPARES_DIR/$name" ] && ! spare_config_is_this "$name" \
+      && new_claim "$SPARES_DIR/$name.claimed"; then
+      spare_remove "$name"
+    fi
+  done
+}
+
+# spare_config_is_this NAME: the ready spare NAME was started with this configuration.
+spare_config_is_this() {
+  local config=""
+  [ -f "$SPARES_DIR/$1" ] || return 1
+  { IFS= read -r _ && IFS= read -r _ && IFS= read -r -d '' config; } <"$SPARES_DIR/$1" || true
+  [ "$config" = "$WARM_CONFIG"$'\n' ]
 }
 
 # spare_marks_forget: what your state folder keeps of spares and warm sessions that are gone:

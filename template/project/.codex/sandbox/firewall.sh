@@ -519,8 +519,8 @@ fw_setup() {
   fw_upstream_resolver || fw_fail "no nameserver in /etc/resolv.conf"
   upstream="$FW_UPSTREAM"
   # Rules, resolver config and lookups are root's alone (the caller sets umask 077). The servers
-  # file is the resolver's to read too (made in the image with its group; rewritten in place,
-  # which keeps group and mode).
+  # file is the resolver's to read too (made below with its group; rewritten in place, which
+  # keeps group and mode).
   [ -d "$FW_RUN_DIR" ] || fw_owned_dir 0700 "$FW_RUN_DIR"
   # A diagnostic of an earlier start (before a docker restart) says nothing about this one.
   fw_remove "$FW_DIAGNOSTIC" "$FW_DIAGNOSTIC.part"

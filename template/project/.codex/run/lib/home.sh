@@ -141,8 +141,11 @@ container_folders_args() {
   # In every mode: the firewall's run folder (rules, the resolver's files, the marks) in memory,
   # made by Docker as the firewall's (no fork for it in the entrypoint; on storage drivers such as
   # fuse-overlayfs, each file written in the image's file system costs a start milliseconds).
-  # The resolver's servers file's folder: its group the resolver's (gid FW_DNS_GID in the
-  # image), setgid, so that the file the entrypoint makes there is the resolver's to read.
-  DOCKER_ARGS+=(--tmpfs "/run/cxgen:mode=0700,$owner"
-    --tmpfs "/run/cxgen-dns:mode=2750,uid=$FW_OWNER_UID,gid=$FW_DNS_GID")
+  DOCKER_ARGS+=(--tmpfs "/run/cxgen:mode=0700,$owner")
+  # The resolver's servers file's folder: its group the resolver's, setgid, so that the file the
+  # entrypoint makes there is the resolver's to read. Only for an image built here: the group's
+  # id is fixed (FW_DNS_GID) since 0.4.0; an image of your own (CODEX_DOCKER_IMAGE) may be older
+  # (its folder is its own, as before).
+  [ -n "${CODEX_DOCKER_IMAGE:-}" ] \
+    || DOCKER_ARGS+=(--tmpfs "/run/cxgen-dns:mode=2750,uid=$FW_OWNER_UID,gid=$FW_DNS_GID")
 }

@@ -175,7 +175,8 @@ epoch_now() {
 # another), in the background; its record now.
 spare_remove() {
   rm -f "$SPARES_DIR/$1"
-  (docker rm -f -v -- "$1" >/dev/null 2>&1 &)
+  # (A claim made to remove it goes with it: spares_of_other_configs_removed.)
+  ( { docker rm -f -v -- "$1" >/dev/null 2>&1; rm -f "$SPARES_DIR/$1.claimed"; } &)
 }
 
 # spare_relay_files LAUNCH: the claimed spare's relay files are this session's (its keys file,

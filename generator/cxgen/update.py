@@ -485,9 +485,11 @@ def _run_update(project: Path, data: dict[str, Any], *, dry_run: bool) -> Update
         ensure_lf_rules(project)
         changed, conflicts = _changes(project, set(left_alone))
         # (With conflicts the user has yet to decide what the files say.)
-        widened = _unchosen_widening(project, given) if not conflicts and accepted_before else {}
-        if not conflicts and accepted_before and not widened:
-            accept_policy(project, __version__)
+        widened: dict[str, list[str]] = {}
+        if not conflicts and accepted_before:
+            widened = _unchosen_widening(project, given)
+            if not widened:
+                accept_policy(project, __version__)
         return UpdateResult(
             old,
             __version__,

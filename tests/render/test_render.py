@@ -105,6 +105,18 @@ def test_static_shell_passes_shellcheck_once(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout
 
 
+def test_the_setuid_guard_passes_perls_strict_and_warnings() -> None:
+    """no-setuid.pl loads no module (each costs root mode's start); strict and warnings are
+    applied here instead."""
+    guard = REPO / "template/project/.codex/sandbox/no-setuid.pl"
+    assert not re.search(r"^\s*(use|require)\s", guard.read_text(), re.MULTILINE)
+    result = subprocess.run(
+        ["perl", "-Mstrict", "-Mwarnings", "-c", str(guard)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "syntax OK" in result.stderr, result.stderr
+    assert "warning" not in result.stderr.lower().replace("syntax ok", "")
+
+
 @pytest.mark.parametrize("answers", ANSWER_SETS.values(), ids=ANSWER_SETS.keys())
 def test_rendered_settings_pass_shellcheck(tmp_path: Path, answers: dict[str, object]) -> None:
     project = render(tmp_path / "p", **answers)

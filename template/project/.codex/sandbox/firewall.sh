@@ -578,21 +578,38 @@ fw_log_reader_start() {
   FW_LOG_FD=""
 }
 
-# fw_setup_wait: fw_setup's rules loaded and its resolver started, or the start stops here.
+# fw_setup_wait: fw_setup's rules loaded and its resolver started, or the start stops here. The
+# self-check's lookup of a blocked name starts as soon as the resolver answers, while the rules
+# may still be loading (in root mode, whose lookups reach the resolver through the ruleset's
+# redirect, once they are loaded); fw_selfcheck waits for it.
+FW_BLOCKED_PID=""
 fw_setup_wait() {
   local resolver_status=0
+  wait "$FW_RESOLVER_PID" || resolver_status=$?
+  [ "$resolver_status" -eq 0 ] \
+    || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
+  # Replace the file's content (it is a bind mount, so it cannot be renamed over); in root mode
+  # it is read-only and the ruleset redirects lookups instead.
+  if [ "$FW_REDIRECT_DNS" != yes ]; then
+    printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
+    fw_blocked_lookup_start
+  fi
   if ! wait "$FW_NFT_PID"; then
     if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
       fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
     fi
     fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
   fi
-  wait "$FW_RESOLVER_PID" || resolver_status=$?
-  [ "$resolver_status" -eq 0 ] \
-    || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
-  # Replace the file's content (it is a bind mount, so it cannot be renamed over); in root mode
-  # it is read-only and the ruleset redirects lookups instead.
-  [ "$FW_REDIRECT_DNS" = yes ] || printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
+  [ "$FW_REDIRECT_DNS" != yes ] || fw_blocked_lookup_start
+}
+
+# A name outside the allowlist, looked up through resolv.conf as the agent's lookups go (learn
+# mode forwards every name: then it would leave the sandbox, and prove nothing).
+fw_blocked_lookup_start() {
+  FW_BLOCKED_PID=""
+  [ "$FW_LEARN" != yes ] || return 0
+  getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
+  FW_BLOCKED_PID=$!
 }
 
 # fw_selfcheck : prove the firewall is in force before anything starts; every check here
@@ -602,7 +619,7 @@ fw_setup_wait() {
 # Whether the allowed names resolve is not checked here (fw_diagnose does, beside the agent): an
 # address the resolver did not put in the allow sets is refused anyway.
 fw_selfcheck() {
-  local pid="" table="" line blocked_pid="" port_start=""
+  local pid="" line="" table="" port_start=""
   # The agent must not be able to serve on port 53 (127.0.0.11:53 is the upstream's address).
   read -r port_start <"$FW_PORT_START_FILE" || true
   if ! [[ "$port_start" =~ ^[0-9]+$ ]] || [ "$port_start" -lt "$FW_MIN_PORT_START" ]; then
@@ -612,19 +629,12 @@ fw_selfcheck() {
   if ! [[ "$pid" =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
     fw_fail "self-check: the resolver is not running"
   fi
-  # A blocked name must not resolve (through resolv.conf, as the agent's lookups go), while the
-  # ruleset is read.
-  # (Learn mode forwards every name: then this one would leave the sandbox, and prove nothing.)
-  if [ "$FW_LEARN" != yes ]; then
-    getent hosts "cxgen-selfcheck.invalid" >/dev/null 2>&1 &
-    blocked_pid=$!
+  if [ -n "$FW_BLOCKED_PID" ] && wait "$FW_BLOCKED_PID"; then
+    fw_fail "self-check: a name outside the allowlist resolved"
   fi
   while IFS= read -r line; do
     case "$line" in *" chain inet $FW_TABLE output "*) table="$line" ;; esac
   done <"$FW_RUN_DIR/loaded.nft"
-  if [ -n "$blocked_pid" ] && wait "$blocked_pid"; then
-    fw_fail "self-check: a name outside the allowlist resolved"
-  fi
   case "$table" in
     *"type filter hook output priority"*"policy drop;"*) ;;
     *) fw_fail "self-check: the default-deny policy is not in force" ;;

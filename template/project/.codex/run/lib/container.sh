@@ -190,7 +190,10 @@ run_sandbox() {
     cold_run
   fi
   mcp_stop
-  release_session_name
+  # What the agent may have moved since is looked up again.
+  forget_path_facts
+  # The session's name is free again as this script ends (with its folder: run_files_removed).
+  RELEASED_AT_EXIT="${CLAIMED:-}" CLAIMED=""
   relay_done
   [ "$status" -ne 125 ] || start_failed
   relay_write_back

@@ -55,8 +55,13 @@ file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%
 make_run_tmp() {
   [ -z "${RUN_TMP:-}" ] || return 0
   RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cxgen.XXXXXX") || die "cannot create a temporary folder"
-  trap 'rm -rf "$RUN_TMP"' EXIT
+  trap run_files_removed EXIT
 }
+
+# At exit: this run's folder, and the session name released when the session ended (one rm for
+# both: a fork fewer after every session).
+RELEASED_AT_EXIT=""
+run_files_removed() { rm -rf -- "$RUN_TMP" ${RELEASED_AT_EXIT:+"$RELEASED_AT_EXIT"}; }
 
 need_docker() {
   command -v docker >/dev/null 2>&1 \

@@ -115,7 +115,10 @@ set_agent_ids() {
   [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
   ROOT_MODE=no
   if [ "$uid" -eq 0 ]; then
-    uid=$(stat -c %u:%g "$WORK_DIR" 2>/dev/null || stat -f %u:%g "$WORK_DIR")
+    # (Known when an earlier check asked: path_facts.)
+    path_facts uid "$WORK_DIR"
+    [ -n "$uid" ] || die "cannot read the owner of $WORK_DIR"
+    uid="${uid#*:*:}"
     gid="${uid#*:}" uid="${uid%:*}"
     if [ "$uid" -eq 0 ]; then
       ROOT_MODE=yes

@@ -76,7 +76,7 @@ run_learning() {
   local arg args=() status=0
   for arg in "${DOCKER_ARGS[@]}"; do [ "$arg" = --rm ] || args+=("$arg"); done
   DOCKER_ARGS=("${args[@]}" -e CXGEN_LEARN=1)
-  trap 'own_container && docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1; rm -rf "$RUN_TMP"' EXIT
+  trap 'own_container && docker rm -f -v -- "$CONTAINER_NAME" >/dev/null 2>&1; run_files_removed' EXIT
   run_sandbox || status=$?
   learn_report
   return "$status"

@@ -29,7 +29,7 @@ mcp_start() {
   MCP_TOKEN="$$-$RANDOM"
   # However this script ends, the servers end with it. (Killed with -9, it leaves a session that
   # the jobs serve until it ends; then they remove their containers themselves.)
-  trap 'mcp_stop; rm -rf "$RUN_TMP"' EXIT
+  trap 'mcp_stop; run_files_removed' EXIT
   for ((i = 0; i < ${#MCP_NAMES[@]}; i++)); do
     MCP_CONTAINERS+=("cxgen-mcp-${MCP_NAMES[i]}-$MCP_TOKEN")
     # Its own log; fd 5 is your terminal, for one line per failure. No job holds this script's

@@ -78,18 +78,6 @@ remember_tree_ids() {
   { mkdir -p "$STATE_DIR" && printf '%s' "$new" >>"$AGENT_TREE_IDS_FILE"; } 2>/dev/null
 }
 
-# path_ids VAR PATH...: sets VAR to "DEVICE:INODE" of each PATH that exists, one a line (one
-# fork: GNU stat, or BSD's on macOS).
-path_ids() {
-  local out
-  if ! out=$(stat -L -c '%d:%i' -- "${@:2}" 2>/dev/null) && [ -z "$out" ]; then
-    # (BSD's stat, or none of the paths exists.)
-    out=$(stat -L -f '%d:%i' -- "${@:2}" 2>/dev/null) || :
-  fi
-  case "$out" in *[!0-9:$'\n']*) out="" ;; esac
-  printf -v "$1" '%s' "$out"
-}
-
 # in_agent_tree PATH [strict]: PATH (absolute) is in (with strict: strictly below) a tree an agent
 # can write: by name, or by the identity of PATH (not with strict) or of a folder above it.
 in_agent_tree() {
@@ -104,6 +92,8 @@ in_agent_tree() {
     path="${path%/*}"
     above+=("${path:-/}")
   done
+  # (With strict, PATH's own facts too, in the same fork: a start asks for them next.)
+  [ -z "${2:-}" ] || path_facts ids "$1" "${above[@]}"
   path_ids ids "${above[@]}"
   for id in $ids; do
     case "$AGENT_TREE_IDS" in *$'\n'"$id"$'\n'*) return 0 ;; esac

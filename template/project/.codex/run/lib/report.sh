@@ -32,7 +32,7 @@ warn_new_git_dirs() {
 # changed since the file SINCE in the folder ROOT (WHERE names it in the line about unreadable
 # folders).
 git_metadata_in() {
-  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line
+  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line control controls=$'\n'
   if [ "$root" = "$WORK_DIR" ]; then
     # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
     [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
@@ -41,26 +41,44 @@ git_metadata_in() {
   fi
   glob_quote skip "$skip"
   glob_quote agent_repo "$agent_repo"
-  # Every .git, .codex/run and .codex/skills (without entering them), every HEAD, and new or
-  # changed run scripts and answers. (find's messages in English: unreadable_summary reads them.)
+  # In one search (each find costs a fork after every session): every .codex/run and
+  # .codex/skills that changed (itself or anything in it), every .git (without entering it),
+  # every HEAD, and new or changed run scripts and answers. (find's messages in English:
+  # unreadable_summary reads them.)
   while IFS= read -r -d '' line; do
     line="$root/${line#./}"
     case "$line" in
+      */.codex/run | */.codex/run/* | */.codex/skills | */.codex/skills/*)
+        control_root control "$line"
+        case "$controls" in *$'\n'"$control"$'\n'*) continue ;; esac
+        controls="$controls$control"$'\n'
+        in_agent_home "$control" || CONTROL_FOUND+=("$control") ;;
       */HEAD) repository_changed "$line" "$since" "$errors" ;;
-      */.codex/run | */.codex/skills)
-        in_agent_home "$line" || ! changed_since "$line" "$since" "$errors" || CONTROL_FOUND+=("$line") ;;
       */run_in_container.sh | */.copier-answers.yml) in_agent_home "$line" || CONTROL_FOUND+=("$line") ;;
       *) ! changed_since "$line" "$since" "$errors" || GIT_FOUND+=("$line") ;;
     esac
-  done < <(cd "$root" && LC_ALL=C find . \( -path "$skip" -prune \) \
-    -o \( -path "$agent_repo" -prune \) -o \( -name .git -print0 -prune \) \
-    -o \( \( -path '*/.codex/run' -o -path '*/.codex/skills' \) -print0 -prune \) \
+  done < <(cd "$root" && LC_ALL=C find . \( -path "$skip" -prune \) -o \( -path "$agent_repo" -prune \) \
+    -o \( \( -path '*/.codex/run' -o -path '*/.codex/run/*' -o -path '*/.codex/skills' \
+      -o -path '*/.codex/skills/*' \) \( -cnewer "$since" -print0 -o -true \) \) \
+    -o \( -name .git -print0 -prune \) \
     -o \( -name HEAD \( -type f -o -type l \) -print0 \) \
     -o \( \( -name run_in_container.sh -o -name .copier-answers.yml \) -cnewer "$since" -print0 \) 2>>"$errors")
   [ ! -s "$errors" ] || unreadable_summary "$errors" "$root" "$3"
   # Emptied for the next folder (a builtin, not rm's fork: this runs after every session; the
   # run's folder goes at exit).
   : >"$errors"
+}
+
+# control_root VAR PATH: sets VAR to the outermost .codex/run or .codex/skills folder that PATH
+# is or lies in.
+control_root() {
+  local path="$2/" run skills
+  run="${path%%/.codex/run/*}" skills="${path%%/.codex/skills/*}"
+  if [ "$run" = "$path" ] || { [ "$skills" != "$path" ] && [ "${#skills}" -lt "${#run}" ]; }; then
+    printf -v "$1" '%s' "$skills/.codex/skills"
+  else
+    printf -v "$1" '%s' "$run/.codex/run"
+  fi
 }
 
 # repository_changed HEAD SINCE ERRORS: a folder with HEAD (of any type: git reads a symlink
@@ -101,11 +119,10 @@ unreadable_summary() {
 
 # glob_quote VAR TEXT: sets VAR to TEXT with find -path's pattern characters escaped.
 glob_quote() {
-  local text="$2" out="" char
-  while [ -n "$text" ]; do
-    char="${text:0:1}"
-    text="${text:1}"
-    case "$char" in [][*?\\]) out="$out\\$char" ;; *) out="$out$char" ;; esac
-  done
-  printf -v "$1" '%s' "$out"
+  local text="${2//\\/\\\\}"
+  text="${text//\[/\\[}"
+  text="${text//\]/\\]}"
+  text="${text//\*/\\*}"
+  text="${text//\?/\\?}"
+  printf -v "$1" '%s' "$text"
 }

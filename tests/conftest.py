@@ -26,6 +26,10 @@ for registry in ("agent-trees", "agent-tree-ids"):
 # And the spares' records (warm starts), for starts as root and as that user.
 (STATE_HOME / "cxgen/spares").mkdir(mode=0o777)
 (STATE_HOME / "cxgen/spares").chmod(0o777)
+# The images a start found (lib/imageseen.sh) are recorded in a folder of the user's own: made
+# here as root's, the tests' usual user, or whichever test ran first as another user would own
+# it, and root's starts would record nothing (seen as an image rebuilt without the "gone" line).
+(STATE_HOME / "cxgen/images-seen").mkdir(mode=0o755)
 os.environ["XDG_STATE_HOME"] = str(STATE_HOME)
 # No spare sandboxes (warm starts) where a test does not ask for them: the e2e harness turns
 # them on for its warm pass (CXGEN_TEST_START=warm), test_warm.py for its own tests.

@@ -39,14 +39,21 @@ readonly EXIT_SETUP_FAILED=78
 readonly FALLBACK_UID=1000
 # shellcheck source=SCRIPTDIR/firewall.sh
 . /usr/local/lib/cxgen/firewall.sh
-# shellcheck source=SCRIPTDIR/relay.sh
-. /usr/local/lib/cxgen/relay.sh
 
 # mkfifo and sleep as bash's own loadable builtins (Debian's bash-builtins), where the image has
 # them: a start forks fewer programs (each one costs milliseconds, more on storage drivers such
-# as fuse-overlayfs). Without them, the programs do the same.
+# as fuse-overlayfs). Without them, the programs do the same. (sleep: with the helpers.)
 enable -f /usr/lib/bash/mkfifo mkfifo 2>/dev/null || true
-enable -f /usr/lib/bash/sleep sleep 2>/dev/null || true
+
+# helpers_loaded: the relay's and the warm start's functions, and the sleep builtin. Loaded once
+# the firewall's rules are loading (the longest step of a start), or before a claim.
+helpers_loaded() {
+  enable -f /usr/lib/bash/sleep sleep 2>/dev/null || true
+  # shellcheck source=SCRIPTDIR/relay.sh
+  . /usr/local/lib/cxgen/relay.sh
+  # shellcheck source=SCRIPTDIR/warm.sh
+  . /usr/local/lib/cxgen/warm.sh
+}
 
 log() { printf 'cxgen-sandbox: %s\n' "$*" >&2; }
 fw_warn() { log "warning: $*"; }
@@ -62,9 +69,6 @@ trap 'fw_fail "sandbox setup failed at line $LINENO"' ERR
 agent_ids() {
   local uid="${CXGEN_UID:-$FALLBACK_UID}" gid="${CXGEN_GID:-$FALLBACK_UID}"
   [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
-  service_account "$FW_DNS_USER" resolver "$uid"
-  service_account "$FW_OWNER" firewall "$uid"
-  service_account "$RELAY_USER" relay "$uid"
   AGENT_UID=$uid
   AGENT_GID=$gid
   # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
@@ -75,13 +79,6 @@ agent_ids() {
     [ ! -w / ] || fw_fail "root mode needs a read-only root filesystem (docker run --read-only; run_in_container.sh passes it)"
     command -v perl >/dev/null || fw_fail "root mode needs perl in the image (Debian's perl-base) for its setuid guard"
     FW_REDIRECT_DNS=yes
-    # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools, or
-    # chmod its nodes. (Not the terminals: the agent must keep reopening its own.)
-    local node nodes=()
-    for node in /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/shm /dev/mqueue; do
-      [ ! -e "$node" ] || nodes+=("$node")
-    done
-    chown -h "$FW_OWNER" "${nodes[@]}"
     # resolv.conf is Docker's here, without the quick retries ours has.
     export RES_OPTIONS="${RES_OPTIONS:-attempts:2 timeout:2}"
     # uid 0 never regains capabilities by exec, and the seccomp guard runs before the command.
@@ -90,6 +87,22 @@ agent_ids() {
   else
     AS_AGENT+=(--)
   fi
+}
+
+# agent_ids_checked: what agent_ids set up that forks or reads files, done while the rules load:
+# the agent is none of the service accounts; in root mode, /dev is out of its reach.
+agent_ids_checked() {
+  local node nodes=()
+  service_account "$FW_DNS_USER" resolver "$AGENT_UID"
+  service_account "$FW_OWNER" firewall "$AGENT_UID"
+  service_account "$RELAY_USER" relay "$AGENT_UID"
+  [ "$AGENT_UID" -eq 0 ] || return 0
+  # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools, or
+  # chmod its nodes. (Not the terminals: the agent must keep reopening its own.)
+  for node in /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/shm /dev/mqueue; do
+    [ ! -e "$node" ] || nodes+=("$node")
+  done
+  chown -h "$FW_OWNER" "${nodes[@]}"
 }
 
 # service_account USER WHAT UID: the image has USER, the WHAT's own account (resolver, firewall,
@@ -252,8 +265,8 @@ main() {
   [ "$#" -gt 0 ] || set -- bash -l
   # A session in a spare, or the run script waiting for one (docker exec; see warm.sh).
   case "${CXGEN_CLAIM:-}" in
-    1) claim "$@" ;;
-    ready) spare_ready_wait ;;
+    1) helpers_loaded; claim "$@" ;;
+    ready) helpers_loaded; spare_ready_wait ;;
   esac
   agent_ids
   local workdir="${CXGEN_WORKDIR:-$PWD}" env_dir="${SANDBOX_ENV_DIR:-/tmp/cxgen-env}"
@@ -262,6 +275,8 @@ main() {
   read -r -a FW_DOMAINS <<<"${CXGEN_ALLOWED_DOMAINS:-}"
   if [ "${CXGEN_FIREWALL:-on}" = "off" ]; then
     log "WARNING: firewall disabled (--no-firewall): the agent has unrestricted network access"
+    helpers_loaded
+    agent_ids_checked
   else
     # What the firewall writes (rules, resolver config, lookups, state) is root's alone.
     current_umask
@@ -273,6 +288,8 @@ main() {
     fw_load_state
     fw_setup "${CXGEN_PRIVATE_DESTINATIONS:-deny}" ${FW_DOMAINS[@]+"${FW_DOMAINS[@]}"}
     # While the rules load and the resolver starts: nothing here runs anything of the agent's.
+    helpers_loaded
+    agent_ids_checked
     umask "$agent_umask"
     agent_home "$env_dir"
     umask 077
@@ -352,8 +369,5 @@ learn() {
     || log "error: the learn report failed: $(head -c 300 "$FW_STATE_DIR/learned")"
   exit "$status"
 }
-
-# shellcheck source=SCRIPTDIR/warm.sh
-. /usr/local/lib/cxgen/warm.sh
 
 main "$@"

@@ -42,7 +42,9 @@ class Bash:
         set (quoted) before anything is sourced."""
         lines = ["set -Eeuo pipefail"]
         lines += [f"{name}={shlex.quote(value)}" for name, value in (constants or {}).items()]
-        lines += [f". {shlex.quote(str(LIB / name))}" for name in ("core.sh", *libs)]
+        # (paths.sh's lookups of identities are identity.sh's.)
+        names = [n for lib in libs for n in ((lib, "identity.sh") if lib == "paths.sh" else (lib,))]
+        lines += [f". {shlex.quote(str(LIB / name))}" for name in ("core.sh", *names)]
         lines.append(code)
         return subprocess.run(
             [*self.shell, "-c", "\n".join(lines) + "\n", "bash", *args],

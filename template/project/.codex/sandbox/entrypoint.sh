@@ -69,6 +69,9 @@ trap 'fw_fail "sandbox setup failed at line $LINENO"' ERR
 agent_ids() {
   local uid="${CXGEN_UID:-$FALLBACK_UID}" gid="${CXGEN_GID:-$FALLBACK_UID}"
   [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || fw_fail "CXGEN_UID/CXGEN_GID must be numbers"
+  # (The relay's account: agent_ids_checked, once its code is loaded.)
+  service_account "$FW_DNS_USER" resolver "$uid"
+  service_account "$FW_OWNER" firewall "$uid"
   AGENT_UID=$uid
   AGENT_GID=$gid
   # Drop to the agent for good: no capabilities in any set, no way to regain privileges.
@@ -89,12 +92,10 @@ agent_ids() {
   fi
 }
 
-# agent_ids_checked: what agent_ids set up that forks or reads files, done while the rules load:
-# the agent is none of the service accounts; in root mode, /dev is out of its reach.
+# agent_ids_checked: the rest of agent_ids' work, done while the rules load: the agent is not the
+# relay's account; in root mode, /dev is out of its reach.
 agent_ids_checked() {
   local node nodes=()
-  service_account "$FW_DNS_USER" resolver "$AGENT_UID"
-  service_account "$FW_OWNER" firewall "$AGENT_UID"
   service_account "$RELAY_USER" relay "$AGENT_UID"
   [ "$AGENT_UID" -eq 0 ] || return 0
   # /dev is Docker's, root's: uid 0 could put its own /dev/null there for root's tools, or

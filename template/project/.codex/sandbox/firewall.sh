@@ -586,21 +586,27 @@ FW_BLOCKED_PID=""
 fw_setup_wait() {
   local resolver_status=0
   wait "$FW_RESOLVER_PID" || resolver_status=$?
-  [ "$resolver_status" -eq 0 ] \
-    || fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
+  if [ "$resolver_status" -ne 0 ]; then
+    # (Without NET_ADMIN the resolver fails too, for its sets: say what nft says of it.)
+    wait "$FW_NFT_PID" || fw_rules_failed
+    fw_fail "the resolver did not start: $(head -n 3 "$FW_RUN_DIR/dnsmasq.err" | tr '\n' ' ')"
+  fi
   # Replace the file's content (it is a bind mount, so it cannot be renamed over); in root mode
   # it is read-only and the ruleset redirects lookups instead.
   if [ "$FW_REDIRECT_DNS" != yes ]; then
     printf 'nameserver 127.0.0.1\noptions attempts:2 timeout:2\n' >/etc/resolv.conf
     fw_blocked_lookup_start
   fi
-  if ! wait "$FW_NFT_PID"; then
-    if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
-      fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
-    fi
-    fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
-  fi
+  wait "$FW_NFT_PID" || fw_rules_failed
   [ "$FW_REDIRECT_DNS" != yes ] || fw_blocked_lookup_start
+}
+
+# fw_rules_failed: nft's error, in one line.
+fw_rules_failed() {
+  if grep -qi 'operation not permitted' "$FW_RUN_DIR/nft.err"; then
+    fw_fail "the firewall needs the NET_ADMIN capability; start the sandbox with run_in_container.sh, not a plain docker run"
+  fi
+  fw_fail "loading the firewall rules failed: $(head -n 3 "$FW_RUN_DIR/nft.err" | tr '\n' ' ')"
 }
 
 # A name outside the allowlist, looked up through resolv.conf as the agent's lookups go (learn

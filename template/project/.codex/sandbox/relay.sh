@@ -62,8 +62,11 @@ relay_failed() {
 }
 
 # The relay's account, dropped to for good like the agent's.
-readonly -a AS_RELAY=(setpriv --reuid "$RELAY_USER" --regid "$RELAY_USER" --clear-groups
+# (Made, then marked: the entrypoint sources this file in a function, where bash 3.2's
+# `readonly -a NAME=(...)` would make it local.)
+AS_RELAY=(setpriv --reuid "$RELAY_USER" --regid "$RELAY_USER" --clear-groups
   --inh-caps=-all --bounding-set=-all --no-new-privs --)
+readonly AS_RELAY
 
 # relay_configure: nginx.conf in the relay's folder, readable by it alone, with the keys given
 # (whole or not at all: relay_start makes it only when missing). RELAY_KEYS_IN is emptied

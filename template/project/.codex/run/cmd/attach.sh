@@ -49,6 +49,7 @@ cmd_attach() {
   docker start -a -i -- "$TARGET" || status=$?
   trap - INT
   mcp_stop
+  forget_path_facts
   relay_attach_write_back "$S_LAUNCH"
   warn_new_git_dirs "$marker"
   return "$status"

@@ -115,7 +115,9 @@ set_agent_ids() {
   [[ "$gid" =~ ^[0-9]+$ ]] || gid=$(id -g)
   ROOT_MODE=no
   if [ "$uid" -eq 0 ]; then
-    # (Known when an earlier check asked: path_facts.)
+    # (Known when an earlier check asked: path_facts, which follows symlinks: the work dir is
+    # physical, and one swapped for a symlink since is refused.)
+    refuse_symlink "$WORK_DIR"
     path_facts uid "$WORK_DIR"
     [ -n "$uid" ] || die "cannot read the owner of $WORK_DIR"
     uid="${uid#*:*:}"

@@ -27,8 +27,10 @@ confirm_writable() {
   printf 'cxgen: mount %s writable in the sandbox? [y/N] ' "$path" >&2
   read -r answer
   case "$answer" in y | Y | yes) ;; *) die "not confirmed; nothing was started" "$EXIT_USAGE" ;; esac
-  # The sandboxes running now, not those of before the question (which may have waited long).
+  # The sandboxes running now, not those of before the question (which may have waited long),
+  # and the paths' facts as they are now.
   [ -z "${LISTING_PID:-}" ] || start_sandbox_queries again
+  forget_path_facts
 }
 
 # The project's control files, protected as whole trees: every folder between the work dir and

@@ -93,7 +93,7 @@ in_agent_tree() {
     above+=("${path:-/}")
   done
   # (With strict, PATH's own facts too, in the same fork: a start asks for them next.)
-  [ -z "${2:-}" ] || path_facts ids "$1" "${above[@]}"
+  [ -z "${2:-}" ] || [ ! -e "$1" ] || path_facts ids "$1" "${above[@]}"
   path_ids ids "${above[@]}"
   for id in $ids; do
     case "$AGENT_TREE_IDS" in *$'\n'"$id"$'\n'*) return 0 ;; esac

@@ -32,7 +32,7 @@ warn_new_git_dirs() {
 # changed since the file SINCE in the folder ROOT (WHERE names it in the line about unreadable
 # folders).
 git_metadata_in() {
-  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line control controls=$'\n'
+  local root="$1" since="$2" errors="$2.err" skip="" agent_repo="" line rel control controls=$'\n'
   if [ "$root" = "$WORK_DIR" ]; then
     # The project's own .git, when read-only inside (readonly, off): nothing there is the agent's.
     [ "${GIT_PINNED:-no}" != yes ] || skip=".${PROJECT_DIR#"$WORK_DIR"}/.git"
@@ -46,10 +46,12 @@ git_metadata_in() {
   # every HEAD, and new or changed run scripts and answers. (find's messages in English:
   # unreadable_summary reads them.)
   while IFS= read -r -d '' line; do
-    line="$root/${line#./}"
-    case "$line" in
+    # (Matched below the root: the root itself may lie in a .codex/skills folder.)
+    rel="${line#.}" line="$root${line#.}"
+    case "$rel" in
       */.codex/run | */.codex/run/* | */.codex/skills | */.codex/skills/*)
-        control_root control "$line"
+        control_root control "$rel"
+        control="$root$control"
         case "$controls" in *$'\n'"$control"$'\n'*) continue ;; esac
         controls="$controls$control"$'\n'
         in_agent_home "$control" || CONTROL_FOUND+=("$control") ;;

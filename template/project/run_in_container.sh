@@ -61,11 +61,17 @@ main() {
   local file files
   entry_command "$@"
   shift "$ENTRY_SHIFT"
-  files=("$RUN_DIR/settings.sh" "$RUN_DIR"/lib/*.sh "$RUN_DIR/cmd/$ENTRY_COMMAND.sh")
+  # The settings, the command's file, the core and the early docker queries first: a command
+  # that asks Docker what needs none of its options asks at once, while bash reads the rest.
+  files=("$RUN_DIR/settings.sh" "$RUN_DIR/cmd/$ENTRY_COMMAND.sh" "$RUN_DIR/lib/core.sh" "$RUN_DIR/lib/queries.sh")
+  for file in "$RUN_DIR"/lib/*.sh; do
+    case "${file##*/}" in core.sh | queries.sh) ;; *) files+=("$file") ;; esac
+  done
   entry_files_checked "${files[@]}"
   for file in "${files[@]}"; do
     # shellcheck source=/dev/null
     . "$file"
+    [ "$file" != "$RUN_DIR/lib/queries.sh" ] || queries_early "$@"
   done
   command_main "$ENTRY_COMMAND" "$@"
 }

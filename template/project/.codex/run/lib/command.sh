@@ -7,7 +7,6 @@
 command_main() {
   local name="$1"
   shift
-  RUN_TMP=""
   options_parse "$name" "$@"
   ! command_defined "args_$name" || "args_$name"
   command_needs " ${CMD_NEEDS:-} "

@@ -50,6 +50,7 @@ within() {
 # open file behind /dev/fd/N).
 file_id() { stat ${2:+"$2"} -c %d:%i "$1" 2>/dev/null || stat ${2:+"$2"} -f %d:%i "$1"; }
 
+RUN_TMP=""
 # Sets RUN_TMP: this run's private folder, removed on exit (made only when needed: a build with
 # its image present needs none).
 make_run_tmp() {

@@ -28,7 +28,8 @@ options_defaults() {
   AUTH_FILE="${CODEX_AUTH_FILE:-}"
   CREDENTIALS_MODE="${CXGEN_CREDENTIALS:-copy}"
   LOGIN_MODE=browser DIFF_STAT=no YES=no ALL=no STOPPED=no CLEAN=no TARGET="" WARM_BUILD=no
-  IMAGE_PID="" LISTING_PID="" NETWORK_PID=""
+  # (LISTING_PID: lib/queries.sh's, whose listing may have started before the options.)
+  IMAGE_PID="" NETWORK_PID=""
 }
 
 # options_parse COMMAND ARGS...: the options and words of COMMAND (its CMD_OPTIONS, CMD_WORDS).

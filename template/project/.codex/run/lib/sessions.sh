@@ -156,10 +156,9 @@ readonly CLAIMS_DIR="$STATE_DIR/session-names"
 # only as it creates the container, so two starts at the same moment would both find it free
 # in the listing (and the second fail with Docker's raw "Conflict"): the claim is a file created
 # only if none is there (noclobber's O_EXCL: atomic, and no fork). It holds this script's pid
-# and lasts while it runs (released when its session is over, with its run's folder); one whose
-# start is gone is taken over. False
-# when another start holds it; where no claim can be made (a folder you cannot write), Docker
-# alone decides (run_sandbox).
+# and lasts while it runs (released with its run's folder); one whose start is gone is taken
+# over. False when another start holds it; where no claim can be made (a folder you cannot
+# write), Docker alone decides (run_sandbox).
 claim_session_name() {
   local claim="$CLAIMS_DIR/$CONTAINER_NAME" pid=""
   CLAIMED=""

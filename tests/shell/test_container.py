@@ -58,48 +58,6 @@ warn_new_git_dirs "$marker"
     )
 
 
-def control_scan(bash: Bash, tmp_path: Path, marker_time: str) -> subprocess.CompletedProcess[str]:
-    """warn_new_git_dirs over a work dir that itself lies in a .codex/skills folder (a --mount
-    of ~/.codex/skills is one), with control folders changed at several depths."""
-    work = tmp_path / "host/.codex/skills/work"
-    for path in ("a/.codex/run/deep/x", "b/.codex/skills/s/.codex/run/y", "c/.codex/run/z"):
-        (work / path).parent.mkdir(parents=True, exist_ok=True)
-        (work / path).write_text("x")
-    (work / "r/.git").mkdir(parents=True)
-    code = f"""
-marker="$TMPDIR/start"; touch -t {marker_time} "$marker"
-warn_new_git_dirs "$marker"
-"""
-    return bash.run(
-        code,
-        libs=["paths.sh", "report.sh"],
-        constants={
-            "PROJECT_DIR": str(tmp_path / "project"),
-            "WORK_DIR": str(work),
-            "STATE_DIR": str(tmp_path / "state"),
-            "AGENT_GIT_DIR": str(tmp_path / "project/.codex/.environment/git/agent.git"),
-        },
-    )
-
-
-def test_changed_control_folders_are_named_once_each(bash: Bash, tmp_path: Path) -> None:
-    """One search after a session: each .codex/run or .codex/skills that changed, itself or deep
-    inside, is named once (the outermost), and new git metadata beside them; the folders above
-    the work dir are not the work dir's."""
-    result = control_scan(bash, tmp_path, "200001010000")  # (the session began long ago)
-    assert result.returncode == 0, result.stderr
-    work = tmp_path / "host/.codex/skills/work"
-    named = sorted(line.strip() for line in result.stderr.splitlines() if line.startswith("  "))
-    folders = ["a/.codex/run", "b/.codex/skills", "c/.codex/run", "r/.git"]
-    assert named == [f"{work}/{folder}" for folder in folders], result.stderr
-
-
-def test_unchanged_control_folders_are_not_named(bash: Bash, tmp_path: Path) -> None:
-    result = control_scan(bash, tmp_path, "209901010000")  # (nothing changed since)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "", result.stderr
-
-
 @pytest.mark.parametrize("fmt", ["gnu", "bsd"])
 def test_folders_that_could_not_be_searched_are_one_line(
     bash: Bash, tmp_path: Path, fmt: str

@@ -324,11 +324,13 @@ def test_no_mount_of_any_kind_reaches_cxgens_state(bash: Bash, tree: Path, what:
     assert (beside.returncode, beside.stderr) == (0, "")
 
 
-def scan_since(bash: Bash, tmp_path: Path, before: str, during: str) -> list[str]:
-    """The report's lines for a work dir where BEFORE ran before the session's marker and
-    DURING after it (shell code, in the work dir)."""
-    work = tmp_path / "work"
-    work.mkdir()
+def scan_since(
+    bash: Bash, tmp_path: Path, before: str, during: str, work: Path | None = None
+) -> list[str]:
+    """The report's lines for a work dir (WORK, else tmp_path/work) where BEFORE ran before the
+    session's marker and DURING after it (shell code, in the work dir)."""
+    work = work or tmp_path / "work"
+    work.mkdir(parents=True)
     code = f"""
 cd "{work}"
 {before}
@@ -477,3 +479,28 @@ printf 'spares %s|over%s|' "${SPARES[*]}" "$OVER"; printf '%s' "$SANDBOXES"
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"spares {spare} aaaa1111 1000|over cxgen-p-1 |"), result.stdout
     assert "cxgen-p-1 running" not in result.stdout
+
+
+# A work dir that itself lies in a .codex/skills folder (a --mount of ~/.codex/skills is one).
+IN_SKILLS = "host/.codex/skills/work"
+
+
+def test_changed_control_folders_are_named_once_each(bash: Bash, tmp_path: Path) -> None:
+    """One search after a session: each .codex/run or .codex/skills that changed, itself or deep
+    inside, is named once (the outermost), and new git metadata beside them; the folders above
+    the work dir are not the work dir's."""
+    work = tmp_path / IN_SKILLS
+    before = "mkdir -p a/.codex/run/deep b/.codex/skills/s/.codex/run c/.codex/run"
+    during = (
+        "echo x > a/.codex/run/deep/x; echo y > b/.codex/skills/s/.codex/run/y;"
+        " echo z > c/.codex/run/z; mkdir -p r/.git"
+    )
+    lines = scan_since(bash, tmp_path, before, during, work)
+    named = sorted(line.strip() for line in lines if line.startswith("  "))
+    folders = ["a/.codex/run", "b/.codex/skills", "c/.codex/run", "r/.git"]
+    assert named == [f"{work}/{folder}" for folder in folders], lines
+
+
+def test_unchanged_control_folders_are_not_named(bash: Bash, tmp_path: Path) -> None:
+    before = "mkdir -p a/.codex/run/deep r/.git && echo x > a/.codex/run/deep/x"
+    assert scan_since(bash, tmp_path, before, "", tmp_path / IN_SKILLS) == []

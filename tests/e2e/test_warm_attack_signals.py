@@ -47,10 +47,12 @@ def warm_session(box: Sandbox, tmp_path: Path, script: str, **kw: object):  # ty
 
 def test_the_agent_asks_the_spares_wait_to_end_every_process(box: Sandbox, tmp_path: Path) -> None:
     """TERM to the spare's wait makes it send TERM to every process (as root): the resolver,
-    its log reader and the relay too, which the agent itself may never signal."""
+    its log reader and the relay too, which the agent itself may never signal. (The wait is the
+    entrypoint's first process: init's child with the lowest pid; a detached subshell of the
+    entrypoint, such as the allowed names' diagnostic, is init's child too, for a while.)"""
     script = r"""
 ps_list > /tmp/before
-idle=$(awk '$2 == 1 && /entrypoint.sh/ {print $1}' /tmp/before | head -1)
+idle=$(awk '$2 == 1 && /entrypoint.sh/ {print $1}' /tmp/before | sort -n | head -1)
 echo "idle=$idle"
 getent hosts allowed.test >/dev/null && r=ok || r=fail; echo "RESULT dns-before=$r"
 trap '' TERM

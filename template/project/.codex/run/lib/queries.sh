@@ -41,10 +41,11 @@ start_sandbox_queries() {
 
 # queries_early ARGS...: what a command's CMD_NEEDS asks of Docker that needs no option, started
 # before the rest of .codex/run is read: the docker CLI's listing of sandboxes takes longer than
-# that. Not for --help (which asks Docker nothing).
+# that. Not for --help (which asks Docker nothing), nor without docker (need_docker says so).
 LISTING_EARLY=no LISTING_PID=""
 queries_early() {
   case " $* " in *" --help "* | *" -h "*) return 0 ;; esac
+  command -v docker >/dev/null 2>&1 || return 0
   case " ${CMD_NEEDS:-} " in *" sandbox-queries "*) start_listing; LISTING_EARLY=yes ;; esac
 }
 

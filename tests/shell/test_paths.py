@@ -356,3 +356,25 @@ def test_a_system_folder_is_named_before_those_below_it(bash: Bash, tree: Path) 
     """/var holds /var/tmp, but is itself one: said as such."""
     result = refuse(bash, tree, "/var", {"HOME": str(tree / "state")})
     assert "cxgen: error: --work-dir: refusing /var: a folder the whole system" in result.stderr
+
+
+def test_a_paths_facts_are_asked_once_until_forgotten(bash: Bash, tree: Path) -> None:
+    """lib/identity.sh: a start looks a path up once (its checks share the answer); once the
+    agent has run (or you were asked a question) the answer is forgotten, and a folder swapped
+    for another meanwhile is seen as the other one."""
+    code = """
+path_facts first "$1/outside"
+mv "$1/outside" "$1/moved" && mkdir "$1/outside"
+path_facts cached "$1/outside"
+forget_path_facts
+path_facts fresh "$1/outside"
+path_ids ids "$1/outside"
+printf '%s\\n' "$first" "$cached" "$fresh" "$ids"
+"""
+    result = paths(bash, tree, code, str(tree))
+    assert result.returncode == 0, result.stderr
+    first, cached, fresh, ids = result.stdout.splitlines()
+    moved, new = (tree / "moved").stat(), (tree / "outside").stat()
+    assert first == cached == f"{moved.st_dev}:{moved.st_ino}:{moved.st_uid}:{moved.st_gid}"
+    assert fresh == f"{new.st_dev}:{new.st_ino}:{new.st_uid}:{new.st_gid}"
+    assert ids == f"{new.st_dev}:{new.st_ino}"
